@@ -1,0 +1,28 @@
+//! nimbus: the data services a Rust program would otherwise rent from a cloud,
+//! embedded in one directory on disk, with no server.
+//!
+//! - [`value`] — DynamoDB's `AttributeValue` model: validation, canonical
+//!   numbers, item size, DynamoDB JSON, serde conversion and the
+//!   order-preserving key encoding every table is stored under.
+//! - [`storage`] — the durable engine: one write-ahead log, memtables, sorted
+//!   segment files, compaction, snapshots and checkpoints.
+//! - `partition`, `kv`, `index`, `objects`, `replication`, `cache` — the
+//!   services built on them (see `ARCHITECTURE.md`).
+//!
+//! Layers only use the ones below them; this file re-exports the public face.
+
+pub mod value;
+
+pub mod storage;
+
+pub(crate) mod partition;
+
+pub(crate) mod kv;
+
+pub(crate) mod index;
+
+pub(crate) mod objects;
+
+pub(crate) mod replication;
+
+pub(crate) mod cache;

@@ -1,0 +1,13 @@
+//! The durable storage engine: one write-ahead log, memtables, immutable
+//! sorted segment files, a manifest, background compaction, MVCC snapshots
+//! and checkpoints. Every durable change of every service passes through it
+//! as one atomic batch.
+//!
+//! This layer knows nothing of items, tables or objects: it stores ordered
+//! byte keys and byte values.
+
+mod error;
+pub mod fs;
+pub mod types;
+
+pub use error::{Result, StorageError};
