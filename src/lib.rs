@@ -13,6 +13,8 @@
 
 pub mod value;
 
+pub use value::{AttributeType, AttributeValue, Item, Number, ScalarType, ValueError};
+
 pub mod storage;
 
 pub(crate) mod partition;

@@ -1,3 +1,26 @@
 //! DynamoDB's `AttributeValue` model: the ten types, canonical numbers,
-//! validation, item size, DynamoDB JSON, serde conversion and the
-//! order-preserving key encoding.
+//! validation with DynamoDB's limits and messages, item size, DynamoDB JSON,
+//! serde conversion of Rust types, and the order-preserving key encoding.
+//!
+//! This layer owns what a value *is*; it knows nothing of tables or storage.
+
+mod attribute;
+mod error;
+mod item;
+mod json;
+mod key;
+mod number;
+mod size;
+mod validate;
+
+pub use attribute::{AttributeType, AttributeValue};
+pub use error::ValueError;
+pub use item::Item;
+pub use key::{MAX_ENCODED_NUMBER_BYTES, decode_key_value, encode_key_value, encode_number};
+pub use number::{MAX_LEADING_EXPONENT, MAX_SIGNIFICANT_DIGITS, MIN_LEADING_EXPONENT, Number};
+pub use size::{attribute_value_size, item_size, number_size};
+pub use validate::{
+    KeyRole, MAX_ATTRIBUTE_NAME_BYTES, MAX_ITEM_BYTES, MAX_NESTING_DEPTH, MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES, ScalarType, validate_attribute_name, validate_item, validate_key_value,
+    validate_value,
+};
