@@ -1,5 +1,8 @@
 //! DynamoDB JSON in both directions, rejecting what DynamoDB rejects.
 
+// A test fails by panicking; unwrapping an unexpected error is how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use nimbus::{AttributeValue, Item, Number, ValueError, item};
@@ -230,7 +233,7 @@ fn any_value() -> impl Strategy<Value = AttributeValue> {
         any::<bool>().prop_map(AttributeValue::Bool),
         Just(AttributeValue::Null),
         prop::collection::btree_set(".{0,4}", 1..4).prop_map(AttributeValue::Ss),
-        prop::collection::btree_set(any::<i32>(), 1..4).prop_map(|s| AttributeValue::number_set(s)),
+        prop::collection::btree_set(any::<i32>(), 1..4).prop_map(AttributeValue::number_set),
         prop::collection::btree_set(prop::collection::vec(any::<u8>(), 0..4), 1..4)
             .prop_map(AttributeValue::Bs),
     ];

@@ -1,6 +1,9 @@
 //! DynamoDB's value and item rules: sets, nesting, names, key attributes and
 //! item size, with DynamoDB's error messages.
 
+// A test fails by panicking; unwrapping an unexpected error is how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use nimbus::value::{

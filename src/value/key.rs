@@ -91,14 +91,13 @@ fn decode_bytes(input: &[u8]) -> Result<(Vec<u8>, usize), ValueError> {
     let mut decoded = Vec::new();
     let mut position = 0;
     loop {
-        let Some(&byte) = input.get(position) else {
+        // Copy the run up to the next escape byte in one go.
+        let rest = input.get(position..).unwrap_or_default();
+        let Some(run) = rest.iter().position(|&byte| byte == ESCAPE) else {
             return Err(truncated());
         };
-        position += 1;
-        if byte != ESCAPE {
-            decoded.push(byte);
-            continue;
-        }
+        decoded.extend_from_slice(&rest[..run]);
+        position += run + 1;
         match input.get(position) {
             Some(&ESCAPED_ZERO) => decoded.push(ESCAPE),
             Some(&BYTES_TERMINATOR) => return Ok((decoded, position + 1)),
@@ -128,13 +127,12 @@ pub fn encode_number(number: &Number, out: &mut Vec<u8>) {
     } else {
         exponent_byte
     });
-    let mut digits = [0u8; 40];
-    let text = number.significand().to_string();
-    for (slot, digit) in digits.iter_mut().zip(text.bytes()) {
-        *slot = digit - b'0';
-    }
-    for pair in digits[..text.len().div_ceil(2) * 2].chunks_exact(2) {
-        let value = pair[0] * 10 + pair[1];
+    let digits = number.digits();
+    let mut pairs = digits.as_bytes().chunks(2);
+    for pair in pairs.by_ref() {
+        let tens = pair[0] - b'0';
+        let units = pair.get(1).map_or(0, |digit| digit - b'0');
+        let value = tens * 10 + units;
         out.push(if negative { 254 - value } else { value + 1 });
     }
     out.push(if negative {
@@ -171,6 +169,7 @@ fn decode_number(input: &[u8]) -> Result<(Number, usize), ValueError> {
 
     let mut significand: u128 = 0;
     let mut digits: i64 = 0;
+    let mut last_pair = 0;
     let mut position = 2;
     loop {
         let byte = *input.get(position).ok_or_else(truncated)?;
@@ -190,23 +189,27 @@ fn decode_number(input: &[u8]) -> Result<(Number, usize), ValueError> {
                 "encoded number has too many digits".into(),
             ));
         }
+        if digits == 0 && pair < 10 {
+            // Only the canonical encoding decodes: a leading zero digit, or a
+            // trailing zero pair, would spell a number a second way and break
+            // the uniqueness byte order relies on.
+            return Err(not_canonical());
+        }
         significand = significand * 100 + u128::from(pair);
         digits += 2;
+        last_pair = pair;
     }
-    if digits == 0 {
-        return Err(ValueError::Decode("encoded number has no digits".into()));
+    if digits == 0 || last_pair == 0 {
+        return Err(not_canonical());
     }
     let exponent = leading_exponent - digits + 1;
     let number = Number::from_parts(negative, significand, exponent)
         .map_err(|_| ValueError::Decode("encoded number is out of range".into()))?;
-    // Only the canonical encoding decodes: a different spelling of the same
-    // number (a zero pair appended, say) would break byte-order uniqueness.
-    let mut canonical = Vec::with_capacity(MAX_ENCODED_NUMBER_BYTES);
-    encode_number(&number, &mut canonical);
-    if input.get(..position) != Some(canonical.as_slice()) {
-        return Err(ValueError::Decode("encoded number is not canonical".into()));
-    }
     Ok((number, position))
+}
+
+fn not_canonical() -> ValueError {
+    ValueError::Decode("encoded number is not canonical".into())
 }
 
 fn truncated() -> ValueError {

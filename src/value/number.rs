@@ -212,8 +212,8 @@ impl Number {
     /// form for extreme exponents; parses back to the same number.
     pub fn to_scientific(&self) -> String {
         let sign = if self.negative { "-" } else { "" };
-        let digits = self.significand.to_string();
-        let (first, rest) = digits.split_at(1);
+        let digits = self.digits();
+        let (first, rest) = digits.as_str().split_at(1);
         let leading = self.leading_exponent().unwrap_or(0);
         if rest.is_empty() {
             format!("{sign}{first}E{leading:+}")
@@ -222,9 +222,57 @@ impl Number {
         }
     }
 
+    /// The significant digits as ASCII, without allocating.
+    pub(crate) fn digits(&self) -> Digits {
+        // Dividing by 10^19 once leaves u64 chunks, much cheaper to split
+        // into digits than a u128.
+        const CHUNK: u128 = 10u128.pow(19);
+        let mut bytes = [b'0'; 40];
+        let mut end = bytes.len();
+        let mut rest = self.significand;
+        loop {
+            let mut chunk = (rest % CHUNK) as u64;
+            rest /= CHUNK;
+            let chunk_end = end;
+            loop {
+                end -= 1;
+                bytes[end] = b'0' + (chunk % 10) as u8;
+                chunk /= 10;
+                if chunk == 0 {
+                    break;
+                }
+            }
+            if rest == 0 {
+                return Digits { bytes, start: end };
+            }
+            // A lower chunk has exactly 19 digits; the buffer is pre-filled
+            // with the zeros that pad it.
+            end = chunk_end - 19;
+        }
+    }
+
     /// The significand scaled to exactly 38 digits, for comparisons.
     fn scaled_significand(&self) -> u128 {
         self.significand * 10u128.pow(MAX_SIGNIFICANT_DIGITS - self.significant_digits())
+    }
+}
+
+/// The ASCII digits of a significand, held on the stack.
+pub(crate) struct Digits {
+    bytes: [u8; 40],
+    start: usize,
+}
+
+impl Digits {
+    /// The digits, most significant first.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    /// The digits as text.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits are ever written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("0")
     }
 }
 
@@ -394,14 +442,12 @@ impl fmt::Display for Number {
         if self.negative {
             f.write_str("-")?;
         }
-        let digits = self.significand.to_string();
+        let digits = self.digits();
+        let digits = digits.as_str();
         let exponent = self.exponent();
         if exponent >= 0 {
-            f.write_str(&digits)?;
-            for _ in 0..exponent {
-                f.write_str("0")?;
-            }
-            return Ok(());
+            f.write_str(digits)?;
+            return write_zeros(f, exponent.unsigned_abs() as usize);
         }
         let fraction_digits = exponent.unsigned_abs() as usize;
         if digits.len() > fraction_digits {
@@ -409,12 +455,20 @@ impl fmt::Display for Number {
             write!(f, "{integer}.{fraction}")
         } else {
             f.write_str("0.")?;
-            for _ in 0..fraction_digits - digits.len() {
-                f.write_str("0")?;
-            }
-            f.write_str(&digits)
+            write_zeros(f, fraction_digits - digits.len())?;
+            f.write_str(digits)
         }
     }
+}
+
+fn write_zeros(f: &mut fmt::Formatter<'_>, mut count: usize) -> fmt::Result {
+    const ZEROS: &str = "00000000000000000000000000000000";
+    while count > 0 {
+        let chunk = count.min(ZEROS.len());
+        f.write_str(&ZEROS[..chunk])?;
+        count -= chunk;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Number {
