@@ -10,6 +10,7 @@ mod item;
 mod json;
 mod key;
 mod number;
+mod serde_item;
 mod size;
 mod validate;
 
@@ -18,6 +19,7 @@ pub use error::ValueError;
 pub use item::Item;
 pub use key::{MAX_ENCODED_NUMBER_BYTES, decode_key_value, encode_key_value, encode_number};
 pub use number::{MAX_LEADING_EXPONENT, MAX_SIGNIFICANT_DIGITS, MIN_LEADING_EXPONENT, Number};
+pub use serde_item::{from_attribute_value, from_item, to_attribute_value, to_item};
 pub use size::{attribute_value_size, item_size, number_size};
 pub use validate::{
     KeyRole, MAX_ATTRIBUTE_NAME_BYTES, MAX_ITEM_BYTES, MAX_NESTING_DEPTH, MAX_PARTITION_KEY_BYTES,
