@@ -13,6 +13,11 @@
 
 pub mod value;
 
+// Compiles and runs the README's example as a doctest, so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use value::{AttributeType, AttributeValue, Item, Number, ScalarType, ValueError};
 
 pub mod storage;
