@@ -287,6 +287,92 @@ impl Model {
     }
 }
 
+impl Model {
+    /// A random file-set change, applied to the model, or `None` if the
+    /// drawn change is impossible right now.
+    fn random_edit(&mut self, rng: &mut TestRng) -> Option<VersionEdit> {
+        if rng.one_in(2) || self.live.is_empty() {
+            let level = u32::try_from(rng.index(LEVEL_COUNT)).unwrap();
+            let (a, b) = (rng.key(), rng.key());
+            return Some(self.install(level, a.clone().min(b.clone()), a.max(b)));
+        }
+        let number = *self.live.keys().nth(rng.index(self.live.len())).unwrap();
+        let file = self.live[&number].clone();
+        let mut edit = VersionEdit::new();
+        edit.remove_file(file.level, number);
+        if rng.one_in(2) {
+            self.live.remove(&number);
+            return Some(edit);
+        }
+        // A trivial move one level down, if the destination is free.
+        let target = file.level + 1;
+        let blocked = usize::try_from(target).unwrap() >= LEVEL_COUNT
+            || self.live.values().any(|f| {
+                f.level == target && !(f.largest < file.smallest || f.smallest > file.largest)
+            });
+        if blocked {
+            return None;
+        }
+        let mut moved = file;
+        moved.level = target;
+        self.live.insert(number, moved.clone());
+        edit.add_file(moved);
+        Some(edit)
+    }
+}
+
+/// What readers hold: whole versions and single file handles.
+#[derive(Default)]
+struct Readers {
+    versions: Vec<Arc<Version>>,
+    files: Vec<Arc<LiveFile>>,
+}
+
+impl Readers {
+    /// A reader takes the current version or one of its files, and maybe
+    /// another lets go of what it held.
+    fn shuffle(&mut self, current: &Arc<Version>, rng: &mut TestRng) {
+        if rng.one_in(2) {
+            self.versions.push(Arc::clone(current));
+        } else if let Some(file) = current.files().nth(rng.index(current.file_count().max(1))) {
+            self.files.push(Arc::clone(file));
+        }
+        if rng.one_in(2) && !self.versions.is_empty() {
+            self.versions.swap_remove(rng.index(self.versions.len()));
+        }
+        if rng.one_in(2) && !self.files.is_empty() {
+            self.files.swap_remove(rng.index(self.files.len()));
+        }
+    }
+
+    fn referenced(&self, current: &Version) -> BTreeSet<FileNumber> {
+        let mut numbers: BTreeSet<FileNumber> = current.files().map(|f| f.number()).collect();
+        for version in &self.versions {
+            numbers.extend(version.files().map(|f| f.number()));
+        }
+        numbers.extend(self.files.iter().map(|f| f.number()));
+        numbers
+    }
+}
+
+fn check_matches_model(current: &Version, model: &Model) {
+    let mut in_version: Vec<FileMeta> = current.files().map(|f| f.meta().clone()).collect();
+    in_version.sort_by_key(|f| f.number);
+    let in_model: Vec<FileMeta> = model.live.values().cloned().collect();
+    assert_eq!(in_version, in_model);
+    check_file_set(&in_version).unwrap();
+    for level in 0..LEVEL_COUNT {
+        for pair in current.level_files(level).windows(2) {
+            let (a, b) = (pair[0].meta(), pair[1].meta());
+            if level == 0 {
+                assert!(a.max_seq > b.max_seq, "L0 newest first");
+            } else {
+                assert!(a.largest <= b.smallest, "sorted, non-overlapping");
+            }
+        }
+    }
+}
+
 fn run_edit_model(seed: u64) {
     let mut rng = TestRng::new(seed);
     let obsolete = ObsoleteFiles::new();
@@ -298,91 +384,27 @@ fn run_edit_model(seed: u64) {
     let mut ever: BTreeSet<FileNumber> = BTreeSet::new();
     let mut reported: BTreeSet<FileNumber> = BTreeSet::new();
     let mut current = Arc::new(Version::empty());
-    let mut held: Vec<Arc<Version>> = Vec::new();
-    let mut held_files: Vec<Arc<LiveFile>> = Vec::new();
+    let mut readers = Readers::default();
     for _ in 0..60 {
-        let edit = match rng.below(5) {
-            0 | 1 => {
-                let level = u32::try_from(rng.index(LEVEL_COUNT)).unwrap();
-                let (a, b) = (rng.key(), rng.key());
-                model.install(level, a.clone().min(b.clone()), a.max(b))
-            }
-            2 if !model.live.is_empty() => {
-                let number = *model.live.keys().nth(rng.index(model.live.len())).unwrap();
-                let file = model.live.remove(&number).unwrap();
-                let mut edit = VersionEdit::new();
-                edit.remove_file(file.level, number);
-                edit
-            }
-            3 if !model.live.is_empty() => {
-                // A trivial move one level down, if the destination is free.
-                let number = *model.live.keys().nth(rng.index(model.live.len())).unwrap();
-                let file = model.live[&number].clone();
-                let target = file.level + 1;
-                let blocked = usize::try_from(target).unwrap() >= LEVEL_COUNT
-                    || model.live.values().any(|f| {
-                        f.level == target
-                            && !(f.largest < file.smallest || f.smallest > file.largest)
-                    });
-                if blocked {
-                    continue;
-                }
-                let mut moved = file.clone();
-                moved.level = target;
-                model.live.insert(number, moved.clone());
-                let mut edit = VersionEdit::new();
-                edit.remove_file(file.level, number).add_file(moved);
-                edit
-            }
-            _ => {
-                // A reader takes a version or a single file, or lets one go.
-                if rng.one_in(2) {
-                    held.push(Arc::clone(&current));
-                } else if let Some(file) =
-                    current.files().nth(rng.index(current.file_count().max(1)))
-                {
-                    held_files.push(Arc::clone(file));
-                }
-                if rng.one_in(2) && !held.is_empty() {
-                    held.swap_remove(rng.index(held.len()));
-                }
-                if rng.one_in(2) && !held_files.is_empty() {
-                    held_files.swap_remove(rng.index(held_files.len()));
-                }
-                VersionEdit::new()
+        let edit = if rng.one_in(4) {
+            readers.shuffle(&current, &mut rng);
+            VersionEdit::new()
+        } else {
+            match model.random_edit(&mut rng) {
+                Some(edit) => edit,
+                None => continue,
             }
         };
         ever.extend(edit.added.iter().map(|f| f.number));
         current = Arc::new(current.apply(&edit, &obsolete));
-
-        // The version matches the model and its invariants.
-        let mut in_version: Vec<FileMeta> = current.files().map(|f| f.meta().clone()).collect();
-        in_version.sort_by_key(|f| f.number);
-        let in_model: Vec<FileMeta> = model.live.values().cloned().collect();
-        assert_eq!(in_version, in_model);
-        check_file_set(&in_version).unwrap();
-        for level in 0..LEVEL_COUNT {
-            let files = current.level_files(level);
-            for pair in files.windows(2) {
-                let (a, b) = (pair[0].meta(), pair[1].meta());
-                if level == 0 {
-                    assert!(a.max_seq > b.max_seq, "L0 newest first");
-                } else {
-                    assert!(a.largest <= b.smallest, "sorted, non-overlapping");
-                }
-            }
-        }
+        check_matches_model(&current, &model);
         check_lookups(&current, &mut rng);
 
         // Obsolete = ever added minus referenced by anything still alive.
         for number in obsolete.take() {
             assert!(reported.insert(number), "{number} reported twice");
         }
-        let mut referenced: BTreeSet<FileNumber> = current.files().map(|f| f.number()).collect();
-        for version in &held {
-            referenced.extend(version.files().map(|f| f.number()));
-        }
-        referenced.extend(held_files.iter().map(|f| f.number()));
+        let referenced = readers.referenced(&current);
         let expected: BTreeSet<FileNumber> = ever.difference(&referenced).copied().collect();
         assert_eq!(reported, expected);
     }
