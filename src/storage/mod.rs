@@ -11,3 +11,8 @@ pub mod fs;
 pub mod types;
 
 pub use error::{Result, StorageError};
+
+pub(crate) mod compaction;
+#[doc(hidden)]
+pub mod manifest;
+pub(crate) mod version;
