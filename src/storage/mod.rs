@@ -8,6 +8,8 @@
 
 mod error;
 pub mod fs;
+pub(crate) mod memtable;
+pub(crate) mod range;
 pub mod types;
 
 pub use error::{Result, StorageError};
