@@ -10,6 +10,8 @@ mod error;
 pub mod fs;
 pub(crate) mod memtable;
 pub(crate) mod range;
+#[doc(hidden)]
+pub mod segment;
 pub mod types;
 
 pub use error::{Result, StorageError};
