@@ -9,6 +9,7 @@
 mod error;
 pub mod fs;
 pub(crate) mod memtable;
+pub(crate) mod merge;
 pub(crate) mod range;
 #[doc(hidden)]
 pub mod segment;

@@ -24,7 +24,7 @@ mod reader;
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[allow(unused_imports)]
 pub(crate) use cache::BlockCache;
