@@ -132,6 +132,10 @@ struct RawEntry {
     value: (usize, usize),
 }
 
+/// An entry decoded in place, before its key and value are copied out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryRef(RawEntry);
+
 /// The result of a point lookup in one block.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum BlockLookup {
@@ -232,30 +236,41 @@ impl Block {
         self.data.slice(start..start + len)
     }
 
-    /// The first entry at or after `(key, seq)` in internal order, looked up
-    /// by binary search over the restart points.
-    pub(crate) fn get(&self, key: &[u8], seq: SequenceNumber) -> Result<BlockLookup, DecodeError> {
-        let mut scratch = Vec::new();
-        // The last restart whose entry sorts before the target.
+    /// The offset of the last restart point whose entry satisfies `before`
+    /// (which must hold for a prefix of the entries), or of the first one.
+    fn last_restart_before(
+        &self,
+        scratch: &mut Vec<u8>,
+        before: impl Fn(&[u8], SequenceNumber) -> bool,
+    ) -> Result<usize, DecodeError> {
         let (mut low, mut high) = (0usize, self.restart_count - 1);
         while low < high {
             let mid = low + (high - low).div_ceil(2);
             let pos = self.restart(mid)?;
             scratch.clear();
-            let (raw, _) = self.decode_at(pos, &mut scratch)?;
+            let (raw, _) = self.decode_at(pos, scratch)?;
             if raw.shared != 0 {
                 return Err(DecodeError::new(
                     pos,
                     "entry at a restart point shares a prefix",
                 ));
             }
-            if compare_internal(&scratch, raw.seq, key, seq) == Ordering::Less {
+            if before(scratch, raw.seq) {
                 low = mid;
             } else {
                 high = mid - 1;
             }
         }
-        let mut pos = self.restart(low)?;
+        self.restart(low)
+    }
+
+    /// The first entry at or after `(key, seq)` in internal order, looked up
+    /// by binary search over the restart points.
+    pub(crate) fn get(&self, key: &[u8], seq: SequenceNumber) -> Result<BlockLookup, DecodeError> {
+        let mut scratch = Vec::with_capacity(key.len() + 16);
+        let mut pos = self.last_restart_before(&mut scratch, |k, s| {
+            compare_internal(k, s, key, seq) == Ordering::Less
+        })?;
         scratch.clear();
         while pos < self.entries_end {
             let (raw, next) = self.decode_at(pos, &mut scratch)?;
@@ -268,6 +283,37 @@ impl Block {
             pos = next;
         }
         Ok(BlockLookup::PastEnd)
+    }
+
+    /// Where a forward walk from user key `key` on starts: a restart point at
+    /// or before the first entry whose user key is at least `key`.
+    pub(crate) fn seek_position(&self, key: &[u8]) -> Result<usize, DecodeError> {
+        self.last_restart_before(&mut Vec::new(), |k, _| k < key)
+    }
+
+    /// The entry at `pos` (with the previous entry's key in `key`, or an
+    /// empty `key` at a restart point) and the offset after it, or `None` at
+    /// the end of the entries. Leaves the entry's user key in `key`.
+    pub(crate) fn next_entry(
+        &self,
+        pos: usize,
+        key: &mut Vec<u8>,
+    ) -> Result<Option<(EntryRef, usize)>, DecodeError> {
+        if pos >= self.entries_end {
+            return Ok(None);
+        }
+        let (raw, next) = self.decode_at(pos, key)?;
+        Ok(Some((EntryRef(raw), next)))
+    }
+
+    /// The owned entry for `entry`, whose key is `key`.
+    pub(crate) fn to_entry(&self, entry: &EntryRef, key: &[u8]) -> Entry {
+        Entry {
+            key: Bytes::copy_from_slice(key),
+            seq: entry.0.seq,
+            kind: entry.0.kind,
+            value: self.value(&entry.0),
+        }
     }
 
     /// Every entry, in order, checking that each restart point falls on an

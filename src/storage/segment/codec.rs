@@ -95,6 +95,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next `len` bytes.
+    #[inline]
     pub(crate) fn bytes(&mut self, len: usize, what: &str) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(len);
         match end.and_then(|end| self.buf.get(self.pos..end)) {
@@ -127,7 +128,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// An LEB128 varint of at most 64 bits.
+    #[inline]
     pub(crate) fn varint(&mut self, what: &str) -> Result<u64, DecodeError> {
+        // Lengths and shared-prefix sizes are mostly below 128: one byte.
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
+        self.varint_multi_byte(what)
+    }
+
+    fn varint_multi_byte(&mut self, what: &str) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
@@ -152,6 +165,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint that must fit in `usize` and be at most `max`.
+    #[inline]
     pub(crate) fn varint_len(&mut self, max: usize, what: &str) -> Result<usize, DecodeError> {
         let start = self.pos;
         let value = self.varint(what)?;

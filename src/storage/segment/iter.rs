@@ -1,19 +1,31 @@
 //! Range iteration over one segment, forwards or backwards.
 //!
 //! The iterator finds its first block by binary search over the index's
-//! last keys, then decodes one block at a time (keys are materialised,
-//! values are zero-copy slices of the block) and stops at the far bound. It
+//! last keys and its first entry by binary search over the block's restart
+//! points, then walks entries (keys are copied out, values are zero-copy
+//! slices of the block) and stops at the far bound. Walking backwards
+//! decodes a block at a time, since entries only decode forwards. It
 //! owns a clone of the reader, so it outlives any borrow; after an error it
 //! yields nothing more.
 #![cfg_attr(not(test), allow(dead_code))]
 
-use std::collections::VecDeque;
 use std::ops::Bound;
 
+use super::block::Block;
 use super::reader::SegmentReader;
 use crate::storage::error::Result;
 use crate::storage::range::{Direction, KeyRange};
 use crate::storage::types::Entry;
+
+/// A forward walk through one decoded block: only entries that are yielded
+/// get their key copied out.
+#[derive(Debug)]
+struct ForwardCursor {
+    block: Block,
+    block_offset: u64,
+    pos: usize,
+    key: Vec<u8>,
+}
 
 /// An owning iterator over the entries of a segment whose user keys lie in a
 /// range, in internal order or its reverse.
@@ -24,7 +36,10 @@ pub(crate) struct SegmentIter {
     direction: Direction,
     /// The index position of the next block to decode, if any.
     next_block: Option<usize>,
-    buffer: VecDeque<Entry>,
+    /// Forward: the block being walked.
+    cursor: Option<ForwardCursor>,
+    /// Reverse: the rest of the current block's entries in range, reversed.
+    buffer: Vec<Entry>,
 }
 
 impl SegmentIter {
@@ -61,60 +76,100 @@ impl SegmentIter {
             range,
             direction,
             next_block: first_block,
-            buffer: VecDeque::new(),
+            cursor: None,
+            buffer: Vec::new(),
         }
     }
 
-    /// Decodes the next block into the buffer, keeping only entries in range.
-    fn load_next_block(&mut self) -> Result<()> {
-        let Some(position) = self.next_block else {
-            return Ok(());
+    fn block_offset(&self, position: usize) -> u64 {
+        self.segment
+            .index()
+            .get(position)
+            .map_or(0, |e| e.handle.offset)
+    }
+
+    /// Opens the next block for a forward walk, starting near the range's
+    /// start if the range begins inside it.
+    fn open_forward_block(&mut self, position: usize) -> Result<()> {
+        let block = self.segment.read_block(position)?;
+        let block_offset = self.block_offset(position);
+        let pos = match &self.range.start {
+            Bound::Included(start) | Bound::Excluded(start) => block
+                .seek_position(start)
+                .map_err(|e| e.in_file(self.segment.path(), block_offset))?,
+            Bound::Unbounded => 0,
         };
-        let entries = {
-            let block = self.segment.read_block(position)?;
-            let offset = self
-                .segment
-                .index()
-                .get(position)
-                .map_or(0, |e| e.handle.offset);
-            block
-                .entries()
-                .map_err(|e| e.in_file(self.segment.path(), offset))?
-        };
-        let mut reached_far_bound = false;
-        match self.direction {
-            Direction::Forward => {
-                for entry in entries {
-                    if !self.range.is_before_end(&entry.key) {
-                        reached_far_bound = true;
-                        break;
+        let next = position + 1;
+        self.next_block = (next < self.segment.index().len()).then_some(next);
+        self.cursor = Some(ForwardCursor {
+            block,
+            block_offset,
+            pos,
+            key: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn next_forward(&mut self) -> Result<Option<Entry>> {
+        loop {
+            let Some(cursor) = &mut self.cursor else {
+                match self.next_block {
+                    Some(position) => {
+                        self.open_forward_block(position)?;
+                        continue;
                     }
-                    if self.range.is_after_start(&entry.key) {
-                        self.buffer.push_back(entry);
-                    }
+                    None => return Ok(None),
                 }
-                let next = position + 1;
-                self.next_block =
-                    (!reached_far_bound && next < self.segment.index().len()).then_some(next);
+            };
+            let decoded = cursor
+                .block
+                .next_entry(cursor.pos, &mut cursor.key)
+                .map_err(|e| e.in_file(self.segment.path(), cursor.block_offset))?;
+            let Some((entry, next)) = decoded else {
+                self.cursor = None;
+                continue;
+            };
+            cursor.pos = next;
+            if !self.range.is_before_end(&cursor.key) {
+                self.cursor = None;
+                self.next_block = None;
+                return Ok(None);
             }
-            Direction::Reverse => {
-                for entry in entries.into_iter().rev() {
-                    if !self.range.is_after_start(&entry.key) {
-                        reached_far_bound = true;
-                        break;
-                    }
-                    if self.range.is_before_end(&entry.key) {
-                        self.buffer.push_back(entry);
-                    }
-                }
-                self.next_block = if reached_far_bound {
-                    None
-                } else {
-                    position.checked_sub(1)
-                };
+            if self.range.is_after_start(&cursor.key) {
+                return Ok(Some(cursor.block.to_entry(&entry, &cursor.key)));
+            }
+        }
+    }
+
+    /// Decodes the next block backwards into the buffer, keeping only
+    /// entries in range.
+    fn load_reverse_block(&mut self, position: usize) -> Result<()> {
+        let block = self.segment.read_block(position)?;
+        let entries = block
+            .entries()
+            .map_err(|e| e.in_file(self.segment.path(), self.block_offset(position)))?;
+        self.next_block = position.checked_sub(1);
+        for entry in entries {
+            if !self.range.is_after_start(&entry.key) {
+                // Every earlier block lies below the range too.
+                self.next_block = None;
+                continue;
+            }
+            if self.range.is_before_end(&entry.key) {
+                self.buffer.push(entry);
             }
         }
         Ok(())
+    }
+
+    fn next_reverse(&mut self) -> Result<Option<Entry>> {
+        while self.buffer.is_empty() {
+            let Some(position) = self.next_block else {
+                return Ok(None);
+            };
+            self.load_reverse_block(position)?;
+        }
+        Ok(self.buffer.pop())
     }
 }
 
@@ -122,12 +177,19 @@ impl Iterator for SegmentIter {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
-        while self.buffer.is_empty() && self.next_block.is_some() {
-            if let Err(e) = self.load_next_block() {
+        let next = match self.direction {
+            Direction::Forward => self.next_forward(),
+            Direction::Reverse => self.next_reverse(),
+        };
+        match next {
+            Ok(entry) => entry.map(Ok),
+            Err(e) => {
+                // A damaged block ends the walk: nothing after it is trusted.
+                self.cursor = None;
                 self.next_block = None;
-                return Some(Err(e));
+                self.buffer.clear();
+                Some(Err(e))
             }
         }
-        self.buffer.pop_front().map(Ok)
     }
 }

@@ -12,6 +12,8 @@
 //! never an allocation larger than the file. The byte layout is specified in
 //! `docs/format-segment.md`.
 
+#[doc(hidden)]
+pub mod bench;
 mod block;
 mod bloom;
 mod cache;

@@ -37,6 +37,30 @@ pub(super) struct IndexEntry {
     pub(super) last_seq: SequenceNumber,
     /// Where the block is.
     pub(super) handle: BlockHandle,
+    /// `last_key`'s first eight bytes, so most binary-search probes compare
+    /// without following the pointer to the key.
+    key_prefix: u64,
+}
+
+impl IndexEntry {
+    /// Orders `last_key` against `key`, whose [`key_prefix`] is `prefix`.
+    fn cmp_key(&self, key: &[u8], prefix: u64) -> Ordering {
+        // Zero-padded prefixes that differ order the keys as the keys do: the
+        // first difference is a real byte, or padding against a byte > 0 of a
+        // key that the shorter one is a prefix of.
+        match self.key_prefix.cmp(&prefix) {
+            Ordering::Equal => self.last_key.as_ref().cmp(key),
+            order => order,
+        }
+    }
+}
+
+/// The first eight bytes of `key`, zero-padded, as a big-endian number.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut raw = [0u8; 8];
+    let len = key.len().min(8);
+    raw[..len].copy_from_slice(&key[..len]);
+    u64::from_be_bytes(raw)
 }
 
 /// The whole file as the owner of a `Bytes`, so slices of a memory map can be
@@ -165,8 +189,13 @@ impl SegmentReader {
             return Ok(None);
         }
         let index = &self.inner.index;
+        let prefix = key_prefix(key);
         let position = index.partition_point(|entry| {
-            compare_internal(&entry.last_key, entry.last_seq, key, snapshot_seq) == Ordering::Less
+            // Internal order: user key ascending, then newer (larger) first.
+            entry
+                .cmp_key(key, prefix)
+                .then_with(|| snapshot_seq.cmp(&entry.last_seq))
+                == Ordering::Less
         });
         if position == index.len() {
             return Ok(None);
@@ -450,6 +479,7 @@ impl Source<'_> {
                 }
             }
             index.push(IndexEntry {
+                key_prefix: key_prefix(&entry.key),
                 last_key: entry.key,
                 last_seq: entry.seq,
                 handle,
