@@ -11,6 +11,8 @@
 //! `StorageError::Corruption { file, offset, reason }`, never a panic and
 //! never an allocation larger than the file. The byte layout is specified in
 //! `docs/format-segment.md`.
+// Until the engine uses them, some re-exports are only used by tests.
+#![cfg_attr(not(test), allow(unused_imports))]
 
 #[doc(hidden)]
 pub mod bench;
@@ -28,17 +30,11 @@ mod writer;
 #[cfg(test)]
 pub(crate) mod tests;
 
-#[allow(unused_imports)]
 pub(crate) use cache::BlockCache;
 #[doc(hidden)]
 pub use fuzz::fuzz_segment_open;
-#[allow(unused_imports)]
-pub(crate) use iter::SegmentIter;
-#[allow(unused_imports)]
 pub(crate) use meta::SegmentMeta;
-#[allow(unused_imports)]
 pub(crate) use reader::SegmentReader;
-#[allow(unused_imports)]
 pub(crate) use writer::SegmentWriter;
 
 /// The longest user key a segment stores, in bytes. Generous for DynamoDB's
