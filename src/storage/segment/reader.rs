@@ -352,10 +352,10 @@ impl Source<'_> {
     /// `len` bytes at `offset`, which must lie inside the file; allocates at
     /// most the file's size.
     fn read(&self, offset: u64, len: u64) -> Result<Bytes> {
-        let end = offset
+        let in_file = offset
             .checked_add(len)
-            .filter(|&end| end <= self.file_size_bytes);
-        let (Some(end), Ok(start), Ok(len)) = (end, usize::try_from(offset), usize::try_from(len))
+            .is_some_and(|end| end <= self.file_size_bytes);
+        let (true, Ok(start), Ok(len)) = (in_file, usize::try_from(offset), usize::try_from(len))
         else {
             return Err(self.corruption(
                 offset,
@@ -363,13 +363,12 @@ impl Source<'_> {
             ));
         };
         if let Some(mapped) = self.mapped {
-            let end = start + len;
-            if end > mapped.len() {
-                return Err(self.corruption(offset, "region runs past the end of the map"));
-            }
-            return Ok(mapped.slice(start..end));
+            // The map has the file's length (checked at open), so this holds.
+            return mapped
+                .get(start..start + len)
+                .map(|_| mapped.slice(start..start + len))
+                .ok_or_else(|| self.corruption(offset, "region runs past the end of the map"));
         }
-        let _ = end;
         let mut buf = vec![0u8; len];
         self.file
             .read_exact_at(&mut buf, offset)
