@@ -1,11 +1,11 @@
 //! Segments: immutable sorted files of internal entries (an SSTable).
 //!
-//! A segment is written once by [`SegmentWriter`] — data blocks, a bloom
+//! A segment is written once by `SegmentWriter` — data blocks, a bloom
 //! filter, a block index and a footer, each checksummed — synced, and only
 //! then referenced by the manifest; it is never modified afterwards, which is
-//! what makes reading it through a memory map sound. [`SegmentReader`] reads
+//! what makes reading it through a memory map sound. `SegmentReader` reads
 //! through the `ReadFile` trait, zero-copy from the map when there is one and
-//! by positional reads (optionally through a [`BlockCache`]) otherwise.
+//! by positional reads (optionally through a `BlockCache`) otherwise.
 //!
 //! Everything read from a file is bounds-checked: a damaged or hostile file is
 //! `StorageError::Corruption { file, offset, reason }`, never a panic and
