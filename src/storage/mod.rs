@@ -8,6 +8,11 @@
 
 mod error;
 pub mod fs;
+pub(crate) mod memtable;
+pub(crate) mod merge;
+pub(crate) mod range;
+#[doc(hidden)]
+pub mod segment;
 pub mod types;
 
 pub use error::{Result, StorageError};

@@ -1,0 +1,446 @@
+//! The memtable: the newest writes, held in a concurrent ordered map until
+//! they are flushed to a segment file.
+//!
+//! Entries are ordered by [`compare_internal`] (user key ascending, newest
+//! version first), so a point read is one seek and iteration yields internal
+//! entries ready for merging. The map is a lock-free skip list: the engine's
+//! commit leader inserts (one writer at a time) while any number of readers
+//! look up and iterate without ever blocking on it or on each other.
+//!
+//! The memtable never removes an entry; it is dropped whole after its flush.
+//! It owns no file and does no I/O.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+use bytes::Bytes;
+use crossbeam_skiplist::SkipMap;
+
+use super::range::{Direction, KeyRange};
+use super::types::{Entry, EntryKind, SequenceNumber, compare_internal};
+
+/// Bookkeeping bytes charged per entry on top of its key and value: a skip
+/// list node (refcount, height, on average 1.33 tower pointers), the key's and
+/// value's `Bytes` headers, the kind, and allocator rounding. An estimate; it
+/// only has to keep rotation at the configured size roughly honest.
+pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 96;
+
+/// How many entries an iterator copies out of the skip list per seek. Larger
+/// amortises the seek better; smaller holds fewer entries that a reader may
+/// never consume.
+const ITER_CHUNK_ENTRIES: usize = 64;
+
+/// A version's key in the skip list, ordered by [`compare_internal`].
+#[derive(Debug, Clone)]
+struct InternalKey {
+    key: Bytes,
+    seq: SequenceNumber,
+}
+
+/// What a lookup compares against without building an owned [`InternalKey`]:
+/// the skip list accepts any `Q` that its key type borrows as, and a trait
+/// object lets a borrowed `(&[u8], seq)` stand in, so a point read allocates
+/// nothing.
+trait LookupKey {
+    fn user_key(&self) -> &[u8];
+    fn seq(&self) -> SequenceNumber;
+}
+
+impl LookupKey for InternalKey {
+    fn user_key(&self) -> &[u8] {
+        &self.key
+    }
+    fn seq(&self) -> SequenceNumber {
+        self.seq
+    }
+}
+
+impl LookupKey for (&[u8], SequenceNumber) {
+    fn user_key(&self) -> &[u8] {
+        self.0
+    }
+    fn seq(&self) -> SequenceNumber {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn LookupKey + 'a> for InternalKey {
+    fn borrow(&self) -> &(dyn LookupKey + 'a) {
+        self
+    }
+}
+
+impl Ord for dyn LookupKey + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_internal(self.user_key(), self.seq(), other.user_key(), other.seq())
+    }
+}
+
+impl PartialOrd for dyn LookupKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for dyn LookupKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for dyn LookupKey + '_ {}
+
+impl Ord for InternalKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_internal(&self.key, self.seq, &other.key, other.seq)
+    }
+}
+
+impl PartialOrd for InternalKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for InternalKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for InternalKey {}
+
+#[derive(Debug)]
+struct Version {
+    kind: EntryKind,
+    value: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: SkipMap<InternalKey, Version>,
+    memory_bytes: AtomicUsize,
+}
+
+/// A concurrent ordered map of internal entries. Cloning is cheap and shares
+/// the map, so iterators own a clone and outlive any borrow.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memtable {
+    inner: Arc<Inner>,
+}
+
+impl Memtable {
+    /// An empty memtable.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one version. Sequence numbers are unique per entry, so `(key,
+    /// seq)` is never already present; callers insert one at a time.
+    ///
+    /// The memory charge counts the key's and value's lengths: `Bytes` that
+    /// are slices of a larger buffer keep that buffer alive, which the WAL's
+    /// batch decoding makes a wash (a batch's entries cover its buffer).
+    pub(crate) fn insert(&self, key: Bytes, seq: SequenceNumber, kind: EntryKind, value: Bytes) {
+        let charge = key.len() + value.len() + ENTRY_OVERHEAD_BYTES;
+        self.inner
+            .map
+            .insert(InternalKey { key, seq }, Version { kind, value });
+        self.inner
+            .memory_bytes
+            .fetch_add(charge, AtomicOrdering::Relaxed);
+    }
+
+    /// The newest version of `key` written at or before `snapshot_seq`, if
+    /// any; a tombstone is returned as such so the caller stops looking in
+    /// older sources.
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        snapshot_seq: SequenceNumber,
+    ) -> Option<(EntryKind, Bytes)> {
+        let probe = (key, snapshot_seq);
+        let found = self
+            .inner
+            .map
+            .lower_bound(Bound::Included(&probe as &dyn LookupKey))?;
+        if found.key().key.as_ref() != key {
+            return None;
+        }
+        let version = found.value();
+        Some((version.kind, version.value.clone()))
+    }
+
+    /// The approximate memory held, in bytes, for deciding when to rotate.
+    pub(crate) fn approximate_memory_bytes(&self) -> usize {
+        self.inner.memory_bytes.load(AtomicOrdering::Relaxed)
+    }
+
+    /// The number of entries (versions, not distinct keys).
+    pub(crate) fn len(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    /// Whether nothing was inserted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inner.map.is_empty()
+    }
+
+    /// The entries whose user key lies in `range`, in `direction`. The
+    /// iterator sees entries inserted while it runs if they sort after its
+    /// position; they carry sequence numbers newer than any snapshot taken
+    /// before, so a snapshot read filters them out.
+    pub(crate) fn iter(&self, range: KeyRange, direction: Direction) -> MemtableIter {
+        let exhausted = range.is_empty();
+        MemtableIter {
+            memtable: self.clone(),
+            lower: lower_internal_bound(range.start),
+            upper: upper_internal_bound(range.end),
+            direction,
+            buffer: VecDeque::new(),
+            exhausted,
+        }
+    }
+}
+
+/// The smallest internal key of the range: every version sorts after
+/// `(k, u64::MAX)` and before or at `(k, 0)`.
+fn lower_internal_bound(bound: Bound<Bytes>) -> Bound<InternalKey> {
+    match bound {
+        Bound::Included(key) => Bound::Included(InternalKey { key, seq: u64::MAX }),
+        Bound::Excluded(key) => Bound::Excluded(InternalKey { key, seq: 0 }),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn upper_internal_bound(bound: Bound<Bytes>) -> Bound<InternalKey> {
+    match bound {
+        Bound::Included(key) => Bound::Included(InternalKey { key, seq: 0 }),
+        Bound::Excluded(key) => Bound::Excluded(InternalKey { key, seq: u64::MAX }),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// An owning iterator over a memtable range. It copies entries (reference
+/// counted `Bytes`, no data copies) out of the skip list a chunk at a time and
+/// narrows its remaining range past the chunk, so it holds no borrow.
+#[derive(Debug)]
+pub(crate) struct MemtableIter {
+    memtable: Memtable,
+    lower: Bound<InternalKey>,
+    upper: Bound<InternalKey>,
+    direction: Direction,
+    buffer: VecDeque<Entry>,
+    exhausted: bool,
+}
+
+impl MemtableIter {
+    fn refill(&mut self) {
+        let range = self
+            .memtable
+            .inner
+            .map
+            .range((self.lower.clone(), self.upper.clone()));
+        let to_entry = |item: crossbeam_skiplist::map::Entry<'_, InternalKey, Version>| Entry {
+            key: item.key().key.clone(),
+            seq: item.key().seq,
+            kind: item.value().kind,
+            value: item.value().value.clone(),
+        };
+        match self.direction {
+            Direction::Forward => self
+                .buffer
+                .extend(range.take(ITER_CHUNK_ENTRIES).map(to_entry)),
+            Direction::Reverse => self
+                .buffer
+                .extend(range.rev().take(ITER_CHUNK_ENTRIES).map(to_entry)),
+        }
+        if self.buffer.len() < ITER_CHUNK_ENTRIES {
+            self.exhausted = true;
+        }
+        if let Some(last) = self.buffer.back() {
+            let past = Bound::Excluded(InternalKey {
+                key: last.key.clone(),
+                seq: last.seq,
+            });
+            match self.direction {
+                Direction::Forward => self.lower = past,
+                Direction::Reverse => self.upper = past,
+            }
+        }
+    }
+}
+
+impl Iterator for MemtableIter {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        if self.buffer.is_empty() && !self.exhausted {
+            self.refill();
+        }
+        self.buffer.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn bytes(key: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(key)
+    }
+
+    #[test]
+    fn get_returns_newest_version_at_or_before_the_snapshot() {
+        let memtable = Memtable::new();
+        memtable.insert(bytes(b"k"), 5, EntryKind::Put, bytes(b"v5"));
+        memtable.insert(bytes(b"k"), 9, EntryKind::Delete, Bytes::new());
+        memtable.insert(bytes(b"k"), 12, EntryKind::Put, bytes(b"v12"));
+        memtable.insert(bytes(b"j"), 7, EntryKind::Put, bytes(b"j7"));
+        memtable.insert(bytes(b"l"), 1, EntryKind::Put, bytes(b"l1"));
+        assert_eq!(memtable.get(b"k", 4), None);
+        assert_eq!(memtable.get(b"k", 5), Some((EntryKind::Put, bytes(b"v5"))));
+        assert_eq!(memtable.get(b"k", 8), Some((EntryKind::Put, bytes(b"v5"))));
+        assert_eq!(
+            memtable.get(b"k", 9),
+            Some((EntryKind::Delete, Bytes::new()))
+        );
+        assert_eq!(
+            memtable.get(b"k", u64::MAX),
+            Some((EntryKind::Put, bytes(b"v12")))
+        );
+        assert_eq!(memtable.get(b"kk", u64::MAX), None);
+        assert_eq!(memtable.get(b"", u64::MAX), None);
+        assert_eq!(memtable.len(), 5);
+    }
+
+    #[test]
+    fn memory_accounting_counts_keys_values_and_overhead() {
+        let memtable = Memtable::new();
+        assert!(memtable.is_empty());
+        memtable.insert(bytes(b"abc"), 1, EntryKind::Put, bytes(&[0; 100]));
+        memtable.insert(bytes(b"abc"), 2, EntryKind::Delete, Bytes::new());
+        assert_eq!(
+            memtable.approximate_memory_bytes(),
+            3 + 100 + 3 + 2 * ENTRY_OVERHEAD_BYTES
+        );
+    }
+
+    #[test]
+    fn iterators_cross_chunk_boundaries_in_both_directions() {
+        let memtable = Memtable::new();
+        let count = ITER_CHUNK_ENTRIES as u64 * 3 + 5;
+        for i in 0..count {
+            // Two versions per key so chunk boundaries fall between versions.
+            let key = bytes(format!("{:04}", i / 2).as_bytes());
+            memtable.insert(key, i, EntryKind::Put, Bytes::new());
+        }
+        let forward: Vec<_> = memtable.iter(KeyRange::all(), Direction::Forward).collect();
+        let mut reverse: Vec<_> = memtable.iter(KeyRange::all(), Direction::Reverse).collect();
+        reverse.reverse();
+        assert_eq!(forward.len() as u64, count);
+        assert_eq!(forward, reverse);
+        assert!(forward.windows(2).all(|pair| {
+            compare_internal(&pair[0].key, pair[0].seq, &pair[1].key, pair[1].seq) == Ordering::Less
+        }));
+    }
+
+    #[test]
+    fn readers_run_while_the_writer_inserts() {
+        let memtable = Memtable::new();
+        std::thread::scope(|scope| {
+            let writer = memtable.clone();
+            scope.spawn(move || {
+                for seq in 0..2_000u64 {
+                    writer.insert(bytes(&seq.to_be_bytes()), seq, EntryKind::Put, Bytes::new());
+                }
+            });
+            for _ in 0..20 {
+                // Whatever a reader sees is sorted and contains no torn entry.
+                let seen: Vec<_> = memtable.iter(KeyRange::all(), Direction::Forward).collect();
+                assert!(seen.iter().all(|e| e.key.as_ref() == e.seq.to_be_bytes()));
+                assert!(seen.windows(2).all(|w| w[0].key < w[1].key));
+            }
+        });
+        assert_eq!(memtable.len(), 2_000);
+    }
+
+    type Model = BTreeMap<(Vec<u8>, std::cmp::Reverse<u64>), (EntryKind, Vec<u8>)>;
+
+    fn arb_ops() -> impl Strategy<Value = Vec<(u8, bool, u8)>> {
+        prop::collection::vec((0u8..12, any::<bool>(), any::<u8>()), 0..120)
+    }
+
+    fn build(ops: &[(u8, bool, u8)]) -> (Memtable, Model) {
+        let memtable = Memtable::new();
+        let mut model = Model::new();
+        for (seq, &(key, put, value)) in ops.iter().enumerate() {
+            let key = vec![b'a' + key / 3; 1 + usize::from(key % 3)];
+            let kind = if put {
+                EntryKind::Put
+            } else {
+                EntryKind::Delete
+            };
+            let value = if put { vec![value; 3] } else { Vec::new() };
+            memtable.insert(bytes(&key), seq as u64, kind, bytes(&value));
+            model.insert((key, std::cmp::Reverse(seq as u64)), (kind, value));
+        }
+        (memtable, model)
+    }
+
+    fn arb_bound() -> impl Strategy<Value = Bound<Bytes>> {
+        prop_oneof![
+            Just(Bound::Unbounded),
+            (0u8..12)
+                .prop_map(|k| Bound::Included(bytes(&vec![b'a' + k / 3; 1 + usize::from(k % 3)]))),
+            (0u8..12)
+                .prop_map(|k| Bound::Excluded(bytes(&vec![b'a' + k / 3; 1 + usize::from(k % 3)]))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn get_and_range_iteration_match_a_model(
+            ops in arb_ops(),
+            snapshot in 0u64..130,
+            probe in 0u8..12,
+            start in arb_bound(),
+            end in arb_bound(),
+        ) {
+            let (memtable, model) = build(&ops);
+            let key = vec![b'a' + probe / 3; 1 + usize::from(probe % 3)];
+            let expected = model
+                .range((key.clone(), std::cmp::Reverse(snapshot))..)
+                .next()
+                .filter(|((k, _), _)| *k == key)
+                .map(|(_, (kind, value))| (*kind, bytes(value)));
+            prop_assert_eq!(memtable.get(&key, snapshot), expected);
+
+            let range = KeyRange::new(start, end);
+            let expected: Vec<Entry> = model
+                .iter()
+                .filter(|((k, _), _)| range.contains(k))
+                .map(|((k, seq), (kind, value))| Entry {
+                    key: bytes(k),
+                    seq: seq.0,
+                    kind: *kind,
+                    value: bytes(value),
+                })
+                .collect();
+            let forward: Vec<_> = memtable.iter(range.clone(), Direction::Forward).collect();
+            prop_assert_eq!(&forward, &expected);
+            let mut reverse: Vec<_> = memtable.iter(range, Direction::Reverse).collect();
+            reverse.reverse();
+            prop_assert_eq!(&reverse, &expected);
+        }
+    }
+}
