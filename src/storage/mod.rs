@@ -8,6 +8,8 @@
 
 mod error;
 pub mod fs;
+#[doc(hidden)]
+pub mod sim;
 pub mod types;
 
 pub use error::{Result, StorageError};
