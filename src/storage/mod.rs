@@ -6,6 +6,7 @@
 //! This layer knows nothing of items, tables or objects: it stores ordered
 //! byte keys and byte values.
 
+mod batch;
 mod error;
 pub mod fs;
 #[doc(hidden)]
