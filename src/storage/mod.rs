@@ -12,5 +12,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod sim;
 pub mod types;
+#[doc(hidden)]
+pub mod wal;
 
 pub use error::{Result, StorageError};
