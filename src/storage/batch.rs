@@ -134,7 +134,10 @@ impl WriteBatch {
     ) -> Result<(SequenceNumber, WriteBatch)> {
         let corrupt = |reason: String| StorageError::corruption(file, offset, reason);
         if record.len() > BATCH_HEADER_BYTES + BATCH_BYTES_MAX {
-            return Err(corrupt(format!("batch of {} bytes is too large", record.len())));
+            return Err(corrupt(format!(
+                "batch of {} bytes is too large",
+                record.len()
+            )));
         }
         let header = record
             .first_chunk::<BATCH_HEADER_BYTES>()
@@ -167,7 +170,10 @@ impl WriteBatch {
                 .1;
         }
         if !rest.is_empty() {
-            return Err(corrupt(format!("{} bytes after the last entry", rest.len())));
+            return Err(corrupt(format!(
+                "{} bytes after the last entry",
+                rest.len()
+            )));
         }
         let batch = WriteBatch {
             entries: entries.to_vec(),

@@ -7,6 +7,7 @@
 //! byte keys and byte values.
 
 mod batch;
+pub(crate) mod commit;
 mod error;
 pub mod fs;
 #[doc(hidden)]
