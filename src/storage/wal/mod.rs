@@ -1,11 +1,11 @@
 //! The write-ahead log: every committed batch is one record of the current
 //! log file before it reaches a memtable.
 //!
-//! - [`format`]: blocks, fragments, headers and checksums (LevelDB's log
+//! - `format`: blocks, fragments, headers and checksums (LevelDB's log
 //!   format with RocksDB's log number in every header).
-//! - [`writer`]: framing records and appending them.
-//! - [`reader`]: reading one file's records and classifying its end.
-//! - [`recovery`]: replaying a list of logs, cutting a torn tail, verifying.
+//! - `writer`: framing records and appending them.
+//! - `reader`: reading one file's records and classifying its end.
+//! - `recovery`: replaying a list of logs, cutting a torn tail, verifying.
 //!
 //! Log files are named by their [`FileNumber`]: `000012.log`. This module
 //! never decides *when* a log is written or synced; that is the commit
