@@ -314,7 +314,11 @@ impl CommitPipeline {
         if let StorageError::PreviousIo { .. } = terminal {
             return Err(terminal);
         }
-        self.shared.sync_log()?;
+        if let Backing::Files(files) = &self.shared.backing {
+            // Under the writer lock: a group in flight finishes its append
+            // first, and later groups see the terminal state.
+            files.writer().sync().map_err(|e| self.shared.fail(e))?;
+        }
         stopped
     }
 }
@@ -386,8 +390,12 @@ impl Shared {
             "sequence numbers exhausted: group {first}..{next}"
         );
         if let Backing::Files(files) = &self.backing {
+            let mut writer = files.writer();
+            // Checked again under the writer lock: once `close` has synced
+            // under this lock, no group may append after it.
+            self.check_terminal()?;
             let records = committed.iter().map(|c| (c.first_seq, &c.batch));
-            files
+            writer
                 .append_group(records, sync)
                 .map_err(|e| self.fail(e))?;
         }

@@ -80,30 +80,13 @@ impl LogFiles {
         &self.dir
     }
 
-    /// Appends one record per batch (batch `i` numbered from `firsts[i]`)
-    /// with a single write, then syncs if `sync`.
-    pub(super) fn append_group<'a>(
-        &self,
-        batches: impl Iterator<Item = (SequenceNumber, &'a WriteBatch)>,
-        sync: bool,
-    ) -> Result<()> {
-        let mut slot = self.writer.lock();
-        let WriterSlot { log, record } = &mut *slot;
-        for (first_seq, batch) in batches {
-            record.clear();
-            batch.encode_into(first_seq, record);
-            log.buffer_record(record);
+    /// Locks the writer of the current log. While the guard lives no other
+    /// group can append and the log cannot be switched.
+    pub(super) fn writer(&self) -> LogWriterGuard<'_> {
+        LogWriterGuard {
+            files: self,
+            slot: self.writer.lock(),
         }
-        log.write_buffered()
-            .map_err(|e| StorageError::io("append", log.path(), e))?;
-        let written = log.len();
-        self.written_len.store(written, Ordering::Release);
-        if sync {
-            log.sync()
-                .map_err(|e| StorageError::io("fsync", log.path(), e))?;
-            self.synced_len.fetch_max(written, Ordering::AcqRel);
-        }
-        Ok(())
     }
 
     /// Syncs the current log if anything appended is not yet durable,
@@ -148,6 +131,50 @@ impl LogFiles {
         drop(syncer);
         slot.log = log;
         Ok(old)
+    }
+}
+
+/// Exclusive access to the current log's writer.
+pub(super) struct LogWriterGuard<'a> {
+    files: &'a LogFiles,
+    slot: parking_lot::MutexGuard<'a, WriterSlot>,
+}
+
+impl LogWriterGuard<'_> {
+    /// Appends one record per batch (each numbered from its first sequence
+    /// number) with a single write, then syncs if `sync`.
+    pub(super) fn append_group<'b>(
+        &mut self,
+        batches: impl Iterator<Item = (SequenceNumber, &'b WriteBatch)>,
+        sync: bool,
+    ) -> Result<()> {
+        let WriterSlot { log, record } = &mut *self.slot;
+        for (first_seq, batch) in batches {
+            record.clear();
+            batch.encode_into(first_seq, record);
+            log.buffer_record(record);
+        }
+        log.write_buffered()
+            .map_err(|e| StorageError::io("append", log.path(), e))?;
+        self.files.written_len.store(log.len(), Ordering::Release);
+        if sync {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the log through the writer, if anything appended is not yet
+    /// durable.
+    pub(super) fn sync(&mut self) -> Result<()> {
+        let written = self.files.written_len.load(Ordering::Acquire);
+        if written <= self.files.synced_len.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let log = &mut self.slot.log;
+        log.sync()
+            .map_err(|e| StorageError::io("fsync", log.path(), e))?;
+        self.files.synced_len.fetch_max(written, Ordering::AcqRel);
+        Ok(())
     }
 }
 
