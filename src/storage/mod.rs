@@ -5,19 +5,31 @@
 //!
 //! This layer knows nothing of items, tables or objects: it stores ordered
 //! byte keys and byte values.
+//!
+//! Parts, bottom up: [`fs`] (the file-system boundary; `sim` is its
+//! fault-injecting test double), `batch` and `wal` (the log), `commit`
+//! (group commit), `memtable`, `segment` (sorted files), `merge` (read and
+//! compaction iterators), `manifest` and `version` (which files are live),
+//! `compaction` (the leveled policy). The engine that ties them together is
+//! not built yet.
 
+mod batch;
+pub(crate) mod commit;
+pub(crate) mod compaction;
 mod error;
 pub mod fs;
+#[doc(hidden)]
+pub mod manifest;
 pub(crate) mod memtable;
 pub(crate) mod merge;
 pub(crate) mod range;
 #[doc(hidden)]
 pub mod segment;
+#[doc(hidden)]
+pub mod sim;
 pub mod types;
+pub(crate) mod version;
+#[doc(hidden)]
+pub mod wal;
 
 pub use error::{Result, StorageError};
-
-pub(crate) mod compaction;
-#[doc(hidden)]
-pub mod manifest;
-pub(crate) mod version;

@@ -1,0 +1,355 @@
+//! The group-commit queue: leader/follower batching of concurrent writers.
+//!
+//! Writers enqueue an item and wait. The writer at the front of the queue,
+//! when no group is in flight, becomes the leader: it takes a group from
+//! the front (at least its own item, then more while the group stays within
+//! the byte bound), runs the group *without* holding the queue lock, stores
+//! the followers' results and wakes everyone. The next front writer then
+//! leads the next group. So groups run one at a time, in arrival order, and
+//! every item is processed exactly once.
+//!
+//! If a leader panics, the group's followers and every later writer get
+//! [`LeaderPanicked`] instead of waiting forever.
+//!
+//! The queue's locking is checked by a loom model test (`--cfg loom`).
+
+use std::collections::{HashMap, VecDeque};
+
+use super::sync::{Condvar, Mutex};
+
+/// The leader of a group panicked; the queue accepts no more work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LeaderPanicked;
+
+/// A leader/follower queue of items of type `T` with results of type `R`.
+#[derive(Debug)]
+pub(crate) struct GroupQueue<T, R> {
+    state: Mutex<QueueState<T, R>>,
+    wakeup: Condvar,
+    group_bytes_max: usize,
+}
+
+#[derive(Debug)]
+struct QueueState<T, R> {
+    waiting: VecDeque<Waiting<T>>,
+    /// Results of followers that have not collected them yet.
+    finished: HashMap<u64, R>,
+    next_ticket: u64,
+    /// A group is in flight.
+    leading: bool,
+    /// A leader panicked.
+    abandoned: bool,
+}
+
+#[derive(Debug)]
+struct Waiting<T> {
+    ticket: u64,
+    item: T,
+    bytes: usize,
+}
+
+/// Marks the queue abandoned if the leader unwinds before finishing.
+struct LeaderGuard<'a, T, R> {
+    queue: &'a GroupQueue<T, R>,
+    armed: bool,
+}
+
+impl<T, R> Drop for LeaderGuard<'_, T, R> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.queue.state.lock();
+            state.abandoned = true;
+            state.leading = false;
+            drop(state);
+            self.queue.wakeup.notify_all();
+        }
+    }
+}
+
+impl<T, R> GroupQueue<T, R> {
+    /// A queue whose groups hold at most `group_bytes_max` bytes of items
+    /// (a single larger item still forms a group of its own).
+    pub(crate) fn new(group_bytes_max: usize) -> Self {
+        Self {
+            state: Mutex::new(QueueState {
+                waiting: VecDeque::new(),
+                finished: HashMap::new(),
+                next_ticket: 0,
+                leading: false,
+                abandoned: false,
+            }),
+            wakeup: Condvar::new(),
+            group_bytes_max,
+        }
+    }
+
+    /// Enqueues `item` (weighing `bytes`) and waits for its result. If this
+    /// caller becomes the leader, `lead` runs its group: it receives the
+    /// items in arrival order and must return one result per item, in the
+    /// same order.
+    pub(crate) fn submit(
+        &self,
+        item: T,
+        bytes: usize,
+        lead: impl FnOnce(Vec<T>) -> Vec<R>,
+    ) -> Result<R, LeaderPanicked> {
+        let mut state = self.state.lock();
+        if state.abandoned {
+            return Err(LeaderPanicked);
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push_back(Waiting {
+            ticket,
+            item,
+            bytes,
+        });
+        loop {
+            if let Some(result) = state.finished.remove(&ticket) {
+                return Ok(result);
+            }
+            if state.abandoned {
+                return Err(LeaderPanicked);
+            }
+            let at_front = state.waiting.front().is_some_and(|w| w.ticket == ticket);
+            if at_front && !state.leading {
+                break;
+            }
+            state = self.wakeup.wait(state);
+        }
+
+        // This caller leads: take a group from the front, which is its item.
+        let group = self.take_group(&mut state.waiting);
+        state.leading = true;
+        drop(state);
+
+        let mut guard = LeaderGuard {
+            queue: self,
+            armed: true,
+        };
+        let tickets: Vec<u64> = group.iter().map(|w| w.ticket).collect();
+        let results = lead(group.into_iter().map(|w| w.item).collect());
+        assert_eq!(
+            results.len(),
+            tickets.len(),
+            "a group leader must return one result per item"
+        );
+
+        let mut own = None;
+        let mut state = self.state.lock();
+        for (t, result) in tickets.into_iter().zip(results) {
+            if t == ticket {
+                own = Some(result);
+            } else {
+                state.finished.insert(t, result);
+            }
+        }
+        state.leading = false;
+        guard.armed = false;
+        drop(state);
+        self.wakeup.notify_all();
+        // The leader's own item is the first of its group.
+        own.ok_or(LeaderPanicked)
+    }
+
+    /// How many writers wait (tests use it to force groups to form).
+    #[cfg(test)]
+    pub(crate) fn waiting_len(&self) -> usize {
+        self.state.lock().waiting.len()
+    }
+
+    /// Removes the next group from the front of `waiting`.
+    fn take_group(&self, waiting: &mut VecDeque<Waiting<T>>) -> Vec<Waiting<T>> {
+        let mut group = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(next) = waiting.front() {
+            if !group.is_empty() && bytes.saturating_add(next.bytes) > self.group_bytes_max {
+                break;
+            }
+            bytes = bytes.saturating_add(next.bytes);
+            if let Some(next) = waiting.pop_front() {
+                group.push(next);
+            }
+        }
+        group
+    }
+}
+
+#[cfg(test)]
+#[cfg(not(loom))]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    #[test]
+    fn a_lone_writer_leads_its_own_group() {
+        let queue = GroupQueue::new(100);
+        let result = queue.submit(7u32, 1, |items| items.iter().map(|i| i * 2).collect());
+        assert_eq!(result, Ok(14));
+    }
+
+    #[test]
+    fn concurrent_writers_each_get_their_own_result() {
+        let queue = Arc::new(GroupQueue::<u64, u64>::new(usize::MAX));
+        let groups = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let queue = Arc::clone(&queue);
+                let groups = Arc::clone(&groups);
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        let item = t * 1000 + i;
+                        let result = queue.submit(item, 1, |items| {
+                            groups.lock().push(items.clone());
+                            items.iter().map(|x| x + 1).collect()
+                        });
+                        assert_eq!(result, Ok(item + 1));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let groups = groups.lock();
+        let mut all: Vec<u64> = groups.iter().flatten().copied().collect();
+        assert_eq!(all.len(), 1600);
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 1600, "an item was processed twice");
+    }
+
+    #[test]
+    fn groups_respect_the_byte_bound_but_always_take_one_item() {
+        let queue = Arc::new(GroupQueue::<usize, usize>::new(10));
+        let barrier = Arc::new(Barrier::new(2));
+        let sizes = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        // Hold the queue with a leader until the followers are queued.
+        let blocker = {
+            let (queue, barrier) = (Arc::clone(&queue), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                queue.submit(0, 1, |items| {
+                    barrier.wait();
+                    // Wait until the followers are queued behind the leader.
+                    while queue.waiting_len() < 4 {
+                        std::thread::yield_now();
+                    }
+                    items
+                })
+            })
+        };
+        barrier.wait();
+        let followers: Vec<_> = [6usize, 6, 25, 3]
+            .into_iter()
+            .map(|bytes| {
+                let (queue, sizes) = (Arc::clone(&queue), Arc::clone(&sizes));
+                std::thread::spawn(move || {
+                    queue.submit(bytes, bytes, |items| {
+                        sizes.lock().push(items.iter().sum::<usize>());
+                        items
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(blocker.join().unwrap(), Ok(0));
+        for follower in followers {
+            assert!(follower.join().unwrap().is_ok());
+        }
+        for group_bytes in sizes.lock().iter() {
+            assert!(*group_bytes <= 10 || *group_bytes == 25, "{group_bytes}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_leader_releases_every_waiter() {
+        let queue = Arc::new(GroupQueue::<u32, u32>::new(usize::MAX));
+        let leader = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                queue.submit(1, 1, |_| -> Vec<u32> { panic!("apply failed") })
+            })
+        };
+        assert!(leader.join().is_err());
+        assert_eq!(queue.submit(2, 1, |items| items), Err(LeaderPanicked));
+    }
+}
+
+#[cfg(test)]
+#[cfg(loom)]
+mod loom_tests {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Three writers (two spawned, the model's main thread) race to commit:
+    /// every interleaving must give each writer its own result, process each
+    /// item once, and never run two groups at the same time.
+    #[test]
+    fn commit_queue_loom_every_writer_gets_its_result_and_groups_never_overlap() {
+        loom::model(|| {
+            let queue = Arc::new(GroupQueue::<usize, usize>::new(usize::MAX));
+            let in_flight = Arc::new(AtomicUsize::new(0));
+            let processed = Arc::new(Mutex::new(Vec::new()));
+            let submit = |queue: &GroupQueue<usize, usize>,
+                          in_flight: &AtomicUsize,
+                          processed: &Mutex<Vec<usize>>,
+                          item: usize| {
+                queue.submit(item, 1, |items| {
+                    assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
+                    processed.lock().extend(items.iter().copied());
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    items.iter().map(|i| i * 10).collect()
+                })
+            };
+            let threads: Vec<_> = (1..=2)
+                .map(|item| {
+                    let (queue, in_flight, processed) = (
+                        Arc::clone(&queue),
+                        Arc::clone(&in_flight),
+                        Arc::clone(&processed),
+                    );
+                    loom::thread::spawn(move || {
+                        assert_eq!(submit(&queue, &in_flight, &processed, item), Ok(item * 10));
+                    })
+                })
+                .collect();
+            assert_eq!(submit(&queue, &in_flight, &processed, 3), Ok(30));
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let mut processed = processed.lock().clone();
+            processed.sort_unstable();
+            assert_eq!(processed, vec![1, 2, 3]);
+        });
+    }
+
+    /// With a byte bound of one item per group, two writers still each get
+    /// their result and the groups run in arrival order.
+    #[test]
+    fn commit_queue_loom_bounded_groups_run_in_arrival_order() {
+        loom::model(|| {
+            let queue = Arc::new(GroupQueue::<usize, usize>::new(1));
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let spawned = {
+                let (queue, order) = (Arc::clone(&queue), Arc::clone(&order));
+                loom::thread::spawn(move || {
+                    queue.submit(1, 1, |items| {
+                        assert_eq!(items.len(), 1);
+                        order.lock().extend(items.iter().copied());
+                        items
+                    })
+                })
+            };
+            let own = queue.submit(2, 1, |items| {
+                assert_eq!(items.len(), 1);
+                order.lock().extend(items.iter().copied());
+                items
+            });
+            assert_eq!(own, Ok(2));
+            assert_eq!(spawned.join().unwrap(), Ok(1));
+            assert_eq!(order.lock().len(), 2);
+        });
+    }
+}

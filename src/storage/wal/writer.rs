@@ -1,0 +1,118 @@
+//! Appending records to a log file.
+//!
+//! The writer fragments each record into the block structure of
+//! [`super::format`] and buffers the fragments, so the commit leader can
+//! write a whole group of records with one `append` (one write(2)) and then
+//! sync once. It never rewrites bytes it has written.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::format::{self, BLOCK_BYTES, FragmentType, HEADER_BYTES};
+use crate::storage::fs::WriteFile;
+use crate::storage::types::FileNumber;
+
+/// Zero bytes used to pad the end of a block too small for a header.
+const TRAILER_ZEROS: [u8; HEADER_BYTES] = [0; HEADER_BYTES];
+
+/// Appends framed records to one log file.
+#[derive(Debug)]
+pub(crate) struct LogWriter {
+    file: Box<dyn WriteFile>,
+    path: PathBuf,
+    number: FileNumber,
+    /// Where the next fragment starts within its block.
+    block_offset: usize,
+    /// Fragments buffered but not yet appended.
+    pending: Vec<u8>,
+}
+
+impl LogWriter {
+    /// A writer appending to `file` (log `number` at `path`), continuing
+    /// the block structure at the file's current length.
+    pub(crate) fn new(file: Box<dyn WriteFile>, path: PathBuf, number: FileNumber) -> Self {
+        // The remainder is below BLOCK_BYTES, so it fits in usize.
+        let block_offset = (file.len() % BLOCK_BYTES as u64) as usize;
+        Self {
+            file,
+            path,
+            number,
+            block_offset,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The log's file number.
+    pub(crate) fn number(&self) -> FileNumber {
+        self.number
+    }
+
+    /// The log's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes appended to the file so far (buffered bytes excluded).
+    pub(crate) fn len(&self) -> u64 {
+        self.file.len()
+    }
+
+    /// Frames `record` into the buffer; [`Self::write_buffered`] appends it.
+    pub(crate) fn buffer_record(&mut self, record: &[u8]) {
+        let tag = format::log_tag(self.number);
+        let mut rest = record;
+        let mut first = true;
+        loop {
+            let left_in_block = BLOCK_BYTES - self.block_offset;
+            if left_in_block < HEADER_BYTES {
+                // Too small for a header: pad with zeros (which readers skip)
+                // and start the next block.
+                self.pending
+                    .extend_from_slice(TRAILER_ZEROS.get(..left_in_block).unwrap_or_default());
+                self.block_offset = 0;
+            }
+            let room = BLOCK_BYTES - self.block_offset - HEADER_BYTES;
+            let (piece, after) = rest.split_at(rest.len().min(room));
+            let last = after.is_empty();
+            let kind = match (first, last) {
+                (true, true) => FragmentType::Full,
+                (true, false) => FragmentType::First,
+                (false, false) => FragmentType::Middle,
+                (false, true) => FragmentType::Last,
+            };
+            format::encode_fragment(&mut self.pending, kind, tag, piece);
+            self.block_offset += HEADER_BYTES + piece.len();
+            assert!(
+                self.block_offset <= BLOCK_BYTES,
+                "fragment overran its block: offset {}",
+                self.block_offset
+            );
+            rest = after;
+            first = false;
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// Appends every buffered fragment with one write.
+    pub(crate) fn write_buffered(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.append(&self.pending);
+        self.pending.clear();
+        result
+    }
+
+    /// Frames and appends one record.
+    pub(crate) fn add_record(&mut self, record: &[u8]) -> io::Result<()> {
+        self.buffer_record(record);
+        self.write_buffered()
+    }
+
+    /// Makes everything appended so far durable.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
