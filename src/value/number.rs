@@ -563,27 +563,22 @@ impl TryFrom<i128> for Number {
     }
 }
 
-impl TryFrom<f64> for Number {
-    type Error = ValueError;
+macro_rules! from_float {
+    ($($t:ty),*) => {$(
+        impl TryFrom<$t> for Number {
+            type Error = ValueError;
 
-    /// The shortest decimal that round-trips to `value`; NaN and infinities
-    /// are not numbers in DynamoDB.
-    fn try_from(value: f64) -> Result<Self, Self::Error> {
-        if !value.is_finite() {
-            return Err(NumberError::Malformed.into_value_error(&value.to_string()));
+            /// The shortest decimal that round-trips to `value`; NaN and
+            /// infinities are not numbers in DynamoDB.
+            fn try_from(value: $t) -> Result<Self, Self::Error> {
+                if !value.is_finite() {
+                    return Err(NumberError::Malformed.into_value_error(&value.to_string()));
+                }
+                // `{:e}` prints the shortest round-tripping digits.
+                format!("{value:e}").parse()
+            }
         }
-        // `{:e}` prints the shortest round-tripping digits.
-        format!("{value:e}").parse()
-    }
+    )*};
 }
 
-impl TryFrom<f32> for Number {
-    type Error = ValueError;
-
-    fn try_from(value: f32) -> Result<Self, Self::Error> {
-        if !value.is_finite() {
-            return Err(NumberError::Malformed.into_value_error(&value.to_string()));
-        }
-        format!("{value:e}").parse()
-    }
-}
+from_float!(f32, f64);
