@@ -1,0 +1,1 @@
+//! Engine behaviour through its public API.
