@@ -56,6 +56,7 @@ impl Handle {
             None => Ok(()),
         };
         self.shared.progressed();
+        drop(self.shared.lock.lock().take());
         match &*self.shared.failure.lock() {
             Some(error) => Err(error.clone()),
             None => closed,

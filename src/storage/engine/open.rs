@@ -217,7 +217,7 @@ pub(super) fn recover(
         failure: Mutex::new(None),
         closed: AtomicBool::new(false),
         counters: Counters::default(),
-        _lock: lock,
+        lock: Mutex::new(Some(lock)),
     });
     let weak = Arc::downgrade(&shared);
     let pipeline = CommitPipeline::open(

@@ -82,7 +82,9 @@ pub(crate) struct Shared {
     pub(super) failure: Mutex<Option<StorageError>>,
     pub(super) closed: AtomicBool,
     pub(super) counters: Counters,
-    pub(super) _lock: DirectoryLock,
+    /// Released by `close`, so the directory can be reopened while
+    /// clones of a closed engine linger.
+    pub(super) lock: Mutex<Option<DirectoryLock>>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -1,1 +1,384 @@
-//! Engine behaviour through its public API.
+//! Engine behaviour through its public API: reads across flush, compaction
+//! and reopen; snapshots; checkpoints; the directory lock; latched errors.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Engine, EngineOptions};
+use crate::storage::batch::WriteBatch;
+use crate::storage::compaction::CompactionOptions;
+use crate::storage::error::{Result, StorageError};
+use crate::storage::fs::FileSystem;
+use crate::storage::range::Direction;
+use crate::storage::segment::SegmentOptions;
+use crate::storage::sim::SimFileSystem;
+
+/// Small sizes so a few hundred writes rotate, flush and compact.
+pub(super) fn small_options() -> EngineOptions {
+    let target = 4 * 1024;
+    EngineOptions {
+        memtable_bytes_max: 8 * 1024,
+        compaction: CompactionOptions {
+            l0_compaction_trigger_files: 2,
+            level_base_bytes: 16 * 1024,
+            target_file_size_bytes: target,
+            compaction_input_bytes_max: 25 * target,
+            ..CompactionOptions::default()
+        },
+        segment: SegmentOptions {
+            block_size_bytes: 512,
+            ..SegmentOptions::default()
+        },
+        background_threads: false,
+        ..EngineOptions::default()
+    }
+}
+
+pub(super) fn open_sim(fs: &SimFileSystem, options: EngineOptions) -> Result<Engine> {
+    let fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    Engine::open_with(fs, "/db", options)
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:05}").into_bytes()
+}
+
+fn value(i: u32, round: u32) -> Vec<u8> {
+    format!("value-{i}-{round}-{}", "x".repeat((i % 7) as usize * 10)).into_bytes()
+}
+
+fn collect(iter: impl Iterator<Item = Result<(Bytes, Bytes)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    iter.map(|pair| {
+        let (k, v) = pair.expect("iteration failed");
+        (k.to_vec(), v.to_vec())
+    })
+    .collect()
+}
+
+/// Writes keys 0..n twice, deletes every third, and returns the expected map.
+fn fill(engine: &Engine, n: u32) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut model = std::collections::BTreeMap::new();
+    for round in 0..2 {
+        for i in 0..n {
+            engine.put(&key(i), &value(i, round)).expect("put");
+            model.insert(key(i), value(i, round));
+        }
+    }
+    for i in (0..n).step_by(3) {
+        engine.delete(&key(i)).expect("delete");
+        model.remove(&key(i));
+    }
+    model
+}
+
+fn check(engine: &Engine, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>, n: u32) {
+    for i in 0..n {
+        let got = engine.get(&key(i)).expect("get").map(|v| v.to_vec());
+        assert_eq!(got, model.get(&key(i)).cloned(), "key {i}");
+    }
+    let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let forward = collect(
+        engine
+            .range::<&[u8]>(.., Direction::Forward, None)
+            .expect("range"),
+    );
+    assert_eq!(forward, expected);
+    let mut reverse = collect(
+        engine
+            .range::<&[u8]>(.., Direction::Reverse, None)
+            .expect("range"),
+    );
+    reverse.reverse();
+    assert_eq!(reverse, expected);
+    let low = key(n / 4);
+    let high = key(n / 2);
+    let bounded = collect(
+        engine
+            .range(low.as_slice()..high.as_slice(), Direction::Forward, None)
+            .expect("range"),
+    );
+    let expected_bounded: Vec<_> = model
+        .range(low.clone()..high.clone())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(bounded, expected_bounded);
+}
+
+#[test]
+fn put_get_delete_and_ranges_hold_across_flush_compaction_and_reopen() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    let n = 400;
+    let model = fill(&engine, n);
+    check(&engine, &model, n);
+    engine.flush().expect("flush");
+    check(&engine, &model, n);
+    assert!(engine.stats().flushes > 0);
+    engine.compact().expect("compact");
+    check(&engine, &model, n);
+    let stats = engine.stats();
+    assert!(stats.compactions + stats.trivial_moves > 0, "{stats:?}");
+    assert!(stats.levels.iter().skip(1).any(|level| level.files > 0));
+    engine.verify().expect("verify");
+    engine.close().expect("close");
+
+    let engine = open_sim(&fs, small_options()).expect("reopen");
+    check(&engine, &model, n);
+    engine.verify().expect("verify after reopen");
+}
+
+#[test]
+fn unflushed_writes_are_recovered_from_the_log() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(
+        &fs,
+        EngineOptions {
+            background_threads: false,
+            ..EngineOptions::default()
+        },
+    )
+    .expect("open");
+    engine.put(b"a", b"1").expect("put");
+    let mut batch = WriteBatch::new();
+    batch.put(b"b", b"2");
+    batch.delete(b"a");
+    engine.write(batch).expect("write");
+    drop(engine);
+    let engine = open_sim(&fs, EngineOptions::default()).expect("reopen");
+    assert_eq!(engine.get(b"a").expect("get"), None);
+    assert_eq!(
+        engine.get(b"b").expect("get"),
+        Some(Bytes::from_static(b"2"))
+    );
+    // The recovered memtable was flushed and its log deleted.
+    assert_eq!(engine.stats().levels[0].files, 1);
+}
+
+#[test]
+fn snapshots_keep_old_versions_across_flush_and_compaction() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    let n = 300;
+    for i in 0..n {
+        engine.put(&key(i), &value(i, 0)).expect("put");
+    }
+    let snapshot = engine.snapshot().expect("snapshot");
+    let model = fill(&engine, n);
+    engine.compact().expect("compact");
+    for i in 0..n {
+        let old = engine.get_at(&snapshot, &key(i)).expect("get_at");
+        assert_eq!(old.map(|v| v.to_vec()), Some(value(i, 0)), "key {i}");
+    }
+    let old_range = collect(
+        engine
+            .range::<&[u8]>(.., Direction::Forward, Some(&snapshot))
+            .expect("range"),
+    );
+    assert_eq!(old_range.len(), n as usize);
+    check(&engine, &model, n);
+    drop(snapshot);
+    // Without the snapshot, a full compaction may drop the old versions.
+    engine.compact().expect("compact");
+    check(&engine, &model, n);
+}
+
+#[test]
+fn prefix_iterates_only_matching_keys_in_both_directions() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    for k in [
+        &b"a"[..],
+        b"ab",
+        b"abc",
+        b"abd",
+        b"ac",
+        b"b",
+        b"ab\xff",
+        b"ab\xff\xff",
+    ] {
+        engine.put(k, k).expect("put");
+    }
+    engine.flush().expect("flush");
+    engine.put(b"abz", b"abz").expect("put");
+    let keys = |direction| {
+        collect(engine.prefix(b"ab", direction, None).expect("prefix"))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+    };
+    let forward = keys(Direction::Forward);
+    let expected: Vec<Vec<u8>> = vec![
+        b"ab".to_vec(),
+        b"abc".to_vec(),
+        b"abd".to_vec(),
+        b"abz".to_vec(),
+        b"ab\xff".to_vec(),
+        b"ab\xff\xff".to_vec(),
+    ];
+    assert_eq!(forward, expected);
+    let mut reverse = keys(Direction::Reverse);
+    reverse.reverse();
+    assert_eq!(reverse, expected);
+}
+
+#[test]
+fn checkpoint_opens_with_the_same_data() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    let n = 250;
+    let model = fill(&engine, n);
+    engine.flush().expect("flush");
+    engine.put(b"zz-in-log-only", b"tail").expect("put");
+    engine.checkpoint("/copy").expect("checkpoint");
+    engine.put(b"zz-after", b"later").expect("put");
+    engine.compact().expect("compact after checkpoint");
+
+    let copy_fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    let copy = Engine::open_with(copy_fs, "/copy", small_options()).expect("open checkpoint");
+    check(&copy, &model_with(&model, b"zz-in-log-only", b"tail"), n);
+    assert_eq!(copy.get(b"zz-after").expect("get"), None);
+    copy.verify().expect("verify checkpoint");
+    assert!(matches!(
+        engine.checkpoint("/copy"),
+        Err(StorageError::InvalidArgument(_))
+    ));
+}
+
+fn model_with(
+    model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    key: &[u8],
+    value: &[u8],
+) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut model = model.clone();
+    model.insert(key.to_vec(), value.to_vec());
+    model
+}
+
+#[test]
+fn a_second_open_of_a_directory_is_locked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::open(dir.path(), EngineOptions::default()).expect("open");
+    engine.put(b"k", b"v").expect("put");
+    assert!(matches!(
+        Engine::open(dir.path(), EngineOptions::default()),
+        Err(StorageError::Locked(_))
+    ));
+    engine.close().expect("close");
+    assert!(matches!(engine.get(b"k"), Err(StorageError::Closed)));
+    drop(engine);
+    let engine = Engine::open(dir.path(), EngineOptions::default()).expect("reopen");
+    assert_eq!(
+        engine.get(b"k").expect("get"),
+        Some(Bytes::from_static(b"v"))
+    );
+
+    let fs: Arc<dyn FileSystem> = Arc::new(SimFileSystem::new());
+    let first = Engine::open_with(Arc::clone(&fs), "/db", small_options()).expect("open");
+    assert!(matches!(
+        Engine::open_with(Arc::clone(&fs), "/db", small_options()),
+        Err(StorageError::Locked(_))
+    ));
+    drop(first);
+    Engine::open_with(fs, "/db", small_options()).expect("open after drop");
+}
+
+#[test]
+fn background_thread_flushes_and_compacts_without_help() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = EngineOptions {
+        background_threads: true,
+        durability: crate::storage::commit::Durability::Buffered,
+        ..small_options()
+    };
+    let engine = Engine::open(dir.path(), options).expect("open");
+    let n = 600;
+    let model = fill(&engine, n);
+    engine.wait_for_background().expect("wait");
+    check(&engine, &model, n);
+    let stats = engine.stats();
+    assert!(stats.flushes > 0, "{stats:?}");
+    engine.close().expect("close");
+    let engine = Engine::open(dir.path(), small_options()).expect("reopen");
+    check(&engine, &model, n);
+}
+
+#[test]
+fn a_failed_fsync_latches_the_engine() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    engine.put(b"a", b"1").expect("put");
+    fs.fail_nth_data_sync(1);
+    assert!(engine.put(b"b", b"2").is_err());
+    fs.clear_faults();
+    for result in [
+        engine.put(b"c", b"3").map(|_| ()),
+        engine.get(b"a").map(|_| ()),
+        engine.flush(),
+    ] {
+        assert!(
+            matches!(result, Err(StorageError::PreviousIo { .. })),
+            "{result:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_flush_latches_the_engine() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    engine.put(b"a", b"1").expect("put");
+    fs.fail_nth_dir_sync(1);
+    assert!(engine.flush().is_err());
+    fs.clear_faults();
+    assert!(matches!(
+        engine.put(b"c", b"3"),
+        Err(StorageError::PreviousIo { .. })
+    ));
+}
+
+#[test]
+fn leftover_segments_are_deleted_on_open() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    engine.put(b"a", b"1").expect("put");
+    engine.close().expect("close");
+    drop(engine);
+    let stray = Path::new("/db/999999.seg");
+    fs.write_durable(stray, b"half a segment")
+        .expect("write stray");
+    let engine = open_sim(&fs, small_options()).expect("reopen");
+    assert!(!FileSystem::exists(&fs, stray));
+    assert_eq!(
+        engine.get(b"a").expect("get"),
+        Some(Bytes::from_static(b"1"))
+    );
+    // The stray's number is never reused.
+    engine.put(b"b", b"2").expect("put");
+    engine.flush().expect("flush");
+}
+
+#[test]
+fn corrupt_segment_is_reported_with_file_and_offset() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    for i in 0..50 {
+        engine.put(&key(i), &value(i, 0)).expect("put");
+    }
+    engine.flush().expect("flush");
+    engine.close().expect("close");
+    drop(engine);
+    let names = FileSystem::list_dir(&fs, Path::new("/db")).expect("list");
+    let segment = names
+        .iter()
+        .find(|name| name.ends_with(".seg"))
+        .expect("a segment");
+    fs.corrupt(&Path::new("/db").join(segment), 10, b"garbage")
+        .expect("corrupt");
+    let engine = open_sim(&fs, small_options()).expect("reopen");
+    match engine.verify() {
+        Err(StorageError::Corruption { file, .. }) => assert!(file.ends_with(segment)),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
