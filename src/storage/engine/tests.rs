@@ -15,6 +15,8 @@ use crate::storage::range::Direction;
 use crate::storage::segment::SegmentOptions;
 use crate::storage::sim::SimFileSystem;
 
+mod model;
+
 /// Small sizes so a few hundred writes rotate, flush and compact.
 pub(super) fn small_options() -> EngineOptions {
     let target = 4 * 1024;
