@@ -121,6 +121,16 @@ pub(super) fn recover(
         ));
     }
     let versions = VersionSet::open(Arc::clone(&fs), dir)?;
+    for file in versions.current().files() {
+        let path = super::segment_file_path(dir, file.number());
+        if !fs.exists(&path) {
+            return Err(StorageError::corruption(
+                path,
+                0,
+                "the manifest lists a segment that is missing",
+            ));
+        }
+    }
     for name in &names {
         if let Some(number) =
             wal::parse_log_file_name(name).or_else(|| super::parse_segment_file_name(name))

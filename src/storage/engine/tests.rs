@@ -15,6 +15,7 @@ use crate::storage::range::Direction;
 use crate::storage::segment::SegmentOptions;
 use crate::storage::sim::SimFileSystem;
 
+mod crash;
 mod model;
 
 /// Small sizes so a few hundred writes rotate, flush and compact.
