@@ -385,3 +385,45 @@ fn corrupt_segment_is_reported_with_file_and_offset() {
         other => panic!("expected corruption, got {other:?}"),
     }
 }
+
+#[test]
+fn writers_are_slowed_before_they_are_stopped() {
+    let fs = SimFileSystem::new();
+    let mut options = small_options();
+    options.compaction.l0_compaction_trigger_files = 1;
+    options.compaction.l0_slowdown_writes_files = 2;
+    options.compaction.l0_stop_writes_files = 4;
+    options.compaction.write_delay_max_us = 100;
+    let engine = open_sim(&fs, options).expect("open");
+    let l0_files_after_flush = |i: u32| {
+        engine.put(&key(i), b"v").expect("put");
+        engine.flush().expect("flush");
+        engine.stats().levels[0].files
+    };
+    assert_eq!(l0_files_after_flush(0), 1);
+    assert_eq!(l0_files_after_flush(1), 2);
+    assert_eq!(l0_files_after_flush(2), 3);
+    let stats = engine.stats();
+    assert_eq!((stats.write_slowdowns, stats.write_stops), (0, 0));
+    // With 3 L0 files (between 2 and 4) the next write is delayed.
+    assert_eq!(l0_files_after_flush(3), 4);
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.write_slowdowns, stats.write_stops),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert!(stats.write_slowdown_us > 0);
+    // At the stop threshold the writer waits; without a background thread
+    // it runs the compaction itself.
+    engine.put(b"after-stop", b"v").expect("put");
+    let stats = engine.stats();
+    assert_eq!(stats.write_stops, 1, "{stats:?}");
+    assert!(stats.levels[0].files < 4, "{stats:?}");
+    for i in 0..4 {
+        assert_eq!(
+            engine.get(&key(i)).expect("get"),
+            Some(Bytes::from_static(b"v"))
+        );
+    }
+}
