@@ -113,11 +113,14 @@ pub(super) fn recover(
     let has_manifest = names
         .iter()
         .any(|n| n == crate::storage::manifest::MANIFEST_FILE_NAME);
-    if !has_manifest && names.iter().any(|n| wal::parse_log_file_name(n).is_some()) {
+    let is_data = |n: &String| {
+        wal::parse_log_file_name(n).is_some() || super::parse_segment_file_name(n).is_some()
+    };
+    if !has_manifest && names.iter().any(is_data) {
         return Err(StorageError::corruption(
             dir.join(crate::storage::manifest::MANIFEST_FILE_NAME),
             0,
-            "the directory holds logs but no manifest",
+            "the directory holds logs or segments but no manifest",
         ));
     }
     let versions = VersionSet::open(Arc::clone(&fs), dir)?;

@@ -427,3 +427,18 @@ fn writers_are_slowed_before_they_are_stopped() {
         );
     }
 }
+
+#[test]
+fn data_without_a_manifest_is_refused() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    engine.put(b"a", b"1").expect("put");
+    engine.flush().expect("flush");
+    engine.close().expect("close");
+    drop(engine);
+    FileSystem::remove_file(&fs, Path::new("/db/MANIFEST")).expect("remove manifest");
+    assert!(matches!(
+        open_sim(&fs, small_options()),
+        Err(StorageError::Corruption { .. })
+    ));
+}
