@@ -475,8 +475,9 @@ fn concurrent_writers_and_readers_see_every_acknowledged_write() {
                 let count = reader
                     .range::<&[u8]>(.., Direction::Forward, Some(&snapshot))
                     .expect("range")
-                    .map(|pair| pair.expect("iterate"))
-                    .count();
+                    .collect::<Result<Vec<_>>>()
+                    .expect("iterate")
+                    .len();
                 // Every pair is one put; a snapshot sees a prefix of each
                 // writer's puts, never more than were written.
                 assert!(count <= (WRITERS * KEYS_PER_WRITER) as usize);
@@ -487,7 +488,9 @@ fn concurrent_writers_and_readers_see_every_acknowledged_write() {
     let all = engine
         .range::<&[u8]>(.., Direction::Forward, None)
         .expect("range")
-        .count();
+        .collect::<Result<Vec<_>>>()
+        .expect("iterate")
+        .len();
     assert_eq!(all, (WRITERS * KEYS_PER_WRITER) as usize);
     engine.verify().expect("verify");
 }
