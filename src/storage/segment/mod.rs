@@ -57,7 +57,7 @@ pub struct SegmentOptions {
     pub restart_interval: usize,
     /// Bloom filter bits per distinct user key.
     pub bloom_bits_per_key: u32,
-    /// [`SegmentWriter::should_roll_before`] asks for a new file once the
+    /// The segment writer's `should_roll_before` asks for a new file once the
     /// current one reaches this size.
     pub target_file_size_bytes: u64,
 }
