@@ -177,6 +177,15 @@ impl Engine {
         self.shared().run_pending_compactions()
     }
 
+    /// Makes every write acknowledged so far durable (for `Buffered` writes;
+    /// a no-op for an `InMemory` engine).
+    pub fn sync(&self) -> Result<()> {
+        let shared = self.shared();
+        shared.check()?;
+        let synced = shared.pipeline()?.sync_log();
+        shared.latch(synced)
+    }
+
     /// Reads and checks every checksum of every live segment and log.
     pub fn verify(&self) -> Result<()> {
         self.shared().verify()
