@@ -494,3 +494,22 @@ fn concurrent_writers_and_readers_see_every_acknowledged_write() {
     assert_eq!(all, (WRITERS * KEYS_PER_WRITER) as usize);
     engine.verify().expect("verify");
 }
+
+#[test]
+fn in_memory_engine_writes_no_log_but_reads_across_rotation() {
+    let fs = SimFileSystem::new();
+    let options = EngineOptions {
+        durability: crate::storage::commit::Durability::InMemory,
+        ..small_options()
+    };
+    let engine = open_sim(&fs, options).expect("open");
+    let n = 300;
+    let model = fill(&engine, n);
+    engine.compact().expect("compact");
+    check(&engine, &model, n);
+    let names = FileSystem::list_dir(&fs, Path::new("/db")).expect("list");
+    assert!(
+        !names.iter().any(|name| name.ends_with(".log")),
+        "{names:?}"
+    );
+}
