@@ -304,6 +304,24 @@ impl EngineStats {
         }
         (self.flush_bytes + self.compaction_write_bytes) as f64 / self.write_bytes as f64
     }
+
+    /// Segments probed per point read (0 before any read).
+    pub fn read_amplification(&self) -> f64 {
+        if self.point_reads == 0 {
+            return 0.0;
+        }
+        self.segment_probes as f64 / self.point_reads as f64
+    }
+
+    /// Live segment bytes per byte of the last non-empty level, which holds
+    /// most live data under leveled compaction (RocksDB's estimate; 0 for
+    /// an empty database).
+    pub fn space_amplification(&self) -> f64 {
+        match self.levels.iter().rev().find(|level| level.bytes > 0) {
+            Some(last) => self.live_bytes as f64 / last.bytes as f64,
+            None => 0.0,
+        }
+    }
 }
 
 /// The manifest's record of a segment the writer just finished, in `level`.

@@ -124,6 +124,9 @@ fn put_get_delete_and_ranges_hold_across_flush_compaction_and_reopen() {
     let stats = engine.stats();
     assert!(stats.compactions + stats.trivial_moves > 0, "{stats:?}");
     assert!(stats.levels.iter().skip(1).any(|level| level.files > 0));
+    assert!(stats.write_amplification() > 0.0);
+    assert!(stats.read_amplification() > 0.0);
+    assert!(stats.space_amplification() >= 1.0);
     engine.verify().expect("verify");
     engine.close().expect("close");
 
