@@ -12,7 +12,7 @@ use crate::storage::compaction::{Compaction, pick_compaction};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::merge::{CompactionIter, EntryIter};
 use crate::storage::range::{Direction, KeyRange};
-use crate::storage::segment::{SegmentMeta, SegmentWriter};
+use crate::storage::segment::SegmentWriter;
 use crate::storage::version::FileMeta;
 
 impl Shared {
@@ -80,7 +80,7 @@ impl Shared {
         for entry in merged {
             let entry = entry?;
             if let Some(current) = writer.take_if(|w| w.should_roll_before(&entry.key)) {
-                outputs.push(finish(current)?);
+                outputs.push(current.finish()?);
             }
             let current = match &mut writer {
                 Some(current) => current,
@@ -98,7 +98,7 @@ impl Shared {
             current.add(&entry.key, entry.seq, entry.kind, &entry.value)?;
         }
         if let Some(current) = writer {
-            outputs.push(finish(current)?);
+            outputs.push(current.finish()?);
         }
         if !outputs.is_empty() {
             self.fs
@@ -107,8 +107,4 @@ impl Shared {
         }
         Ok(outputs.iter().map(|meta| file_meta(meta, level)).collect())
     }
-}
-
-fn finish(writer: SegmentWriter) -> Result<SegmentMeta> {
-    writer.finish()
 }

@@ -59,13 +59,13 @@ impl Shared {
     pub(super) fn run_pending_flushes(&self) -> Result<()> {
         loop {
             self.check()?;
-            let _work = self.work.lock();
+            let work = self.work.lock();
             let Some(oldest) = self.read_state().immutable.first().cloned() else {
                 return Ok(());
             };
             let flushed = self.flush_one(&oldest);
             self.latch(flushed)?;
-            drop(_work);
+            drop(work);
             self.progressed();
         }
     }

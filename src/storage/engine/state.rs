@@ -326,14 +326,5 @@ impl EngineStats {
 
 /// The manifest's record of a segment the writer just finished, in `level`.
 pub(super) fn file_meta(meta: &SegmentMeta, level: usize) -> FileMeta {
-    FileMeta {
-        level: level_number(level),
-        number: meta.file_number,
-        size_bytes: meta.file_size_bytes,
-        smallest: meta.smallest_key.clone(),
-        largest: meta.largest_key.clone(),
-        min_seq: meta.min_seq,
-        max_seq: meta.max_seq,
-        entries: meta.entry_count,
-    }
+    FileMeta::from_segment(meta, level_number(level))
 }
