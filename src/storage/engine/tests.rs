@@ -548,3 +548,43 @@ fn damage_inside_a_log_is_corruption_at_open() {
         other => panic!("expected corruption, got {other:?}"),
     }
 }
+
+#[test]
+fn checkpoint_during_writes_is_a_prefix_of_them() {
+    const PUTS: u32 = 1_500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = EngineOptions {
+        background_threads: true,
+        ..small_options()
+    };
+    let engine = Engine::open(dir.path().join("db"), options).expect("open");
+    let acknowledged_before = std::thread::scope(|scope| {
+        let writer = engine.clone();
+        let writes = scope.spawn(move || {
+            for i in 0..PUTS {
+                writer.put(&key(i), &value(i, 0)).expect("put");
+            }
+        });
+        while engine.stats().last_sequence < u64::from(PUTS / 3) {
+            std::thread::yield_now();
+        }
+        let acknowledged_before = engine.stats().last_sequence;
+        engine
+            .checkpoint(dir.path().join("copy"))
+            .expect("checkpoint");
+        writes.join().expect("writer");
+        acknowledged_before
+    });
+    let copy = Engine::open(dir.path().join("copy"), small_options()).expect("open copy");
+    let keys: Vec<_> = collect(
+        copy.range::<&[u8]>(.., Direction::Forward, None)
+            .expect("range"),
+    )
+    .into_iter()
+    .map(|(k, _)| k)
+    .collect();
+    let expected: Vec<_> = (0..keys.len() as u32).map(key).collect();
+    assert_eq!(keys, expected, "the copy is not a prefix of the writes");
+    assert!(keys.len() as u64 >= acknowledged_before);
+    copy.verify().expect("verify copy");
+}
