@@ -39,7 +39,7 @@ const VARINT_BYTES_MAX: usize = 10;
 
 /// An ordered list of puts and deletes applied atomically.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct WriteBatch {
+pub struct WriteBatch {
     /// The encoded entries, without the header.
     entries: Vec<u8>,
     count: u32,
@@ -58,17 +58,17 @@ pub(crate) struct BatchOp<'a> {
 
 impl WriteBatch {
     /// An empty batch.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// Appends "set `key` to `value`".
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) {
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.push(EntryKind::Put, key, value);
     }
 
     /// Appends "delete `key`".
-    pub(crate) fn delete(&mut self, key: &[u8]) {
+    pub fn delete(&mut self, key: &[u8]) {
         self.push(EntryKind::Delete, key, &[]);
     }
 
@@ -85,17 +85,17 @@ impl WriteBatch {
     }
 
     /// The number of operations.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.count as usize
     }
 
     /// Whether the batch has no operations.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// The number of operations as stored in the header.
-    pub(crate) fn count(&self) -> u32 {
+    pub fn count(&self) -> u32 {
         self.count
     }
 
@@ -105,7 +105,7 @@ impl WriteBatch {
     }
 
     /// Removes every operation.
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.entries.clear();
         self.count = 0;
     }

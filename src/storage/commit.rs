@@ -142,6 +142,10 @@ struct Shared {
     last_visible: AtomicU64,
     /// Set once: the error that stopped the pipeline, or `Closed`.
     terminal: Mutex<Option<StorageError>>,
+    /// Held by a leader from its append through its apply, and by
+    /// [`CommitPipeline::with_commits_paused`], so work done under it falls
+    /// exactly between two groups.
+    gate: Mutex<()>,
 }
 
 enum Backing {
@@ -194,6 +198,7 @@ impl CommitPipeline {
             next_seq: AtomicU64::new(last_sequence + 1),
             last_visible: AtomicU64::new(last_sequence),
             terminal: Mutex::new(None),
+            gate: Mutex::new(()),
         });
         let syncer = match shared.backing {
             Backing::Memory { .. } => None,
@@ -294,6 +299,15 @@ impl CommitPipeline {
         }
     }
 
+    /// Runs `f` while no group is between its append and its apply, so a
+    /// [`switch_log`](Self::switch_log) inside `f` puts the log boundary
+    /// exactly where the memtable boundary is (the engine's forced rotation).
+    /// `f` must not commit.
+    pub(crate) fn with_commits_paused<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _gate = self.shared.gate.lock();
+        f()
+    }
+
     /// Runs one background sync round now and waits for it (tests use this
     /// instead of waiting for the interval). A no-op for `InMemory`.
     pub(crate) fn run_background_sync(&self) {
@@ -389,6 +403,7 @@ impl Shared {
             next - 1 <= MAX_SEQUENCE_NUMBER,
             "sequence numbers exhausted: group {first}..{next}"
         );
+        let _gate = self.gate.lock();
         if let Backing::Files(files) = &self.backing {
             let mut writer = files.writer();
             // Checked again under the writer lock: once `close` has synced

@@ -43,7 +43,7 @@ const GIB: u64 = 1 << 30;
 
 /// The knobs of the compaction policy and of write throttling.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CompactionOptions {
+pub struct CompactionOptions {
     /// L0 is compacted once it holds this many files. Default 4 (LevelDB,
     /// RocksDB, fjall). Each L0 file is one more probe per point read.
     pub l0_compaction_trigger_files: usize,

@@ -10,12 +10,13 @@
 //! fault-injecting test double), `batch` and `wal` (the log), `commit`
 //! (group commit), `memtable`, `segment` (sorted files), `merge` (read and
 //! compaction iterators), `manifest` and `version` (which files are live),
-//! `compaction` (the leveled policy). The engine that ties them together is
-//! not built yet.
+//! `compaction` (the leveled policy), and [`Engine`], which ties them
+//! together.
 
 mod batch;
 pub(crate) mod commit;
 pub(crate) mod compaction;
+mod engine;
 mod error;
 pub mod fs;
 #[doc(hidden)]
@@ -32,4 +33,13 @@ pub(crate) mod version;
 #[doc(hidden)]
 pub mod wal;
 
+pub use batch::WriteBatch;
+pub use commit::Durability;
+pub use compaction::CompactionOptions;
+pub use engine::{
+    BLOCK_CACHE_BYTES_DEFAULT, Engine, EngineIter, EngineOptions, EngineStats,
+    IMMUTABLE_MEMTABLES_MAX, LevelStats, MEMTABLE_BYTES_MAX_DEFAULT, Snapshot,
+};
 pub use error::{Result, StorageError};
+pub use range::Direction;
+pub use segment::SegmentOptions;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 /// The order in which an iterator walks its range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
+pub enum Direction {
     /// Internal order: user key ascending, newest version first.
     Forward,
     /// The exact reverse of internal order: user key descending, oldest

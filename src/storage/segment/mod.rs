@@ -49,17 +49,17 @@ pub(crate) const VALUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// How a segment is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SegmentOptions {
+pub struct SegmentOptions {
     /// A data block is closed once its payload reaches this size; a single
     /// entry larger than it gets a block of its own.
-    pub(crate) block_size_bytes: usize,
+    pub block_size_bytes: usize,
     /// A full key is stored every this many entries of a data block.
-    pub(crate) restart_interval: usize,
+    pub restart_interval: usize,
     /// Bloom filter bits per distinct user key.
-    pub(crate) bloom_bits_per_key: u32,
-    /// [`SegmentWriter::should_roll_before`] asks for a new file once the
+    pub bloom_bits_per_key: u32,
+    /// The segment writer's `should_roll_before` asks for a new file once the
     /// current one reaches this size.
-    pub(crate) target_file_size_bytes: u64,
+    pub target_file_size_bytes: u64,
 }
 
 impl Default for SegmentOptions {

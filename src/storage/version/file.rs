@@ -10,6 +10,7 @@
 
 #![cfg_attr(not(test), allow(dead_code))]
 
+use crate::storage::segment::SegmentMeta;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,8 +21,8 @@ use crate::storage::types::{FileNumber, SequenceNumber};
 
 /// What the manifest and the version set know about one segment file.
 ///
-/// Mirrors the segment module's `SegmentMeta` plus the file's level; the two
-/// are unified when the engine is assembled.
+/// The segment module's `SegmentMeta` plus the file's level;
+/// [`FileMeta::from_segment`] converts (the manifest keeps its own encoding).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct FileMeta {
     /// The level the file lives in (0 = newest, overlapping files).
@@ -43,6 +44,20 @@ pub(crate) struct FileMeta {
 }
 
 impl FileMeta {
+    /// The record of the segment a writer just finished, placed in `level`.
+    pub(crate) fn from_segment(meta: &SegmentMeta, level: u32) -> Self {
+        Self {
+            level,
+            number: meta.file_number,
+            size_bytes: meta.file_size_bytes,
+            smallest: meta.smallest_key.clone(),
+            largest: meta.largest_key.clone(),
+            min_seq: meta.min_seq,
+            max_seq: meta.max_seq,
+            entries: meta.entry_count,
+        }
+    }
+
     /// Whether the file's user-key range meets the inclusive range
     /// `[smallest, largest]`.
     pub(crate) fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {

@@ -1,0 +1,108 @@
+//! Checkpoints (consistent copies) and verification of every live file.
+//!
+//! A checkpoint holds the work lock, so no flush, compaction or deletion
+//! changes the file set meanwhile: it syncs the log (every acknowledged
+//! write is then in a log file), hard-links the live segments, copies the
+//! logs the manifest still needs as they are, and writes the manifest
+//! state last. Opening the copy replays the copied logs; a record torn by
+//! the copy is a torn tail and is cut, so the copy is consistent at the
+//! sequence number of its last complete record.
+
+use std::path::Path;
+
+use super::state::Shared;
+use crate::storage::error::{Result, StorageError};
+use crate::storage::manifest;
+use crate::storage::segment::SegmentReader;
+use crate::storage::wal;
+
+/// Bytes copied per read when copying a log into a checkpoint.
+const LOG_COPY_CHUNK_BYTES: u64 = 1 << 20;
+
+impl Shared {
+    pub(super) fn checkpoint(&self, target: &Path) -> Result<()> {
+        self.check()?;
+        if self.fs.exists(target) {
+            return Err(StorageError::InvalidArgument(format!(
+                "checkpoint target {} already exists",
+                target.display()
+            )));
+        }
+        let _work = self.work.lock();
+        let synced = self.pipeline()?.sync_log();
+        self.latch(synced)?;
+        let fs = self.fs.as_ref();
+        fs.create_dir_all(target)
+            .map_err(|e| StorageError::io("create_dir", target, e))?;
+        let state = self.versions.manifest_state();
+        for file in &state.files {
+            let from = super::segment_file_path(&self.dir, file.number);
+            let to = super::segment_file_path(target, file.number);
+            fs.hard_link(&from, &to)
+                .map_err(|e| StorageError::io("hard_link", &to, e))?;
+        }
+        for number in wal::list_logs(fs, &self.dir)? {
+            if number >= state.log_number {
+                self.copy_log(number, target)?;
+            }
+        }
+        fs.sync_dir(target)
+            .map_err(|e| StorageError::io("fsync_dir", target, e))?;
+        manifest::write(fs, target, &state)?;
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent)
+                .map_err(|e| StorageError::io("fsync_dir", parent, e))?;
+        }
+        Ok(())
+    }
+
+    fn copy_log(&self, number: u64, target: &Path) -> Result<()> {
+        let from = wal::log_file_path(&self.dir, number);
+        let to = wal::log_file_path(target, number);
+        let source = self
+            .fs
+            .open_read(&from)
+            .map_err(|e| StorageError::io("open", &from, e))?;
+        let mut out = self
+            .fs
+            .create(&to)
+            .map_err(|e| StorageError::io("create", &to, e))?;
+        let len = source.len();
+        let mut offset = 0;
+        let mut buf = Vec::new();
+        while offset < len {
+            let chunk = (len - offset).min(LOG_COPY_CHUNK_BYTES);
+            buf.resize(usize::try_from(chunk).unwrap_or(usize::MAX), 0);
+            source
+                .read_exact_at(&mut buf, offset)
+                .map_err(|e| StorageError::io("read", &from, e))?;
+            out.append(&buf)
+                .map_err(|e| StorageError::io("append", &to, e))?;
+            offset += chunk;
+        }
+        out.sync_data()
+            .map_err(|e| StorageError::io("fsync", &to, e))
+    }
+
+    /// Checks every block of every live segment and every record of every
+    /// log the manifest still needs.
+    pub(super) fn verify(&self) -> Result<()> {
+        self.check()?;
+        let _work = self.work.lock();
+        let version = self.versions.current();
+        for file in version.files() {
+            let path = super::segment_file_path(&self.dir, file.number());
+            let handle = self
+                .fs
+                .open_read(&path)
+                .map_err(|e| StorageError::io("open", &path, e))?;
+            SegmentReader::open(handle, path, file.number())?.verify()?;
+        }
+        let logs: Vec<_> = wal::list_logs(self.fs.as_ref(), &self.dir)?
+            .into_iter()
+            .filter(|&n| n >= self.versions.log_number())
+            .collect();
+        wal::recovery::verify(self.fs.as_ref(), &self.dir, &logs)?;
+        Ok(())
+    }
+}

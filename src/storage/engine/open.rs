@@ -1,0 +1,308 @@
+//! Opening a directory: the lock, recovery from the manifest and logs, and
+//! removal of files a crash left behind.
+//!
+//! Recovery flushes the replayed memtable to an L0 segment before accepting
+//! writes (rather than keeping it with its logs): the new log then starts a
+//! fresh, dense sequence, a log whose torn tail was cut is never appended
+//! to or replayed again, and every older log can be deleted at once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::EngineOptions;
+use super::state::{Counters, ReadState, Shared};
+use crate::storage::commit::{CommitOptions, CommitPipeline, CommittedBatch};
+use crate::storage::error::{Result, StorageError};
+use crate::storage::fs::FileSystem;
+use crate::storage::memtable::Memtable;
+use crate::storage::segment::BlockCache;
+use crate::storage::types::EntryKind;
+use crate::storage::version::{VersionEdit, VersionSet};
+use crate::storage::wal;
+
+/// Paths held open by [`DirectoryLock::acquire_in_process`], keyed by the
+/// file system's address, so one process cannot open a directory twice.
+static IN_PROCESS_LOCKS: Mutex<Vec<(usize, PathBuf)>> = Mutex::new(Vec::new());
+
+/// Exclusive ownership of a database directory while an engine has it open.
+#[derive(Debug)]
+pub(crate) struct DirectoryLock {
+    /// The OS lock file (its `flock` is released when it closes).
+    _file: Option<std::fs::File>,
+    in_process: Option<(usize, PathBuf)>,
+}
+
+impl DirectoryLock {
+    /// Takes an advisory OS lock on `dir/LOCK`. This is the one place the
+    /// engine touches `std::fs` directly: locking is not part of the
+    /// `FileSystem` contract, and a simulated disk needs none.
+    // `File::try_lock` is Rust 1.89; the crate already needs 1.88 (let
+    // chains) and is built with 1.95, so its declared MSRV is stale.
+    #[allow(clippy::incompatible_msrv)]
+    pub(super) fn acquire_os(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create_dir", dir, e))?;
+        let path = dir.join(super::LOCK_FILE_NAME);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("open", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                _file: Some(file),
+                in_process: None,
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(StorageError::io("lock", &path, e)),
+        }
+    }
+
+    /// Registers `dir` on `fs` as open in this process.
+    pub(super) fn acquire_in_process(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<Self> {
+        let key = (Arc::as_ptr(fs).cast::<()>() as usize, dir.to_path_buf());
+        let mut locks = IN_PROCESS_LOCKS.lock();
+        if locks.contains(&key) {
+            return Err(StorageError::Locked(dir.to_path_buf()));
+        }
+        locks.push(key.clone());
+        Ok(Self {
+            _file: None,
+            in_process: Some(key),
+        })
+    }
+}
+
+impl Drop for DirectoryLock {
+    fn drop(&mut self) {
+        if let Some(key) = self.in_process.take() {
+            IN_PROCESS_LOCKS.lock().retain(|held| *held != key);
+        }
+    }
+}
+
+/// Recovers the database in `dir` and returns the engine's shared state
+/// with its commit pipeline running (the background thread is not started).
+pub(super) fn recover(
+    fs: Arc<dyn FileSystem>,
+    dir: &Path,
+    options: EngineOptions,
+    lock: DirectoryLock,
+) -> Result<Arc<Shared>> {
+    options.compaction.validate()?;
+    if options.memtable_bytes_max == 0 {
+        return Err(StorageError::InvalidArgument(
+            "memtable_bytes_max must be positive".into(),
+        ));
+    }
+    let fresh = !fs.exists(dir);
+    fs.create_dir_all(dir)
+        .map_err(|e| StorageError::io("create_dir", dir, e))?;
+    if fresh && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // The directory's own name must be durable before anything in it is.
+        fs.sync_dir(parent)
+            .map_err(|e| StorageError::io("fsync_dir", parent, e))?;
+    }
+    let names = fs
+        .list_dir(dir)
+        .map_err(|e| StorageError::io("list", dir, e))?;
+    let has_manifest = names
+        .iter()
+        .any(|n| n == crate::storage::manifest::MANIFEST_FILE_NAME);
+    let is_data = |n: &String| {
+        wal::parse_log_file_name(n).is_some() || super::parse_segment_file_name(n).is_some()
+    };
+    if !has_manifest && names.iter().any(is_data) {
+        return Err(StorageError::corruption(
+            dir.join(crate::storage::manifest::MANIFEST_FILE_NAME),
+            0,
+            "the directory holds logs or segments but no manifest",
+        ));
+    }
+    let versions = VersionSet::open(Arc::clone(&fs), dir)?;
+    for file in versions.current().files() {
+        let path = super::segment_file_path(dir, file.number());
+        if !fs.exists(&path) {
+            return Err(StorageError::corruption(
+                path,
+                0,
+                "the manifest lists a segment that is missing",
+            ));
+        }
+    }
+    for name in &names {
+        if let Some(number) =
+            wal::parse_log_file_name(name).or_else(|| super::parse_segment_file_name(name))
+        {
+            versions.mark_file_number_used(number);
+        }
+    }
+
+    // Replay every log the manifest still needs into one memtable.
+    let logs: Vec<_> = wal::list_logs(fs.as_ref(), dir)?
+        .into_iter()
+        .filter(|&n| n >= versions.log_number())
+        .collect();
+    let recovered = Memtable::new();
+    let outcome = wal::recovery::replay(fs.as_ref(), dir, &logs, |first_seq, batch| {
+        for (i, op) in batch.iter().enumerate() {
+            recovered.insert(
+                bytes::Bytes::copy_from_slice(op.key),
+                first_seq + i as u64,
+                op.kind,
+                bytes::Bytes::copy_from_slice(op.value),
+            );
+        }
+        Ok(())
+    })?;
+    if let Some(last) = outcome.last_sequence
+        && last < versions.last_sequence()
+        && !recovered.is_empty()
+    {
+        return Err(StorageError::corruption(
+            wal::log_file_path(dir, logs.first().copied().unwrap_or_default()),
+            0,
+            format!(
+                "logs end at sequence number {last}, before the manifest's {}",
+                versions.last_sequence()
+            ),
+        ));
+    }
+    wal::recovery::cut_tail(fs.as_ref(), &outcome)?;
+    let last_sequence = outcome
+        .last_sequence
+        .unwrap_or(0)
+        .max(versions.last_sequence());
+
+    let new_log = versions.new_file_number();
+    let mut edit = VersionEdit::new();
+    edit.set_log_number(new_log)
+        .set_last_sequence(last_sequence);
+    if !recovered.is_empty() {
+        let number = versions.new_file_number();
+        let meta = super::flush::write_segment(
+            fs.as_ref(),
+            dir,
+            number,
+            &options,
+            recovered.iter(
+                crate::storage::range::KeyRange::all(),
+                crate::storage::range::Direction::Forward,
+            ),
+        )?;
+        if let Some(meta) = meta {
+            edit.add_file(super::state::file_meta(&meta, 0));
+        }
+    }
+    let version = versions.log_and_apply(&edit)?;
+    remove_unlisted_files(fs.as_ref(), dir, &versions)?;
+
+    let block_cache = (!options.mmap && options.block_cache_bytes > 0)
+        .then(|| Arc::new(BlockCache::new(options.block_cache_bytes)));
+    let commit_options = CommitOptions {
+        durability: options.durability,
+        background_sync_interval: options.background_sync_interval,
+        ..CommitOptions::default()
+    };
+    let shared = Arc::new(Shared {
+        fs: Arc::clone(&fs),
+        dir: dir.to_path_buf(),
+        options,
+        versions,
+        pipeline: OnceLock::new(),
+        read_state: Mutex::new(Arc::new(ReadState {
+            active: Memtable::new(),
+            immutable: Vec::new(),
+            version,
+        })),
+        segments: Mutex::new(Default::default()),
+        block_cache,
+        snapshots: Mutex::new(Default::default()),
+        work: Mutex::new(()),
+        wake: Condvar::new(),
+        wake_lock: Mutex::new(false),
+        progress: Condvar::new(),
+        progress_lock: Mutex::new(()),
+        failure: Mutex::new(None),
+        closed: AtomicBool::new(false),
+        counters: Counters::default(),
+        lock: Mutex::new(Some(lock)),
+    });
+    let weak = Arc::downgrade(&shared);
+    let pipeline = CommitPipeline::open(
+        fs,
+        dir,
+        new_log,
+        last_sequence,
+        commit_options,
+        Box::new(move |group| apply_group(&weak, group)),
+    )?;
+    if shared.pipeline.set(pipeline).is_err() {
+        return Err(StorageError::InvalidArgument(
+            "the commit pipeline was started twice".into(),
+        ));
+    }
+    Ok(shared)
+}
+
+/// The commit pipeline's apply callback: inserts a group into the active
+/// memtable and rotates it once it is full.
+fn apply_group(shared: &Weak<Shared>, group: &[CommittedBatch]) -> Result<()> {
+    let Some(shared) = shared.upgrade() else {
+        return Err(StorageError::Closed);
+    };
+    let active = shared.read_state().active.clone();
+    for committed in group {
+        for (i, op) in committed.batch.iter().enumerate() {
+            let kind: EntryKind = op.kind;
+            active.insert(
+                bytes::Bytes::copy_from_slice(op.key),
+                committed.first_seq + i as u64,
+                kind,
+                bytes::Bytes::copy_from_slice(op.value),
+            );
+        }
+    }
+    if active.approximate_memory_bytes() >= shared.options.memtable_bytes_max {
+        // Inside the callback no other group is between append and apply,
+        // so the log boundary falls exactly at the memtable boundary.
+        shared.rotate_locked()?;
+    }
+    Ok(())
+}
+
+/// Deletes segments the manifest does not list (outputs of a flush or
+/// compaction a crash interrupted) and logs older than its log number.
+fn remove_unlisted_files(fs: &dyn FileSystem, dir: &Path, versions: &VersionSet) -> Result<()> {
+    let version = versions.current();
+    let live: HashSet<_> = version.files().map(|f| f.number()).collect();
+    let names = fs
+        .list_dir(dir)
+        .map_err(|e| StorageError::io("list", dir, e))?;
+    let mut removed = false;
+    for name in names {
+        let stale = match (
+            super::parse_segment_file_name(&name),
+            wal::parse_log_file_name(&name),
+        ) {
+            (Some(number), _) => !live.contains(&number),
+            (_, Some(number)) => number < versions.log_number(),
+            _ => false,
+        };
+        if stale {
+            let path = dir.join(&name);
+            fs.remove_file(&path)
+                .map_err(|e| StorageError::io("remove", &path, e))?;
+            removed = true;
+        }
+    }
+    if removed {
+        fs.sync_dir(dir)
+            .map_err(|e| StorageError::io("fsync_dir", dir, e))?;
+    }
+    Ok(())
+}

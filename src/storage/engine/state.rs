@@ -1,0 +1,330 @@
+//! The engine's shared state: the read state readers take by `Arc`, the
+//! open-segment table, the snapshot registry, the error latch and the
+//! counters behind [`EngineStats`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::EngineOptions;
+use super::open::DirectoryLock;
+use crate::storage::commit::CommitPipeline;
+use crate::storage::error::{Result, StorageError};
+use crate::storage::fs::FileSystem;
+use crate::storage::memtable::Memtable;
+use crate::storage::segment::{BlockCache, SegmentMeta, SegmentReader};
+use crate::storage::types::{FileNumber, SequenceNumber};
+use crate::storage::version::{FileMeta, LEVEL_COUNT, Version, VersionSet, level_number};
+
+/// A memtable that no longer takes writes and waits for its flush.
+#[derive(Debug)]
+pub(super) struct ImmutableMemtable {
+    pub(super) memtable: Memtable,
+    /// The log created when it was rotated out: once it is flushed, every
+    /// older log holds nothing that is not in a segment.
+    pub(super) next_log_number: FileNumber,
+}
+
+/// What a reader needs, taken as one `Arc` so a read never waits for a
+/// writer and sees memtables and files that fit together.
+#[derive(Debug)]
+pub(super) struct ReadState {
+    pub(super) active: Memtable,
+    /// Oldest first.
+    pub(super) immutable: Vec<Arc<ImmutableMemtable>>,
+    pub(super) version: Arc<Version>,
+}
+
+/// Monotonic counters, exposed through [`EngineStats`].
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) write_batches: AtomicU64,
+    pub(super) write_bytes: AtomicU64,
+    pub(super) write_slowdowns: AtomicU64,
+    pub(super) write_slowdown_us: AtomicU64,
+    pub(super) write_stops: AtomicU64,
+    pub(super) flushes: AtomicU64,
+    pub(super) flush_bytes: AtomicU64,
+    pub(super) compactions: AtomicU64,
+    pub(super) trivial_moves: AtomicU64,
+    pub(super) compaction_read_bytes: AtomicU64,
+    pub(super) compaction_write_bytes: AtomicU64,
+    pub(super) point_reads: AtomicU64,
+    pub(super) segment_probes: AtomicU64,
+    pub(super) files_deleted: AtomicU64,
+}
+
+/// Everything the engine's handles, its background thread and its apply
+/// callback share.
+pub(crate) struct Shared {
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) dir: PathBuf,
+    pub(super) options: EngineOptions,
+    pub(super) versions: VersionSet,
+    pub(super) pipeline: OnceLock<CommitPipeline>,
+    pub(super) read_state: Mutex<Arc<ReadState>>,
+    pub(super) segments: Mutex<HashMap<FileNumber, SegmentReader>>,
+    pub(super) block_cache: Option<Arc<BlockCache>>,
+    /// Open snapshots: sequence number → how many.
+    pub(super) snapshots: Mutex<BTreeMap<SequenceNumber, usize>>,
+    /// Serializes flushes, compactions, checkpoints and file deletion: the
+    /// engine runs one manifest-changing job at a time.
+    pub(super) work: Mutex<()>,
+    /// Signalled when background work may be due or was done.
+    pub(super) wake: Condvar,
+    pub(super) wake_lock: Mutex<bool>,
+    /// Signalled after every flush, compaction or failure, for stopped writers.
+    pub(super) progress: Condvar,
+    pub(super) progress_lock: Mutex<()>,
+    pub(super) failure: Mutex<Option<StorageError>>,
+    pub(super) closed: AtomicBool,
+    pub(super) counters: Counters,
+    /// Released by `close`, so the directory can be reopened while
+    /// clones of a closed engine linger.
+    pub(super) lock: Mutex<Option<DirectoryLock>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Fails if the engine is closed or latched an error.
+    pub(super) fn check(&self) -> Result<()> {
+        if let Some(error) = &*self.failure.lock() {
+            return Err(error.clone());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Latches `error` (wrapped as [`StorageError::PreviousIo`] unless it
+    /// already is one) and returns what every later call sees.
+    pub(super) fn fail(&self, error: StorageError) -> StorageError {
+        let latched = match error {
+            StorageError::PreviousIo { .. } | StorageError::Closed => error,
+            other => StorageError::PreviousIo {
+                cause: Arc::new(other),
+            },
+        };
+        let mut failure = self.failure.lock();
+        let result = failure.get_or_insert(latched).clone();
+        drop(failure);
+        self.notify();
+        self.progressed();
+        result
+    }
+
+    /// Runs `f`, latching any I/O or corruption error it returns.
+    pub(super) fn latch<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|error| match error {
+            StorageError::InvalidArgument(_) | StorageError::Closed => error,
+            other => self.fail(other),
+        })
+    }
+
+    pub(super) fn pipeline(&self) -> Result<&CommitPipeline> {
+        self.pipeline.get().ok_or(StorageError::Closed)
+    }
+
+    pub(super) fn read_state(&self) -> Arc<ReadState> {
+        Arc::clone(&self.read_state.lock())
+    }
+
+    /// Replaces the read state's version after a manifest install.
+    pub(super) fn install_version(
+        &self,
+        version: Arc<Version>,
+        flushed: Option<&Arc<ImmutableMemtable>>,
+    ) {
+        let mut state = self.read_state.lock();
+        let immutable = state
+            .immutable
+            .iter()
+            .filter(|m| flushed.is_none_or(|f| !Arc::ptr_eq(m, f)))
+            .cloned()
+            .collect();
+        *state = Arc::new(ReadState {
+            active: state.active.clone(),
+            immutable,
+            version,
+        });
+    }
+
+    /// The open reader of segment `number`, opening it on first use.
+    pub(super) fn segment(&self, number: FileNumber) -> Result<SegmentReader> {
+        if let Some(reader) = self.segments.lock().get(&number) {
+            return Ok(reader.clone());
+        }
+        let path = super::segment_file_path(&self.dir, number);
+        let file = self
+            .fs
+            .open_read(&path)
+            .map_err(|e| StorageError::io("open", &path, e))?;
+        let reader = SegmentReader::open_with_cache(file, path, number, self.block_cache.clone())?;
+        self.segments.lock().insert(number, reader.clone());
+        Ok(reader)
+    }
+
+    /// The oldest sequence number a reader may still read at.
+    pub(super) fn oldest_snapshot(&self) -> Result<SequenceNumber> {
+        let snapshots = self.snapshots.lock();
+        let latest = self.pipeline()?.last_visible_sequence();
+        Ok(snapshots.keys().next().copied().unwrap_or(latest))
+    }
+
+    /// Wakes the background thread.
+    pub(super) fn notify(&self) {
+        *self.wake_lock.lock() = true;
+        self.wake.notify_all();
+    }
+
+    /// Wakes writers waiting for background progress.
+    pub(super) fn progressed(&self) {
+        let _guard = self.progress_lock.lock();
+        self.progress.notify_all();
+    }
+
+    pub(super) fn stats(&self) -> EngineStats {
+        let state = self.read_state();
+        let version = &state.version;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.counters;
+        let levels = (0..LEVEL_COUNT)
+            .map(|level| LevelStats {
+                files: version.level_files(level).len(),
+                bytes: version.level_bytes(level),
+            })
+            .collect();
+        let live_bytes: u64 = (0..LEVEL_COUNT).map(|l| version.level_bytes(l)).sum();
+        EngineStats {
+            levels,
+            live_bytes,
+            memtable_bytes: state.active.approximate_memory_bytes() as u64
+                + state
+                    .immutable
+                    .iter()
+                    .map(|m| m.memtable.approximate_memory_bytes() as u64)
+                    .sum::<u64>(),
+            immutable_memtables: state.immutable.len(),
+            last_sequence: self
+                .pipeline
+                .get()
+                .map_or(0, CommitPipeline::last_visible_sequence),
+            write_batches: load(&c.write_batches),
+            write_bytes: load(&c.write_bytes),
+            write_slowdowns: load(&c.write_slowdowns),
+            write_slowdown_us: load(&c.write_slowdown_us),
+            write_stops: load(&c.write_stops),
+            flushes: load(&c.flushes),
+            flush_bytes: load(&c.flush_bytes),
+            compactions: load(&c.compactions),
+            trivial_moves: load(&c.trivial_moves),
+            compaction_read_bytes: load(&c.compaction_read_bytes),
+            compaction_write_bytes: load(&c.compaction_write_bytes),
+            point_reads: load(&c.point_reads),
+            segment_probes: load(&c.segment_probes),
+            files_deleted: load(&c.files_deleted),
+        }
+    }
+}
+
+/// The shape of one level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelStats {
+    /// Live files in the level.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// A snapshot of the engine's counters (monotonic since open) and shape.
+///
+/// Amplification: write amplification is `(flush_bytes +
+/// compaction_write_bytes) / write_bytes`; read amplification of a point
+/// read is `segment_probes / point_reads`; space amplification is
+/// `live_bytes` over the size of the live data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Per level, L0 first.
+    pub levels: Vec<LevelStats>,
+    /// Bytes of all live segment files.
+    pub live_bytes: u64,
+    /// Bytes held by the active and immutable memtables.
+    pub memtable_bytes: u64,
+    /// Immutable memtables waiting for their flush.
+    pub immutable_memtables: usize,
+    /// The last visible sequence number.
+    pub last_sequence: SequenceNumber,
+    /// Batches written.
+    pub write_batches: u64,
+    /// Encoded batch bytes written (the user bytes of write amplification).
+    pub write_bytes: u64,
+    /// Batches that were delayed because compaction fell behind.
+    pub write_slowdowns: u64,
+    /// Total delay imposed on those batches, in microseconds.
+    pub write_slowdown_us: u64,
+    /// Batches that had to wait until compaction or a flush caught up.
+    pub write_stops: u64,
+    /// Memtables flushed.
+    pub flushes: u64,
+    /// Bytes of segments written by flushes.
+    pub flush_bytes: u64,
+    /// Compactions that rewrote files.
+    pub compactions: u64,
+    /// Compactions that only moved a file down a level.
+    pub trivial_moves: u64,
+    /// Bytes read by compactions.
+    pub compaction_read_bytes: u64,
+    /// Bytes written by compactions.
+    pub compaction_write_bytes: u64,
+    /// Point reads served.
+    pub point_reads: u64,
+    /// Segments consulted by point reads.
+    pub segment_probes: u64,
+    /// Obsolete segment and log files deleted.
+    pub files_deleted: u64,
+}
+
+impl EngineStats {
+    /// Bytes written to segments per byte written by users (0 before any write).
+    pub fn write_amplification(&self) -> f64 {
+        if self.write_bytes == 0 {
+            return 0.0;
+        }
+        (self.flush_bytes + self.compaction_write_bytes) as f64 / self.write_bytes as f64
+    }
+
+    /// Segments probed per point read (0 before any read).
+    pub fn read_amplification(&self) -> f64 {
+        if self.point_reads == 0 {
+            return 0.0;
+        }
+        self.segment_probes as f64 / self.point_reads as f64
+    }
+
+    /// Live segment bytes per byte of the last non-empty level, which holds
+    /// most live data under leveled compaction (RocksDB's estimate; 0 for
+    /// an empty database).
+    pub fn space_amplification(&self) -> f64 {
+        match self.levels.iter().rev().find(|level| level.bytes > 0) {
+            Some(last) => self.live_bytes as f64 / last.bytes as f64,
+            None => 0.0,
+        }
+    }
+}
+
+/// The manifest's record of a segment the writer just finished, in `level`.
+pub(super) fn file_meta(meta: &SegmentMeta, level: usize) -> FileMeta {
+    FileMeta::from_segment(meta, level_number(level))
+}

@@ -1,0 +1,156 @@
+//! Writes: throttling, the commit pipeline, and memtable rotation.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::Engine;
+use super::state::{ImmutableMemtable, ReadState, Shared};
+use crate::storage::batch::WriteBatch;
+use crate::storage::commit::Durability;
+use crate::storage::compaction::{WriteControl, estimate_pending_compaction_bytes, write_control};
+use crate::storage::error::Result;
+use crate::storage::memtable::Memtable;
+use crate::storage::types::SequenceNumber;
+
+impl Engine {
+    /// Writes `batch` atomically with the engine's durability and returns
+    /// the sequence number of its last entry; the whole batch is visible to
+    /// reads once this returns.
+    pub fn write(&self, batch: WriteBatch) -> Result<SequenceNumber> {
+        self.shared().write(batch, None)
+    }
+
+    /// Writes `batch` with `durability` instead of the engine's.
+    pub fn write_with(&self, batch: WriteBatch, durability: Durability) -> Result<SequenceNumber> {
+        self.shared().write(batch, Some(durability))
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<SequenceNumber> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(batch)
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&self, key: &[u8]) -> Result<SequenceNumber> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(batch)
+    }
+}
+
+impl Shared {
+    fn write(&self, batch: WriteBatch, durability: Option<Durability>) -> Result<SequenceNumber> {
+        self.check()?;
+        self.throttle()?;
+        let bytes = batch.encoded_len() as u64;
+        let seq = self.pipeline()?.commit(batch, durability);
+        let seq = self.latch(seq)?;
+        self.counters.write_batches.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .write_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        if !self.read_state().immutable.is_empty() {
+            self.notify();
+        }
+        Ok(seq)
+    }
+
+    /// Delays or stops the writer while compaction or flushing is behind:
+    /// the delay grows smoothly from zero at the slowdown thresholds, and
+    /// only at the stop thresholds (or with too many memtables waiting)
+    /// does the writer wait for the background to make progress.
+    fn throttle(&self) -> Result<()> {
+        let mut stopped = false;
+        loop {
+            self.check()?;
+            let state = self.read_state();
+            let options = &self.options.compaction;
+            let control = if state.immutable.len() >= super::IMMUTABLE_MEMTABLES_MAX {
+                WriteControl::Stop
+            } else {
+                write_control(
+                    state.version.level_files(0).len(),
+                    estimate_pending_compaction_bytes(&state.version, options),
+                    options,
+                )
+            };
+            drop(state);
+            match control {
+                WriteControl::Normal => return Ok(()),
+                WriteControl::SlowDown { delay_us } => {
+                    self.counters
+                        .write_slowdowns
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .write_slowdown_us
+                        .fetch_add(delay_us, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_micros(delay_us));
+                    return Ok(());
+                }
+                WriteControl::Stop => {
+                    if !stopped {
+                        self.counters.write_stops.fetch_add(1, Ordering::Relaxed);
+                        stopped = true;
+                    }
+                    self.wait_for_progress()?;
+                }
+            }
+        }
+    }
+
+    /// Waits until the background does some work, or does it here when
+    /// the engine runs no background thread.
+    fn wait_for_progress(&self) -> Result<()> {
+        if !self.options.background_threads {
+            self.run_pending_flushes()?;
+            return self.run_one_compaction().map(|_| ());
+        }
+        self.notify();
+        let mut woken = self.progress_lock.lock();
+        // Bounded so a missed notification costs a short delay, not a hang.
+        self.progress
+            .wait_for(&mut woken, Duration::from_millis(PROGRESS_WAIT_MS));
+        Ok(())
+    }
+
+    /// Rotates the active memtable if it holds anything. Must run where no
+    /// group is between its append and its apply: inside the apply
+    /// callback or under [`CommitPipeline::with_commits_paused`].
+    pub(super) fn rotate_locked(&self) -> Result<()> {
+        // Only rotation replaces the active memtable, and rotations are
+        // serialized by the commit gate, so it cannot change under us.
+        let active = self.read_state().active.clone();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let next_log_number = self.versions.new_file_number();
+        self.pipeline()?.switch_log(next_log_number)?;
+        let mut current = self.read_state.lock();
+        let mut immutable = current.immutable.clone();
+        immutable.push(Arc::new(ImmutableMemtable {
+            memtable: active,
+            next_log_number,
+        }));
+        *current = Arc::new(ReadState {
+            active: Memtable::new(),
+            immutable,
+            version: Arc::clone(&current.version),
+        });
+        drop(current);
+        self.notify();
+        Ok(())
+    }
+
+    /// Rotates the active memtable now, between two commit groups.
+    pub(super) fn rotate_now(&self) -> Result<()> {
+        let pipeline = self.pipeline()?;
+        let rotated = pipeline.with_commits_paused(|| self.rotate_locked());
+        self.latch(rotated)
+    }
+}
+
+/// The longest a stopped writer waits for one notification, in milliseconds.
+const PROGRESS_WAIT_MS: u64 = 10;
