@@ -202,7 +202,7 @@ fn parse_number<E: de::Error>(text: &str) -> Result<Number, E> {
 }
 
 fn decode_base64<E: de::Error>(text: &str) -> Result<Vec<u8>, E> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err(de::Error::custom(format!(
             "Base64 encoded length is expected a multiple of 4 bytes but found: {}",
             text.len()

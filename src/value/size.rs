@@ -19,7 +19,7 @@ pub fn number_size(number: &Number) -> usize {
         return 1;
     };
     let digits = number.significant_digits() as usize;
-    let aligned_pair_padding = usize::from(digits % 2 == 0 && leading_exponent % 2 == 0);
+    let aligned_pair_padding = usize::from(digits.is_multiple_of(2) && leading_exponent % 2 == 0);
     1 + digits.div_ceil(2) + aligned_pair_padding + usize::from(number.is_negative())
 }
 

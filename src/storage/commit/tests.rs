@@ -376,10 +376,10 @@ fn a_switch_from_the_apply_callback_falls_exactly_after_that_group() {
     let me: Arc<OnceLock<Weak<CommitPipeline>>> = Arc::default();
     let handle = Arc::clone(&me);
     let apply: ApplyFn = Box::new(move |group| {
-        if group.iter().any(|c| c.first_seq == 2) {
-            if let Some(pipeline) = handle.get().and_then(Weak::upgrade) {
-                pipeline.switch_log(2)?;
-            }
+        if group.iter().any(|c| c.first_seq == 2)
+            && let Some(pipeline) = handle.get().and_then(Weak::upgrade)
+        {
+            pipeline.switch_log(2)?;
         }
         Ok(())
     });

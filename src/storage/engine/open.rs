@@ -40,9 +40,6 @@ impl DirectoryLock {
     /// Takes an advisory OS lock on `dir/LOCK`. This is the one place the
     /// engine touches `std::fs` directly: locking is not part of the
     /// `FileSystem` contract, and a simulated disk needs none.
-    // `File::try_lock` is Rust 1.89; the crate already needs 1.88 (let
-    // chains) and is built with 1.95, so its declared MSRV is stale.
-    #[allow(clippy::incompatible_msrv)]
     pub(super) fn acquire_os(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create_dir", dir, e))?;
         let path = dir.join(super::LOCK_FILE_NAME);

@@ -288,10 +288,10 @@ impl SegmentReader {
                 .and_then(|block| block.entries())
                 .map_err(|e| e.in_file(&self.inner.path, handle.offset))?;
             for entry in &entries {
-                if let Some((key, seq)) = &previous {
-                    if compare_internal(key, *seq, &entry.key, entry.seq) != Ordering::Less {
-                        return Err(self.corruption(handle.offset, "entries out of internal order"));
-                    }
+                if let Some((key, seq)) = &previous
+                    && compare_internal(key, *seq, &entry.key, entry.seq) != Ordering::Less
+                {
+                    return Err(self.corruption(handle.offset, "entries out of internal order"));
                 }
                 if previous.as_ref().is_none_or(|(key, _)| *key != entry.key)
                     && !self.inner.filter.may_contain(&entry.key)

@@ -294,10 +294,10 @@ impl LogFileReader {
     /// any later block (every block starts with a header).
     fn valid_fragment_after(&mut self, at: u64, next_in_block: Option<u64>) -> Result<Option<u64>> {
         let block_index = at / BLOCK_BYTES as u64;
-        if let Some(next) = next_in_block.filter(|next| next / BLOCK_BYTES as u64 == block_index) {
-            if let Some(found) = self.valid_in_block(block_index, next)? {
-                return Ok(Some(found));
-            }
+        if let Some(next) = next_in_block.filter(|next| next / BLOCK_BYTES as u64 == block_index)
+            && let Some(found) = self.valid_in_block(block_index, next)?
+        {
+            return Ok(Some(found));
         }
         let blocks = self.len.div_ceil(BLOCK_BYTES as u64);
         for later in block_index + 1..blocks {
