@@ -161,13 +161,8 @@ impl Iterator for MergeIter {
         if self.failed {
             return None;
         }
-        match self.next_entry() {
-            Ok(entry) => entry.map(Ok),
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
-        }
+        let next = self.next_entry();
+        fuse_on_error(&mut self.failed, next)
     }
 }
 
@@ -355,12 +350,19 @@ impl Iterator for CompactionIter {
         if self.failed {
             return None;
         }
-        match self.next_entry() {
-            Ok(entry) => entry.map(Ok),
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
+        let next = self.next_entry();
+        fuse_on_error(&mut self.failed, next)
+    }
+}
+
+/// Passes `next` on, latching `failed` on an error so the iterator ends
+/// there: an iterator over damaged data stops at the damage.
+fn fuse_on_error(failed: &mut bool, next: Result<Option<Entry>>) -> Option<Result<Entry>> {
+    match next {
+        Ok(entry) => entry.map(Ok),
+        Err(error) => {
+            *failed = true;
+            Some(Err(error))
         }
     }
 }
