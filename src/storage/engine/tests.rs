@@ -44,6 +44,19 @@ pub(super) fn open_sim(fs: &SimFileSystem, options: EngineOptions) -> Result<Eng
     Engine::open_with(fs, "/db", options)
 }
 
+/// An engine with default options whose flushes and compactions run only
+/// when a test asks, so the test decides when files appear.
+fn open_foreground(fs: &SimFileSystem) -> Engine {
+    open_sim(
+        fs,
+        EngineOptions {
+            background_threads: false,
+            ..EngineOptions::default()
+        },
+    )
+    .expect("open")
+}
+
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:05}").into_bytes()
 }
@@ -140,14 +153,7 @@ fn put_get_delete_and_ranges_hold_across_flush_compaction_and_reopen() {
 #[test]
 fn unflushed_writes_are_recovered_from_the_log() {
     let fs = SimFileSystem::new();
-    let engine = open_sim(
-        &fs,
-        EngineOptions {
-            background_threads: false,
-            ..EngineOptions::default()
-        },
-    )
-    .expect("open");
+    let engine = open_foreground(&fs);
     engine.put(b"a", b"1").expect("put");
     let mut batch = WriteBatch::new();
     batch.put(b"b", b"2");
@@ -522,14 +528,7 @@ fn in_memory_engine_writes_no_log_but_reads_across_rotation() {
 #[test]
 fn damage_inside_a_log_is_corruption_at_open() {
     let fs = SimFileSystem::new();
-    let engine = open_sim(
-        &fs,
-        EngineOptions {
-            background_threads: false,
-            ..EngineOptions::default()
-        },
-    )
-    .expect("open");
+    let engine = open_foreground(&fs);
     for i in 0..20 {
         engine.put(&key(i), &value(i, 0)).expect("put");
     }
