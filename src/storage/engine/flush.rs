@@ -99,7 +99,7 @@ impl Shared {
     pub(super) fn delete_obsolete_files(&self) -> Result<()> {
         let mut deleted = 0u64;
         for number in self.versions.take_obsolete_files() {
-            self.segments.lock().remove(&number);
+            self.segments.remove(number);
             let path = super::segment_file_path(&self.dir, number);
             self.fs
                 .remove_file(&path)

@@ -21,6 +21,7 @@ mod flush;
 mod open;
 mod read;
 mod state;
+mod table;
 mod write;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 pub use read::{EngineIter, Snapshot};
 pub use state::{EngineStats, LevelStats};
+pub use table::MAX_OPEN_FILES_DEFAULT;
 
 use super::commit::{BACKGROUND_SYNC_INTERVAL_DEFAULT, Durability};
 use super::compaction::CompactionOptions;
@@ -90,6 +92,10 @@ pub struct EngineOptions {
     /// [`Engine::flush`], [`Engine::compact`] or
     /// [`Engine::wait_for_background`] is called (deterministic tests).
     pub background_threads: bool,
+    /// How many segment readers (file descriptor, memory map, block index
+    /// and bloom filter each) the engine keeps open, least recently used
+    /// evicted first; default [`MAX_OPEN_FILES_DEFAULT`].
+    pub max_open_files: usize,
 }
 
 impl Default for EngineOptions {
@@ -103,6 +109,7 @@ impl Default for EngineOptions {
             block_cache_bytes: BLOCK_CACHE_BYTES_DEFAULT,
             mmap: true,
             background_threads: true,
+            max_open_files: MAX_OPEN_FILES_DEFAULT,
         }
     }
 }

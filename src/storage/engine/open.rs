@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::EngineOptions;
 use super::state::{Counters, ReadState, Shared};
+use super::table::SegmentTable;
 use crate::storage::commit::{CommitOptions, CommitPipeline, CommittedBatch};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
@@ -94,6 +95,11 @@ pub(super) fn recover(
     if options.memtable_bytes_max == 0 {
         return Err(StorageError::InvalidArgument(
             "memtable_bytes_max must be positive".into(),
+        ));
+    }
+    if options.max_open_files == 0 {
+        return Err(StorageError::InvalidArgument(
+            "max_open_files must be positive".into(),
         ));
     }
     let fresh = !fs.exists(dir);
@@ -205,6 +211,7 @@ pub(super) fn recover(
         background_sync_interval: options.background_sync_interval,
         ..CommitOptions::default()
     };
+    let options_max_open_files = options.max_open_files;
     let shared = Arc::new(Shared {
         fs: Arc::clone(&fs),
         dir: dir.to_path_buf(),
@@ -216,7 +223,7 @@ pub(super) fn recover(
             immutable: Vec::new(),
             version,
         })),
-        segments: Mutex::new(Default::default()),
+        segments: SegmentTable::new(options_max_open_files),
         block_cache,
         snapshots: Mutex::new(Default::default()),
         work: Mutex::new(()),

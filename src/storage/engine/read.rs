@@ -6,6 +6,7 @@
 //! drops its memtable in one swap), so the read sees every acknowledged
 //! write and never waits for a writer.
 
+use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,8 +18,8 @@ use super::state::{ReadState, Shared};
 use crate::storage::error::Result;
 use crate::storage::merge::{EntryIter, Source, VisibleIter};
 use crate::storage::range::{Direction, KeyRange};
-use crate::storage::types::{EntryKind, SequenceNumber};
-use crate::storage::version::LEVEL_COUNT;
+use crate::storage::types::{Entry, EntryKind, SequenceNumber};
+use crate::storage::version::{LEVEL_COUNT, LiveFile};
 
 /// A consistent view of the engine at one sequence number. While it is
 /// alive, compaction keeps every version it can see. Dropping it releases
@@ -143,11 +144,29 @@ impl Engine {
         for memtable in state.immutable.iter().rev() {
             sources.push(Source::Memtable(memtable.memtable.clone()).iter(&range, direction));
         }
-        for level in 0..LEVEL_COUNT {
-            for file in state.version.level_files(level) {
-                let reader = shared.segment(file.number())?;
-                sources.push(Source::Segment(reader).iter(&range, direction));
+        let (lower, upper) = (as_slice_bound(&range.start), as_slice_bound(&range.end));
+        // L0 files overlap each other: each is its own source, newest first.
+        for file in state.version.overlapping(0, lower, upper) {
+            let reader = shared.segment(file.number())?;
+            sources.push(Source::Segment(reader).iter(&range, direction));
+        }
+        // A lower level's files are disjoint and sorted: one source walks
+        // them in turn, opening each only when the walk reaches it.
+        for level in 1..LEVEL_COUNT {
+            let mut files = state.version.overlapping(level, lower, upper);
+            if files.is_empty() {
+                continue;
             }
+            if direction == Direction::Reverse {
+                files.reverse();
+            }
+            sources.push(Box::new(LevelIter {
+                shared: Arc::clone(shared),
+                files: files.into(),
+                range: range.clone(),
+                direction,
+                current: None,
+            }));
         }
         Ok(EngineIter {
             inner: VisibleIter::new(sources, seq, direction),
@@ -178,6 +197,52 @@ impl Shared {
             }
         }
         Ok(None)
+    }
+}
+
+/// The files of one level below L0, walked one after the other in
+/// `direction`; each is opened only when the walk reaches it, so a scan
+/// holds one file per level, not the whole level.
+struct LevelIter {
+    shared: Arc<Shared>,
+    /// The files still to walk, in walk order.
+    files: VecDeque<Arc<LiveFile>>,
+    range: KeyRange,
+    direction: Direction,
+    current: Option<EntryIter>,
+}
+
+impl Iterator for LevelIter {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(entry) = self.current.as_mut().and_then(Iterator::next) {
+                return Some(entry);
+            }
+            let file = self.files.pop_front()?;
+            match self.shared.segment(file.number()) {
+                Ok(reader) => {
+                    self.current = Some(Source::Segment(reader).iter(&self.range, self.direction));
+                }
+                Err(error) => {
+                    // Ends the walk: a level with a hole must not read as
+                    // if the missing file were empty.
+                    self.files.clear();
+                    self.current = None;
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// `bound` borrowed as a byte-slice bound.
+fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_ref()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_ref()),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 

@@ -2,7 +2,7 @@
 //! open-segment table, the snapshot registry, the error latch and the
 //! counters behind [`EngineStats`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -11,6 +11,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::EngineOptions;
 use super::open::DirectoryLock;
+use super::table::SegmentTable;
 use crate::storage::commit::CommitPipeline;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
@@ -66,7 +67,7 @@ pub(crate) struct Shared {
     pub(super) versions: VersionSet,
     pub(super) pipeline: OnceLock<CommitPipeline>,
     pub(super) read_state: Mutex<Arc<ReadState>>,
-    pub(super) segments: Mutex<HashMap<FileNumber, SegmentReader>>,
+    pub(super) segments: SegmentTable,
     pub(super) block_cache: Option<Arc<BlockCache>>,
     /// Open snapshots: sequence number → how many.
     pub(super) snapshots: Mutex<BTreeMap<SequenceNumber, usize>>,
@@ -162,17 +163,14 @@ impl Shared {
 
     /// The open reader of segment `number`, opening it on first use.
     pub(super) fn segment(&self, number: FileNumber) -> Result<SegmentReader> {
-        if let Some(reader) = self.segments.lock().get(&number) {
-            return Ok(reader.clone());
-        }
-        let path = super::segment_file_path(&self.dir, number);
-        let file = self
-            .fs
-            .open_read(&path)
-            .map_err(|e| StorageError::io("open", &path, e))?;
-        let reader = SegmentReader::open_with_cache(file, path, number, self.block_cache.clone())?;
-        self.segments.lock().insert(number, reader.clone());
-        Ok(reader)
+        self.segments.get_or_open(number, || {
+            let path = super::segment_file_path(&self.dir, number);
+            let file = self
+                .fs
+                .open_read(&path)
+                .map_err(|e| StorageError::io("open", &path, e))?;
+            SegmentReader::open_with_cache(file, path, number, self.block_cache.clone())
+        })
     }
 
     /// The oldest sequence number a reader may still read at.
@@ -216,6 +214,7 @@ impl Shared {
                     .map(|m| m.memtable.approximate_memory_bytes() as u64)
                     .sum::<u64>(),
             immutable_memtables: state.immutable.len(),
+            open_segments: self.segments.len(),
             last_sequence: self
                 .pipeline
                 .get()
@@ -264,6 +263,9 @@ pub struct EngineStats {
     pub memtable_bytes: u64,
     /// Immutable memtables waiting for their flush.
     pub immutable_memtables: usize,
+    /// Segment readers held open by the engine's table (at most
+    /// `EngineOptions::max_open_files`; iterators may hold a few more).
+    pub open_segments: usize,
     /// The last visible sequence number.
     pub last_sequence: SequenceNumber,
     /// Batches written.

@@ -16,6 +16,7 @@ use crate::storage::segment::SegmentOptions;
 use crate::storage::sim::SimFileSystem;
 
 mod crash;
+mod files;
 mod model;
 
 /// Small sizes so a few hundred writes rotate, flush and compact.
@@ -57,7 +58,7 @@ fn open_foreground(fs: &SimFileSystem) -> Engine {
     .expect("open")
 }
 
-fn key(i: u32) -> Vec<u8> {
+pub(super) fn key(i: u32) -> Vec<u8> {
     format!("key{i:05}").into_bytes()
 }
 
@@ -74,7 +75,7 @@ fn collect(iter: impl Iterator<Item = Result<(Bytes, Bytes)>>) -> Vec<(Vec<u8>, 
 }
 
 /// Writes keys 0..n twice, deletes every third, and returns the expected map.
-fn fill(engine: &Engine, n: u32) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+pub(super) fn fill(engine: &Engine, n: u32) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
     let mut model = std::collections::BTreeMap::new();
     for round in 0..2 {
         for i in 0..n {
@@ -89,7 +90,7 @@ fn fill(engine: &Engine, n: u32) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>>
     model
 }
 
-fn check(engine: &Engine, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>, n: u32) {
+pub(super) fn check(engine: &Engine, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>, n: u32) {
     for i in 0..n {
         let got = engine.get(&key(i)).expect("get").map(|v| v.to_vec());
         assert_eq!(got, model.get(&key(i)).cloned(), "key {i}");
