@@ -62,6 +62,10 @@ pub struct SimStats {
 #[derive(Debug, Clone, Default)]
 pub struct SimFileSystem {
     state: Arc<Mutex<SimState>>,
+    /// The crash generation a [`SimFileSystem::session`] handle belongs to:
+    /// once the disk crashes, every operation through it fails, as the
+    /// processes of a machine that lost power never run again.
+    session: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +134,29 @@ impl SimFileSystem {
     /// Clears every injected fault, so the "rebooted" disk works again.
     pub fn crash(&self, seed: u64) {
         self.state.lock().crash(&mut SimRng::new(seed));
+    }
+
+    /// A handle to this disk for one "boot": it works until the next
+    /// [`Self::crash`], then every operation through it fails. Give it to an
+    /// engine whose background thread may still be running when the test
+    /// crashes the disk, so the dead engine cannot write to the rebooted one.
+    pub fn session(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            session: Some(self.state.lock().generation),
+        }
+    }
+
+    /// Locks the state, failing if this is a session handle from before a
+    /// crash.
+    fn lock(&self) -> io::Result<parking_lot::MutexGuard<'_, SimState>> {
+        let state = self.state.lock();
+        match self.session {
+            Some(generation) if generation != state.generation => Err(io::Error::other(
+                "the simulated disk crashed since this handle was made",
+            )),
+            _ => Ok(state),
+        }
     }
 
     /// Makes the `n`-th next append fail (`n = 1`: the very next one).
@@ -216,7 +243,7 @@ impl SimFileSystem {
 
 impl FileSystem for SimFileSystem {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         let mut prefix = std::path::PathBuf::new();
         for component in path.components() {
             prefix.push(component);
@@ -238,7 +265,7 @@ impl FileSystem for SimFileSystem {
     }
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         let at = state.names.parent_and_name(path)?;
         let ino = match state.names.entry(&at) {
             // Like O_TRUNC: the same inode, emptied (a data change, not a
@@ -265,13 +292,13 @@ impl FileSystem for SimFileSystem {
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        let state = self.state.lock();
+        let state = self.lock()?;
         let ino = state.file(path)?;
         Ok(self.write_handle(&state, ino))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         let ino = state.file(path)?;
         let bytes = state.inode_mut(ino)?.volatile.clone();
         Ok(Arc::new(SimReadFile {
@@ -282,7 +309,7 @@ impl FileSystem for SimFileSystem {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         let source_key = state.names.parent_and_name(from)?;
         let source = state
             .names
@@ -316,7 +343,7 @@ impl FileSystem for SimFileSystem {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         state.file(path)?;
         let at = state.names.parent_and_name(path)?;
         state.names.remove(at);
@@ -324,7 +351,7 @@ impl FileSystem for SimFileSystem {
     }
 
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         let ino = state.file(from)?;
         let at = state.names.parent_and_name(to)?;
         if state.names.entry(&at).is_some() {
@@ -338,17 +365,18 @@ impl FileSystem for SimFileSystem {
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        let state = self.state.lock();
+        let state = self.lock()?;
         let dir = state.names.dir(path)?;
         Ok(state.names.list(dir))
     }
 
     fn exists(&self, path: &Path) -> bool {
-        matches!(self.state.lock().names.get(path), Ok(Some(_)))
+        self.lock()
+            .is_ok_and(|state| matches!(state.names.get(path), Ok(Some(_))))
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock()?;
         let dir = state.names.dir(path)?;
         if state.faults.fail_all_syncs || tick(&mut state.faults.dir_sync_countdown) {
             return Err(injected("sync_dir"));

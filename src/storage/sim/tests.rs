@@ -281,6 +281,26 @@ fn handles_opened_before_a_crash_fail_afterwards() {
 }
 
 #[test]
+fn a_session_handle_stops_working_at_the_next_crash() {
+    let fs = disk_with_dir();
+    let session = fs.session();
+    session.write_durable(Path::new("/db/a"), b"a").unwrap();
+    fs.crash(0);
+    assert!(session.create(Path::new("/db/b")).is_err());
+    assert!(session.remove_file(Path::new("/db/a")).is_err());
+    assert!(
+        session
+            .rename(Path::new("/db/a"), Path::new("/db/c"))
+            .is_err()
+    );
+    assert!(session.sync_dir(Path::new("/db")).is_err());
+    assert!(!session.exists(Path::new("/db/a")));
+    // The disk itself, and a new session, still work.
+    assert!(fs.exists(Path::new("/db/a")));
+    assert_eq!(fs.session().list_dir(Path::new("/db")).unwrap(), vec!["a"]);
+}
+
+#[test]
 fn nth_write_fails_once_and_writes_nothing() {
     let fs = disk_with_dir();
     let mut f = fs.create(Path::new("/db/f")).unwrap();
