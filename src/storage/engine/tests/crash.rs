@@ -23,9 +23,9 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 /// Cases per run: moderate in CI, many seeds with NIMBUS_LONG_TESTS=1.
 fn cases() -> u32 {
     if std::env::var_os("NIMBUS_LONG_TESTS").is_some() {
-        3_000
+        20_000
     } else {
-        40
+        1_000
     }
 }
 

@@ -1,8 +1,9 @@
 //! Model test: random puts, deletes, batches, snapshots, reads, iteration,
-//! flushes, compactions and reopens on the simulated disk, checked against
+//! flushes, compactions, checkpoints and reopens on the simulated disk, checked against
 //! a `BTreeMap` after every step.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 
@@ -17,9 +18,9 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 /// Cases per run: moderate in CI, many with NIMBUS_LONG_TESTS=1.
 fn cases() -> u32 {
     if std::env::var_os("NIMBUS_LONG_TESTS").is_some() {
-        2_000
+        50_000
     } else {
-        48
+        2_000
     }
 }
 
@@ -35,6 +36,7 @@ enum Op {
     Iterate(Option<usize>, u8, u8, bool),
     Flush,
     Compact,
+    Checkpoint,
     Reopen,
 }
 
@@ -56,6 +58,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(s, a, b, rev)| Op::Iterate(s, a % 64, b % 64, rev)),
         2 => Just(Op::Flush),
         1 => Just(Op::Compact),
+        1 => Just(Op::Checkpoint),
         1 => Just(Op::Reopen),
     ]
 }
@@ -108,6 +111,7 @@ fn run(ops: Vec<Op>) {
     let mut engine = open_sim(&fs, options()).expect("open");
     let mut model = Model::new();
     let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+    let mut checkpoints = 0;
     for op in ops {
         match op {
             Op::Put(k, v) => {
@@ -157,6 +161,15 @@ fn run(ops: Vec<Op>) {
             Op::Iterate(_, a, b, rev) => check_range(&engine, &model, None, a, b, rev),
             Op::Flush => engine.flush().expect("flush"),
             Op::Compact => engine.compact().expect("compact"),
+            Op::Checkpoint => {
+                checkpoints += 1;
+                let dir = format!("/checkpoint-{checkpoints}");
+                engine.checkpoint(&dir).expect("checkpoint");
+                let copy = Engine::open_with(Arc::new(fs.clone()), &dir, options())
+                    .expect("open checkpoint");
+                check_range(&copy, &model, None, 0, 255, false);
+                copy.close().expect("close checkpoint");
+            }
             Op::Reopen => {
                 snapshots.clear();
                 engine.close().expect("close");
