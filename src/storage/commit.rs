@@ -23,7 +23,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -45,6 +45,11 @@ use queue::{GroupQueue, LeaderPanicked};
 /// large enough to amortise an fsync over many writers, small enough that a
 /// follower does not wait behind a huge write.
 pub(crate) const GROUP_BYTES_MAX_DEFAULT: usize = 1 << 20;
+
+/// The longest a `Sync` group's leader gathers concurrent writers (see
+/// [`queue`]); it gathers for at most half the recent sync time, so the wait
+/// stays small next to the sync it lets writers share.
+const GATHER_MAX: Duration = Duration::from_millis(1);
 
 /// The default interval of the background sync of `Buffered` writes.
 pub(crate) const BACKGROUND_SYNC_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
@@ -140,6 +145,12 @@ struct Shared {
     next_seq: AtomicU64,
     /// Everything up to this sequence number is applied and readable.
     last_visible: AtomicU64,
+    /// A moving average of how long a synced group's append and sync take,
+    /// in nanoseconds: bounds how long a leader gathers.
+    sync_nanos: AtomicU64,
+    /// Groups committed, and how many of them synced the log.
+    groups: AtomicU64,
+    synced_groups: AtomicU64,
     /// Set once: the error that stopped the pipeline, or `Closed`.
     terminal: Mutex<Option<StorageError>>,
     /// Held by a leader from its append through its apply, and by
@@ -197,6 +208,9 @@ impl CommitPipeline {
             apply,
             next_seq: AtomicU64::new(last_sequence + 1),
             last_visible: AtomicU64::new(last_sequence),
+            sync_nanos: AtomicU64::new(0),
+            groups: AtomicU64::new(0),
+            synced_groups: AtomicU64::new(0),
             terminal: Mutex::new(None),
             gate: Mutex::new(()),
         });
@@ -243,9 +257,14 @@ impl CommitPipeline {
         let bytes = batch.encoded_len();
         let submission = Submission { batch, sync };
         let shared = &self.shared;
+        let gather = if sync {
+            Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(GATHER_MAX)
+        } else {
+            Duration::ZERO
+        };
         match shared
             .queue
-            .submit(submission, bytes, |group| shared.lead(group))
+            .submit(submission, bytes, gather, |group| shared.lead(group))
         {
             Ok(result) => result,
             Err(LeaderPanicked) => Err(shared.fail(StorageError::io(
@@ -259,6 +278,15 @@ impl CommitPipeline {
     /// Everything up to this sequence number is committed and readable.
     pub(crate) fn last_visible_sequence(&self) -> SequenceNumber {
         self.shared.last_visible.load(Ordering::Acquire)
+    }
+
+    /// How many groups were committed, and how many of them synced the log
+    /// (a `Sync` batch costs an fsync only through its group).
+    pub(crate) fn group_counts(&self) -> (u64, u64) {
+        (
+            self.shared.groups.load(Ordering::Relaxed),
+            self.shared.synced_groups.load(Ordering::Relaxed),
+        )
     }
 
     /// The number of the log currently written.
@@ -375,6 +403,19 @@ impl Shared {
         }
     }
 
+    /// Folds one synced group's append-and-sync time into the average
+    /// (weight 1/8, like TCP's smoothed round-trip time).
+    fn record_sync_time(&self, elapsed: Duration) {
+        let sample = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let old = self.sync_nanos.load(Ordering::Relaxed);
+        let average = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.sync_nanos.store(average, Ordering::Relaxed);
+    }
+
     /// Runs one group as its leader; one result per batch, in order.
     fn lead(&self, group: Vec<Submission>) -> Vec<Result<SequenceNumber>> {
         let count = group.len();
@@ -410,10 +451,16 @@ impl Shared {
             // under this lock, no group may append after it.
             self.check_terminal()?;
             let records = committed.iter().map(|c| (c.first_seq, &c.batch));
+            let started = Instant::now();
             writer
                 .append_group(records, sync)
                 .map_err(|e| self.fail(e))?;
+            if sync {
+                self.record_sync_time(started.elapsed());
+                self.synced_groups.fetch_add(1, Ordering::Relaxed);
+            }
         }
+        self.groups.fetch_add(1, Ordering::Relaxed);
         self.next_seq.store(next, Ordering::Release);
         (self.apply)(&committed).map_err(|e| self.fail(e))?;
         self.last_visible.store(next - 1, Ordering::Release);

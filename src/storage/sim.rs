@@ -86,6 +86,8 @@ struct SimState {
     generation: u64,
     faults: Faults,
     stats: SimStats,
+    /// How long each `sync_data` takes (zero: instant).
+    sync_latency: std::time::Duration,
 }
 
 impl SimState {
@@ -157,6 +159,12 @@ impl SimFileSystem {
             )),
             _ => Ok(state),
         }
+    }
+
+    /// Makes every `sync_data` take `latency`, like a real disk's flush, so
+    /// tests can check that concurrent writers share syncs.
+    pub fn set_sync_latency(&self, latency: std::time::Duration) {
+        self.state.lock().sync_latency = latency;
     }
 
     /// Makes the `n`-th next append fail (`n = 1`: the very next one).

@@ -8,12 +8,23 @@
 //! leads the next group. So groups run one at a time, in arrival order, and
 //! every item is processed exactly once.
 //!
+//! A leader may *gather* before taking its group: when the last group
+//! showed that several writers commit concurrently (its size plus the
+//! writers queued when it finished), the leader waits — at most the
+//! `gather` time its caller allows — until that many writers are queued.
+//! Without it, two writers committing in a loop never share a sync: each
+//! returns just after the other's group has started. With it they share
+//! one, the way PostgreSQL's `commit_delay` and MySQL's
+//! `binlog_group_commit_sync_delay` do, but only while concurrency is
+//! seen, so a lone writer never waits.
+//!
 //! If a leader panics, the group's followers and every later writer get
 //! [`LeaderPanicked`] instead of waiting forever.
 //!
 //! The queue's locking is checked by a loom model test (`--cfg loom`).
 
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use super::sync::{Condvar, Mutex};
 
@@ -35,8 +46,13 @@ struct QueueState<T, R> {
     /// Results of followers that have not collected them yet.
     finished: HashMap<u64, R>,
     next_ticket: u64,
-    /// A group is in flight.
+    /// A group is in flight (or its leader is gathering).
     leading: bool,
+    /// A leader is gathering: enqueuing writers must wake it.
+    gathering: bool,
+    /// How many writers the last group showed to be committing together:
+    /// its size plus the writers queued when it finished.
+    concurrency: usize,
     /// A leader panicked.
     abandoned: bool,
 }
@@ -76,6 +92,8 @@ impl<T, R> GroupQueue<T, R> {
                 finished: HashMap::new(),
                 next_ticket: 0,
                 leading: false,
+                gathering: false,
+                concurrency: 1,
                 abandoned: false,
             }),
             wakeup: Condvar::new(),
@@ -84,13 +102,14 @@ impl<T, R> GroupQueue<T, R> {
     }
 
     /// Enqueues `item` (weighing `bytes`) and waits for its result. If this
-    /// caller becomes the leader, `lead` runs its group: it receives the
-    /// items in arrival order and must return one result per item, in the
-    /// same order.
+    /// caller becomes the leader, it gathers for at most `gather` (zero: not
+    /// at all), then `lead` runs its group: it receives the items in arrival
+    /// order and must return one result per item, in the same order.
     pub(crate) fn submit(
         &self,
         item: T,
         bytes: usize,
+        gather: Duration,
         lead: impl FnOnce(Vec<T>) -> Vec<R>,
     ) -> Result<R, LeaderPanicked> {
         let mut state = self.state.lock();
@@ -104,6 +123,9 @@ impl<T, R> GroupQueue<T, R> {
             item,
             bytes,
         });
+        if state.gathering {
+            self.wakeup.notify_all();
+        }
         loop {
             if let Some(result) = state.finished.remove(&ticket) {
                 return Ok(result);
@@ -118,9 +140,25 @@ impl<T, R> GroupQueue<T, R> {
             state = self.wakeup.wait(state);
         }
 
-        // This caller leads: take a group from the front, which is its item.
-        let group = self.take_group(&mut state.waiting);
+        // This caller leads: gather, then take a group from the front,
+        // which is its item.
         state.leading = true;
+        if !gather.is_zero() && state.waiting.len() < state.concurrency {
+            state.gathering = true;
+            let deadline = Instant::now() + gather;
+            while state.waiting.len() < state.concurrency {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                let (relocked, timed_out) = self.wakeup.wait_timeout(state, left);
+                state = relocked;
+                if timed_out {
+                    break;
+                }
+            }
+            state.gathering = false;
+        }
+        let group = self.take_group(&mut state.waiting);
         drop(state);
 
         let mut guard = LeaderGuard {
@@ -128,6 +166,7 @@ impl<T, R> GroupQueue<T, R> {
             armed: true,
         };
         let tickets: Vec<u64> = group.iter().map(|w| w.ticket).collect();
+        let tickets_len = tickets.len();
         let results = lead(group.into_iter().map(|w| w.item).collect());
         assert_eq!(
             results.len(),
@@ -145,6 +184,7 @@ impl<T, R> GroupQueue<T, R> {
             }
         }
         state.leading = false;
+        state.concurrency = tickets_len + state.waiting.len();
         guard.armed = false;
         drop(state);
         self.wakeup.notify_all();
@@ -185,8 +225,70 @@ mod tests {
     #[test]
     fn a_lone_writer_leads_its_own_group() {
         let queue = GroupQueue::new(100);
-        let result = queue.submit(7u32, 1, |items| items.iter().map(|i| i * 2).collect());
+        let result = queue.submit(7u32, 1, Duration::ZERO, |items| {
+            items.iter().map(|i| i * 2).collect()
+        });
         assert_eq!(result, Ok(14));
+    }
+
+    #[test]
+    fn a_lone_writer_never_gathers() {
+        // Were it to wait for company, each submit would take the full hour.
+        let queue = GroupQueue::new(100);
+        for i in 0..100u32 {
+            let result = queue.submit(i, 1, Duration::from_secs(3600), |items| items);
+            assert_eq!(result, Ok(i));
+        }
+    }
+
+    #[test]
+    fn a_gathering_leader_takes_the_writers_the_last_group_showed() {
+        let queue = Arc::new(GroupQueue::<u32, u32>::new(usize::MAX));
+        let sizes = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let spawn = |item: u32, gather: Duration| {
+            let (queue, sizes) = (Arc::clone(&queue), Arc::clone(&sizes));
+            std::thread::spawn(move || {
+                queue.submit(item, 1, gather, |items| {
+                    sizes.lock().push(items.clone());
+                    items
+                })
+            })
+        };
+        let wait_for_queued = |n: usize| {
+            while queue.waiting_len() < n {
+                std::thread::yield_now();
+            }
+        };
+        // Writer 1 leads and holds the queue until 2 and 3 are queued; 2
+        // then leads {2, 3}, which shows two writers committing together.
+        let barrier = Arc::new(Barrier::new(2));
+        let first = {
+            let (queue, barrier) = (Arc::clone(&queue), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                queue.submit(1, 1, Duration::ZERO, |items| {
+                    barrier.wait();
+                    while queue.waiting_len() < 2 {
+                        std::thread::yield_now();
+                    }
+                    items
+                })
+            })
+        };
+        barrier.wait();
+        let second = spawn(2, Duration::ZERO);
+        wait_for_queued(1);
+        let third = spawn(3, Duration::ZERO);
+        assert_eq!(first.join().unwrap(), Ok(1));
+        assert_eq!(second.join().unwrap(), Ok(2));
+        assert_eq!(third.join().unwrap(), Ok(3));
+        // The next leader waits (up to an hour) for a second writer, which
+        // arrives a moment later; both go in one group.
+        let leader = spawn(4, Duration::from_secs(3600));
+        wait_for_queued(1);
+        let follower = spawn(5, Duration::ZERO);
+        assert_eq!(leader.join().unwrap(), Ok(4));
+        assert_eq!(follower.join().unwrap(), Ok(5));
+        assert_eq!(*sizes.lock(), vec![vec![2, 3], vec![4, 5]]);
     }
 
     #[test]
@@ -200,7 +302,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..200 {
                         let item = t * 1000 + i;
-                        let result = queue.submit(item, 1, |items| {
+                        let result = queue.submit(item, 1, Duration::ZERO, |items| {
                             groups.lock().push(items.clone());
                             items.iter().map(|x| x + 1).collect()
                         });
@@ -229,7 +331,7 @@ mod tests {
         let blocker = {
             let (queue, barrier) = (Arc::clone(&queue), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                queue.submit(0, 1, |items| {
+                queue.submit(0, 1, Duration::ZERO, |items| {
                     barrier.wait();
                     // Wait until the followers are queued behind the leader.
                     while queue.waiting_len() < 4 {
@@ -245,7 +347,7 @@ mod tests {
             .map(|bytes| {
                 let (queue, sizes) = (Arc::clone(&queue), Arc::clone(&sizes));
                 std::thread::spawn(move || {
-                    queue.submit(bytes, bytes, |items| {
+                    queue.submit(bytes, bytes, Duration::ZERO, |items| {
                         sizes.lock().push(items.iter().sum::<usize>());
                         items
                     })
@@ -267,11 +369,16 @@ mod tests {
         let leader = {
             let queue = Arc::clone(&queue);
             std::thread::spawn(move || {
-                queue.submit(1, 1, |_| -> Vec<u32> { panic!("apply failed") })
+                queue.submit(1, 1, Duration::ZERO, |_| -> Vec<u32> {
+                    panic!("apply failed")
+                })
             })
         };
         assert!(leader.join().is_err());
-        assert_eq!(queue.submit(2, 1, |items| items), Err(LeaderPanicked));
+        assert_eq!(
+            queue.submit(2, 1, Duration::ZERO, |items| items),
+            Err(LeaderPanicked)
+        );
     }
 }
 
@@ -296,7 +403,7 @@ mod loom_tests {
                           in_flight: &AtomicUsize,
                           processed: &Mutex<Vec<usize>>,
                           item: usize| {
-                queue.submit(item, 1, |items| {
+                queue.submit(item, 1, Duration::from_millis(1), |items| {
                     assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
                     processed.lock().extend(items.iter().copied());
                     in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -335,14 +442,14 @@ mod loom_tests {
             let spawned = {
                 let (queue, order) = (Arc::clone(&queue), Arc::clone(&order));
                 loom::thread::spawn(move || {
-                    queue.submit(1, 1, |items| {
+                    queue.submit(1, 1, Duration::ZERO, |items| {
                         assert_eq!(items.len(), 1);
                         order.lock().extend(items.iter().copied());
                         items
                     })
                 })
             };
-            let own = queue.submit(2, 1, |items| {
+            let own = queue.submit(2, 1, Duration::ZERO, |items| {
                 assert_eq!(items.len(), 1);
                 order.lock().extend(items.iter().copied());
                 items

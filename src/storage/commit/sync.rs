@@ -39,6 +39,17 @@ mod imp {
             guard
         }
 
+        /// Like [`Self::wait`], but gives up after `timeout`; the flag says
+        /// whether it timed out.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            timeout: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_for(&mut guard, timeout).timed_out();
+            (guard, timed_out)
+        }
+
         /// Wakes every waiter.
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
@@ -83,6 +94,17 @@ mod imp {
         /// Releases `guard`, waits for a notification, and relocks.
         pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        }
+
+        /// Loom does not model time: the wait times out at once (after a
+        /// yield), which is one of the outcomes the real wait can have.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _timeout: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            loom::thread::yield_now();
+            (guard, true)
         }
 
         /// Wakes every waiter.

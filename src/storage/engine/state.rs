@@ -196,6 +196,10 @@ impl Shared {
         let state = self.read_state();
         let version = &state.version;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (commit_groups, log_syncs) = self
+            .pipeline
+            .get()
+            .map_or((0, 0), CommitPipeline::group_counts);
         let c = &self.counters;
         let levels = (0..LEVEL_COUNT)
             .map(|level| LevelStats {
@@ -221,6 +225,8 @@ impl Shared {
                 .map_or(0, CommitPipeline::last_visible_sequence),
             write_batches: load(&c.write_batches),
             write_bytes: load(&c.write_bytes),
+            commit_groups,
+            log_syncs,
             write_slowdowns: load(&c.write_slowdowns),
             write_slowdown_us: load(&c.write_slowdown_us),
             write_stops: load(&c.write_stops),
@@ -272,6 +278,11 @@ pub struct EngineStats {
     pub write_batches: u64,
     /// Encoded batch bytes written (the user bytes of write amplification).
     pub write_bytes: u64,
+    /// Commit groups: batches committed together through one log write.
+    pub commit_groups: u64,
+    /// Commit groups that synced the log: with concurrent `Sync` writers,
+    /// `write_batches / log_syncs` is how many batches share an fsync.
+    pub log_syncs: u64,
     /// Batches that were delayed because compaction fell behind.
     pub write_slowdowns: u64,
     /// Total delay imposed on those batches, in microseconds.

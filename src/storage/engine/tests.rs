@@ -17,6 +17,7 @@ use crate::storage::sim::SimFileSystem;
 
 mod crash;
 mod files;
+mod group;
 mod model;
 
 /// Small sizes so a few hundred writes rotate, flush and compact.

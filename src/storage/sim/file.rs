@@ -117,6 +117,11 @@ impl WriteFile for SimWriteFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        let latency = self.state.lock().sync_latency;
+        if !latency.is_zero() {
+            // A disk's flush takes time; the lock is not held meanwhile.
+            std::thread::sleep(latency);
+        }
         self.with_state(|state| {
             if state.faults.fail_all_syncs || tick(&mut state.faults.data_sync_countdown) {
                 return Err(injected("sync_data"));
