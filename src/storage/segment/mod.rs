@@ -32,7 +32,7 @@ pub(crate) mod tests;
 
 pub(crate) use cache::BlockCache;
 #[doc(hidden)]
-pub use fuzz::fuzz_segment_open;
+pub use fuzz::{fuzz_segment, fuzz_segment_open};
 pub(crate) use meta::SegmentMeta;
 pub(crate) use reader::SegmentReader;
 pub(crate) use writer::SegmentWriter;
