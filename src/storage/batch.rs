@@ -117,6 +117,12 @@ impl WriteBatch {
         }
     }
 
+    /// The encoded entries (what [`Self::iter`] decodes; its slices point
+    /// into this buffer).
+    pub(crate) fn entries(&self) -> &[u8] {
+        &self.entries
+    }
+
     /// Appends the encoding of this batch, numbered from `first_seq`, to `out`.
     pub(crate) fn encode_into(&self, first_seq: SequenceNumber, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
 use super::range::{Direction, KeyRange};
-use super::types::{Entry, EntryKind, SequenceNumber, compare_internal};
+use super::types::{Entry, EntryKind, SequenceNumber, compare_internal, key_prefix};
 
 /// Bookkeeping bytes charged per entry on top of its key and value: a skip
 /// list node (refcount, height, on average 1.33 tower pointers), the key's and
@@ -30,16 +30,41 @@ use super::types::{Entry, EntryKind, SequenceNumber, compare_internal};
 /// only has to keep rotation at the configured size roughly honest.
 pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 96;
 
-/// How many entries an iterator copies out of the skip list per seek. Larger
-/// amortises the seek better; smaller holds fewer entries that a reader may
-/// never consume.
-const ITER_CHUNK_ENTRIES: usize = 64;
+/// How many entries an iterator copies out of the skip list on its first
+/// seek: short scans (a Query page of a few items) copy little.
+const ITER_CHUNK_ENTRIES_FIRST: usize = 8;
+
+/// The most entries an iterator copies per seek; each refill doubles the
+/// chunk up to this, so long scans amortise their seeks.
+const ITER_CHUNK_ENTRIES_MAX: usize = 128;
 
 /// A version's key in the skip list, ordered by [`compare_internal`].
+/// `prefix` is [`key_prefix`] of `key`: most comparisons during a skip-list
+/// search end on it without reading the key bytes.
 #[derive(Debug, Clone)]
 struct InternalKey {
+    prefix: u64,
     key: Bytes,
     seq: SequenceNumber,
+}
+
+impl InternalKey {
+    fn new(key: Bytes, seq: SequenceNumber) -> Self {
+        Self {
+            prefix: key_prefix(&key),
+            key,
+            seq,
+        }
+    }
+}
+
+/// Orders `(prefix, key, seq)` triples: prefix first (see [`key_prefix`]),
+/// then [`compare_internal`].
+fn compare_prefixed(a: (u64, &[u8], SequenceNumber), b: (u64, &[u8], SequenceNumber)) -> Ordering {
+    match a.0.cmp(&b.0) {
+        Ordering::Equal => compare_internal(a.1, a.2, b.1, b.2),
+        order => order,
+    }
 }
 
 /// What a lookup compares against without building an owned [`InternalKey`]:
@@ -47,25 +72,25 @@ struct InternalKey {
 /// object lets a borrowed `(&[u8], seq)` stand in, so a point read allocates
 /// nothing.
 trait LookupKey {
-    fn user_key(&self) -> &[u8];
-    fn seq(&self) -> SequenceNumber;
+    fn parts(&self) -> (u64, &[u8], SequenceNumber);
 }
 
 impl LookupKey for InternalKey {
-    fn user_key(&self) -> &[u8] {
-        &self.key
-    }
-    fn seq(&self) -> SequenceNumber {
-        self.seq
+    fn parts(&self) -> (u64, &[u8], SequenceNumber) {
+        (self.prefix, &self.key, self.seq)
     }
 }
 
-impl LookupKey for (&[u8], SequenceNumber) {
-    fn user_key(&self) -> &[u8] {
-        self.0
-    }
-    fn seq(&self) -> SequenceNumber {
-        self.1
+/// A borrowed point-read probe.
+struct Probe<'a> {
+    prefix: u64,
+    key: &'a [u8],
+    seq: SequenceNumber,
+}
+
+impl LookupKey for Probe<'_> {
+    fn parts(&self) -> (u64, &[u8], SequenceNumber) {
+        (self.prefix, self.key, self.seq)
     }
 }
 
@@ -77,7 +102,7 @@ impl<'a> Borrow<dyn LookupKey + 'a> for InternalKey {
 
 impl Ord for dyn LookupKey + '_ {
     fn cmp(&self, other: &Self) -> Ordering {
-        compare_internal(self.user_key(), self.seq(), other.user_key(), other.seq())
+        compare_prefixed(self.parts(), other.parts())
     }
 }
 
@@ -97,7 +122,7 @@ impl Eq for dyn LookupKey + '_ {}
 
 impl Ord for InternalKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        compare_internal(&self.key, self.seq, &other.key, other.seq)
+        compare_prefixed(self.parts(), other.parts())
     }
 }
 
@@ -150,7 +175,7 @@ impl Memtable {
         let charge = key.len() + value.len() + ENTRY_OVERHEAD_BYTES;
         self.inner
             .map
-            .insert(InternalKey { key, seq }, Version { kind, value });
+            .insert(InternalKey::new(key, seq), Version { kind, value });
         self.inner
             .memory_bytes
             .fetch_add(charge, AtomicOrdering::Relaxed);
@@ -164,7 +189,11 @@ impl Memtable {
         key: &[u8],
         snapshot_seq: SequenceNumber,
     ) -> Option<(EntryKind, Bytes)> {
-        let probe = (key, snapshot_seq);
+        let probe = Probe {
+            prefix: key_prefix(key),
+            key,
+            seq: snapshot_seq,
+        };
         let found = self
             .inner
             .map
@@ -203,6 +232,7 @@ impl Memtable {
             upper: upper_internal_bound(range.end),
             direction,
             buffer: VecDeque::new(),
+            chunk: ITER_CHUNK_ENTRIES_FIRST,
             exhausted,
         }
     }
@@ -212,16 +242,16 @@ impl Memtable {
 /// `(k, u64::MAX)` and before or at `(k, 0)`.
 fn lower_internal_bound(bound: Bound<Bytes>) -> Bound<InternalKey> {
     match bound {
-        Bound::Included(key) => Bound::Included(InternalKey { key, seq: u64::MAX }),
-        Bound::Excluded(key) => Bound::Excluded(InternalKey { key, seq: 0 }),
+        Bound::Included(key) => Bound::Included(InternalKey::new(key, u64::MAX)),
+        Bound::Excluded(key) => Bound::Excluded(InternalKey::new(key, 0)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
 
 fn upper_internal_bound(bound: Bound<Bytes>) -> Bound<InternalKey> {
     match bound {
-        Bound::Included(key) => Bound::Included(InternalKey { key, seq: 0 }),
-        Bound::Excluded(key) => Bound::Excluded(InternalKey { key, seq: u64::MAX }),
+        Bound::Included(key) => Bound::Included(InternalKey::new(key, 0)),
+        Bound::Excluded(key) => Bound::Excluded(InternalKey::new(key, u64::MAX)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
@@ -236,6 +266,8 @@ pub(crate) struct MemtableIter {
     upper: Bound<InternalKey>,
     direction: Direction,
     buffer: VecDeque<Entry>,
+    /// How many entries the next refill copies.
+    chunk: usize,
     exhausted: bool,
 }
 
@@ -252,22 +284,17 @@ impl MemtableIter {
             kind: item.value().kind,
             value: item.value().value.clone(),
         };
+        let chunk = self.chunk;
+        self.chunk = (chunk * 2).min(ITER_CHUNK_ENTRIES_MAX);
         match self.direction {
-            Direction::Forward => self
-                .buffer
-                .extend(range.take(ITER_CHUNK_ENTRIES).map(to_entry)),
-            Direction::Reverse => self
-                .buffer
-                .extend(range.rev().take(ITER_CHUNK_ENTRIES).map(to_entry)),
+            Direction::Forward => self.buffer.extend(range.take(chunk).map(to_entry)),
+            Direction::Reverse => self.buffer.extend(range.rev().take(chunk).map(to_entry)),
         }
-        if self.buffer.len() < ITER_CHUNK_ENTRIES {
+        if self.buffer.len() < chunk {
             self.exhausted = true;
         }
         if let Some(last) = self.buffer.back() {
-            let past = Bound::Excluded(InternalKey {
-                key: last.key.clone(),
-                seq: last.seq,
-            });
+            let past = Bound::Excluded(InternalKey::new(last.key.clone(), last.seq));
             match self.direction {
                 Direction::Forward => self.lower = past,
                 Direction::Reverse => self.upper = past,
@@ -338,7 +365,7 @@ mod tests {
     #[test]
     fn iterators_cross_chunk_boundaries_in_both_directions() {
         let memtable = Memtable::new();
-        let count = ITER_CHUNK_ENTRIES as u64 * 3 + 5;
+        let count = ITER_CHUNK_ENTRIES_MAX as u64 * 3 + 5;
         for i in 0..count {
             // Two versions per key so chunk boundaries fall between versions.
             let key = bytes(format!("{:04}", i / 2).as_bytes());
@@ -408,6 +435,31 @@ mod tests {
     }
 
     proptest! {
+        /// Keys around the eight-byte prefix boundary (shorter, equal and
+        /// longer, with zero and non-zero bytes) iterate in byte order and
+        /// are found by point reads.
+        #[test]
+        fn prefix_comparison_orders_keys_as_bytes(
+            keys in prop::collection::btree_set(
+                prop::collection::vec(prop::sample::select(vec![0u8, 1, 0x7f, 0xff]), 0..12),
+                1..40,
+            ),
+        ) {
+            let memtable = Memtable::new();
+            for (seq, key) in keys.iter().rev().enumerate() {
+                memtable.insert(bytes(key), seq as u64 + 1, EntryKind::Put, bytes(key));
+            }
+            let walked: Vec<Vec<u8>> = memtable
+                .iter(KeyRange::all(), Direction::Forward)
+                .map(|entry| entry.key.to_vec())
+                .collect();
+            let expected: Vec<Vec<u8>> = keys.iter().cloned().collect();
+            prop_assert_eq!(walked, expected);
+            for key in &keys {
+                prop_assert_eq!(memtable.get(key, u64::MAX), Some((EntryKind::Put, bytes(key))));
+            }
+        }
+
         #[test]
         fn get_and_range_iteration_match_a_model(
             ops in arb_ops(),

@@ -261,13 +261,27 @@ fn apply_group(shared: &Weak<Shared>, group: &[CommittedBatch]) -> Result<()> {
     };
     let active = shared.read_state().active.clone();
     for committed in group {
+        // One allocation per batch: keys and values are slices of a copy of
+        // its encoded entries (they live as long as the memtable either way).
+        let entries = committed.batch.entries();
+        let buffer = bytes::Bytes::copy_from_slice(entries);
+        let base = entries.as_ptr() as usize;
+        let slice = |part: &[u8]| {
+            let start = (part.as_ptr() as usize).wrapping_sub(base);
+            buffer
+                .get(start..start.wrapping_add(part.len()))
+                .map_or_else(
+                    || bytes::Bytes::copy_from_slice(part),
+                    |_| buffer.slice(start..start + part.len()),
+                )
+        };
         for (i, op) in committed.batch.iter().enumerate() {
             let kind: EntryKind = op.kind;
             active.insert(
-                bytes::Bytes::copy_from_slice(op.key),
+                slice(op.key),
                 committed.first_seq + i as u64,
                 kind,
-                bytes::Bytes::copy_from_slice(op.value),
+                slice(op.value),
             );
         }
     }

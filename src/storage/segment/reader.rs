@@ -26,7 +26,7 @@ use super::meta::SegmentMeta;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::ReadFile;
 use crate::storage::range::{Direction, KeyRange};
-use crate::storage::types::{EntryKind, FileNumber, SequenceNumber, compare_internal};
+use crate::storage::types::{EntryKind, FileNumber, SequenceNumber, compare_internal, key_prefix};
 
 /// One data block as the index describes it.
 #[derive(Debug, Clone)]
@@ -45,22 +45,12 @@ pub(super) struct IndexEntry {
 impl IndexEntry {
     /// Orders `last_key` against `key`, whose [`key_prefix`] is `prefix`.
     fn cmp_key(&self, key: &[u8], prefix: u64) -> Ordering {
-        // Zero-padded prefixes that differ order the keys as the keys do: the
-        // first difference is a real byte, or padding against a byte > 0 of a
-        // key that the shorter one is a prefix of.
+        // See `key_prefix` for why differing prefixes decide the order.
         match self.key_prefix.cmp(&prefix) {
             Ordering::Equal => self.last_key.as_ref().cmp(key),
             order => order,
         }
     }
-}
-
-/// The first eight bytes of `key`, zero-padded, as a big-endian number.
-fn key_prefix(key: &[u8]) -> u64 {
-    let mut raw = [0u8; 8];
-    let len = key.len().min(8);
-    raw[..len].copy_from_slice(&key[..len]);
-    u64::from_be_bytes(raw)
 }
 
 /// The whole file as the owner of a `Bytes`, so slices of a memory map can be
