@@ -61,6 +61,20 @@ pub fn compare_internal(
     a_key.cmp(b_key).then_with(|| b_seq.cmp(&a_seq))
 }
 
+/// The first eight bytes of `key`, zero-padded, as a big-endian number.
+///
+/// Two keys whose prefixes differ are ordered as their prefixes are: the
+/// first difference is a real byte, or padding (0) against a byte > 0 of a
+/// longer key that the shorter one is a prefix of — and the shorter key
+/// sorts first either way. So ordered structures compare prefixes first
+/// and touch the key bytes only on a tie.
+pub(crate) fn key_prefix(key: &[u8]) -> u64 {
+    let mut raw = [0u8; 8];
+    let len = key.len().min(8);
+    raw[..len].copy_from_slice(&key[..len]);
+    u64::from_be_bytes(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,18 +94,4 @@ mod tests {
         }
         assert_eq!(EntryKind::from_tag(7), None);
     }
-}
-
-/// The first eight bytes of `key`, zero-padded, as a big-endian number.
-///
-/// Two keys whose prefixes differ are ordered as their prefixes are: the
-/// first difference is a real byte, or padding (0) against a byte > 0 of a
-/// longer key that the shorter one is a prefix of — and the shorter key
-/// sorts first either way. So ordered structures compare prefixes first
-/// and touch the key bytes only on a tie.
-pub(crate) fn key_prefix(key: &[u8]) -> u64 {
-    let mut raw = [0u8; 8];
-    let len = key.len().min(8);
-    raw[..len].copy_from_slice(&key[..len]);
-    u64::from_be_bytes(raw)
 }
