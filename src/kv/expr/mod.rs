@@ -46,6 +46,8 @@ mod update;
 mod update_parser;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use ast::{
