@@ -96,6 +96,18 @@ fn parse_not(parser: &mut Parser<'_, '_, '_>) -> Parse<(Condition, bool)> {
 /// order, since `(a) = :v` and `(a = :v)` both start with `(`.
 fn parse_primary(parser: &mut Parser<'_, '_, '_>) -> Parse<(Condition, bool)> {
     let start = parser.checkpoint();
+    // A boolean function is the common case: parse it once, and fall back
+    // to the comparison reading only if an operator follows it (a misuse
+    // DynamoDB reports as such, e.g. `contains(a, :v) = :w`).
+    if let Some(name) = parser.eat_call_head()
+        && name != "size"
+    {
+        let call = parse_call_rest(parser, name)?;
+        if !at_comparison_operator(parser) {
+            return Ok((function_condition(parser, call), false));
+        }
+    }
+    parser.restore(start.clone());
     if let Ok(comparison) = parse_comparison(parser) {
         return Ok((comparison, false));
     }
@@ -106,7 +118,7 @@ fn parse_primary(parser: &mut Parser<'_, '_, '_>) -> Parse<(Condition, bool)> {
     }
     parser.restore(start);
     parser.expect(TokenKind::OpenParen)?;
-    let (inner, grouped) = parse_or(parser)?;
+    let (inner, grouped) = parser.nested(parse_or)?;
     parser.expect(TokenKind::CloseParen)?;
     if grouped {
         parser.defer(
@@ -115,6 +127,17 @@ fn parse_primary(parser: &mut Parser<'_, '_, '_>) -> Parse<(Condition, bool)> {
         );
     }
     Ok((inner, true))
+}
+
+/// Whether a comparator, `BETWEEN` or `IN` comes next.
+fn at_comparison_operator(parser: &Parser<'_, '_, '_>) -> bool {
+    use TokenKind::*;
+    let kind = parser.peek_at(0).map(|token| token.kind);
+    matches!(
+        kind,
+        Some(Equal | NotEqual | Less | LessOrEqual | Greater | GreaterOrEqual)
+    ) || parser.at_keyword("BETWEEN")
+        || parser.at_keyword("IN")
 }
 
 fn parse_comparison(parser: &mut Parser<'_, '_, '_>) -> Parse<Condition> {
@@ -172,6 +195,10 @@ fn parse_comparator(parser: &mut Parser<'_, '_, '_>) -> Parse<Comparator> {
 
 /// An operand, in at most one pair of parentheses.
 fn parse_operand(parser: &mut Parser<'_, '_, '_>) -> Parse<Operand> {
+    parser.nested(parse_operand_unnested)
+}
+
+fn parse_operand_unnested(parser: &mut Parser<'_, '_, '_>) -> Parse<Operand> {
     if parser.at(TokenKind::OpenParen) {
         let start = parser.checkpoint();
         parser.expect(TokenKind::OpenParen)?;

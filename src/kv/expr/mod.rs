@@ -58,7 +58,7 @@ pub use condition_parser::MAX_IN_OPERANDS;
 pub use error::{ExpressionError, ExpressionKind};
 pub use fuzz::fuzz_expression;
 pub use key_condition::{KeyCondition, KeySchema, SortKeyCondition};
-pub use parser::{MAX_EXPRESSION_BYTES, MAX_OPERATORS};
+pub use parser::{MAX_EXPRESSION_BYTES, MAX_NESTING_LEVELS, MAX_OPERATORS};
 pub use placeholders::{MAX_PLACEHOLDER_BYTES, MAX_SUBSTITUTION_BYTES, Placeholders};
 pub use projection::Projection;
 pub use update::ItemState;

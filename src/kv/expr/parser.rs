@@ -20,6 +20,12 @@ pub const MAX_EXPRESSION_BYTES: usize = 4096;
 /// The most operators and functions one expression may use.
 pub const MAX_OPERATORS: usize = 300;
 
+/// The deepest nesting of parentheses and function calls the parser
+/// follows. DynamoDB documents no such limit; this bound keeps recursion
+/// off the end of the stack (a 4 KB expression could nest 2,000 deep), and
+/// deeper input is reported as a syntax error at the token that exceeds it.
+pub const MAX_NESTING_LEVELS: usize = 100;
+
 /// The parse failed; the failing token index is in `Parser::furthest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SyntaxFailure;
@@ -69,6 +75,8 @@ pub(crate) struct Parser<'s, 'p, 'a> {
     deferred: Option<(Rank, ExpressionError)>,
     /// Operators and functions seen so far.
     operators: usize,
+    /// Parentheses and calls open at the current position.
+    depth: usize,
 }
 
 impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
@@ -104,6 +112,7 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
             furthest: 0,
             deferred: None,
             operators: 0,
+            depth: 0,
         })
     }
 
@@ -194,6 +203,18 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
         self.position = checkpoint.position;
         self.operators = checkpoint.operators;
         self.deferred = checkpoint.deferred;
+    }
+
+    /// Runs `rule` one nesting level deeper, failing past
+    /// [`MAX_NESTING_LEVELS`].
+    pub(crate) fn nested<T>(&mut self, rule: impl FnOnce(&mut Self) -> Parse<T>) -> Parse<T> {
+        if self.depth >= MAX_NESTING_LEVELS {
+            return self.fail();
+        }
+        self.depth += 1;
+        let result = rule(self);
+        self.depth -= 1;
+        result
     }
 
     /// Counts one operator or function toward [`MAX_OPERATORS`].

@@ -967,3 +967,33 @@ fn fuzz_entry_survives_samples() {
         fuzz_expression(text.as_bytes());
     }
 }
+
+#[test]
+fn nesting_is_bounded_so_deep_input_cannot_exhaust_the_stack() {
+    let groups = |depth: usize| {
+        format!(
+            "{}n = :n{}",
+            "(n = :n AND ".repeat(depth),
+            ")".repeat(depth)
+        )
+    };
+    // The operands inside the innermost group sit one level deeper still.
+    assert_eq!(condition(&groups(MAX_NESTING_LEVELS - 1)), Ok(true));
+    assert!(
+        condition(&groups(MAX_NESTING_LEVELS))
+            .unwrap_err()
+            .contains("Syntax error")
+    );
+    let too_deep = format!("{}n = :n{}", "(".repeat(2040), ")".repeat(2040));
+    assert!(too_deep.len() <= MAX_EXPRESSION_BYTES);
+    assert!(condition(&too_deep).unwrap_err().contains("Syntax error"));
+    let sizes = format!("{}:n{} = :n", "size(".repeat(600), ")".repeat(600));
+    let error = condition(&sizes).unwrap_err();
+    assert!(error.contains("Syntax error"), "{error}");
+    let update_text = format!("SET n = {}:n{}", "(".repeat(2000), ")".repeat(2000));
+    assert!(
+        update(&update_text, ItemState::Existing)
+            .unwrap_err()
+            .contains("Syntax error")
+    );
+}

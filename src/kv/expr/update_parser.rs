@@ -128,6 +128,10 @@ fn parse_set_value(parser: &mut Parser<'_, '_, '_>) -> Parse<SetValue> {
 }
 
 fn parse_operand(parser: &mut Parser<'_, '_, '_>) -> Parse<UpdateOperand> {
+    parser.nested(parse_operand_unnested)
+}
+
+fn parse_operand_unnested(parser: &mut Parser<'_, '_, '_>) -> Parse<UpdateOperand> {
     if parser.eat(TokenKind::OpenParen) {
         let term = parse_term(parser)?;
         parser.expect(TokenKind::CloseParen)?;
