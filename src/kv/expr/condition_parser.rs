@@ -513,3 +513,60 @@ fn short_value(value: &AttributeValue) -> String {
         other => format!("{}:{other}", type_name(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn parse(source: &str) -> Result<Condition, ExpressionError> {
+        let names = BTreeMap::new();
+        let values = BTreeMap::from([(":v".to_string(), AttributeValue::from(1))]);
+        let mut placeholders = Placeholders::new(&names, &values).unwrap();
+        parse_condition_grammar(source, ExpressionKind::Condition, &mut placeholders)
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or_and_both_associate_left() {
+        let parsed = parse("a = :v OR b = :v AND c = :v OR d = :v").unwrap();
+        assert_eq!(parsed.to_string(), "a = :v OR b = :v AND c = :v OR d = :v");
+        let Condition::Or(left, _) = &parsed else {
+            panic!("OR at the root: {parsed:?}");
+        };
+        assert!(matches!(**left, Condition::Or(_, ref and) if matches!(**and, Condition::And(..))));
+    }
+
+    #[test]
+    fn not_applies_to_the_next_primary_only() {
+        let parsed = parse("NOT a = :v AND b = :v").unwrap();
+        assert!(matches!(parsed, Condition::And(ref not, _) if matches!(**not, Condition::Not(_))));
+    }
+
+    #[test]
+    fn one_pair_of_parentheses_is_fine_two_are_redundant() {
+        parse("(a = :v) AND ((b = :v) OR c = :v)").unwrap();
+        parse("(size(a)) = :v").unwrap();
+        assert_eq!(
+            parse("a = :v AND ((b = :v))").unwrap_err().message(),
+            "Invalid ConditionExpression: The expression has redundant parentheses;"
+        );
+    }
+
+    #[test]
+    fn a_function_followed_by_an_operator_is_a_misuse() {
+        assert_eq!(
+            parse("contains(a, :v) = :v").unwrap_err().message(),
+            "Invalid ConditionExpression: The function is not allowed to be used this way in an \
+             expression; function: contains"
+        );
+    }
+
+    #[test]
+    fn function_names_are_case_sensitive() {
+        assert_eq!(
+            parse("Attribute_Exists(a)").unwrap_err().message(),
+            "Invalid ConditionExpression: Invalid function name; function: Attribute_Exists"
+        );
+    }
+}

@@ -280,3 +280,36 @@ fn check_type(value: &AttributeValue, expected: ScalarType) -> Result<(), Expres
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_conditions_match_within_the_key_type() {
+        let n = |v: i64| AttributeValue::from(v);
+        let cases = [
+            (Comparator::Equal, 5, true),
+            (Comparator::Less, 4, true),
+            (Comparator::Less, 5, false),
+            (Comparator::LessOrEqual, 5, true),
+            (Comparator::Greater, 6, true),
+            (Comparator::GreaterOrEqual, 4, false),
+        ];
+        for (comparator, value, expected) in cases {
+            let condition = SortKeyCondition::Compare(comparator, n(5));
+            assert_eq!(
+                condition.matches(&n(value)),
+                expected,
+                "{comparator:?} {value}"
+            );
+        }
+        // A value of another type never matches.
+        assert!(
+            !SortKeyCondition::Compare(Comparator::Equal, n(5)).matches(&AttributeValue::from("5"))
+        );
+        let prefix = SortKeyCondition::BeginsWith(AttributeValue::B(vec![0xff]));
+        assert!(prefix.matches(&AttributeValue::B(vec![0xff, 0])));
+        assert!(!prefix.matches(&AttributeValue::B(vec![0x7f])));
+    }
+}

@@ -147,3 +147,50 @@ impl Selection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item;
+
+    fn project(source: &str, item: &Item) -> Item {
+        let names = BTreeMap::new();
+        let values = BTreeMap::new();
+        let mut placeholders = Placeholders::new(&names, &values).unwrap();
+        parse_projection(source, &mut placeholders)
+            .unwrap()
+            .apply(item)
+    }
+
+    #[test]
+    fn nested_selections_merge_under_one_attribute() {
+        let inner = |pairs: &[(&str, i64)]| {
+            AttributeValue::M(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), AttributeValue::from(*v)))
+                    .collect(),
+            )
+        };
+        let item = item! {
+            "m" => inner(&[("a", 1), ("b", 2), ("c", 3)]),
+            "l" => AttributeValue::L(vec![inner(&[("x", 1), ("y", 2)]), AttributeValue::from(9)]),
+        };
+        let projected = project("m.a, m.c, l[0].y, l[1]", &item);
+        assert_eq!(projected["m"], inner(&[("a", 1), ("c", 3)]));
+        assert_eq!(
+            projected["l"],
+            AttributeValue::L(vec![inner(&[("y", 2)]), AttributeValue::from(9)])
+        );
+    }
+
+    #[test]
+    fn projections_print_in_source_form() {
+        let names = BTreeMap::new();
+        let values = BTreeMap::new();
+        let mut placeholders = Placeholders::new(&names, &values).unwrap();
+        let parsed = parse_projection("a.b[2] ,c", &mut placeholders).unwrap();
+        assert_eq!(parsed.to_string(), "a.b[2], c");
+        assert_eq!(parsed.paths().len(), 2);
+    }
+}

@@ -259,3 +259,69 @@ fn delete(item: &mut Item, action: &ValueAction, state: ItemState) -> Result<(),
         assign(item, &action.path, remaining)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::item;
+    use crate::kv::expr::{Placeholders, parse_update};
+
+    fn apply(
+        source: &str,
+        item: &mut Item,
+        state: ItemState,
+    ) -> Result<BTreeSet<String>, ExpressionError> {
+        let names = BTreeMap::new();
+        let values = BTreeMap::from([
+            (":v".to_string(), AttributeValue::from(1)),
+            (":ns".to_string(), AttributeValue::number_set([1, 2])),
+            (":three".to_string(), AttributeValue::number_set([3])),
+        ]);
+        let mut placeholders = Placeholders::new(&names, &values).unwrap();
+        parse_update(source, &mut placeholders)
+            .unwrap()
+            .apply(item, state)
+    }
+
+    #[test]
+    fn paths_order_by_steps_with_indexes_numerically() {
+        let names = BTreeMap::new();
+        let values = BTreeMap::from([(":v".to_string(), AttributeValue::from(1))]);
+        let mut placeholders = Placeholders::new(&names, &values).unwrap();
+        let parsed = parse_update("REMOVE a[10], a[9], b", &mut placeholders).unwrap();
+        let paths = parsed.remove_actions();
+        assert_eq!(compare_paths(&paths[1], &paths[0]), Ordering::Less);
+        assert_eq!(compare_paths(&paths[0], &paths[2]), Ordering::Less);
+    }
+
+    #[test]
+    fn removing_the_last_elements_of_a_set_removes_the_attribute() {
+        let mut item = item! { "s" => AttributeValue::number_set([1, 2, 3]) };
+        apply("DELETE s :ns", &mut item, ItemState::Existing).unwrap();
+        assert_eq!(item["s"], AttributeValue::number_set([3]));
+        apply("DELETE s :three ADD t :ns", &mut item, ItemState::Existing).unwrap();
+        assert_eq!(item.get("s"), None);
+        assert_eq!(item["t"], AttributeValue::number_set([1, 2]));
+    }
+
+    #[test]
+    fn a_new_item_accepts_nested_removes_but_not_nested_writes() {
+        let mut item = item! { "pk" => "k" };
+        apply("REMOVE a.b, c[3] DELETE d.e :ns", &mut item, ItemState::New).unwrap();
+        assert_eq!(item, item! { "pk" => "k" });
+        let error = apply("ADD a.b :v", &mut item, ItemState::New).unwrap_err();
+        assert_eq!(error, invalid_document_path());
+    }
+
+    #[test]
+    fn errors_leave_the_item_untouched() {
+        let mut item = item! { "n" => 5, "s" => "text" };
+        let before = item.clone();
+        let error =
+            apply("SET n = n + :v, m = s + :v", &mut item, ItemState::Existing).unwrap_err();
+        assert_eq!(error, incorrect_data_type());
+        assert_eq!(item, before);
+    }
+}

@@ -292,3 +292,68 @@ pub(crate) fn check_pair(
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn parse(source: &str) -> Result<UpdateExpression, ExpressionError> {
+        let names = BTreeMap::new();
+        let values = BTreeMap::from([(":v".to_string(), AttributeValue::from(1))]);
+        let mut placeholders = Placeholders::new(&names, &values).unwrap();
+        parse_update(source, &mut placeholders)
+    }
+
+    #[test]
+    fn clauses_come_in_any_order_and_keywords_in_any_case() {
+        let parsed = parse("remove c, d add e :v set a = :v, b = a + :v").unwrap();
+        assert_eq!(
+            parsed.to_string(),
+            "SET a = :v, b = a + :v REMOVE c, d ADD e :v"
+        );
+        assert_eq!(parsed.set_actions().len(), 2);
+        assert_eq!(parsed.remove_actions().len(), 2);
+        assert_eq!(parsed.add_actions().len(), 1);
+        assert!(parsed.delete_actions().is_empty());
+    }
+
+    #[test]
+    fn parentheses_may_wrap_the_value_or_an_operand() {
+        for text in [
+            "SET a = (b + :v)",
+            "SET a = (b) + :v",
+            "SET a = (:v), c = (b)",
+        ] {
+            parse(text).unwrap();
+        }
+    }
+
+    #[test]
+    fn sibling_paths_neither_overlap_nor_conflict() {
+        parse("SET a.b = :v, a.c = :v, l[0] = :v, l[1].x = :v REMOVE a.d").unwrap();
+        assert!(
+            parse("SET a[0] = :v REMOVE a[0].x")
+                .unwrap_err()
+                .message()
+                .contains("overlap")
+        );
+    }
+
+    #[test]
+    fn too_many_operators_are_rejected() {
+        let sum = |count: usize| {
+            (0..count)
+                .map(|i| format!("a{i}=:v+:v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        parse(&format!("SET {}", sum(300))).unwrap();
+        assert_eq!(
+            parse(&format!("SET {}", sum(301))).unwrap_err().message(),
+            "Invalid UpdateExpression: The expression contains too many operators; \
+             operator count: 301"
+        );
+    }
+}
