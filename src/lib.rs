@@ -24,7 +24,7 @@ pub mod storage;
 
 pub(crate) mod partition;
 
-pub(crate) mod kv;
+pub mod kv;
 
 pub(crate) mod index;
 
