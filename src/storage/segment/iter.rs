@@ -9,13 +9,14 @@
 //! yields nothing more.
 #![cfg_attr(not(test), allow(dead_code))]
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 
 use super::block::Block;
-use super::reader::SegmentReader;
+use super::reader::{IndexEntry, SegmentReader};
 use crate::storage::error::Result;
 use crate::storage::range::{Direction, KeyRange};
-use crate::storage::types::Entry;
+use crate::storage::types::{Entry, key_prefix};
 
 /// A forward walk through one decoded block: only entries that are yielded
 /// get their key copied out.
@@ -42,6 +43,19 @@ pub(crate) struct SegmentIter {
     buffer: Vec<Entry>,
 }
 
+/// A probe for `partition_point`: whether an index entry's last key sorts
+/// before `bound` (comparing eight-byte prefixes first).
+fn before(bound: &[u8]) -> impl Fn(&IndexEntry) -> bool + '_ {
+    let prefix = key_prefix(bound);
+    move |e| e.cmp_key(bound, prefix) == Ordering::Less
+}
+
+/// Whether an index entry's last key sorts at or before `bound`.
+fn at_or_before(bound: &[u8]) -> impl Fn(&IndexEntry) -> bool + '_ {
+    let prefix = key_prefix(bound);
+    move |e| e.cmp_key(bound, prefix) != Ordering::Greater
+}
+
 impl SegmentIter {
     pub(super) fn new(segment: SegmentReader, range: KeyRange, direction: Direction) -> Self {
         let index = segment.index();
@@ -54,16 +68,16 @@ impl SegmentIter {
                 Direction::Forward => {
                     let position = match &range.start {
                         Bound::Unbounded => 0,
-                        Bound::Included(start) => index.partition_point(|e| e.last_key < *start),
-                        Bound::Excluded(start) => index.partition_point(|e| e.last_key <= *start),
+                        Bound::Included(start) => index.partition_point(before(start)),
+                        Bound::Excluded(start) => index.partition_point(at_or_before(start)),
                     };
                     (position < index.len()).then_some(position)
                 }
                 Direction::Reverse => {
                     let position = match &range.end {
                         Bound::Unbounded => index.len(),
-                        Bound::Included(end) => index.partition_point(|e| e.last_key <= *end),
-                        Bound::Excluded(end) => index.partition_point(|e| e.last_key < *end),
+                        Bound::Included(end) => index.partition_point(at_or_before(end)),
+                        Bound::Excluded(end) => index.partition_point(before(end)),
                     };
                     // The block after the last one wholly in range may start
                     // inside the range.

@@ -44,7 +44,7 @@ pub(super) struct IndexEntry {
 
 impl IndexEntry {
     /// Orders `last_key` against `key`, whose [`key_prefix`] is `prefix`.
-    fn cmp_key(&self, key: &[u8], prefix: u64) -> Ordering {
+    pub(super) fn cmp_key(&self, key: &[u8], prefix: u64) -> Ordering {
         // See `key_prefix` for why differing prefixes decide the order.
         match self.key_prefix.cmp(&prefix) {
             Ordering::Equal => self.last_key.as_ref().cmp(key),
