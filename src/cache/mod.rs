@@ -39,7 +39,7 @@
 //! probation FIFO, a main CLOCK queue, a ghost queue of recently dropped
 //! hashes, a count-min frequency sketch that decides admission to the main
 //! queue, and a probation share tuned by hill climbing on the hit ratio. A
-//! hit takes its shard's read lock and bumps a 2-bit counter in the entry:
+//! hit takes its shard's read lock and bumps a 4-bit counter in the entry:
 //! no global lock, no list write, no shared counter (statistics are
 //! striped per thread). [`Policy::Lru`] keeps exact LRU order (one shard, a
 //! hit takes its write lock). Measured against moka and quick_cache in
