@@ -36,6 +36,15 @@ use super::ghost::GhostQueue;
 use super::sketch::FrequencySketch;
 use super::sync::AtomicU8;
 
+/// The hasher of keys: foldhash, randomly seeded (resists hash flooding);
+/// under loom a fixed one, because loom replays must be deterministic.
+#[cfg(not(loom))]
+pub(crate) type CacheHasher = hashbrown::DefaultHashBuilder;
+/// The hasher of keys: fixed under loom so that replays are deterministic.
+#[cfg(loom)]
+pub(crate) type CacheHasher =
+    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
 /// "No entry" in a queue link.
 const NIL: u32 = u32::MAX;
 
@@ -156,7 +165,7 @@ pub(crate) struct Shard<K, V> {
     sketch: FrequencySketch,
     policy: Policy,
     /// Loads in flight for keys of this shard (see `flight`).
-    pub(crate) flights: HashMap<K, Arc<Flight<V>>>,
+    pub(crate) flights: HashMap<K, Arc<Flight<V>>, CacheHasher>,
     /// Inserts since this shard last offered a sample to the hill climber.
     pub(crate) inserts_since_climb: u32,
     rng: u64,
@@ -217,7 +226,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             ghost: GhostQueue::default(),
             sketch: FrequencySketch::new(0),
             policy,
-            flights: HashMap::new(),
+            flights: HashMap::default(),
             inserts_since_climb: 0,
             rng: seed | 1,
         }
@@ -485,7 +494,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     }
 
     /// The keys in eviction order (next victim first), for tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn keys_in_queue_order(&self) -> Vec<&K> {
         let mut keys = Vec::new();
         for list in [&self.small, &self.main] {

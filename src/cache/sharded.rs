@@ -16,19 +16,21 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use hashbrown::DefaultHashBuilder;
 
 use super::builder::{CacheBuilder, ENTRY_OVERHEAD_BYTES, Policy, Weigher};
 use super::climber::{Climber, SMALL_PERMILLE_START};
 use super::clock::Clock;
 use super::error::CacheError;
 use super::flight::Flight;
-use super::shard::{Budget, NEVER, Reason, Shard, Slot};
+use super::shard::{Budget, CacheHasher, NEVER, Reason, Shard, Slot};
 use super::stats::{CacheStats, Counter, StripedCounters};
 use super::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, RwLock, WriteGuard};
 
 /// A shard offers the hill climber a sample every this many inserts.
 const CLIMB_EVERY_INSERTS: u32 = 64;
+
+/// A shard behind its lock, on its own cache line.
+pub(super) type LockedShard<K, V> = CachePadded<RwLock<Shard<K, V>>>;
 
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +46,9 @@ pub enum Lookup<V> {
 /// A concurrent, sharded, byte-bounded cache with TTLs and single-flight
 /// loading. See the [module documentation](super).
 pub struct Cache<K, V> {
-    pub(super) shards: Box<[CachePadded<RwLock<Shard<K, V>>>]>,
+    pub(super) shards: Box<[LockedShard<K, V>]>,
     shard_mask: u64,
-    hasher: DefaultHashBuilder,
+    hasher: CacheHasher,
     weigher: Weigher<K, V>,
     policy: Policy,
     max_bytes: u64,
@@ -58,7 +60,6 @@ pub struct Cache<K, V> {
     /// Whether any entry has a deadline; until then nothing reads the clock.
     has_deadlines: AtomicBool,
     used_bytes: CachePadded<AtomicU64>,
-    entries: CachePadded<AtomicU64>,
     small_permille: AtomicU32,
     climber: Mutex<Climber>,
     pub(super) counters: StripedCounters,
@@ -72,7 +73,6 @@ impl<K, V> fmt::Debug for Cache<K, V> {
             .field("max_bytes", &self.max_bytes)
             .field("max_entry_bytes", &self.max_entry_bytes)
             .field("bytes_used", &self.used_bytes.load(Ordering::Relaxed))
-            .field("entries", &self.entries.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +110,7 @@ where
         Self {
             shards,
             shard_mask: shard_count as u64 - 1,
-            hasher: DefaultHashBuilder::default(),
+            hasher: CacheHasher::default(),
             weigher: builder.weigher,
             policy: builder.policy,
             max_bytes: builder.max_bytes,
@@ -121,7 +121,6 @@ where
             clock: builder.clock,
             has_deadlines: AtomicBool::new(false),
             used_bytes: CachePadded::new(AtomicU64::new(0)),
-            entries: CachePadded::new(AtomicU64::new(0)),
             small_permille: AtomicU32::new(SMALL_PERMILLE_START),
             climber: Mutex::new(Climber::default()),
             counters: StripedCounters::default(),
@@ -341,7 +340,7 @@ where
                 None => mark_flight_stale(&shard, &key),
             }
             if let Some(old) = shard.find(hash, &key).and_then(|i| shard.remove_at(i)) {
-                self.release(old.weight, 1);
+                self.release(old.weight);
                 self.counters.add(Counter::Removed, 1);
             }
             if !self.reserve(&mut shard, weight) {
@@ -351,7 +350,6 @@ where
             }
             let deadline = self.deadline(&mut shard, ttl);
             shard.insert_new(key, slot, hash, weight, deadline, self.budget());
-            self.entries.fetch_add(1, Ordering::Relaxed);
             self.counters.add(Counter::Insert, 1);
             shard.inserts_since_climb += 1;
             let climb = shard.inserts_since_climb >= CLIMB_EVERY_INSERTS;
@@ -419,7 +417,7 @@ where
     }
 
     fn count_eviction(&self, weight: u64, reason: Reason) {
-        self.release(weight, 1);
+        self.release(weight);
         let counter = match reason {
             Reason::Size => Counter::EvictedSize,
             Reason::Expired => Counter::EvictedExpired,
@@ -427,9 +425,8 @@ where
         self.counters.add(counter, 1);
     }
 
-    fn release(&self, bytes: u64, entries: u64) {
+    fn release(&self, bytes: u64) {
         self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
-        self.entries.fetch_sub(entries, Ordering::Relaxed);
     }
 
     /// Offers the hill climber a sample, unless another thread is at it.
@@ -439,7 +436,7 @@ where
         };
         let hits = self.counters.sum(Counter::Hit);
         let lookups = hits + self.counters.sum(Counter::Miss);
-        let entries = self.entries.load(Ordering::Relaxed);
+        let entries = self.len() as u64;
         if let Some(permille) = climber.sample(hits, lookups, entries) {
             self.small_permille.store(permille, Ordering::Relaxed);
         }
@@ -459,7 +456,7 @@ where
         mark_flight_stale(&shard, key);
         let entry = shard.find(hash, key).and_then(|i| shard.remove_at(i))?;
         drop(shard);
-        self.release(entry.weight, 1);
+        self.release(entry.weight);
         self.counters.add(Counter::Removed, 1);
         match entry.slot {
             Slot::Present(value) if !entry.is_expired(now) => Some(value),
@@ -476,7 +473,7 @@ where
             }
             let (entries, bytes) = shard.clear();
             drop(shard);
-            self.release(bytes, entries);
+            self.release(bytes);
             self.counters.add(Counter::Removed, entries);
         }
     }
@@ -492,7 +489,7 @@ where
         let mut purged = 0;
         for shard in self.shards.iter() {
             let (entries, bytes) = shard.write().purge_expired(now);
-            self.release(bytes, entries);
+            self.release(bytes);
             self.counters.add(Counter::EvictedExpired, entries);
             purged += entries;
         }
@@ -511,7 +508,7 @@ where
             loads: self.counters.sum(Counter::Load),
             load_errors: self.counters.sum(Counter::LoadError),
             bytes_used: self.used_bytes.load(Ordering::Acquire),
-            entries: self.entries.load(Ordering::Relaxed),
+            entries: self.len() as u64,
         }
     }
 
@@ -520,9 +517,11 @@ where
         self.used_bytes.load(Ordering::Acquire)
     }
 
-    /// Resident entries, expired ones not yet reclaimed included.
+    /// Resident entries, expired ones not yet reclaimed included (counted
+    /// shard by shard: a global counter would be one more shared write on
+    /// every insert and eviction).
     pub fn len(&self) -> usize {
-        usize::try_from(self.entries.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+        self.shards.iter().map(|shard| shard.read().len()).sum()
     }
 
     /// Whether the cache holds no entry.
