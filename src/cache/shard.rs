@@ -36,12 +36,12 @@ use super::ghost::GhostQueue;
 use super::sketch::FrequencySketch;
 use super::sync::AtomicU8;
 
-/// The hasher of keys: foldhash, randomly seeded (resists hash flooding);
-/// under loom a fixed one, because loom replays must be deterministic.
-#[cfg(not(loom))]
+/// The hasher of keys: foldhash, randomly seeded (resists hash flooding).
+#[cfg(not(any(test, loom)))]
 pub(crate) type CacheHasher = hashbrown::DefaultHashBuilder;
-/// The hasher of keys: fixed under loom so that replays are deterministic.
-#[cfg(loom)]
+/// The hasher of keys: fixed in tests and under loom, which must be
+/// deterministic (a random seed changes sketch collisions and shards).
+#[cfg(any(test, loom))]
 pub(crate) type CacheHasher =
     std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
