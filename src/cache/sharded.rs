@@ -27,7 +27,7 @@ use super::stats::{CacheStats, Counter, StripedCounters};
 use super::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, RwLock, WriteGuard};
 
 /// A shard offers the hill climber a sample every this many inserts.
-const CLIMB_EVERY_INSERTS: u32 = 64;
+const CLIMB_EVERY_INSERTS: u32 = 256;
 
 /// A shard behind its lock, on its own cache line.
 pub(super) type LockedShard<K, V> = CachePadded<RwLock<Shard<K, V>>>;

@@ -1,19 +1,22 @@
-//! A count-min frequency sketch with 4-bit counters (Caffeine's
-//! `FrequencySketch` layout: 16 counters per `u64`, four per key), the
-//! popularity memory behind the cache's admission duels (TinyLFU).
+//! A count-min frequency sketch with 4-bit counters (Caffeine's blocked
+//! `FrequencySketch` layout: 16 counters per `u64`, a key's four counters
+//! in one 64-byte block, so a lookup or increment touches one cache line),
+//! the popularity memory behind the cache's admission duels (TinyLFU).
 //!
 //! Counts age: after `10 × width` increments every counter is halved, so
 //! the sketch estimates recent popularity, not all-time popularity. It lives
 //! inside a shard and is only touched under the shard's write lock, so it
 //! needs no atomics and costs a hit nothing.
 
-/// Per-row seeds (Caffeine's), so the four counters of a key are spread.
-const SEEDS: [u64; 4] = [
-    0xc3a5_c85c_97cb_3127,
-    0xb492_b66f_be98_f273,
-    0x9ae1_6a3b_2f90_404f,
-    0xcbf2_9ce4_8422_2325,
-];
+/// Mixes a key hash into the block and counter choices (a splitmix64
+/// finaliser), so keys that share low hash bits still spread.
+fn spread(hash: u64) -> u64 {
+    let mut h = hash ^ (hash >> 33);
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
 /// Counters saturate at this value (4 bits).
 const COUNTER_MAX: u64 = 15;
@@ -23,6 +26,9 @@ const HALVE_MASK: u64 = 0x7777_7777_7777_7777;
 
 /// The smallest table, in words.
 const WIDTH_MIN_WORDS: usize = 16;
+
+/// Words per block (64 bytes).
+const BLOCK_WORDS: usize = 8;
 
 /// A count-min sketch of 4-bit counters.
 #[derive(Debug)]
@@ -62,25 +68,19 @@ impl FrequencySketch {
 
     /// The estimated recent frequency of `hash` (0..=15).
     pub(crate) fn frequency(&self, hash: u64) -> u8 {
-        let start = (hash & 3) << 2;
         let mut min = COUNTER_MAX;
-        for (row, seed) in SEEDS.iter().enumerate() {
-            let index = self.index_of(hash, *seed);
-            let shift = (start + row as u64) << 2;
-            min = min.min((self.table[index] >> shift) & 0xf);
+        for (word, shift) in self.counters(hash) {
+            min = min.min((self.table[word] >> shift) & 0xf);
         }
         min as u8
     }
 
     /// Counts one access to `hash`.
     pub(crate) fn increment(&mut self, hash: u64) {
-        let start = (hash & 3) << 2;
         let mut added = false;
-        for (row, seed) in SEEDS.iter().enumerate() {
-            let index = self.index_of(hash, *seed);
-            let shift = (start + row as u64) << 2;
-            if (self.table[index] >> shift) & 0xf < COUNTER_MAX {
-                self.table[index] += 1 << shift;
+        for (word, shift) in self.counters(hash) {
+            if (self.table[word] >> shift) & 0xf < COUNTER_MAX {
+                self.table[word] += 1 << shift;
                 added = true;
             }
         }
@@ -92,10 +92,19 @@ impl FrequencySketch {
         }
     }
 
-    fn index_of(&self, hash: u64, seed: u64) -> usize {
-        let mut h = hash.wrapping_add(seed).wrapping_mul(seed);
-        h = h.wrapping_add(h >> 32);
-        (h as usize) & (self.table.len() - 1)
+    /// The word index and bit shift of each of `hash`'s four counters: one
+    /// block, two words per row, one of 16 counters in the word.
+    fn counters(&self, hash: u64) -> [(usize, u64); 4] {
+        let block_hash = spread(hash);
+        let counter_hash = spread(block_hash ^ 0x9e37_79b9_7f4a_7c15);
+        let blocks = self.table.len() / BLOCK_WORDS;
+        let block = (block_hash as usize & (blocks - 1)) * BLOCK_WORDS;
+        std::array::from_fn(|row| {
+            let h = counter_hash >> (row * 8);
+            let word = block + (row << 1) + (h & 1) as usize;
+            let counter = (h >> 1) & 15;
+            (word, counter << 2)
+        })
     }
 
     fn halve(&mut self) {
