@@ -492,7 +492,7 @@ fn write_readme(table: &str) {
             format!("{}{body}{}", &current[..b], &current[e + end.len()..])
         }
         _ => format!(
-            "{}\n## The cache against moka, quick_cache and lru\n\n\
+            "{}\n\n## The cache against moka, quick_cache and lru\n\n\
              `cargo run --release --manifest-path benches/peers/Cargo.toml --bin cache` \
              (about 10 minutes) regenerates this section; `CACHE_QUICK=1` prints a \
              smaller run without writing it. See the binary's doc for the method.\n\n{body}\n",
