@@ -32,4 +32,4 @@ pub(crate) mod objects;
 
 pub(crate) mod replication;
 
-pub(crate) mod cache;
+pub mod cache;

@@ -1,0 +1,509 @@
+//! One shard of the cache: its index, its entries and its eviction policy.
+//!
+//! Entries live in a slab (`Vec` of slots, reused through a free list) and
+//! are found through a `HashTable<u32>` of slab indices, so each key is
+//! stored once. Every entry is on one intrusive queue, linked by slab
+//! indices:
+//!
+//! - [`Policy::Adaptive`]: a probation FIFO (`small`) and a main CLOCK queue
+//!   (`main`). A hit only bumps the entry's 4-bit `freq` (one relaxed atomic,
+//!   under the shard's *read* lock). New keys enter `small`; leaving it, a
+//!   key's hits there are counted in the frequency sketch and it is admitted
+//!   to `main` only if `main` has room or the sketch rates it above `main`'s
+//!   CLOCK victim (TinyLFU), else it is dropped and its hash remembered in
+//!   the ghost queue. A miss on a ghost goes straight to `main` if it wins
+//!   the same duel. `main` is a CLOCK: the hand gives an entry with
+//!   `freq > 0` another round (and counts that hit in the sketch), and
+//!   evicts the first one at zero. The share of `small` is set by the
+//!   cache's hill climber.
+//! - [`Policy::Lru`]: `main` alone as an exact LRU list; a hit moves the entry
+//!   to the back under the shard's write lock.
+//!
+//! The shard never calls user code (weighers, loaders, `Drop` of values is
+//! the only exception, and it cannot reach the cache), so it never panics
+//! while its lock is held.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hashbrown::{HashMap, HashTable};
+
+use super::Policy;
+use super::flight::Flight;
+use super::ghost::GhostQueue;
+use super::sketch::FrequencySketch;
+use super::sync::AtomicU8;
+
+/// The hasher of keys: foldhash, randomly seeded (resists hash flooding).
+#[cfg(not(any(test, loom)))]
+pub(crate) type CacheHasher = hashbrown::DefaultHashBuilder;
+/// The hasher of keys: fixed in tests and under loom, which must be
+/// deterministic (a random seed changes sketch collisions and shards).
+#[cfg(any(test, loom))]
+pub(crate) type CacheHasher =
+    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// "No entry" in a queue link.
+const NIL: u32 = u32::MAX;
+
+/// The deadline of an entry that never expires.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// A hit counter saturates here (4 bits): hits between two visits of the
+/// policy are folded into the frequency sketch up to this many, and an
+/// entry of `main` survives at most this many extra CLOCK rounds. (2 bits,
+/// S3-FIFO's choice, lost 0.5 to 1.5 pp on OLTP and P3 in benches/peers.)
+const FREQ_MAX: u8 = 15;
+
+/// What an entry caches.
+#[derive(Debug)]
+pub(crate) enum Slot<V> {
+    /// A value.
+    Present(V),
+    /// A cached absence (negative entry).
+    Absent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Small,
+    Main,
+}
+
+/// A cached entry.
+#[derive(Debug)]
+pub(crate) struct Entry<K, V> {
+    pub(crate) key: K,
+    pub(crate) slot: Slot<V>,
+    pub(crate) hash: u64,
+    /// Bytes charged to the budget, overhead included.
+    pub(crate) weight: u64,
+    /// Clock nanoseconds at which the entry expires, or [`NEVER`].
+    pub(crate) deadline_nanos: u64,
+    /// Hits since the policy last looked (0..=[`FREQ_MAX`]).
+    freq: AtomicU8,
+    queue: Queue,
+    prev: u32,
+    next: u32,
+}
+
+impl<K, V> Entry<K, V> {
+    /// Whether the entry's TTL has passed at `now_nanos`.
+    pub(crate) fn is_expired(&self, now_nanos: u64) -> bool {
+        self.deadline_nanos != NEVER && now_nanos >= self.deadline_nanos
+    }
+
+    /// Records a hit: the only write a hit makes, and none once saturated.
+    pub(crate) fn touch(&self) {
+        let freq = self.freq.load(Ordering::Relaxed);
+        if freq < FREQ_MAX {
+            // A racing hit may be lost; the counter is a hint, not a count.
+            self.freq.store(freq + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Why an entry left the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Evicted to make room.
+    Size,
+    /// Its TTL had passed.
+    Expired,
+}
+
+/// How the cache's budget applies to one shard when it evicts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    /// The shard's fair share of the cache's bytes.
+    pub(crate) share_bytes: u64,
+    /// The probation queue's target, in thousandths of the share.
+    pub(crate) small_permille: u32,
+}
+
+impl Budget {
+    fn small_bytes(self) -> u64 {
+        self.share_bytes / 1000 * u64::from(self.small_permille)
+            + self.share_bytes % 1000 * u64::from(self.small_permille) / 1000
+    }
+
+    fn main_bytes(self) -> u64 {
+        self.share_bytes - self.small_bytes()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+    len: usize,
+    bytes: u64,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        Self {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// One shard: guarded by one lock in the cache.
+#[derive(Debug)]
+pub(crate) struct Shard<K, V> {
+    table: HashTable<u32>,
+    slab: Vec<Option<Entry<K, V>>>,
+    free: Vec<u32>,
+    small: List,
+    main: List,
+    ghost: GhostQueue,
+    sketch: FrequencySketch,
+    policy: Policy,
+    /// Loads in flight for keys of this shard (see `flight`).
+    pub(crate) flights: HashMap<K, Arc<Flight<V>>, CacheHasher>,
+    /// Inserts since this shard last offered a sample to the hill climber.
+    pub(crate) inserts_since_climb: u32,
+    rng: u64,
+}
+
+fn node<K, V>(slab: &mut [Option<Entry<K, V>>], index: u32) -> Option<&mut Entry<K, V>> {
+    slab.get_mut(index as usize).and_then(Option::as_mut)
+}
+
+/// Appends `index` to the back of `list`.
+fn link_back<K, V>(slab: &mut [Option<Entry<K, V>>], list: &mut List, index: u32, queue: Queue) {
+    let tail = list.tail;
+    let Some(entry) = node(slab, index) else {
+        return;
+    };
+    entry.queue = queue;
+    entry.prev = tail;
+    entry.next = NIL;
+    let weight = entry.weight;
+    match node(slab, tail) {
+        Some(previous) => previous.next = index,
+        None => list.head = index,
+    }
+    list.tail = index;
+    list.len += 1;
+    list.bytes += weight;
+}
+
+/// Takes `index` out of `list`.
+fn unlink<K, V>(slab: &mut [Option<Entry<K, V>>], list: &mut List, index: u32) {
+    let Some(entry) = node(slab, index) else {
+        return;
+    };
+    let (prev, next, weight) = (entry.prev, entry.next, entry.weight);
+    entry.prev = NIL;
+    entry.next = NIL;
+    match node(slab, prev) {
+        Some(previous) => previous.next = next,
+        None => list.head = next,
+    }
+    match node(slab, next) {
+        Some(following) => following.prev = prev,
+        None => list.tail = prev,
+    }
+    list.len -= 1;
+    list.bytes -= weight;
+}
+
+impl<K: Hash + Eq, V> Shard<K, V> {
+    /// An empty shard; `seed` makes its TTL jitter reproducible.
+    pub(crate) fn new(policy: Policy, seed: u64) -> Self {
+        Self {
+            table: HashTable::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            small: List::default(),
+            main: List::default(),
+            ghost: GhostQueue::default(),
+            sketch: FrequencySketch::new(0),
+            policy,
+            flights: HashMap::default(),
+            inserts_since_climb: 0,
+            rng: seed | 1,
+        }
+    }
+
+    /// Resident entries, expired ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The slab index of `key`'s entry.
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slab = &self.slab;
+        self.table
+            .find(hash, |&i| {
+                slab.get(i as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|entry| entry.key.borrow() == key)
+            })
+            .copied()
+    }
+
+    /// The entry at slab index `index`.
+    pub(crate) fn entry(&self, index: u32) -> Option<&Entry<K, V>> {
+        self.slab.get(index as usize).and_then(Option::as_ref)
+    }
+
+    /// Records a hit on `index` under the write lock ([`Policy::Lru`]):
+    /// moves it to the back of the LRU list.
+    pub(crate) fn touch_lru(&mut self, index: u32) {
+        unlink(&mut self.slab, &mut self.main, index);
+        link_back(&mut self.slab, &mut self.main, index, Queue::Main);
+    }
+
+    /// A uniform random number (xorshift64*), for TTL jitter.
+    pub(crate) fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Adds a new entry for a key that has none in this shard.
+    pub(crate) fn insert_new(
+        &mut self,
+        key: K,
+        slot: Slot<V>,
+        hash: u64,
+        weight: u64,
+        deadline_nanos: u64,
+        budget: Budget,
+    ) {
+        self.sketch.increment(hash);
+        let queue = match self.policy {
+            Policy::Lru => Queue::Main,
+            Policy::Adaptive => {
+                if self.ghost.take(hash) && self.admits_to_main(hash, weight, budget) {
+                    Queue::Main
+                } else {
+                    Queue::Small
+                }
+            }
+        };
+        let entry = Entry {
+            key,
+            slot,
+            hash,
+            weight,
+            deadline_nanos,
+            freq: AtomicU8::new(0),
+            queue,
+            prev: NIL,
+            next: NIL,
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slab[index as usize] = Some(entry);
+                index
+            }
+            None => {
+                self.slab.push(Some(entry));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let list = match queue {
+            Queue::Small => &mut self.small,
+            Queue::Main => &mut self.main,
+        };
+        link_back(&mut self.slab, list, index, queue);
+        let slab = &self.slab;
+        self.table.insert_unique(hash, index, |&i| {
+            slab.get(i as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |entry| entry.hash)
+        });
+        self.sketch.ensure_capacity(self.table.len());
+    }
+
+    /// Removes the entry at `index` and returns it.
+    pub(crate) fn remove_at(&mut self, index: u32) -> Option<Entry<K, V>> {
+        let (hash, queue) = {
+            let entry = self.entry(index)?;
+            (entry.hash, entry.queue)
+        };
+        let list = match queue {
+            Queue::Small => &mut self.small,
+            Queue::Main => &mut self.main,
+        };
+        unlink(&mut self.slab, list, index);
+        if let Ok(found) = self.table.find_entry(hash, |&i| i == index) {
+            found.remove();
+        }
+        self.free.push(index);
+        self.slab.get_mut(index as usize).and_then(Option::take)
+    }
+
+    /// Evicts one entry (expired ones first when the policy meets them) and
+    /// returns its weight and why, or `None` if the shard is empty.
+    pub(crate) fn evict_one(&mut self, now_nanos: u64, budget: Budget) -> Option<(u64, Reason)> {
+        // Each step either evicts or spends a hit count (at most FREQ_MAX
+        // per entry) or moves an entry from `small` to `main` (once each).
+        let mut steps_left = (self.len() + 1) * (usize::from(FREQ_MAX) + 2);
+        while steps_left > 0 {
+            steps_left -= 1;
+            let from_small = self.policy == Policy::Adaptive
+                && self.small.len > 0
+                && (self.small.bytes > budget.small_bytes() || self.main.len == 0);
+            let index = if from_small {
+                self.small.head
+            } else {
+                self.main.head
+            };
+            let entry = self.entry(index)?;
+            let (hash, weight) = (entry.hash, entry.weight);
+            if entry.is_expired(now_nanos) {
+                self.remove_at(index);
+                return Some((weight, Reason::Expired));
+            }
+            if self.policy == Policy::Lru {
+                self.remove_at(index);
+                return Some((weight, Reason::Size));
+            }
+            let freq = entry.freq.load(Ordering::Relaxed);
+            if from_small {
+                // Hits in probation count in the sketch; then the entry duels
+                // like any other (S3-FIFO's free pass for any hit let
+                // zigzag patterns flush `main`: 8 % vs LRU's 25 %).
+                for _ in 0..freq {
+                    self.sketch.increment(hash);
+                }
+                if let Some(entry) = self.entry(index) {
+                    entry.freq.store(0, Ordering::Relaxed);
+                }
+                if self.admits_to_main(hash, weight, budget) {
+                    unlink(&mut self.slab, &mut self.small, index);
+                    link_back(&mut self.slab, &mut self.main, index, Queue::Main);
+                    continue;
+                }
+                self.ghost.push(hash, self.table.len());
+                self.remove_at(index);
+                return Some((weight, Reason::Size));
+            }
+            if freq > 0 {
+                self.second_chance(index, freq);
+                continue;
+            }
+            // `main` is over its target (the climber grew `small`): its victim
+            // still duels the probation head, so a burst of one-time keys
+            // cannot push out a hot set through a growing `small`.
+            if let Some(candidate) = self.entry(self.small.head) {
+                let (candidate_hash, candidate_weight) = (candidate.hash, candidate.weight);
+                if self.sketch.frequency(hash) >= self.sketch.frequency(candidate_hash)
+                    && !candidate.is_expired(now_nanos)
+                {
+                    let candidate_index = self.small.head;
+                    self.ghost.push(candidate_hash, self.table.len());
+                    self.remove_at(candidate_index);
+                    return Some((candidate_weight, Reason::Size));
+                }
+            }
+            self.remove_at(index);
+            return Some((weight, Reason::Size));
+        }
+        None
+    }
+
+    /// The CLOCK hand passes `index` in `main`: spends one hit and gives it
+    /// another round.
+    fn second_chance(&mut self, index: u32, freq: u8) {
+        let Some(entry) = self.entry(index) else {
+            return;
+        };
+        entry.freq.store(freq - 1, Ordering::Relaxed);
+        let hash = entry.hash;
+        self.sketch.increment(hash);
+        unlink(&mut self.slab, &mut self.main, index);
+        link_back(&mut self.slab, &mut self.main, index, Queue::Main);
+    }
+
+    /// Whether a candidate for `main` gets in: freely while `main` is under
+    /// its target, else only if the sketch rates it above the entry the
+    /// CLOCK hand would evict next (TinyLFU's duel).
+    fn admits_to_main(&mut self, hash: u64, weight: u64, budget: Budget) -> bool {
+        if self.main.bytes + weight <= budget.main_bytes() {
+            return true;
+        }
+        let mut steps_left = self.main.len * usize::from(FREQ_MAX + 1);
+        while steps_left > 0 {
+            steps_left -= 1;
+            let index = self.main.head;
+            let Some(victim) = self.entry(index) else {
+                return true;
+            };
+            let freq = victim.freq.load(Ordering::Relaxed);
+            if freq == 0 {
+                return self.sketch.frequency(hash) > self.sketch.frequency(victim.hash);
+            }
+            self.second_chance(index, freq);
+        }
+        true
+    }
+
+    /// Removes every entry that has expired at `now_nanos`; returns how many
+    /// and their total weight.
+    pub(crate) fn purge_expired(&mut self, now_nanos: u64) -> (u64, u64) {
+        let expired: Vec<u32> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.as_ref().is_some_and(|e| e.is_expired(now_nanos)))
+            .map(|(index, _)| index as u32)
+            .collect();
+        let mut bytes = 0;
+        for &index in &expired {
+            if let Some(entry) = self.remove_at(index) {
+                bytes += entry.weight;
+            }
+        }
+        (expired.len() as u64, bytes)
+    }
+
+    /// Removes every entry (the ghost queue and sketch too); returns how
+    /// many and their total weight. Loads in flight are left to the caller.
+    pub(crate) fn clear(&mut self) -> (u64, u64) {
+        let entries = self.table.len() as u64;
+        let bytes = self.small.bytes + self.main.bytes;
+        self.table.clear();
+        self.slab.clear();
+        self.free.clear();
+        self.small = List::default();
+        self.main = List::default();
+        self.ghost.clear();
+        self.sketch = FrequencySketch::new(0);
+        (entries, bytes)
+    }
+
+    /// Bytes held by this shard's entries.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> u64 {
+        self.small.bytes + self.main.bytes
+    }
+
+    /// The keys in eviction order (next victim first), for tests.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn keys_in_queue_order(&self) -> Vec<&K> {
+        let mut keys = Vec::new();
+        for list in [&self.small, &self.main] {
+            let mut index = list.head;
+            while let Some(entry) = self.entry(index) {
+                keys.push(&entry.key);
+                index = entry.next;
+            }
+        }
+        keys
+    }
+}
