@@ -33,3 +33,7 @@ pub(crate) mod objects;
 pub(crate) mod replication;
 
 pub mod cache;
+
+/// Locks and atomics of hand-written concurrent code, swapped for loom's
+/// under `--cfg loom`.
+pub(crate) mod sync;

@@ -16,7 +16,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::sync::{AtomicBool, Condvar, Mutex};
+use crate::sync::{AtomicBool, Condvar, Mutex};
 
 /// A loader error, type-erased so that waiters with the same error type can
 /// take a clone of it.

@@ -66,7 +66,6 @@ mod shard;
 mod sharded;
 mod sketch;
 mod stats;
-mod sync;
 
 pub use builder::{
     CacheBuilder, ENTRY_OVERHEAD_BYTES, MAX_BYTES_DEFAULT, Policy, SHARD_BYTES_MIN, Weigher,

@@ -34,7 +34,7 @@ use super::Policy;
 use super::flight::Flight;
 use super::ghost::GhostQueue;
 use super::sketch::FrequencySketch;
-use super::sync::AtomicU8;
+use crate::sync::AtomicU8;
 
 /// The hasher of keys: foldhash, randomly seeded (resists hash flooding).
 #[cfg(not(any(test, loom)))]

@@ -24,7 +24,7 @@ use super::error::CacheError;
 use super::flight::Flight;
 use super::shard::{Budget, CacheHasher, NEVER, Reason, Shard, Slot};
 use super::stats::{CacheStats, Counter, StripedCounters};
-use super::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, RwLock, WriteGuard};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, RwLock, WriteGuard};
 
 /// A shard offers the hill climber a sample every this many inserts.
 const CLIMB_EVERY_INSERTS: u32 = 256;

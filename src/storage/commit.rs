@@ -35,7 +35,6 @@ use super::types::{FileNumber, MAX_SEQUENCE_NUMBER, SequenceNumber};
 mod background;
 mod log;
 mod queue;
-mod sync;
 
 use background::BackgroundSync;
 use log::LogFiles;

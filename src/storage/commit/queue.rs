@@ -26,7 +26,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 /// The leader of a group panicked; the queue accepts no more work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

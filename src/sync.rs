@@ -1,7 +1,7 @@
-//! The synchronization primitives of the cache, behind a shim: `parking_lot`
-//! and `std` atomics normally, `loom`'s model-checked versions under
-//! `--cfg loom`, so the loom tests check the real shard, reservation and
-//! single-flight code.
+//! The synchronization primitives of hand-written concurrent code, behind a
+//! shim: `parking_lot` and `std` atomics normally, `loom`'s model-checked
+//! versions under `--cfg loom`, so the loom tests check the real code (the
+//! group-commit queue; the cache's shards, reservations and single-flight).
 
 #[cfg(not(loom))]
 mod imp {
@@ -74,6 +74,17 @@ mod imp {
         /// Wakes every waiter.
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+
+        /// Like [`Self::wait`], but gives up after `timeout`; the flag says
+        /// whether it timed out.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            timeout: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_for(&mut guard, timeout).timed_out();
+            (guard, timed_out)
         }
     }
 }
@@ -151,6 +162,17 @@ mod imp {
         /// Wakes every waiter.
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+
+        /// Loom does not model time: the wait times out at once (after a
+        /// yield), which is one of the outcomes the real wait can have.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _timeout: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            loom::thread::yield_now();
+            (guard, true)
         }
     }
 }
