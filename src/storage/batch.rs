@@ -117,8 +117,8 @@ impl WriteBatch {
         }
     }
 
-    /// The encoded entries (what [`Self::iter`] decodes; its slices point
-    /// into this buffer).
+    /// The encoded entries, for copying them out whole (decode a copy with
+    /// [`BatchIter::over`]).
     pub(crate) fn entries(&self) -> &[u8] {
         &self.entries
     }
@@ -213,6 +213,14 @@ fn take_slice(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 #[derive(Debug, Clone)]
 pub(crate) struct BatchIter<'a> {
     rest: &'a [u8],
+}
+
+impl<'a> BatchIter<'a> {
+    /// Decodes a copy of a batch's [`WriteBatch::entries`], so the
+    /// operations' slices point into that copy.
+    pub(crate) fn over(entries: &'a [u8]) -> Self {
+        Self { rest: entries }
+    }
 }
 
 impl<'a> Iterator for BatchIter<'a> {

@@ -16,12 +16,12 @@ use parking_lot::{Condvar, Mutex};
 use super::EngineOptions;
 use super::state::{Counters, ReadState, Shared};
 use super::table::SegmentTable;
+use crate::storage::batch::BatchIter;
 use crate::storage::commit::{CommitOptions, CommitPipeline, CommittedBatch};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
 use crate::storage::memtable::Memtable;
 use crate::storage::segment::BlockCache;
-use crate::storage::types::EntryKind;
 use crate::storage::version::{VersionEdit, VersionSet};
 use crate::storage::wal;
 
@@ -263,25 +263,13 @@ fn apply_group(shared: &Weak<Shared>, group: &[CommittedBatch]) -> Result<()> {
     for committed in group {
         // One allocation per batch: keys and values are slices of a copy of
         // its encoded entries (they live as long as the memtable either way).
-        let entries = committed.batch.entries();
-        let buffer = bytes::Bytes::copy_from_slice(entries);
-        let base = entries.as_ptr() as usize;
-        let slice = |part: &[u8]| {
-            let start = (part.as_ptr() as usize).wrapping_sub(base);
-            buffer
-                .get(start..start.wrapping_add(part.len()))
-                .map_or_else(
-                    || bytes::Bytes::copy_from_slice(part),
-                    |_| buffer.slice(start..start + part.len()),
-                )
-        };
-        for (i, op) in committed.batch.iter().enumerate() {
-            let kind: EntryKind = op.kind;
+        let buffer = bytes::Bytes::copy_from_slice(committed.batch.entries());
+        for (i, op) in BatchIter::over(&buffer).enumerate() {
             active.insert(
-                slice(op.key),
+                buffer.slice_ref(op.key),
                 committed.first_seq + i as u64,
-                kind,
-                slice(op.value),
+                op.kind,
+                buffer.slice_ref(op.value),
             );
         }
     }
