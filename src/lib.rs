@@ -24,6 +24,11 @@ pub mod storage;
 
 pub(crate) mod partition;
 
+pub mod time;
+
+mod db;
+pub use db::{Database, DatabaseOptions};
+
 pub mod kv;
 
 pub(crate) mod index;

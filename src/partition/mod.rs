@@ -1,2 +1,84 @@
 //! Consistent-hash partitions: key -> token -> partition, splits, and the
-//! ring that places token ranges on nodes. Built in a later issue.
+//! ring that places token ranges on nodes.
+//!
+//! This file fixes the engine key layout every service stores under
+//! (ARCHITECTURE.md, "Keys and partitions"):
+//!
+//! ```text
+//! keyspace id (u32 BE) | token (u64 BE) | encoded partition key | encoded sort key
+//! ```
+//!
+//! Keyspace ids are allocated once and never reused, so a dropped table's
+//! leftover rows can never be read as another table's. The fixed ids below
+//! 16 belong to system keyspaces; tables and indexes get ids from
+//! [`FIRST_ALLOCATED_KEYSPACE`] up. Splits and the ring are built in the
+//! partition issue.
+
+// Used by kv and objects as they land.
+#![allow(dead_code)]
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// A keyspace id: the first four bytes of every engine key.
+pub(crate) type KeyspaceId = u32;
+
+/// The catalogue: table definitions, the keyspace allocator, and other
+/// database-wide metadata of the kv layer.
+pub(crate) const CATALOGUE_KEYSPACE: KeyspaceId = 0;
+
+/// The object store's catalogue (buckets, versions, uploads, chunk
+/// reference counts, outbox).
+pub(crate) const OBJECTS_KEYSPACE: KeyspaceId = 1;
+
+/// Transaction bookkeeping of the kv layer (idempotency tokens).
+pub(crate) const TRANSACTIONS_KEYSPACE: KeyspaceId = 2;
+
+/// The first id handed to tables and indexes.
+pub(crate) const FIRST_ALLOCATED_KEYSPACE: KeyspaceId = 16;
+
+/// The bytes of a keyspace id that prefix its keys.
+pub(crate) fn keyspace_prefix(id: KeyspaceId) -> [u8; 4] {
+    id.to_be_bytes()
+}
+
+/// The 64-bit token of an encoded partition key: where it lies on the ring.
+pub(crate) fn token(encoded_partition_key: &[u8]) -> u64 {
+    xxh3_64(encoded_partition_key)
+}
+
+/// The engine key of a row: `keyspace | token | partition key | sort key`.
+/// The two key parts are already in the order-preserving encoding, so the
+/// concatenation sorts by token, then partition key, then sort key.
+pub(crate) fn row_key(
+    keyspace: KeyspaceId,
+    encoded_partition_key: &[u8],
+    encoded_sort_key: &[u8],
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(12 + encoded_partition_key.len() + encoded_sort_key.len());
+    key.extend_from_slice(&keyspace_prefix(keyspace));
+    key.extend_from_slice(&token(encoded_partition_key).to_be_bytes());
+    key.extend_from_slice(encoded_partition_key);
+    key.extend_from_slice(encoded_sort_key);
+    key
+}
+
+/// The prefix shared by every row of one partition key.
+pub(crate) fn partition_prefix(keyspace: KeyspaceId, encoded_partition_key: &[u8]) -> Vec<u8> {
+    row_key(keyspace, encoded_partition_key, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_one_partition_share_its_prefix_and_sort_by_sort_key() {
+        let a = row_key(20, b"pk\0\x01", b"a\0\x01");
+        let b = row_key(20, b"pk\0\x01", b"b\0\x01");
+        let prefix = partition_prefix(20, b"pk\0\x01");
+        assert!(a.starts_with(&prefix) && b.starts_with(&prefix));
+        assert!(a < b);
+        assert_eq!(&a[..4], &20u32.to_be_bytes());
+        assert_ne!(token(b"pk\0\x01"), token(b"pl\0\x01"));
+    }
+}

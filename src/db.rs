@@ -1,0 +1,166 @@
+//! [`Database`]: one directory, one storage engine, and the services built
+//! on it — the handle a user opens first.
+//!
+//! Each service hangs its operations off `Database` in its own module
+//! (`impl Database` blocks in `kv`, `objects`, ...), so this file only owns
+//! opening, options and closing. That is the one place where a lower layer
+//! names a higher one: `Database` is the crate's root, like `lib.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::storage::fs::FileSystem;
+use crate::storage::sim::SimFileSystem;
+use crate::storage::{Durability, Engine, EngineOptions, Result};
+use crate::time::{Clock, SystemClock};
+
+/// How a database is opened.
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// The storage engine's options (durability, memtable and block-cache
+    /// budgets, compaction, background threads).
+    pub engine: EngineOptions,
+    /// The wall clock of TTL, lifecycle and idempotency windows; default
+    /// the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            engine: EngineOptions::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl DatabaseOptions {
+    /// Sets when writes are acknowledged (default [`Durability::Sync`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.engine.durability = durability;
+        self
+    }
+
+    /// Sets the memtable size at which it is flushed (memory budget).
+    pub fn memtable_bytes(mut self, bytes: usize) -> Self {
+        self.engine.memtable_bytes_max = bytes;
+        self
+    }
+
+    /// Sets the block cache size for `pread` reads (memory budget).
+    pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
+        self.engine.block_cache_bytes = bytes;
+        self
+    }
+
+    /// Sets the wall clock (tests pass a [`ManualClock`](crate::time::ManualClock)).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether background threads flush and compact (default true).
+    pub fn background_threads(mut self, on: bool) -> Self {
+        self.engine.background_threads = on;
+        self
+    }
+}
+
+/// A nimbus database: tables, objects and caches over one directory.
+/// Cheap to clone (an `Arc` inside); every clone is the same database.
+///
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<DatabaseInner>,
+}
+
+/// What every clone of a [`Database`] shares.
+#[derive(Debug)]
+pub(crate) struct DatabaseInner {
+    pub(crate) engine: Engine,
+    #[allow(dead_code)]
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) path: PathBuf,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Database {
+    /// Opens (or creates) the database in `path` with default options
+    /// (`Sync` durability).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, DatabaseOptions::default())
+    }
+
+    /// Opens (or creates) the database in `path` with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: DatabaseOptions) -> Result<Self> {
+        let fs: Arc<dyn FileSystem> =
+            Arc::new(crate::storage::fs::OsFileSystem::new(options.engine.mmap));
+        let engine = Engine::open(path.as_ref(), options.engine.clone())?;
+        Self::assemble(engine, fs, path.as_ref(), options)
+    }
+
+    /// A database that lives only in memory (no files; for tests and
+    /// scratch work). Everything is lost when the last clone is dropped.
+    pub fn memory() -> Result<Self> {
+        Self::memory_with(DatabaseOptions::default())
+    }
+
+    /// An in-memory database with `options` (their durability is ignored).
+    pub fn memory_with(mut options: DatabaseOptions) -> Result<Self> {
+        options.engine.durability = Durability::InMemory;
+        let fs: Arc<dyn FileSystem> = Arc::new(SimFileSystem::new());
+        let path = Path::new("/nimbus");
+        let engine = Engine::open_with(Arc::clone(&fs), path, options.engine.clone())?;
+        Self::assemble(engine, fs, path, options)
+    }
+
+    /// Opens the database in `path` on `fs` (a simulated disk in crash
+    /// tests).
+    #[doc(hidden)]
+    pub fn open_on(
+        fs: Arc<dyn FileSystem>,
+        path: impl AsRef<Path>,
+        options: DatabaseOptions,
+    ) -> Result<Self> {
+        let engine = Engine::open_with(Arc::clone(&fs), path.as_ref(), options.engine.clone())?;
+        Self::assemble(engine, fs, path.as_ref(), options)
+    }
+
+    fn assemble(
+        engine: Engine,
+        fs: Arc<dyn FileSystem>,
+        path: &Path,
+        options: DatabaseOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(DatabaseInner {
+                engine,
+                fs,
+                path: path.to_path_buf(),
+                clock: options.clock,
+            }),
+        })
+    }
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The storage engine under every service (statistics, checkpoints,
+    /// explicit flushes).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Makes every acknowledged write durable (fsyncs the log).
+    pub fn sync(&self) -> Result<()> {
+        self.inner.engine.sync()
+    }
+
+    /// Flushes, stops background work and closes the files. Later calls on
+    /// any clone fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        self.inner.engine.close()
+    }
+}
