@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::kv::KvState;
 use crate::storage::fs::FileSystem;
 use crate::storage::sim::SimFileSystem;
 use crate::storage::{Durability, Engine, EngineOptions, Result};
@@ -74,6 +75,10 @@ pub struct Database {
     pub(crate) inner: Arc<DatabaseInner>,
 }
 
+/// ```
+/// let db = nimbus::Database::memory().unwrap();
+/// assert!(db.list_tables().send().unwrap().table_names.is_empty());
+/// ```
 /// What every clone of a [`Database`] shares.
 #[derive(Debug)]
 pub(crate) struct DatabaseInner {
@@ -82,6 +87,7 @@ pub(crate) struct DatabaseInner {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) kv: KvState,
 }
 
 impl Database {
@@ -132,12 +138,14 @@ impl Database {
         path: &Path,
         options: DatabaseOptions,
     ) -> Result<Self> {
+        let kv = KvState::load(&engine)?;
         Ok(Self {
             inner: Arc::new(DatabaseInner {
                 engine,
                 fs,
                 path: path.to_path_buf(),
                 clock: options.clock,
+                kv,
             }),
         })
     }
@@ -161,6 +169,16 @@ impl Database {
     /// Flushes, stops background work and closes the files. Later calls on
     /// any clone fail with `Closed`.
     pub fn close(&self) -> Result<()> {
+        self.inner.kv.save_on_close(&self.inner.engine)?;
         self.inner.engine.close()
+    }
+}
+
+impl Drop for DatabaseInner {
+    fn drop(&mut self) {
+        // Saves the tables' counts so the next open need not recount them.
+        // An error here (a failed or closed engine) only costs that
+        // recount, so it is not reported.
+        let _ = self.kv.save_on_close(&self.engine);
     }
 }

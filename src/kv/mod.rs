@@ -1,4 +1,167 @@
-//! DynamoDB-style tables: items, expressions, Query/Scan, batches and
-//! transactions, on top of the storage engine. Built in a later issue.
+//! DynamoDB-style tables on the storage engine: the catalogue, items and
+//! their keys, expressions, Query and Scan, batches and transactions.
+//!
+//! Operations hang off [`Database`] (or a [`Table`] handle) and are named
+//! after DynamoDB's, with builders whose setters are the request's
+//! parameters:
+//!
+//! ```
+//! use nimbus::kv::ReturnValue;
+//! use nimbus::{Database, ScalarType, item};
+//!
+//! let db = Database::memory()?;
+//! db.create_table("Music")
+//!     .partition_key("Artist", ScalarType::S)
+//!     .sort_key("SongTitle", ScalarType::S)
+//!     .send()?;
+//! db.put_item("Music")
+//!     .item(item! { "Artist" => "Acme", "SongTitle" => "Hi", "Plays" => 1 })
+//!     .condition_expression("attribute_not_exists(Artist)")
+//!     .send()?;
+//! let updated = db
+//!     .update_item("Music")
+//!     .key(item! { "Artist" => "Acme", "SongTitle" => "Hi" })
+//!     .update_expression("SET Plays = Plays + :one")
+//!     .value(":one", 1)
+//!     .return_values(ReturnValue::UpdatedNew)
+//!     .send()?;
+//! assert_eq!(updated.attributes, Some(item! { "Plays" => 2 }));
+//! # Ok::<(), nimbus::kv::Error>(())
+//! ```
+//!
+//! Rows live under `keyspace | token | partition key | sort key`
+//! (`partition`), items are stored in the compact encoding of
+//! `value::encode_item`, and every write of an item takes its lock
+//! (`locks`) so conditions and transactions are serializable.
 
+mod capacity;
+mod catalogue;
+mod error;
 pub mod expr;
+mod items;
+mod keys;
+mod locks;
+mod request;
+mod schema;
+mod tables;
+mod write;
+
+pub(crate) use catalogue::KvState;
+pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
+pub use error::{CancellationReason, Error, Result};
+pub use items::{
+    DeleteItem, DeleteItemOutput, GetItem, GetItemOutput, PutItem, PutItemOutput, UpdateItem,
+    UpdateItemOutput,
+};
+pub use request::{
+    ConsumedCapacity, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+pub use schema::{
+    AttributeDefinition, BillingMode, IndexProjection, KeyDefinition, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, MAX_LOCAL_SECONDARY_INDEXES, ProjectionType, ProvisionedThroughput,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus,
+};
+pub use tables::{
+    CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
+    DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput, UpdateTable,
+    UpdateTableOutput,
+};
+
+use crate::Database;
+
+/// Implements the item operations on a type with `db` and a way to name
+/// the table.
+impl Database {
+    /// Starts a `CreateTable` request.
+    pub fn create_table(&self, table: impl Into<String>) -> CreateTable {
+        CreateTable::new(self.clone(), table.into())
+    }
+
+    /// Starts a `DescribeTable` request.
+    pub fn describe_table(&self, table: impl Into<String>) -> DescribeTable {
+        DescribeTable::new(self.clone(), table.into())
+    }
+
+    /// Starts a `ListTables` request.
+    pub fn list_tables(&self) -> ListTables {
+        ListTables::new(self.clone())
+    }
+
+    /// Starts an `UpdateTable` request.
+    pub fn update_table(&self, table: impl Into<String>) -> UpdateTable {
+        UpdateTable::new(self.clone(), table.into())
+    }
+
+    /// Starts a `DeleteTable` request.
+    pub fn delete_table(&self, table: impl Into<String>) -> DeleteTable {
+        DeleteTable::new(self.clone(), table.into())
+    }
+
+    /// Starts a `PutItem` request.
+    pub fn put_item(&self, table: impl Into<String>) -> PutItem {
+        PutItem::new(self.clone(), table.into())
+    }
+
+    /// Starts a `GetItem` request.
+    pub fn get_item(&self, table: impl Into<String>) -> GetItem {
+        GetItem::new(self.clone(), table.into())
+    }
+
+    /// Starts an `UpdateItem` request.
+    pub fn update_item(&self, table: impl Into<String>) -> UpdateItem {
+        UpdateItem::new(self.clone(), table.into())
+    }
+
+    /// Starts a `DeleteItem` request.
+    pub fn delete_item(&self, table: impl Into<String>) -> DeleteItem {
+        DeleteItem::new(self.clone(), table.into())
+    }
+
+    /// A handle on one table, so its name is given once.
+    pub fn table(&self, table: impl Into<String>) -> Table {
+        Table {
+            db: self.clone(),
+            name: table.into(),
+        }
+    }
+}
+
+/// One table of a [`Database`]: the item operations without repeating the
+/// table's name.
+#[derive(Debug, Clone)]
+pub struct Table {
+    db: Database,
+    name: String,
+}
+
+impl Table {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts a `DescribeTable` request.
+    pub fn describe(&self) -> DescribeTable {
+        self.db.describe_table(self.name.clone())
+    }
+
+    /// Starts a `PutItem` request.
+    pub fn put_item(&self) -> PutItem {
+        self.db.put_item(self.name.clone())
+    }
+
+    /// Starts a `GetItem` request.
+    pub fn get_item(&self) -> GetItem {
+        self.db.get_item(self.name.clone())
+    }
+
+    /// Starts an `UpdateItem` request.
+    pub fn update_item(&self) -> UpdateItem {
+        self.db.update_item(self.name.clone())
+    }
+
+    /// Starts a `DeleteItem` request.
+    pub fn delete_item(&self) -> DeleteItem {
+        self.db.delete_item(self.name.clone())
+    }
+}

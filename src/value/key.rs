@@ -142,7 +142,7 @@ pub fn encode_number(number: &Number, out: &mut Vec<u8>) {
     });
 }
 
-fn decode_number(input: &[u8]) -> Result<(Number, usize), ValueError> {
+pub(crate) fn decode_number(input: &[u8]) -> Result<(Number, usize), ValueError> {
     let negative = match input.first() {
         Some(&ZERO) => return Ok((Number::ZERO, 1)),
         Some(&NEGATIVE) => true,

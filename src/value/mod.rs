@@ -5,6 +5,7 @@
 //! This layer owns what a value *is*; it knows nothing of tables or storage.
 
 mod attribute;
+mod codec;
 mod error;
 mod item;
 mod json;
@@ -15,6 +16,7 @@ mod size;
 mod validate;
 
 pub use attribute::{AttributeType, AttributeValue};
+pub use codec::{decode_item, encode_item, fuzz_item_codec};
 pub use error::ValueError;
 pub use item::Item;
 pub use key::{MAX_ENCODED_NUMBER_BYTES, decode_key_value, encode_key_value, encode_number};

@@ -24,7 +24,9 @@ pub enum KeyRole {
 }
 
 /// The type of a key attribute: DynamoDB's `ScalarAttributeType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ScalarType {
     /// A string key.
     S,

@@ -51,6 +51,12 @@ pub(crate) fn parse_projection(
 }
 
 impl Projection {
+    /// A projection of `paths` that the caller knows do not overlap as
+    /// written (an update's target paths, for `UPDATED_OLD`/`UPDATED_NEW`).
+    pub(crate) fn from_paths(paths: Vec<Path>) -> Self {
+        Self { paths }
+    }
+
     /// The projected paths, in the order written.
     pub fn paths(&self) -> &[Path] {
         &self.paths

@@ -1,0 +1,307 @@
+//! The catalogue: which tables exist, where their rows live, and their
+//! item counts and sizes — persisted in the catalogue keyspace and cached
+//! in memory as [`TableHandle`]s.
+//!
+//! Catalogue rows (keyspace 0, see docs/format-kv.md):
+//!
+//! ```text
+//! 00000000 01 <name>          table definition (JSON)
+//! 00000000 02                 next keyspace id (u32 BE)
+//! 00000000 03 <keyspace BE>   a dropped keyspace whose rows are still being purged
+//! 00000000 04 <keyspace BE>   item count and bytes (i64 BE each), saved at close
+//! 00000000 05                 "closed cleanly": the saved counts are exact
+//! ```
+//!
+//! Counts are kept exactly in memory while the database is open and saved
+//! on close. The clean marker is removed when the database opens, so after
+//! a crash the counts are recomputed by one scan of each table at open.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::error::{Error, Result};
+use super::locks::KeyLocks;
+use super::schema::TableDefinition;
+use crate::partition::{
+    CATALOGUE_KEYSPACE, FIRST_ALLOCATED_KEYSPACE, KeyspaceId, keyspace_prefix,
+};
+use crate::storage::{Direction, Engine, StorageError, WriteBatch};
+use crate::value::{decode_item, item_size};
+
+const TABLE_TAG: u8 = 1;
+const NEXT_KEYSPACE_TAG: u8 = 2;
+const DROPPED_TAG: u8 = 3;
+const STATS_TAG: u8 = 4;
+const CLEAN_TAG: u8 = 5;
+
+/// Rows deleted per batch while purging a dropped table.
+const PURGE_BATCH_ROWS: usize = 1024;
+
+/// One open table: its definition and live statistics.
+#[derive(Debug)]
+pub(crate) struct TableHandle {
+    definition: RwLock<Arc<TableDefinition>>,
+    /// Writers hold it shared; `delete_table` takes it exclusively, so no
+    /// write lands in a keyspace after its purge began.
+    pub(crate) gate: RwLock<()>,
+    pub(crate) dropped: AtomicBool,
+    items: AtomicI64,
+    bytes: AtomicI64,
+}
+
+impl TableHandle {
+    fn new(definition: TableDefinition, items: i64, bytes: i64) -> Self {
+        Self {
+            definition: RwLock::new(Arc::new(definition)),
+            gate: RwLock::new(()),
+            dropped: AtomicBool::new(false),
+            items: AtomicI64::new(items),
+            bytes: AtomicI64::new(bytes),
+        }
+    }
+
+    /// The current definition.
+    pub(crate) fn definition(&self) -> Arc<TableDefinition> {
+        Arc::clone(&self.definition.read())
+    }
+
+    pub(crate) fn set_definition(&self, definition: TableDefinition) {
+        *self.definition.write() = Arc::new(definition);
+    }
+
+    /// Records that an item of `old` bytes became one of `new` bytes
+    /// (`None`: absent).
+    pub(crate) fn account(&self, old: Option<usize>, new: Option<usize>) {
+        let delta_items = i64::from(new.is_some()) - i64::from(old.is_some());
+        let delta_bytes = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
+        if delta_items != 0 {
+            self.items.fetch_add(delta_items, Ordering::Relaxed);
+        }
+        if delta_bytes != 0 {
+            self.bytes.fetch_add(delta_bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// (item count, size in bytes).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.items.load(Ordering::Relaxed).max(0) as u64,
+            self.bytes.load(Ordering::Relaxed).max(0) as u64,
+        )
+    }
+}
+
+/// The kv layer's state inside a `Database`.
+#[derive(Debug)]
+pub(crate) struct KvState {
+    tables: RwLock<HashMap<String, Arc<TableHandle>>>,
+    /// Serialises create/update/delete table.
+    pub(crate) ddl: Mutex<()>,
+    next_keyspace: Mutex<KeyspaceId>,
+    pub(crate) locks: KeyLocks,
+    closed: AtomicBool,
+}
+
+fn catalogue_key(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = keyspace_prefix(CATALOGUE_KEYSPACE).to_vec();
+    key.push(tag);
+    key.extend_from_slice(rest);
+    key
+}
+
+fn corrupt(what: impl Into<String>) -> StorageError {
+    StorageError::corruption("catalogue", 0, what)
+}
+
+impl KvState {
+    /// Loads the catalogue, recounts tables after an unclean shutdown, and
+    /// finishes purging dropped tables.
+    pub(crate) fn load(engine: &Engine) -> Result<Self, StorageError> {
+        let mut definitions = Vec::new();
+        for row in engine.prefix(&catalogue_key(TABLE_TAG, &[]), Direction::Forward, None)? {
+            let (_, value) = row?;
+            let definition: TableDefinition = serde_json::from_slice(&value)
+                .map_err(|e| corrupt(format!("table definition: {e}")))?;
+            definitions.push(definition);
+        }
+        let next_keyspace = match engine.get(&catalogue_key(NEXT_KEYSPACE_TAG, &[]))? {
+            Some(bytes) => u32::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("next keyspace id"))?,
+            ),
+            None => FIRST_ALLOCATED_KEYSPACE,
+        };
+        let clean = engine.get(&catalogue_key(CLEAN_TAG, &[]))?.is_some();
+        let mut tables = HashMap::new();
+        let mut batch = WriteBatch::new();
+        for definition in definitions {
+            let stats_key = catalogue_key(STATS_TAG, &definition.keyspace.to_be_bytes());
+            let (items, bytes) = match engine.get(&stats_key)? {
+                Some(saved) if clean => decode_stats(&saved)?,
+                _ => recount(engine, definition.keyspace)?,
+            };
+            batch.delete(&stats_key);
+            tables.insert(
+                definition.name.clone(),
+                Arc::new(TableHandle::new(definition, items, bytes)),
+            );
+        }
+        batch.delete(&catalogue_key(CLEAN_TAG, &[]));
+        engine.write(batch)?;
+        let state = Self {
+            tables: RwLock::new(tables),
+            ddl: Mutex::new(()),
+            next_keyspace: Mutex::new(next_keyspace),
+            locks: KeyLocks::new(),
+            closed: AtomicBool::new(false),
+        };
+        for row in engine.prefix(&catalogue_key(DROPPED_TAG, &[]), Direction::Forward, None)? {
+            let (key, _) = row?;
+            let id = key
+                .get(5..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| corrupt("dropped keyspace id"))?;
+            purge_keyspace(engine, id)?;
+        }
+        Ok(state)
+    }
+
+    /// The table called `name`.
+    pub(crate) fn table(&self, name: &str) -> Result<Arc<TableHandle>> {
+        self.tables
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::table_not_found(name))
+    }
+
+    /// Every table name, sorted.
+    pub(crate) fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Allocates `count` fresh keyspace ids and returns the first; the new
+    /// allocator value is added to `batch`, so ids are used at most once
+    /// even if the batch is lost (the in-memory counter already moved on).
+    pub(crate) fn allocate_keyspaces(&self, count: u32, batch: &mut WriteBatch) -> KeyspaceId {
+        let mut next = self.next_keyspace.lock();
+        let first = *next;
+        *next += count;
+        batch.put(&catalogue_key(NEXT_KEYSPACE_TAG, &[]), &next.to_be_bytes());
+        first
+    }
+
+    /// Adds a table definition to `batch` (create or update).
+    pub(crate) fn put_definition(batch: &mut WriteBatch, definition: &TableDefinition) -> Result<()> {
+        let json = serde_json::to_vec(definition)
+            .map_err(|e| Error::Storage(corrupt(format!("table definition: {e}"))))?;
+        batch.put(&catalogue_key(TABLE_TAG, definition.name.as_bytes()), &json);
+        Ok(())
+    }
+
+    /// Registers a created table (after its batch is committed).
+    pub(crate) fn insert(&self, definition: TableDefinition) -> Arc<TableHandle> {
+        let handle = Arc::new(TableHandle::new(definition, 0, 0));
+        self.tables
+            .write()
+            .insert(handle.definition().name.clone(), Arc::clone(&handle));
+        handle
+    }
+
+    /// Deletes a table: removes its definition and marks its keyspaces
+    /// dropped in one batch, then purges their rows.
+    pub(crate) fn drop_table(&self, engine: &Engine, handle: &TableHandle) -> Result<()> {
+        let _gate = handle.gate.write();
+        let definition = handle.definition();
+        let keyspaces: Vec<KeyspaceId> = std::iter::once(definition.keyspace)
+            .chain(definition.local_indexes.iter().map(|i| i.keyspace))
+            .collect();
+        let mut batch = WriteBatch::new();
+        batch.delete(&catalogue_key(TABLE_TAG, definition.name.as_bytes()));
+        for id in &keyspaces {
+            batch.put(&catalogue_key(DROPPED_TAG, &id.to_be_bytes()), &[]);
+        }
+        engine.write(batch)?;
+        handle.dropped.store(true, Ordering::Release);
+        self.tables.write().remove(&definition.name);
+        for id in keyspaces {
+            purge_keyspace(engine, id)?;
+        }
+        Ok(())
+    }
+
+    /// Saves the counts and the clean marker (on close or drop).
+    pub(crate) fn save_on_close(&self, engine: &Engine) -> Result<(), StorageError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for handle in self.tables.read().values() {
+            let definition = handle.definition();
+            let (items, bytes) = handle.counts();
+            let mut value = Vec::with_capacity(16);
+            value.extend_from_slice(&(items as i64).to_be_bytes());
+            value.extend_from_slice(&(bytes as i64).to_be_bytes());
+            batch.put(
+                &catalogue_key(STATS_TAG, &definition.keyspace.to_be_bytes()),
+                &value,
+            );
+        }
+        batch.put(&catalogue_key(CLEAN_TAG, &[]), &[]);
+        engine.write(batch)?;
+        engine.sync()
+    }
+}
+
+fn decode_stats(saved: &[u8]) -> Result<(i64, i64), StorageError> {
+    let items = saved.get(..8).and_then(|b| b.try_into().ok());
+    let bytes = saved.get(8..16).and_then(|b| b.try_into().ok());
+    match (items, bytes) {
+        (Some(items), Some(bytes)) => Ok((i64::from_be_bytes(items), i64::from_be_bytes(bytes))),
+        _ => Err(corrupt("table statistics")),
+    }
+}
+
+/// Counts a table's items and bytes by scanning it.
+fn recount(engine: &Engine, keyspace: KeyspaceId) -> Result<(i64, i64), StorageError> {
+    let (mut items, mut bytes) = (0i64, 0i64);
+    for row in engine.prefix(&keyspace_prefix(keyspace), Direction::Forward, None)? {
+        let (_, value) = row?;
+        let item = decode_item(&value).map_err(|e| corrupt(format!("item row: {e}")))?;
+        items += 1;
+        bytes += item_size(&item) as i64;
+    }
+    Ok((items, bytes))
+}
+
+/// Deletes every row of a dropped keyspace, then its dropped marker.
+fn purge_keyspace(engine: &Engine, keyspace: KeyspaceId) -> Result<(), StorageError> {
+    loop {
+        let mut batch = WriteBatch::new();
+        let mut rows = 0;
+        for row in engine.prefix(&keyspace_prefix(keyspace), Direction::Forward, None)? {
+            let (key, _) = row?;
+            batch.delete(&key);
+            rows += 1;
+            if rows == PURGE_BATCH_ROWS {
+                break;
+            }
+        }
+        if rows == 0 {
+            break;
+        }
+        engine.write(batch)?;
+    }
+    let mut batch = WriteBatch::new();
+    batch.delete(&catalogue_key(DROPPED_TAG, &keyspace.to_be_bytes()));
+    engine.write(batch)?;
+    Ok(())
+}

@@ -1,0 +1,501 @@
+//! PutItem, GetItem, UpdateItem and DeleteItem: request builders and their
+//! outputs.
+
+use super::capacity::{read_units, report, write_units};
+use super::error::{Error, Result};
+use super::expr::{self, ItemState, Projection};
+use super::keys::{key_from_key_map, key_of_item};
+use super::request::{
+    ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
+};
+use super::write::{read_item, write_item};
+use crate::Database;
+use crate::value::{Item, item_size, validate_item};
+
+/// DynamoDB's message for a `ReturnValues` PutItem and DeleteItem refuse.
+fn check_put_delete_return_values(value: ReturnValue) -> Result<()> {
+    match value {
+        ReturnValue::None | ReturnValue::AllOld => Ok(()),
+        _ => Err(Error::validation("ReturnValues can only be ALL_OLD or NONE")),
+    }
+}
+
+/// The item a write returns for `ALL_OLD` (or `None`).
+fn all_old(return_values: ReturnValue, old: Option<Item>) -> Option<Item> {
+    (return_values == ReturnValue::AllOld).then_some(old).flatten()
+}
+
+/// A `put_item` request: writes a whole item, replacing any stored one.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct PutItem {
+    db: Database,
+    table: String,
+    item: Item,
+    condition_expression: Option<String>,
+    attributes: ExpressionAttributes,
+    return_values: ReturnValue,
+    on_failure: ReturnValuesOnConditionCheckFailure,
+    return_consumed_capacity: ReturnConsumedCapacity,
+}
+
+expression_attribute_setters!(PutItem);
+
+/// What `put_item` returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PutItemOutput {
+    /// The replaced item, with `ReturnValue::AllOld`.
+    pub attributes: Option<Item>,
+    /// The capacity consumed, if requested.
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+impl PutItem {
+    pub(crate) fn new(db: Database, table: String) -> Self {
+        Self {
+            db,
+            table,
+            item: Item::new(),
+            condition_expression: None,
+            attributes: ExpressionAttributes::default(),
+            return_values: ReturnValue::None,
+            on_failure: ReturnValuesOnConditionCheckFailure::None,
+            return_consumed_capacity: ReturnConsumedCapacity::None,
+        }
+    }
+
+    /// The item to write (key attributes included).
+    pub fn item(mut self, item: impl Into<Item>) -> Self {
+        self.item = item.into();
+        self
+    }
+
+    /// A condition the stored item must meet.
+    pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
+        self.condition_expression = Some(expression.into());
+        self
+    }
+
+    /// What to return: `None` or `AllOld`.
+    pub fn return_values(mut self, value: ReturnValue) -> Self {
+        self.return_values = value;
+        self
+    }
+
+    /// Whether a failed condition returns the stored item.
+    pub fn return_values_on_condition_check_failure(
+        mut self,
+        value: ReturnValuesOnConditionCheckFailure,
+    ) -> Self {
+        self.on_failure = value;
+        self
+    }
+
+    /// Whether to report consumed capacity.
+    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
+        self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Runs the request.
+    pub fn send(self) -> Result<PutItemOutput> {
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        check_put_delete_return_values(self.return_values)?;
+        let mut placeholders = self
+            .attributes
+            .placeholders(self.condition_expression.is_some())?;
+        let condition = self
+            .condition_expression
+            .as_deref()
+            .map(|text| expr::parse_condition(text, &mut placeholders))
+            .transpose()?;
+        placeholders.check_unused()?;
+        validate_item(&self.item)?;
+        let key = key_of_item(&definition.key, &self.item)?;
+        let row_key = key.row_key(definition.keyspace);
+        let new_size = item_size(&self.item);
+        let written = write_item(
+            inner,
+            &table,
+            &row_key,
+            condition.as_ref(),
+            self.on_failure,
+            |_| Ok(Some(self.item)),
+        )?;
+        let old_size = written.old.as_ref().map_or(0, item_size);
+        Ok(PutItemOutput {
+            consumed_capacity: report(
+                self.return_consumed_capacity,
+                &self.table,
+                0.0,
+                write_units(new_size.max(old_size)),
+            ),
+            attributes: all_old(self.return_values, written.old),
+        })
+    }
+}
+
+/// A `get_item` request: reads one item by its key.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct GetItem {
+    db: Database,
+    table: String,
+    key: Item,
+    consistent_read: bool,
+    projection_expression: Option<String>,
+    attributes: ExpressionAttributes,
+    return_consumed_capacity: ReturnConsumedCapacity,
+}
+
+expression_attribute_setters!(GetItem);
+
+/// What `get_item` returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GetItemOutput {
+    /// The item (projected), if one has the key.
+    pub item: Option<Item>,
+    /// The capacity consumed, if requested.
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+impl GetItem {
+    pub(crate) fn new(db: Database, table: String) -> Self {
+        Self {
+            db,
+            table,
+            key: Item::new(),
+            consistent_read: false,
+            projection_expression: None,
+            attributes: ExpressionAttributes::default(),
+            return_consumed_capacity: ReturnConsumedCapacity::None,
+        }
+    }
+
+    /// The item's key attributes.
+    pub fn key(mut self, key: impl Into<Item>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Whether to read the latest committed state (always true today: an
+    /// eventually consistent read is served from the same state).
+    pub fn consistent_read(mut self, consistent: bool) -> Self {
+        self.consistent_read = consistent;
+        self
+    }
+
+    /// Which attributes to return.
+    pub fn projection_expression(mut self, expression: impl Into<String>) -> Self {
+        self.projection_expression = Some(expression.into());
+        self
+    }
+
+    /// Whether to report consumed capacity.
+    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
+        self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Runs the request.
+    pub fn send(self) -> Result<GetItemOutput> {
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        let mut placeholders = self
+            .attributes
+            .placeholders(self.projection_expression.is_some())?;
+        let projection = self
+            .projection_expression
+            .as_deref()
+            .map(|text| expr::parse_projection(text, &mut placeholders))
+            .transpose()?;
+        placeholders.check_unused()?;
+        let key = key_from_key_map(&definition.key, &self.key)?;
+        let item = read_item(inner, &key.row_key(definition.keyspace))?;
+        let size = item.as_ref().map_or(0, item_size);
+        Ok(GetItemOutput {
+            consumed_capacity: report(
+                self.return_consumed_capacity,
+                &self.table,
+                read_units(size, self.consistent_read),
+                0.0,
+            ),
+            item: match (item, projection) {
+                (Some(item), Some(projection)) => Some(projection.apply(&item)),
+                (item, None) => item,
+                (None, Some(_)) => None,
+            },
+        })
+    }
+}
+
+/// An `update_item` request: edits (or creates) one item with an update
+/// expression.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct UpdateItem {
+    db: Database,
+    table: String,
+    key: Item,
+    update_expression: Option<String>,
+    condition_expression: Option<String>,
+    attributes: ExpressionAttributes,
+    return_values: ReturnValue,
+    on_failure: ReturnValuesOnConditionCheckFailure,
+    return_consumed_capacity: ReturnConsumedCapacity,
+}
+
+expression_attribute_setters!(UpdateItem);
+
+/// What `update_item` returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpdateItemOutput {
+    /// The attributes `return_values` asked for.
+    pub attributes: Option<Item>,
+    /// The capacity consumed, if requested.
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+impl UpdateItem {
+    pub(crate) fn new(db: Database, table: String) -> Self {
+        Self {
+            db,
+            table,
+            key: Item::new(),
+            update_expression: None,
+            condition_expression: None,
+            attributes: ExpressionAttributes::default(),
+            return_values: ReturnValue::None,
+            on_failure: ReturnValuesOnConditionCheckFailure::None,
+            return_consumed_capacity: ReturnConsumedCapacity::None,
+        }
+    }
+
+    /// The item's key attributes.
+    pub fn key(mut self, key: impl Into<Item>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// The update: `SET`, `REMOVE`, `ADD`, `DELETE` clauses.
+    pub fn update_expression(mut self, expression: impl Into<String>) -> Self {
+        self.update_expression = Some(expression.into());
+        self
+    }
+
+    /// A condition the stored item must meet.
+    pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
+        self.condition_expression = Some(expression.into());
+        self
+    }
+
+    /// What to return.
+    pub fn return_values(mut self, value: ReturnValue) -> Self {
+        self.return_values = value;
+        self
+    }
+
+    /// Whether a failed condition returns the stored item.
+    pub fn return_values_on_condition_check_failure(
+        mut self,
+        value: ReturnValuesOnConditionCheckFailure,
+    ) -> Self {
+        self.on_failure = value;
+        self
+    }
+
+    /// Whether to report consumed capacity.
+    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
+        self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Runs the request.
+    pub fn send(self) -> Result<UpdateItemOutput> {
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        let mut placeholders = self.attributes.placeholders(
+            self.update_expression.is_some() || self.condition_expression.is_some(),
+        )?;
+        let update = self
+            .update_expression
+            .as_deref()
+            .map(|text| expr::parse_update(text, &mut placeholders))
+            .transpose()?;
+        let condition = self
+            .condition_expression
+            .as_deref()
+            .map(|text| expr::parse_condition(text, &mut placeholders))
+            .transpose()?;
+        placeholders.check_unused()?;
+        let key = key_from_key_map(&definition.key, &self.key)?;
+        if let Some(update) = &update {
+            update.check_key_attributes(definition.key.names())?;
+        }
+        let row_key = key.row_key(definition.keyspace);
+        let written = write_item(
+            inner,
+            &table,
+            &row_key,
+            condition.as_ref(),
+            self.on_failure,
+            |old| {
+                let (mut item, state) = match old {
+                    Some(old) => (old.clone(), ItemState::Existing),
+                    None => (self.key.clone(), ItemState::New),
+                };
+                if let Some(update) = &update {
+                    update.apply(&mut item, state)?;
+                }
+                validate_item(&item).map_err(|error| match error.message() {
+                    "Item size has exceeded the maximum allowed size" => {
+                        Error::validation("Item size to update has exceeded the maximum allowed size")
+                    }
+                    _ => Error::from(error),
+                })?;
+                Ok(Some(item))
+            },
+        )?;
+        let size = written
+            .old
+            .as_ref()
+            .map_or(0, item_size)
+            .max(written.new.as_ref().map_or(0, item_size));
+        let updated = |image: Option<&Item>| -> Option<Item> {
+            let update = update.as_ref()?;
+            let projection = Projection::from_paths(update.target_paths().cloned().collect());
+            let projected = projection.apply(image?);
+            (!projected.is_empty()).then_some(projected)
+        };
+        let attributes = match self.return_values {
+            ReturnValue::None => None,
+            ReturnValue::AllOld => written.old.clone(),
+            ReturnValue::AllNew => written.new.clone(),
+            ReturnValue::UpdatedOld => updated(written.old.as_ref()),
+            ReturnValue::UpdatedNew => updated(written.new.as_ref()),
+        };
+        Ok(UpdateItemOutput {
+            attributes,
+            consumed_capacity: report(
+                self.return_consumed_capacity,
+                &self.table,
+                0.0,
+                write_units(size),
+            ),
+        })
+    }
+}
+
+/// A `delete_item` request: removes one item by its key.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct DeleteItem {
+    db: Database,
+    table: String,
+    key: Item,
+    condition_expression: Option<String>,
+    attributes: ExpressionAttributes,
+    return_values: ReturnValue,
+    on_failure: ReturnValuesOnConditionCheckFailure,
+    return_consumed_capacity: ReturnConsumedCapacity,
+}
+
+expression_attribute_setters!(DeleteItem);
+
+/// What `delete_item` returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteItemOutput {
+    /// The deleted item, with `ReturnValue::AllOld`.
+    pub attributes: Option<Item>,
+    /// The capacity consumed, if requested.
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+impl DeleteItem {
+    pub(crate) fn new(db: Database, table: String) -> Self {
+        Self {
+            db,
+            table,
+            key: Item::new(),
+            condition_expression: None,
+            attributes: ExpressionAttributes::default(),
+            return_values: ReturnValue::None,
+            on_failure: ReturnValuesOnConditionCheckFailure::None,
+            return_consumed_capacity: ReturnConsumedCapacity::None,
+        }
+    }
+
+    /// The item's key attributes.
+    pub fn key(mut self, key: impl Into<Item>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// A condition the stored item must meet.
+    pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
+        self.condition_expression = Some(expression.into());
+        self
+    }
+
+    /// What to return: `None` or `AllOld`.
+    pub fn return_values(mut self, value: ReturnValue) -> Self {
+        self.return_values = value;
+        self
+    }
+
+    /// Whether a failed condition returns the stored item.
+    pub fn return_values_on_condition_check_failure(
+        mut self,
+        value: ReturnValuesOnConditionCheckFailure,
+    ) -> Self {
+        self.on_failure = value;
+        self
+    }
+
+    /// Whether to report consumed capacity.
+    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
+        self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Runs the request.
+    pub fn send(self) -> Result<DeleteItemOutput> {
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        check_put_delete_return_values(self.return_values)?;
+        let mut placeholders = self
+            .attributes
+            .placeholders(self.condition_expression.is_some())?;
+        let condition = self
+            .condition_expression
+            .as_deref()
+            .map(|text| expr::parse_condition(text, &mut placeholders))
+            .transpose()?;
+        placeholders.check_unused()?;
+        let key = key_from_key_map(&definition.key, &self.key)?;
+        let written = write_item(
+            inner,
+            &table,
+            &key.row_key(definition.keyspace),
+            condition.as_ref(),
+            self.on_failure,
+            |_| Ok(None),
+        )?;
+        let size = written.old.as_ref().map_or(0, item_size);
+        Ok(DeleteItemOutput {
+            consumed_capacity: report(
+                self.return_consumed_capacity,
+                &self.table,
+                0.0,
+                write_units(size),
+            ),
+            attributes: all_old(self.return_values, written.old),
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Parameters shared by many requests: return-value and capacity options,
+//! and the `ExpressionAttributeNames`/`Values` maps with the rules DynamoDB
+//! applies to them.
+
+use std::collections::BTreeMap;
+
+use super::error::{Error, Result};
+use super::expr::Placeholders;
+use crate::value::AttributeValue;
+
+/// What a write returns (`ReturnValues`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReturnValue {
+    /// Nothing.
+    #[default]
+    None,
+    /// The whole item as it was before.
+    AllOld,
+    /// The attributes the update touched, as they were.
+    UpdatedOld,
+    /// The whole item as it is after.
+    AllNew,
+    /// The attributes the update touched, as they are.
+    UpdatedNew,
+}
+
+impl ReturnValue {
+    /// DynamoDB's name of the value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::AllOld => "ALL_OLD",
+            Self::UpdatedOld => "UPDATED_OLD",
+            Self::AllNew => "ALL_NEW",
+            Self::UpdatedNew => "UPDATED_NEW",
+        }
+    }
+}
+
+/// What a failed condition returns (`ReturnValuesOnConditionCheckFailure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReturnValuesOnConditionCheckFailure {
+    /// Nothing.
+    #[default]
+    None,
+    /// The stored item.
+    AllOld,
+}
+
+/// Whether a response reports consumed capacity (`ReturnConsumedCapacity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReturnConsumedCapacity {
+    /// No report.
+    #[default]
+    None,
+    /// The total.
+    Total,
+    /// The total and per index.
+    Indexes,
+}
+
+/// The capacity an operation consumed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumedCapacity {
+    /// The table.
+    pub table_name: String,
+    /// Read plus write units.
+    pub capacity_units: f64,
+    /// Read units.
+    pub read_capacity_units: f64,
+    /// Write units.
+    pub write_capacity_units: f64,
+}
+
+/// The expression attribute maps of one request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ExpressionAttributes {
+    pub(crate) names: Option<BTreeMap<String, String>>,
+    pub(crate) values: Option<BTreeMap<String, AttributeValue>>,
+}
+
+/// An empty map used when a request gave none.
+static NO_NAMES: BTreeMap<String, String> = BTreeMap::new();
+static NO_VALUES: BTreeMap<String, AttributeValue> = BTreeMap::new();
+
+impl ExpressionAttributes {
+    pub(crate) fn name(&mut self, placeholder: impl Into<String>, name: impl Into<String>) {
+        self.names
+            .get_or_insert_with(BTreeMap::new)
+            .insert(placeholder.into(), name.into());
+    }
+
+    pub(crate) fn value(&mut self, placeholder: impl Into<String>, value: impl Into<AttributeValue>) {
+        self.values
+            .get_or_insert_with(BTreeMap::new)
+            .insert(placeholder.into(), value.into());
+    }
+
+    /// The placeholders for parsing this request's expressions.
+    /// `uses_expressions` is whether the request has any expression at all:
+    /// maps given without one are DynamoDB validation errors, and so are
+    /// empty maps.
+    pub(crate) fn placeholders(&self, uses_expressions: bool) -> Result<Placeholders<'_>> {
+        if let Some(names) = &self.names {
+            if !uses_expressions {
+                return Err(Error::validation(
+                    "ExpressionAttributeNames can only be specified when using expressions",
+                ));
+            }
+            if names.is_empty() {
+                return Err(Error::validation(
+                    "ExpressionAttributeNames must not be empty",
+                ));
+            }
+        }
+        if let Some(values) = &self.values {
+            if !uses_expressions {
+                return Err(Error::validation(
+                    "ExpressionAttributeValues can only be specified when using expressions",
+                ));
+            }
+            if values.is_empty() {
+                return Err(Error::validation(
+                    "ExpressionAttributeValues must not be empty",
+                ));
+            }
+        }
+        Ok(Placeholders::new(
+            self.names.as_ref().unwrap_or(&NO_NAMES),
+            self.values.as_ref().unwrap_or(&NO_VALUES),
+        )?)
+    }
+}
+
+/// Implements the expression-attribute setters on a request builder that
+/// has an `attributes: ExpressionAttributes` field.
+macro_rules! expression_attribute_setters {
+    ($builder:ident) => {
+        impl $builder {
+            /// Sets `ExpressionAttributeNames` (`#placeholder` -> name).
+            pub fn expression_attribute_names(
+                mut self,
+                names: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+            ) -> Self {
+                let map = self.attributes.names.get_or_insert_with(Default::default);
+                map.extend(names.into_iter().map(|(k, v)| (k.into(), v.into())));
+                self
+            }
+
+            /// Sets `ExpressionAttributeValues` (`:placeholder` -> value).
+            pub fn expression_attribute_values(
+                mut self,
+                values: impl IntoIterator<
+                    Item = (impl Into<String>, impl Into<$crate::value::AttributeValue>),
+                >,
+            ) -> Self {
+                let map = self.attributes.values.get_or_insert_with(Default::default);
+                map.extend(values.into_iter().map(|(k, v)| (k.into(), v.into())));
+                self
+            }
+
+            /// Adds one `#placeholder` -> attribute name.
+            pub fn name(mut self, placeholder: impl Into<String>, name: impl Into<String>) -> Self {
+                self.attributes.name(placeholder, name);
+                self
+            }
+
+            /// Adds one `:placeholder` -> value.
+            pub fn value(
+                mut self,
+                placeholder: impl Into<String>,
+                value: impl Into<$crate::value::AttributeValue>,
+            ) -> Self {
+                self.attributes.value(placeholder, value);
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use expression_attribute_setters;

@@ -1,0 +1,399 @@
+//! What a table is: key schema, attribute definitions, billing mode,
+//! stream specification and local secondary indexes — the types of
+//! `create_table`'s request and `describe_table`'s answer — and
+//! DynamoDB's rules for them.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use crate::value::ScalarType;
+
+/// The most local secondary indexes a table may have.
+pub const MAX_LOCAL_SECONDARY_INDEXES: usize = 5;
+
+/// Shortest and longest table or index name.
+pub const TABLE_NAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=255;
+
+/// The role of a key attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyType {
+    /// The partition key.
+    Hash,
+    /// The sort key.
+    Range,
+}
+
+/// One element of a key schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeySchemaElement {
+    /// The key attribute's name.
+    pub attribute_name: String,
+    /// Its role.
+    pub key_type: KeyType,
+}
+
+/// The type of an attribute used in a key of the table or an index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AttributeDefinition {
+    /// The attribute's name.
+    pub attribute_name: String,
+    /// Its scalar type.
+    pub attribute_type: ScalarType,
+}
+
+/// How the table is billed (and, in a later issue, throttled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum BillingMode {
+    /// On-demand capacity.
+    #[default]
+    PayPerRequest,
+    /// Provisioned read and write capacity units.
+    Provisioned,
+}
+
+/// Provisioned capacity units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProvisionedThroughput {
+    /// Read capacity units per second.
+    pub read_capacity_units: u64,
+    /// Write capacity units per second.
+    pub write_capacity_units: u64,
+}
+
+/// What a stream record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StreamViewType {
+    /// Only the key attributes.
+    KeysOnly,
+    /// The item after the change.
+    NewImage,
+    /// The item before the change.
+    OldImage,
+    /// Both.
+    NewAndOldImages,
+}
+
+/// Whether the table has a change stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StreamSpecification {
+    /// Whether the stream is on.
+    pub stream_enabled: bool,
+    /// What records carry (required when enabled).
+    pub stream_view_type: Option<StreamViewType>,
+}
+
+/// Which attributes an index stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProjectionType {
+    /// Every attribute.
+    All,
+    /// The table's and the index's key attributes.
+    KeysOnly,
+    /// The keys and the listed non-key attributes.
+    Include,
+}
+
+/// An index's projection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IndexProjection {
+    /// Which attributes.
+    pub projection_type: ProjectionType,
+    /// The non-key attributes of an `Include` projection.
+    pub non_key_attributes: Vec<String>,
+}
+
+impl IndexProjection {
+    /// An `ALL` projection.
+    pub fn all() -> Self {
+        Self {
+            projection_type: ProjectionType::All,
+            non_key_attributes: Vec::new(),
+        }
+    }
+}
+
+/// A local secondary index: the table's partition key with another sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LocalSecondaryIndex {
+    /// The index's name.
+    pub index_name: String,
+    /// HASH (the table's partition key) and RANGE (the index's sort key).
+    pub key_schema: Vec<KeySchemaElement>,
+    /// What the index stores.
+    pub projection: IndexProjection,
+}
+
+/// A table's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TableStatus {
+    /// Being created.
+    Creating,
+    /// Ready.
+    Active,
+    /// Being changed.
+    Updating,
+    /// Being deleted.
+    Deleting,
+}
+
+/// The resolved key of a table or index: names and types.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyDefinition {
+    /// The partition key's name and type.
+    pub partition_key: (String, ScalarType),
+    /// The sort key's name and type, if any.
+    pub sort_key: Option<(String, ScalarType)>,
+}
+
+impl KeyDefinition {
+    /// The key attribute names, partition key first.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.partition_key.0.as_str())
+            .chain(self.sort_key.as_ref().map(|(name, _)| name.as_str()))
+    }
+
+    /// The expression layer's view of the schema.
+    pub(crate) fn expr_schema(&self) -> crate::kv::expr::KeySchema<'_> {
+        crate::kv::expr::KeySchema {
+            partition_key: (self.partition_key.0.as_str(), self.partition_key.1),
+            sort_key: self.sort_key.as_ref().map(|(n, t)| (n.as_str(), *t)),
+        }
+    }
+
+    /// The key schema elements describing this key.
+    pub fn key_schema(&self) -> Vec<KeySchemaElement> {
+        let mut schema = vec![KeySchemaElement {
+            attribute_name: self.partition_key.0.clone(),
+            key_type: KeyType::Hash,
+        }];
+        if let Some((name, _)) = &self.sort_key {
+            schema.push(KeySchemaElement {
+                attribute_name: name.clone(),
+                key_type: KeyType::Range,
+            });
+        }
+        schema
+    }
+}
+
+/// A local secondary index as stored in the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalIndexDefinition {
+    /// The definition as given.
+    pub index: LocalSecondaryIndex,
+    /// The index key (the table's partition key, the index's sort key).
+    pub key: KeyDefinition,
+    /// The keyspace its rows live in.
+    pub keyspace: u32,
+}
+
+/// Everything the catalogue stores about a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDefinition {
+    /// The name.
+    pub name: String,
+    /// A unique id (never reused, unlike names).
+    pub table_id: String,
+    /// The keyspace its items live in.
+    pub keyspace: u32,
+    /// The primary key.
+    pub key: KeyDefinition,
+    /// The attribute definitions as given.
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    /// Billing mode.
+    pub billing_mode: BillingMode,
+    /// Provisioned capacity (provisioned mode).
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+    /// The stream specification, if one was given.
+    pub stream_specification: Option<StreamSpecification>,
+    /// The label of the current stream (its creation time), if enabled.
+    pub stream_label: Option<String>,
+    /// Local secondary indexes.
+    pub local_indexes: Vec<LocalIndexDefinition>,
+    /// Creation time, milliseconds since the epoch.
+    pub created_at_millis: u64,
+}
+
+impl TableDefinition {
+    /// The ARN-like id of the table.
+    pub fn table_arn(&self) -> String {
+        format!("arn:nimbus:dynamodb:local:000000000000:table/{}", self.name)
+    }
+
+    /// The ARN-like id of the current stream, if any.
+    pub fn stream_arn(&self) -> Option<String> {
+        self.stream_label
+            .as_ref()
+            .map(|label| format!("{}/stream/{label}", self.table_arn()))
+    }
+}
+
+/// `describe_table`'s answer (and `create_table`'s, `delete_table`'s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDescription {
+    /// The name.
+    pub table_name: String,
+    /// The state.
+    pub table_status: TableStatus,
+    /// The unique id.
+    pub table_id: String,
+    /// The ARN-like id.
+    pub table_arn: String,
+    /// HASH and optional RANGE.
+    pub key_schema: Vec<KeySchemaElement>,
+    /// The key attributes' types.
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    /// When the table was created.
+    pub creation_date_time: SystemTime,
+    /// How many items the table holds.
+    pub item_count: u64,
+    /// The sum of its items' sizes, in bytes.
+    pub table_size_bytes: u64,
+    /// Billing mode.
+    pub billing_mode: BillingMode,
+    /// Provisioned capacity (provisioned mode).
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+    /// The stream specification.
+    pub stream_specification: Option<StreamSpecification>,
+    /// The current stream's ARN-like id.
+    pub latest_stream_arn: Option<String>,
+    /// The current stream's label.
+    pub latest_stream_label: Option<String>,
+    /// Local secondary indexes.
+    pub local_secondary_indexes: Vec<LocalSecondaryIndex>,
+}
+
+/// DynamoDB's "1 validation error detected: Value '{value}' at '{field}'
+/// failed to satisfy constraint: {constraint}".
+pub(crate) fn constraint_error(value: &str, field: &str, constraint: &str) -> Error {
+    Error::validation(format!(
+        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
+         constraint: {constraint}"
+    ))
+}
+
+/// Checks a table or index name against DynamoDB's rules.
+pub(crate) fn validate_name(name: &str, field: &str) -> Result<()> {
+    if name.len() < *TABLE_NAME_LENGTH.start() {
+        return Err(constraint_error(
+            name,
+            field,
+            "Member must have length greater than or equal to 3",
+        ));
+    }
+    if name.len() > *TABLE_NAME_LENGTH.end() {
+        return Err(constraint_error(
+            name,
+            field,
+            "Member must have length less than or equal to 255",
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(constraint_error(
+            name,
+            field,
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves a key schema against the attribute definitions.
+pub(crate) fn resolve_key(
+    key_schema: &[KeySchemaElement],
+    definitions: &[AttributeDefinition],
+    what: &str,
+) -> Result<KeyDefinition> {
+    let type_of = |name: &str| -> Result<ScalarType> {
+        definitions
+            .iter()
+            .find(|d| d.attribute_name == name)
+            .map(|d| d.attribute_type)
+            .ok_or_else(|| {
+                Error::validation(format!(
+                    "One or more parameter values were invalid: Some index key attributes are \
+                     not defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: \
+                     [{}]",
+                    definitions
+                        .iter()
+                        .map(|d| d.attribute_name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    };
+    for element in key_schema {
+        if element.attribute_name.is_empty() {
+            return Err(Error::validation("Empty attribute name"));
+        }
+        if element.attribute_name.len() > 255 {
+            return Err(Error::validation(format!(
+                "One or more parameter values were invalid: {what} key attribute names must be \
+                 at most 255 bytes"
+            )));
+        }
+    }
+    match key_schema {
+        [hash] if hash.key_type == KeyType::Hash => Ok(KeyDefinition {
+            partition_key: (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
+            sort_key: None,
+        }),
+        [hash, range] if hash.key_type == KeyType::Hash && range.key_type == KeyType::Range => {
+            if hash.attribute_name == range.attribute_name {
+                return Err(Error::validation(
+                    "Both the Hash Key and the Range Key element in the KeySchema have the same \
+                     name",
+                ));
+            }
+            Ok(KeyDefinition {
+                partition_key: (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
+                sort_key: Some((range.attribute_name.clone(), type_of(&range.attribute_name)?)),
+            })
+        }
+        [] => Err(constraint_error(
+            "[]",
+            "keySchema",
+            "Member must have length greater than or equal to 1",
+        )),
+        [_, _, _, ..] => Err(constraint_error(
+            "KeySchema",
+            "keySchema",
+            "Member must have length less than or equal to 2",
+        )),
+        [first, ..] if first.key_type != KeyType::Hash => Err(Error::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        )),
+        _ => Err(Error::validation(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        )),
+    }
+}
+
+/// Checks that every attribute definition is used by a key of the table
+/// or one of its indexes, and that none is defined twice.
+pub(crate) fn check_definitions_used(
+    definitions: &[AttributeDefinition],
+    used: &BTreeSet<&str>,
+) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for definition in definitions {
+        if !seen.insert(definition.attribute_name.as_str()) {
+            return Err(Error::validation(
+                "Cannot have two attributes with the same name",
+            ));
+        }
+    }
+    if seen != *used {
+        return Err(Error::validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does \
+             not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! The compact binary encoding an item is stored in (the value of its row).
+//!
+//! ```text
+//! item  := version(0x01) count:varint (name value)*
+//! name  := len:varint utf8-bytes
+//! value := tag payload
+//!   0 S    len:varint utf8        1 N  number (key encoding, self-delimiting)
+//!   2 B    len:varint bytes       3 BOOL false   4 BOOL true   5 NULL
+//!   6 L    count:varint value*    7 M  count:varint (name value)*
+//!   8 SS   count:varint (len bytes)*   9 NS count:varint number*
+//!   10 BS  count:varint (len bytes)*
+//! ```
+//!
+//! Varints are LEB128 (7 bits a byte, low first). Names of a map are
+//! written in the map's order, so encoding is deterministic. Decoding
+//! trusts nothing: every length is checked against the bytes left, nesting
+//! is bounded, strings must be UTF-8 and set elements strictly increasing —
+//! a damaged row is a [`ValueError::Decode`], never a panic or a huge
+//! allocation (fuzz target `value_item_codec`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::key::{decode_number, encode_number};
+use super::{AttributeValue, Item, MAX_NESTING_DEPTH, ValueError};
+
+/// The first byte of every encoded item.
+const FORMAT_VERSION: u8 = 1;
+
+/// How deep decoding follows lists and maps: DynamoDB's 32 levels plus
+/// slack, so a stored item always decodes but a crafted one cannot recurse
+/// without bound.
+const MAX_DECODE_DEPTH: usize = MAX_NESTING_DEPTH + 8;
+
+const TAG_S: u8 = 0;
+const TAG_N: u8 = 1;
+const TAG_B: u8 = 2;
+const TAG_FALSE: u8 = 3;
+const TAG_TRUE: u8 = 4;
+const TAG_NULL: u8 = 5;
+const TAG_L: u8 = 6;
+const TAG_M: u8 = 7;
+const TAG_SS: u8 = 8;
+const TAG_NS: u8 = 9;
+const TAG_BS: u8 = 10;
+
+/// Appends the encoding of `item` to `out`.
+pub fn encode_item(item: &Item, out: &mut Vec<u8>) {
+    out.push(FORMAT_VERSION);
+    put_varint(out, item.len() as u64);
+    for (name, value) in item.iter() {
+        put_bytes(out, name.as_bytes());
+        encode_value(value, out);
+    }
+}
+
+/// Decodes an item written by [`encode_item`].
+pub fn decode_item(input: &[u8]) -> Result<Item, ValueError> {
+    let mut reader = Reader { input, position: 0 };
+    if reader.byte()? != FORMAT_VERSION {
+        return Err(ValueError::Decode("unknown item format version".into()));
+    }
+    let map = reader.map(1)?;
+    if reader.position != input.len() {
+        return Err(ValueError::Decode("trailing bytes after an item".into()));
+    }
+    Ok(Item::from(map))
+}
+
+fn encode_value(value: &AttributeValue, out: &mut Vec<u8>) {
+    match value {
+        AttributeValue::S(s) => {
+            out.push(TAG_S);
+            put_bytes(out, s.as_bytes());
+        }
+        AttributeValue::N(n) => {
+            out.push(TAG_N);
+            encode_number(n, out);
+        }
+        AttributeValue::B(b) => {
+            out.push(TAG_B);
+            put_bytes(out, b);
+        }
+        AttributeValue::Bool(false) => out.push(TAG_FALSE),
+        AttributeValue::Bool(true) => out.push(TAG_TRUE),
+        AttributeValue::Null => out.push(TAG_NULL),
+        AttributeValue::L(list) => {
+            out.push(TAG_L);
+            put_varint(out, list.len() as u64);
+            for element in list {
+                encode_value(element, out);
+            }
+        }
+        AttributeValue::M(map) => {
+            out.push(TAG_M);
+            put_varint(out, map.len() as u64);
+            for (name, element) in map {
+                put_bytes(out, name.as_bytes());
+                encode_value(element, out);
+            }
+        }
+        AttributeValue::Ss(set) => {
+            out.push(TAG_SS);
+            put_varint(out, set.len() as u64);
+            for element in set {
+                put_bytes(out, element.as_bytes());
+            }
+        }
+        AttributeValue::Ns(set) => {
+            out.push(TAG_NS);
+            put_varint(out, set.len() as u64);
+            for element in set {
+                encode_number(element, out);
+            }
+        }
+        AttributeValue::Bs(set) => {
+            out.push(TAG_BS);
+            put_varint(out, set.len() as u64);
+            for element in set {
+                put_bytes(out, element);
+            }
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn malformed(what: &str) -> ValueError {
+    ValueError::Decode(format!("malformed item encoding: {what}"))
+}
+
+/// A cursor over untrusted encoded bytes.
+struct Reader<'a> {
+    input: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.input.len() - self.position
+    }
+
+    fn byte(&mut self) -> Result<u8, ValueError> {
+        let byte = *self
+            .input
+            .get(self.position)
+            .ok_or_else(|| malformed("truncated"))?;
+        self.position += 1;
+        Ok(byte)
+    }
+
+    fn varint(&mut self) -> Result<u64, ValueError> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(malformed("varint longer than 64 bits"))
+    }
+
+    /// A count of elements, each at least one byte long: never more than
+    /// the bytes left, so a crafted count cannot make us allocate.
+    fn count(&mut self) -> Result<usize, ValueError> {
+        let count = self.varint()?;
+        usize::try_from(count)
+            .ok()
+            .filter(|&count| count <= self.remaining())
+            .ok_or_else(|| malformed("element count exceeds the bytes left"))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], ValueError> {
+        let len = self.varint()?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= self.remaining())
+            .ok_or_else(|| malformed("length exceeds the bytes left"))?;
+        let bytes = &self.input[self.position..self.position + len];
+        self.position += len;
+        Ok(bytes)
+    }
+
+    fn string(&mut self) -> Result<String, ValueError> {
+        let bytes = self.bytes()?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| malformed("string is not UTF-8"))
+    }
+
+    fn number(&mut self) -> Result<crate::value::Number, ValueError> {
+        let (number, used) = decode_number(&self.input[self.position..])?;
+        self.position += used;
+        Ok(number)
+    }
+
+    fn map(&mut self, depth: usize) -> Result<BTreeMap<String, AttributeValue>, ValueError> {
+        let count = self.count()?;
+        let mut map = BTreeMap::new();
+        let mut previous: Option<String> = None;
+        for _ in 0..count {
+            let name = self.string()?;
+            if previous.as_ref().is_some_and(|p| *p >= name) {
+                return Err(malformed("map names out of order"));
+            }
+            let value = self.value(depth + 1)?;
+            previous = Some(name.clone());
+            map.insert(name, value);
+        }
+        Ok(map)
+    }
+
+    fn set<T: Ord>(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<T, ValueError>,
+    ) -> Result<BTreeSet<T>, ValueError> {
+        let count = self.count()?;
+        if count == 0 {
+            return Err(malformed("empty set"));
+        }
+        let mut set = BTreeSet::new();
+        for _ in 0..count {
+            let value = element(self)?;
+            if set.last().is_some_and(|last| *last >= value) {
+                return Err(malformed("set elements out of order"));
+            }
+            set.insert(value);
+        }
+        Ok(set)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<AttributeValue, ValueError> {
+        if depth > MAX_DECODE_DEPTH {
+            return Err(malformed("nested too deeply"));
+        }
+        Ok(match self.byte()? {
+            TAG_S => AttributeValue::S(self.string()?),
+            TAG_N => AttributeValue::N(self.number()?),
+            TAG_B => AttributeValue::B(self.bytes()?.to_vec()),
+            TAG_FALSE => AttributeValue::Bool(false),
+            TAG_TRUE => AttributeValue::Bool(true),
+            TAG_NULL => AttributeValue::Null,
+            TAG_L => {
+                let count = self.count()?;
+                let mut list = Vec::with_capacity(count);
+                for _ in 0..count {
+                    list.push(self.value(depth + 1)?);
+                }
+                AttributeValue::L(list)
+            }
+            TAG_M => AttributeValue::M(self.map(depth)?),
+            TAG_SS => AttributeValue::Ss(self.set(Self::string)?),
+            TAG_NS => AttributeValue::Ns(self.set(Self::number)?),
+            TAG_BS => AttributeValue::Bs(self.set(|r| r.bytes().map(<[u8]>::to_vec))?),
+            other => return Err(malformed(&format!("unknown tag {other}"))),
+        })
+    }
+}
+
+/// Decodes arbitrary bytes as an item and, when they decode, checks that
+/// re-encoding gives the same bytes (the encoding is canonical). The body
+/// of the `value_item_codec` fuzz target.
+#[doc(hidden)]
+pub fn fuzz_item_codec(data: &[u8]) {
+    if let Ok(item) = decode_item(data) {
+        let mut again = Vec::new();
+        encode_item(&item, &mut again);
+        assert_eq!(again, data, "a decoded item must re-encode to its input");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_type_round_trips() {
+        let value = item! {
+            "s" => "text", "n" => crate::Number::from(125), "b" => vec![0u8, 1, 255], "t" => true, "f" => false,
+            "z" => AttributeValue::Null,
+            "l" => AttributeValue::L(vec![1.into(), "x".into()]),
+            "m" => AttributeValue::M(BTreeMap::from([("k".to_string(), (-3).into())])),
+            "ss" => AttributeValue::Ss(["a".to_string(), "b".to_string()].into()),
+            "ns" => AttributeValue::Ns([crate::Number::from(1), crate::Number::from(-2)].into()),
+            "bs" => AttributeValue::Bs([vec![1u8], vec![]].into()),
+        };
+        let mut bytes = Vec::new();
+        encode_item(&value, &mut bytes);
+        assert_eq!(decode_item(&bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn damaged_bytes_are_errors_not_panics() {
+        let mut bytes = Vec::new();
+        encode_item(&item! { "a" => "hello", "b" => 7 }, &mut bytes);
+        for cut in 0..bytes.len() {
+            assert!(decode_item(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // A count far larger than the input must not allocate.
+        assert!(decode_item(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        // Unknown version and tag.
+        assert!(decode_item(&[2, 0]).is_err());
+        assert!(decode_item(&[1, 1, 1, b'a', 99]).is_err());
+        // Deep nesting is bounded.
+        let mut deep = vec![1, 1, 1, b'a'];
+        deep.extend(std::iter::repeat_n([TAG_L, 1], 100).flatten());
+        deep.push(TAG_NULL);
+        assert!(decode_item(&deep).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_and_decoded_items_are_canonical(
+            data in proptest::collection::vec(any::<u8>(), 0..64)
+        ) {
+            fuzz_item_codec(&data);
+        }
+
+        #[test]
+        fn strings_and_numbers_round_trip(
+            pairs in proptest::collection::btree_map("[a-z]{1,8}", (any::<i64>(), ".{0,12}"), 0..8)
+        ) {
+            let mut item = Item::new();
+            for (name, (n, s)) in pairs {
+                item.insert(format!("n{name}"), n.into());
+                item.insert(format!("s{name}"), s.into());
+            }
+            let mut bytes = Vec::new();
+            encode_item(&item, &mut bytes);
+            prop_assert_eq!(decode_item(&bytes).unwrap(), item);
+        }
+    }
+}
