@@ -25,9 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use super::error::{Error, Result};
 use super::locks::KeyLocks;
 use super::schema::TableDefinition;
-use crate::partition::{
-    CATALOGUE_KEYSPACE, FIRST_ALLOCATED_KEYSPACE, KeyspaceId, keyspace_prefix,
-};
+use crate::partition::{CATALOGUE_KEYSPACE, FIRST_ALLOCATED_KEYSPACE, KeyspaceId, keyspace_prefix};
 use crate::storage::{Direction, Engine, StorageError, WriteBatch};
 use crate::value::{decode_item, item_size};
 
@@ -200,7 +198,10 @@ impl KvState {
     }
 
     /// Adds a table definition to `batch` (create or update).
-    pub(crate) fn put_definition(batch: &mut WriteBatch, definition: &TableDefinition) -> Result<()> {
+    pub(crate) fn put_definition(
+        batch: &mut WriteBatch,
+        definition: &TableDefinition,
+    ) -> Result<()> {
         let json = serde_json::to_vec(definition)
             .map_err(|e| Error::Storage(corrupt(format!("table definition: {e}"))))?;
         batch.put(&catalogue_key(TABLE_TAG, definition.name.as_bytes()), &json);

@@ -17,13 +17,17 @@ use crate::value::{Item, item_size, validate_item};
 fn check_put_delete_return_values(value: ReturnValue) -> Result<()> {
     match value {
         ReturnValue::None | ReturnValue::AllOld => Ok(()),
-        _ => Err(Error::validation("ReturnValues can only be ALL_OLD or NONE")),
+        _ => Err(Error::validation(
+            "ReturnValues can only be ALL_OLD or NONE",
+        )),
     }
 }
 
 /// The item a write returns for `ALL_OLD` (or `None`).
 fn all_old(return_values: ReturnValue, old: Option<Item>) -> Option<Item> {
-    (return_values == ReturnValue::AllOld).then_some(old).flatten()
+    (return_values == ReturnValue::AllOld)
+        .then_some(old)
+        .flatten()
 }
 
 /// A `put_item` request: writes a whole item, replacing any stored one.
@@ -353,9 +357,9 @@ impl UpdateItem {
                     update.apply(&mut item, state)?;
                 }
                 validate_item(&item).map_err(|error| match error.message() {
-                    "Item size has exceeded the maximum allowed size" => {
-                        Error::validation("Item size to update has exceeded the maximum allowed size")
-                    }
+                    "Item size has exceeded the maximum allowed size" => Error::validation(
+                        "Item size to update has exceeded the maximum allowed size",
+                    ),
                     _ => Error::from(error),
                 })?;
                 Ok(Some(item))

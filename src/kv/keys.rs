@@ -25,10 +25,19 @@ impl EncodedKey {
 }
 
 /// Encodes one key attribute after checking its type and size.
-fn encode_part(name: &str, role: KeyRole, key: &KeyDefinition, value: &AttributeValue) -> Result<Vec<u8>> {
+fn encode_part(
+    name: &str,
+    role: KeyRole,
+    key: &KeyDefinition,
+    value: &AttributeValue,
+) -> Result<Vec<u8>> {
     let expected = match role {
         KeyRole::Partition => key.partition_key.1,
-        KeyRole::Sort => key.sort_key.as_ref().map(|(_, t)| *t).unwrap_or(key.partition_key.1),
+        KeyRole::Sort => key
+            .sort_key
+            .as_ref()
+            .map(|(_, t)| *t)
+            .unwrap_or(key.partition_key.1),
     };
     validate_key_value(name, role, expected, value)?;
     let mut out = Vec::new();
@@ -44,13 +53,19 @@ pub(crate) fn key_from_key_map(key: &KeyDefinition, map: &Item) -> Result<Encode
         return Err(Error::validation(KEY_MISMATCH));
     }
     let part = |name: &str, role: KeyRole, scalar: crate::value::ScalarType| -> Result<Vec<u8>> {
-        let value = map.get(name).ok_or_else(|| Error::validation(KEY_MISMATCH))?;
+        let value = map
+            .get(name)
+            .ok_or_else(|| Error::validation(KEY_MISMATCH))?;
         if value.attribute_type() != scalar.attribute_type() {
             return Err(Error::validation(KEY_MISMATCH));
         }
         encode_part(name, role, key, value)
     };
-    let partition = part(&key.partition_key.0, KeyRole::Partition, key.partition_key.1)?;
+    let partition = part(
+        &key.partition_key.0,
+        KeyRole::Partition,
+        key.partition_key.1,
+    )?;
     let sort = match &key.sort_key {
         Some((name, scalar)) => part(name, KeyRole::Sort, *scalar)?,
         None => Vec::new(),

@@ -57,21 +57,41 @@ impl KeyLocks {
         self.stripes[self.stripe_of(row_key)].lock()
     }
 
-    /// Locks the stripes of `row_keys` in ascending order, waiting at most
-    /// `patience` for each; `None` if one stayed held (a conflict).
-    pub(crate) fn lock_all<'k>(
-        &self,
-        row_keys: impl IntoIterator<Item = &'k [u8]>,
-        patience: Duration,
-    ) -> Option<HeldLocks<'_>> {
+    fn sorted_stripes<'k>(&self, row_keys: impl IntoIterator<Item = &'k [u8]>) -> Vec<usize> {
         let mut stripes: Vec<usize> = row_keys.into_iter().map(|k| self.stripe_of(k)).collect();
         stripes.sort_unstable();
         stripes.dedup();
+        stripes
+    }
+
+    /// Locks the stripes of `row_keys` in ascending order, waiting as long
+    /// as it takes (ordered acquisition cannot deadlock).
+    pub(crate) fn lock_all<'k>(
+        &self,
+        row_keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> HeldLocks<'_> {
+        let guards = self
+            .sorted_stripes(row_keys)
+            .into_iter()
+            .map(|stripe| self.stripes[stripe].lock())
+            .collect();
+        HeldLocks { _guards: guards }
+    }
+
+    /// Locks the stripes of `row_keys` in ascending order, waiting at most
+    /// `patience` for each. A stripe that stayed held is a conflict:
+    /// `Err(stripe)`.
+    pub(crate) fn try_lock_all<'k>(
+        &self,
+        row_keys: impl IntoIterator<Item = &'k [u8]>,
+        patience: Duration,
+    ) -> Result<HeldLocks<'_>, usize> {
+        let stripes = self.sorted_stripes(row_keys);
         let mut guards = Vec::with_capacity(stripes.len());
         for stripe in stripes {
-            guards.push(self.stripes[stripe].try_lock_for(patience)?);
+            guards.push(self.stripes[stripe].try_lock_for(patience).ok_or(stripe)?);
         }
-        Some(HeldLocks { _guards: guards })
+        Ok(HeldLocks { _guards: guards })
     }
 }
 
@@ -83,9 +103,11 @@ mod tests {
     fn a_held_stripe_makes_a_transaction_give_up_and_a_free_one_succeeds() {
         let locks = KeyLocks::new();
         let held = locks.lock(b"a");
-        assert!(locks.lock_all([&b"a"[..]], Duration::from_millis(1)).is_none());
+        let conflict = locks.try_lock_all([&b"a"[..]], Duration::from_millis(1));
+        assert_eq!(conflict.err(), Some(locks.stripe_of(b"a")));
         drop(held);
-        let both = locks.lock_all([&b"a"[..], &b"b"[..], &b"a"[..]], Duration::from_millis(1));
-        assert!(both.is_some(), "duplicate keys share one stripe guard");
+        let keys = [&b"a"[..], &b"b"[..], &b"a"[..]];
+        let both = locks.try_lock_all(keys, Duration::from_millis(1));
+        assert!(both.is_ok(), "duplicate keys share one stripe guard");
     }
 }

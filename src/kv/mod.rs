@@ -34,6 +34,7 @@
 //! `value::encode_item`, and every write of an item takes its lock
 //! (`locks`) so conditions and transactions are serializable.
 
+mod batch;
 mod capacity;
 mod catalogue;
 mod error;
@@ -41,18 +42,27 @@ pub mod expr;
 mod items;
 mod keys;
 mod locks;
+mod page;
+mod query;
 mod request;
 mod schema;
 mod tables;
+mod transact;
 mod write;
 
-pub(crate) use catalogue::KvState;
+pub use batch::{
+    BATCH_BYTES_MAX, BATCH_GET_ITEMS_MAX, BATCH_WRITE_ITEMS_MAX, BatchGetItem, BatchGetItemOutput,
+    BatchWriteItem, BatchWriteItemOutput, KeysAndAttributes, WriteRequest,
+};
 pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
+pub(crate) use catalogue::KvState;
 pub use error::{CancellationReason, Error, Result};
 pub use items::{
     DeleteItem, DeleteItemOutput, GetItem, GetItemOutput, PutItem, PutItemOutput, UpdateItem,
     UpdateItemOutput,
 };
+pub use page::{MAX_PAGE_BYTES, Select};
+pub use query::{Items, MAX_TOTAL_SEGMENTS, Paged, Query, QueryOutput, Scan, ScanOutput};
 pub use request::{
     ConsumedCapacity, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
@@ -65,6 +75,12 @@ pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
     DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput, UpdateTable,
     UpdateTableOutput,
+};
+pub use transact::{
+    CLIENT_REQUEST_TOKEN_MAX, ConditionCheck, IDEMPOTENCY_WINDOW, TRANSACT_ITEMS_MAX,
+    TRANSACT_PAYLOAD_BYTES_MAX, TRANSACTION_LOCK_PATIENCE, TransactDelete, TransactGet,
+    TransactGetItems, TransactGetItemsOutput, TransactPut, TransactUpdate, TransactWriteItem,
+    TransactWriteItems, TransactWriteItemsOutput,
 };
 
 use crate::Database;
@@ -117,6 +133,36 @@ impl Database {
         DeleteItem::new(self.clone(), table.into())
     }
 
+    /// Starts a `Query` request.
+    pub fn query(&self, table: impl Into<String>) -> Query {
+        Query::new(self.clone(), table.into())
+    }
+
+    /// Starts a `Scan` request.
+    pub fn scan(&self, table: impl Into<String>) -> Scan {
+        Scan::new(self.clone(), table.into())
+    }
+
+    /// Starts a `BatchGetItem` request.
+    pub fn batch_get_item(&self) -> BatchGetItem {
+        BatchGetItem::new(self.clone())
+    }
+
+    /// Starts a `BatchWriteItem` request.
+    pub fn batch_write_item(&self) -> BatchWriteItem {
+        BatchWriteItem::new(self.clone())
+    }
+
+    /// Starts a `TransactWriteItems` request.
+    pub fn transact_write_items(&self) -> TransactWriteItems {
+        TransactWriteItems::new(self.clone())
+    }
+
+    /// Starts a `TransactGetItems` request.
+    pub fn transact_get_items(&self) -> TransactGetItems {
+        TransactGetItems::new(self.clone())
+    }
+
     /// A handle on one table, so its name is given once.
     pub fn table(&self, table: impl Into<String>) -> Table {
         Table {
@@ -163,5 +209,15 @@ impl Table {
     /// Starts a `DeleteItem` request.
     pub fn delete_item(&self) -> DeleteItem {
         self.db.delete_item(self.name.clone())
+    }
+
+    /// Starts a `Query` request.
+    pub fn query(&self) -> Query {
+        self.db.query(self.name.clone())
+    }
+
+    /// Starts a `Scan` request.
+    pub fn scan(&self) -> Scan {
+        self.db.scan(self.name.clone())
     }
 }

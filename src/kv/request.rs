@@ -90,7 +90,11 @@ impl ExpressionAttributes {
             .insert(placeholder.into(), name.into());
     }
 
-    pub(crate) fn value(&mut self, placeholder: impl Into<String>, value: impl Into<AttributeValue>) {
+    pub(crate) fn value(
+        &mut self,
+        placeholder: impl Into<String>,
+        value: impl Into<AttributeValue>,
+    ) {
         self.values
             .get_or_insert_with(BTreeMap::new)
             .insert(placeholder.into(), value.into());

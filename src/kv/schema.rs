@@ -353,7 +353,10 @@ pub(crate) fn resolve_key(
             }
             Ok(KeyDefinition {
                 partition_key: (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
-                sort_key: Some((range.attribute_name.clone(), type_of(&range.attribute_name)?)),
+                sort_key: Some((
+                    range.attribute_name.clone(),
+                    type_of(&range.attribute_name)?,
+                )),
             })
         }
         [] => Err(constraint_error(

@@ -134,7 +134,12 @@ impl CreateTable {
         self.key_element(name, KeyType::Range, scalar)
     }
 
-    fn key_element(mut self, name: impl Into<String>, key_type: KeyType, scalar: ScalarType) -> Self {
+    fn key_element(
+        mut self,
+        name: impl Into<String>,
+        key_type: KeyType,
+        scalar: ScalarType,
+    ) -> Self {
         let name = name.into();
         self.key_schema.push(KeySchemaElement {
             attribute_name: name.clone(),
@@ -200,7 +205,11 @@ impl CreateTable {
         let key = resolve_key(&self.key_schema, &self.attribute_definitions, "Table")?;
         check_billing(self.billing_mode, self.provisioned_throughput)?;
         check_stream(self.stream_specification)?;
-        let mut used: BTreeSet<&str> = self.key_schema.iter().map(|e| e.attribute_name.as_str()).collect();
+        let mut used: BTreeSet<&str> = self
+            .key_schema
+            .iter()
+            .map(|e| e.attribute_name.as_str())
+            .collect();
         let mut index_keys = Vec::new();
         if self.local_secondary_indexes.len() > MAX_LOCAL_SECONDARY_INDEXES {
             return Err(Error::validation(
@@ -232,7 +241,10 @@ impl CreateTable {
                     index.index_name, index_key.partition_key.0, key.partition_key.0
                 )));
             }
-            match (index.projection.projection_type, index.projection.non_key_attributes.is_empty()) {
+            match (
+                index.projection.projection_type,
+                index.projection.non_key_attributes.is_empty(),
+            ) {
                 (ProjectionType::Include, true) => {
                     return Err(Error::validation(
                         "One or more parameter values were invalid: NonKeyAttributes must be \
@@ -542,9 +554,7 @@ impl UpdateTable {
                     )));
                 }
                 (false, false) => {
-                    return Err(Error::validation(
-                        "Table already has no stream enabled",
-                    ));
+                    return Err(Error::validation("Table already has no stream enabled"));
                 }
                 (false, true) => {
                     definition.stream_label = Some(stream_label(inner.clock.since_epoch()));
@@ -602,7 +612,10 @@ mod tests {
 
     #[test]
     fn stream_labels_are_utc_timestamps() {
-        assert_eq!(stream_label(Duration::from_millis(0)), "1970-01-01T00:00:00.000");
+        assert_eq!(
+            stream_label(Duration::from_millis(0)),
+            "1970-01-01T00:00:00.000"
+        );
         assert_eq!(
             stream_label(Duration::from_millis(1_700_000_000_123)),
             "2023-11-14T22:13:20.123"

@@ -30,10 +30,7 @@ pub(crate) fn read_item(db: &DatabaseInner, row_key: &[u8]) -> Result<Option<Ite
 
 /// Checks `condition` against the stored item (an empty item when there is
 /// none, so `attribute_not_exists` holds and comparisons fail).
-pub(crate) fn check_condition(
-    condition: Option<&Condition>,
-    old: Option<&Item>,
-) -> bool {
+pub(crate) fn check_condition(condition: Option<&Condition>, old: Option<&Item>) -> bool {
     let Some(condition) = condition else {
         return true;
     };
@@ -45,7 +42,12 @@ pub(crate) fn check_condition(
 
 /// Adds the change from `old` to `new` of the item at `row_key` to `batch`
 /// (nothing when both are absent).
-pub(crate) fn stage(batch: &mut WriteBatch, row_key: &[u8], old: Option<&Item>, new: Option<&Item>) {
+pub(crate) fn stage(
+    batch: &mut WriteBatch,
+    row_key: &[u8],
+    old: Option<&Item>,
+    new: Option<&Item>,
+) {
     match new {
         Some(item) => {
             let mut bytes = Vec::with_capacity(256);

@@ -82,3 +82,48 @@ mod tests {
         assert_ne!(token(b"pk\0\x01"), token(b"pl\0\x01"));
     }
 }
+
+/// The first key after every key that starts with `prefix` (`None` when
+/// no such key exists: the prefix is all `0xFF`).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The token range `[start, end)` of parallel-scan segment `segment` of
+/// `total` (`end` is `None` for the last segment: up to the ring's end).
+/// Segments are disjoint and together cover every token.
+pub(crate) fn segment_tokens(segment: u32, total: u32) -> (u64, Option<u64>) {
+    let bound = |s: u32| ((u128::from(s) << 64) / u128::from(total)) as u64;
+    let start = bound(segment);
+    let end = (segment + 1 < total).then(|| bound(segment + 1));
+    (start, end)
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_disjoint_and_cover_the_ring() {
+        for total in [1u32, 2, 3, 7, 1000] {
+            let mut expected_start = 0u64;
+            for segment in 0..total {
+                let (start, end) = segment_tokens(segment, total);
+                assert_eq!(start, expected_start);
+                match end {
+                    Some(end) => expected_start = end,
+                    None => assert_eq!(segment, total - 1),
+                }
+            }
+        }
+        assert_eq!(prefix_successor(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0xff]), None);
+    }
+}

@@ -1,0 +1,603 @@
+//! Query and Scan: request builders, their outputs, and the iterators that
+//! page through every result.
+
+use std::ops::Bound;
+
+use super::capacity::{read_units, report};
+use super::error::{Error, Result};
+use super::expr::{self, Comparator, SortKeyCondition};
+use super::keys::{EncodedKey, key_from_key_map};
+use super::page::{Page, PageRequest, Select, check_select, read_page};
+use super::request::{
+    ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, expression_attribute_setters,
+};
+use crate::Database;
+use crate::partition::{
+    keyspace_prefix, partition_prefix, prefix_successor, segment_tokens, token,
+};
+use crate::storage::Direction;
+use crate::value::{AttributeValue, Item, encode_key_value};
+
+/// The most segments a parallel scan may have.
+pub const MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
+
+/// What a Query or Scan page returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryOutput {
+    /// The matching items (empty with `Select::Count`).
+    pub items: Vec<Item>,
+    /// How many items matched the filter.
+    pub count: usize,
+    /// How many items were read before the filter.
+    pub scanned_count: usize,
+    /// Where the next page starts, when this one stopped early.
+    pub last_evaluated_key: Option<Item>,
+    /// The capacity consumed, if requested.
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+/// What a Scan page returns (the same fields as a Query page).
+pub type ScanOutput = QueryOutput;
+
+fn starting_key_invalid(detail: &str) -> Error {
+    Error::validation(format!("The provided starting key is invalid: {detail}"))
+}
+
+fn check_limit(limit: Option<usize>, field: &str) -> Result<()> {
+    if limit == Some(0) {
+        return Err(Error::validation(format!(
+            "1 validation error detected: {field} failed to satisfy constraint: Member must \
+             have value greater than or equal to 1"
+        )));
+    }
+    Ok(())
+}
+
+/// The byte range of a partition that a sort key condition selects.
+fn sort_range(
+    prefix: &[u8],
+    condition: Option<&SortKeyCondition>,
+) -> Result<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
+    let with = |value: &AttributeValue| -> Result<Vec<u8>> {
+        let mut key = prefix.to_vec();
+        encode_key_value(value, &mut key)?;
+        Ok(key)
+    };
+    let partition_end = match prefix_successor(prefix) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    let whole = (Bound::Included(prefix.to_vec()), partition_end.clone());
+    let Some(condition) = condition else {
+        return Ok(whole);
+    };
+    Ok(match condition {
+        SortKeyCondition::Compare(comparator, value) => {
+            let key = with(value)?;
+            match comparator {
+                Comparator::Equal => (Bound::Included(key.clone()), Bound::Included(key)),
+                Comparator::Less => (whole.0, Bound::Excluded(key)),
+                Comparator::LessOrEqual => (whole.0, Bound::Included(key)),
+                Comparator::Greater => (Bound::Excluded(key), partition_end),
+                Comparator::GreaterOrEqual => (Bound::Included(key), partition_end),
+                // The key condition grammar never produces `<>`.
+                Comparator::NotEqual => whole,
+            }
+        }
+        SortKeyCondition::Between(low, high) => {
+            (Bound::Included(with(low)?), Bound::Included(with(high)?))
+        }
+        SortKeyCondition::BeginsWith(value) => {
+            // The escaped bytes of the prefix, without the terminator: an
+            // encoding starts with them exactly when the value starts with
+            // the prefix.
+            let mut start = with(value)?;
+            start.truncate(start.len() - 2);
+            let end = match prefix_successor(&start) {
+                Some(end) => Bound::Excluded(end),
+                None => partition_end,
+            };
+            (Bound::Included(start), end)
+        }
+    })
+}
+
+/// Narrows `range` to the keys after (forward) or before (backward)
+/// `start_after`.
+fn resume_after(
+    range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    start_after: Option<Vec<u8>>,
+    direction: Direction,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    match (start_after, direction) {
+        (None, _) => range,
+        (Some(key), Direction::Forward) => (Bound::Excluded(key), range.1),
+        (Some(key), Direction::Reverse) => (range.0, Bound::Excluded(key)),
+    }
+}
+
+fn output(
+    page: Page,
+    table: &str,
+    consistent: bool,
+    capacity: ReturnConsumedCapacity,
+) -> QueryOutput {
+    QueryOutput {
+        consumed_capacity: report(
+            capacity,
+            table,
+            read_units(page.bytes_read, consistent),
+            0.0,
+        ),
+        items: page.items,
+        count: page.count,
+        scanned_count: page.scanned_count,
+        last_evaluated_key: page.last_evaluated_key,
+    }
+}
+
+/// A `query` request: the items of one partition key, in sort key order.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct Query {
+    db: Database,
+    table: String,
+    key_condition_expression: Option<String>,
+    filter_expression: Option<String>,
+    projection_expression: Option<String>,
+    attributes: ExpressionAttributes,
+    scan_index_forward: bool,
+    limit: Option<usize>,
+    exclusive_start_key: Option<Item>,
+    select: Option<Select>,
+    consistent_read: bool,
+    return_consumed_capacity: ReturnConsumedCapacity,
+}
+
+expression_attribute_setters!(Query);
+
+impl Query {
+    pub(crate) fn new(db: Database, table: String) -> Self {
+        Self {
+            db,
+            table,
+            key_condition_expression: None,
+            filter_expression: None,
+            projection_expression: None,
+            attributes: ExpressionAttributes::default(),
+            scan_index_forward: true,
+            limit: None,
+            exclusive_start_key: None,
+            select: None,
+            consistent_read: false,
+            return_consumed_capacity: ReturnConsumedCapacity::None,
+        }
+    }
+
+    /// The key condition: `=` on the partition key, optionally one
+    /// condition on the sort key.
+    pub fn key_condition_expression(mut self, expression: impl Into<String>) -> Self {
+        self.key_condition_expression = Some(expression.into());
+        self
+    }
+
+    /// A filter applied after reading (it may not name key attributes).
+    pub fn filter_expression(mut self, expression: impl Into<String>) -> Self {
+        self.filter_expression = Some(expression.into());
+        self
+    }
+
+    /// Which attributes to return.
+    pub fn projection_expression(mut self, expression: impl Into<String>) -> Self {
+        self.projection_expression = Some(expression.into());
+        self
+    }
+
+    /// Ascending sort key order (true, the default) or descending.
+    pub fn scan_index_forward(mut self, forward: bool) -> Self {
+        self.scan_index_forward = forward;
+        self
+    }
+
+    /// At most this many items are evaluated (read before the filter).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Continues after this key (a previous page's `last_evaluated_key`).
+    pub fn exclusive_start_key(mut self, key: impl Into<Item>) -> Self {
+        self.exclusive_start_key = Some(key.into());
+        self
+    }
+
+    /// What to return.
+    pub fn select(mut self, select: Select) -> Self {
+        self.select = Some(select);
+        self
+    }
+
+    /// Whether to read the latest committed state.
+    pub fn consistent_read(mut self, consistent: bool) -> Self {
+        self.consistent_read = consistent;
+        self
+    }
+
+    /// Whether to report consumed capacity.
+    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
+        self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Every matching item, reading page after page as the iterator goes.
+    pub fn items(self) -> Items<Self> {
+        Items::new(self)
+    }
+
+    /// Runs the request: one page.
+    pub fn send(&self) -> Result<QueryOutput> {
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        let Some(key_condition) = &self.key_condition_expression else {
+            return Err(Error::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified \
+                 in the request.",
+            ));
+        };
+        check_limit(self.limit, "Value at 'Limit'")?;
+        let select = check_select(
+            self.select,
+            self.projection_expression.is_some(),
+            false,
+            "1 validation error detected: ",
+        )?;
+        let mut placeholders = self.attributes.placeholders(true)?;
+        let key_condition = expr::parse_key_condition(
+            key_condition,
+            &mut placeholders,
+            &definition.key.expr_schema(),
+        )?;
+        let filter = self
+            .filter_expression
+            .as_deref()
+            .map(|text| expr::parse_filter(text, &mut placeholders))
+            .transpose()?;
+        let projection = self
+            .projection_expression
+            .as_deref()
+            .map(|text| expr::parse_projection(text, &mut placeholders))
+            .transpose()?;
+        placeholders.check_unused()?;
+        if let Some(filter) = &filter {
+            filter.check_no_key_attributes(definition.key.names())?;
+        }
+
+        let mut partition = Vec::new();
+        encode_key_value(&key_condition.partition_value, &mut partition)?;
+        let prefix = partition_prefix(definition.keyspace, &partition);
+        let range = sort_range(&prefix, key_condition.sort_condition.as_ref())?;
+        let direction = if self.scan_index_forward {
+            Direction::Forward
+        } else {
+            Direction::Reverse
+        };
+        let start_after = match &self.exclusive_start_key {
+            None => None,
+            Some(start) => {
+                let key = key_from_key_map(&definition.key, start)
+                    .map_err(|e| starting_key_invalid(&e.message()))?;
+                let sort_ok = match (&key_condition.sort_condition, &definition.key.sort_key) {
+                    (Some(condition), Some((name, _))) => {
+                        start.get(name).is_some_and(|v| condition.matches(v))
+                    }
+                    _ => true,
+                };
+                if key.partition != partition || !sort_ok {
+                    return Err(Error::validation(
+                        "The provided starting key is outside query boundaries based on \
+                         provided conditions",
+                    ));
+                }
+                Some(key.row_key(definition.keyspace))
+            }
+        };
+        let (start, end) = resume_after(range, start_after, direction);
+        let page = read_page(
+            inner,
+            PageRequest {
+                start,
+                end,
+                direction,
+                filter: filter.as_ref(),
+                projection: projection.as_ref(),
+                count_only: select == Select::Count,
+                limit: self.limit,
+                key: &definition.key,
+            },
+        )?;
+        Ok(output(
+            page,
+            &self.table,
+            self.consistent_read,
+            self.return_consumed_capacity,
+        ))
+    }
+}
+
+/// A `scan` request: every item of a table (or of one parallel-scan
+/// segment), in token order.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct Scan {
+    db: Database,
+    table: String,
+    filter_expression: Option<String>,
+    projection_expression: Option<String>,
+    attributes: ExpressionAttributes,
+    limit: Option<usize>,
+    exclusive_start_key: Option<Item>,
+    select: Option<Select>,
+    segment: Option<u32>,
+    total_segments: Option<u32>,
+    consistent_read: bool,
+    return_consumed_capacity: ReturnConsumedCapacity,
+}
+
+expression_attribute_setters!(Scan);
+
+impl Scan {
+    pub(crate) fn new(db: Database, table: String) -> Self {
+        Self {
+            db,
+            table,
+            filter_expression: None,
+            projection_expression: None,
+            attributes: ExpressionAttributes::default(),
+            limit: None,
+            exclusive_start_key: None,
+            select: None,
+            segment: None,
+            total_segments: None,
+            consistent_read: false,
+            return_consumed_capacity: ReturnConsumedCapacity::None,
+        }
+    }
+
+    /// A filter applied after reading.
+    pub fn filter_expression(mut self, expression: impl Into<String>) -> Self {
+        self.filter_expression = Some(expression.into());
+        self
+    }
+
+    /// Which attributes to return.
+    pub fn projection_expression(mut self, expression: impl Into<String>) -> Self {
+        self.projection_expression = Some(expression.into());
+        self
+    }
+
+    /// At most this many items are evaluated (read before the filter).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Continues after this key (a previous page's `last_evaluated_key`).
+    pub fn exclusive_start_key(mut self, key: impl Into<Item>) -> Self {
+        self.exclusive_start_key = Some(key.into());
+        self
+    }
+
+    /// What to return.
+    pub fn select(mut self, select: Select) -> Self {
+        self.select = Some(select);
+        self
+    }
+
+    /// This scan's segment of a parallel scan (0-based).
+    pub fn segment(mut self, segment: u32) -> Self {
+        self.segment = Some(segment);
+        self
+    }
+
+    /// How many segments the parallel scan has.
+    pub fn total_segments(mut self, total: u32) -> Self {
+        self.total_segments = Some(total);
+        self
+    }
+
+    /// Whether to read the latest committed state.
+    pub fn consistent_read(mut self, consistent: bool) -> Self {
+        self.consistent_read = consistent;
+        self
+    }
+
+    /// Whether to report consumed capacity.
+    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
+        self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Every matching item, reading page after page as the iterator goes.
+    pub fn items(self) -> Items<Self> {
+        Items::new(self)
+    }
+
+    fn segment_range(&self) -> Result<(u32, u32)> {
+        match (self.segment, self.total_segments) {
+            (None, None) => Ok((0, 1)),
+            (Some(_), None) => Err(Error::validation(
+                "The TotalSegments parameter is required but was not present in the request \
+                 when Segment parameter is present",
+            )),
+            (None, Some(_)) => Err(Error::validation(
+                "The Segment parameter is required but was not present in the request when \
+                 parameter TotalSegments is present",
+            )),
+            (Some(_), Some(total)) if total == 0 || total > MAX_TOTAL_SEGMENTS => {
+                Err(Error::validation(format!(
+                    "1 validation error detected: Value '{total}' at 'totalSegments' failed to \
+                     satisfy constraint: Member must have value {}",
+                    if total == 0 {
+                        "greater than or equal to 1"
+                    } else {
+                        "less than or equal to 1000000"
+                    }
+                )))
+            }
+            (Some(segment), Some(total)) if segment >= total => Err(Error::validation(format!(
+                "The Segment parameter is zero-based and must be less than parameter \
+                 TotalSegments: Segment: {segment} is not less than TotalSegments: {total}"
+            ))),
+            (Some(segment), Some(total)) => Ok((segment, total)),
+        }
+    }
+
+    /// Runs the request: one page.
+    pub fn send(&self) -> Result<ScanOutput> {
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        if let Some(limit) = self.limit.filter(|&l| l == 0) {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy \
+                 constraint: Member must have value greater than or equal to 1"
+            )));
+        }
+        let (segment, total) = self.segment_range()?;
+        let select = check_select(self.select, self.projection_expression.is_some(), false, "")?;
+        let mut placeholders = self.attributes.placeholders(
+            self.filter_expression.is_some() || self.projection_expression.is_some(),
+        )?;
+        let filter = self
+            .filter_expression
+            .as_deref()
+            .map(|text| expr::parse_filter(text, &mut placeholders))
+            .transpose()?;
+        let projection = self
+            .projection_expression
+            .as_deref()
+            .map(|text| expr::parse_projection(text, &mut placeholders))
+            .transpose()?;
+        placeholders.check_unused()?;
+
+        let (first_token, end_token) = segment_tokens(segment, total);
+        let with_token = |t: u64| {
+            let mut key = keyspace_prefix(definition.keyspace).to_vec();
+            key.extend_from_slice(&t.to_be_bytes());
+            key
+        };
+        let end = match end_token {
+            Some(t) => Bound::Excluded(with_token(t)),
+            None => match prefix_successor(&keyspace_prefix(definition.keyspace)) {
+                Some(end) => Bound::Excluded(end),
+                None => Bound::Unbounded,
+            },
+        };
+        let start = match &self.exclusive_start_key {
+            None => Bound::Included(with_token(first_token)),
+            Some(start) => {
+                let key: EncodedKey = key_from_key_map(&definition.key, start)
+                    .map_err(|e| starting_key_invalid(&e.message()))?;
+                let t = token(&key.partition);
+                if t < first_token || end_token.is_some_and(|end| t >= end) {
+                    return Err(starting_key_invalid(&format!(
+                        "Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct \
+                         Segment. TotalSegments: {total} Segment: {segment}"
+                    )));
+                }
+                Bound::Excluded(key.row_key(definition.keyspace))
+            }
+        };
+        let page = read_page(
+            inner,
+            PageRequest {
+                start,
+                end,
+                direction: Direction::Forward,
+                filter: filter.as_ref(),
+                projection: projection.as_ref(),
+                count_only: select == Select::Count,
+                limit: self.limit,
+                key: &definition.key,
+            },
+        )?;
+        Ok(output(
+            page,
+            &self.table,
+            self.consistent_read,
+            self.return_consumed_capacity,
+        ))
+    }
+}
+
+/// A request that reads in pages resumed from `last_evaluated_key`.
+pub trait Paged {
+    /// Reads one page.
+    fn page(&self) -> Result<QueryOutput>;
+    /// Sets where the next page starts.
+    fn resume_from(&mut self, key: Item);
+}
+
+impl Paged for Query {
+    fn page(&self) -> Result<QueryOutput> {
+        self.send()
+    }
+
+    fn resume_from(&mut self, key: Item) {
+        self.exclusive_start_key = Some(key);
+    }
+}
+
+impl Paged for Scan {
+    fn page(&self) -> Result<QueryOutput> {
+        self.send()
+    }
+
+    fn resume_from(&mut self, key: Item) {
+        self.exclusive_start_key = Some(key);
+    }
+}
+
+/// The items of every page of a Query or Scan, read lazily. An error ends
+/// the iteration after it is returned.
+#[derive(Debug)]
+pub struct Items<R> {
+    request: Option<R>,
+    buffered: std::vec::IntoIter<Item>,
+}
+
+impl<R: Paged> Items<R> {
+    fn new(request: R) -> Self {
+        Self {
+            request: Some(request),
+            buffered: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl<R: Paged> Iterator for Items<R> {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.buffered.next() {
+                return Some(Ok(item));
+            }
+            let request = self.request.as_mut()?;
+            match request.page() {
+                Err(error) => {
+                    self.request = None;
+                    return Some(Err(error));
+                }
+                Ok(page) => {
+                    match page.last_evaluated_key {
+                        Some(key) => request.resume_from(key),
+                        None => self.request = None,
+                    }
+                    self.buffered = page.items.into_iter();
+                }
+            }
+        }
+    }
+}
