@@ -1,7 +1,9 @@
 //! A tour of nimbus on a temporary directory. It grows with every service;
 //! today it shows the value model every service stores (DynamoDB items,
 //! canonical numbers, DynamoDB JSON, serde conversion, validation, the
-//! order-preserving key encoding) and the storage engine under them.
+//! order-preserving key encoding), the storage engine under them,
+//! DynamoDB-style tables (conditions, updates, query pages, batches and
+//! transactions) and the byte-bounded cache.
 //!
 //! Run it with `cargo run --release --example tour`.
 
@@ -89,7 +91,163 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("empty key           -> {error}");
     }
 
-    storage_engine(&directory.path().join("engine"))
+    storage_engine(&directory.path().join("engine"))?;
+    tables(&directory.path().join("tables"))?;
+    cache()
+}
+
+/// DynamoDB-style tables: the same calls, limits and errors.
+fn tables(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
+    use nimbus::kv::{self, ReturnValue, TransactPut, TransactUpdate};
+    use nimbus::storage::Durability;
+    use nimbus::{Database, DatabaseOptions};
+
+    section("Tables: create, conditional put, update, query pages");
+    let db = Database::open_with(
+        path,
+        DatabaseOptions::default().durability(Durability::Buffered),
+    )?;
+    db.create_table("Music")
+        .partition_key("Artist", ScalarType::S)
+        .sort_key("SongTitle", ScalarType::S)
+        .send()?;
+    for (n, title) in ["Blue Sky", "Happy Day", "Rain", "Sunrise", "Thunder"]
+        .iter()
+        .enumerate()
+    {
+        db.put_item("Music")
+            .item(item! { "Artist" => "Acme Band", "SongTitle" => *title, "Plays" => n as i64 })
+            .condition_expression("attribute_not_exists(SongTitle)")
+            .send()?;
+    }
+    let again = db
+        .put_item("Music")
+        .item(item! { "Artist" => "Acme Band", "SongTitle" => "Rain" })
+        .condition_expression("attribute_not_exists(SongTitle)")
+        .send();
+    if let Err(error) = again {
+        println!("second create of Rain -> {error}");
+    }
+    let plays = db
+        .update_item("Music")
+        .key(item! { "Artist" => "Acme Band", "SongTitle" => "Rain" })
+        .update_expression(
+            "SET Plays = Plays + :one, Tags = list_append(if_not_exists(Tags, :none), :tag)",
+        )
+        .value(":one", 1)
+        .value(":none", AttributeValue::L(vec![]))
+        .value(":tag", AttributeValue::L(vec!["wet".into()]))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()?;
+    println!("update, UPDATED_NEW   -> {:?}", plays.attributes);
+    let mut start = None;
+    let mut page_number = 0;
+    loop {
+        let mut query = db
+            .query("Music")
+            .key_condition_expression("Artist = :a")
+            .filter_expression("Plays >= :min")
+            .value(":a", "Acme Band")
+            .value(":min", 1)
+            .limit(2);
+        if let Some(key) = start.take() {
+            query = query.exclusive_start_key(key);
+        }
+        let page = query.send()?;
+        page_number += 1;
+        let titles: Vec<String> = page
+            .items
+            .iter()
+            .map(|i| i["SongTitle"].to_string())
+            .collect();
+        println!(
+            "query page {page_number}: scanned {}, matched {} {:?}",
+            page.scanned_count, page.count, titles
+        );
+        match page.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => break,
+        }
+    }
+
+    section("Transactions: all or nothing, with reasons");
+    db.create_table("Accounts")
+        .partition_key("id", ScalarType::S)
+        .send()?;
+    db.batch_write_item()
+        .put("Accounts", item! { "id" => "alice", "balance" => 100 })
+        .put("Accounts", item! { "id" => "bob", "balance" => 0 })
+        .send()?;
+    let transfer = |amount: i64| {
+        db.transact_write_items()
+            .item(
+                TransactUpdate::new(
+                    "Accounts",
+                    item! { "id" => "alice" },
+                    "SET balance = balance - :a",
+                )
+                .condition_expression("balance >= :a")
+                .value(":a", amount),
+            )
+            .item(
+                TransactUpdate::new(
+                    "Accounts",
+                    item! { "id" => "bob" },
+                    "SET balance = balance + :a",
+                )
+                .value(":a", amount),
+            )
+            .item(TransactPut::new(
+                "Accounts",
+                item! { "id" => format!("log-{amount}") },
+            ))
+            .send()
+    };
+    transfer(60)?;
+    match transfer(60) {
+        Err(kv::Error::TransactionCanceled { reasons }) => {
+            let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
+            println!("second transfer of 60 -> cancelled {codes:?}");
+        }
+        other => println!("second transfer of 60 -> unexpected {other:?}"),
+    }
+    let accounts = db.scan("Accounts").send()?;
+    println!(
+        "accounts              -> {} items, {:?}",
+        accounts.count,
+        accounts
+            .items
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+    );
+    let described = db.describe_table("Music").send()?.table;
+    println!(
+        "Music: {} items, {} bytes",
+        described.item_count, described.table_size_bytes
+    );
+    db.close()?;
+    let reopened = Database::open(path)?;
+    println!(
+        "after reopen, tables  -> {:?}",
+        reopened.list_tables().send()?.table_names
+    );
+    reopened.close()?;
+    Ok(())
+}
+
+/// The byte-bounded cache with TTLs and single-flight loading.
+fn cache() -> Result<(), Box<dyn Error>> {
+    use nimbus::cache::Cache;
+
+    section("Cache: byte-bounded, scan-resistant, single-flight loads");
+    let cache: Cache<String, String> = Cache::builder().max_bytes(1 << 20).build();
+    let value = cache.get_or_load("answer".to_string(), |_| Ok::<_, String>("42".to_string()))?;
+    println!(
+        "loaded once           -> {value}, hit next time: {:?}",
+        cache.get(&"answer".to_string())
+    );
+    Ok(())
 }
 
 /// The durable engine every service stores through: one log, atomic

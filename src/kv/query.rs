@@ -53,11 +53,11 @@ fn check_limit(limit: Option<usize>, field: &str) -> Result<()> {
     Ok(())
 }
 
+/// A range of engine keys.
+type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// The byte range of a partition that a sort key condition selects.
-fn sort_range(
-    prefix: &[u8],
-    condition: Option<&SortKeyCondition>,
-) -> Result<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
+fn sort_range(prefix: &[u8], condition: Option<&SortKeyCondition>) -> Result<KeyBounds> {
     let with = |value: &AttributeValue| -> Result<Vec<u8>> {
         let mut key = prefix.to_vec();
         encode_key_value(value, &mut key)?;
@@ -104,11 +104,7 @@ fn sort_range(
 
 /// Narrows `range` to the keys after (forward) or before (backward)
 /// `start_after`.
-fn resume_after(
-    range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
-    start_after: Option<Vec<u8>>,
-    direction: Direction,
-) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+fn resume_after(range: KeyBounds, start_after: Option<Vec<u8>>, direction: Direction) -> KeyBounds {
     match (start_after, direction) {
         (None, _) => range,
         (Some(key), Direction::Forward) => (Bound::Excluded(key), range.1),

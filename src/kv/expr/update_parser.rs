@@ -190,10 +190,10 @@ fn function(
                     incorrect_operand_type(name, type_name(&value.value)),
                 );
             }
-            // list_append takes lists, not the results of other functions.
-            UpdateOperand::IfNotExists(..) => {
-                parser.defer(Rank::MisusedFunction, misused_function("if_not_exists"));
-            }
+            // DynamoDB accepts `list_append(if_not_exists(a, :empty), :v)`
+            // (the usual append-or-create idiom) but not a nested
+            // `list_append` (ALT test_update_expression_function_nesting,
+            // which passes against DynamoDB).
             UpdateOperand::ListAppend(..) => {
                 parser.defer(Rank::MisusedFunction, misused_function("list_append"));
             }

@@ -52,6 +52,18 @@ fn update_actions_follow_dynamodb_semantics() {
             AttributeValue::from(1)
         ])
     );
+    // The append-or-create idiom: list_append may nest if_not_exists.
+    assert_eq!(
+        attribute(
+            "SET fresh = list_append(if_not_exists(fresh, :l), :l)",
+            "fresh"
+        ),
+        lst(vec![AttributeValue::from(1), AttributeValue::from(1)])
+    );
+    assert_eq!(
+        attribute("SET n = if_not_exists(fresh, if_not_exists(n, :one))", "n"),
+        n(7)
+    );
     assert_eq!(
         attribute("SET lst[5] = :x", "lst"),
         lst(vec![AttributeValue::from(1), s("two"), s("x")])
@@ -242,10 +254,11 @@ fn update_validation_messages() {
             "SET n = size(s)",
             "Invalid UpdateExpression: Invalid function name; function: size",
         ),
-        // ALT test_update_expression.py L640-690: list_append nests no function.
+        // ALT test_update_expression_function_nesting: list_append nests no
+        // list_append (it does nest if_not_exists; see the apply tests).
         (
-            "SET n = list_append(if_not_exists(lst, :l), :l)",
-            "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: if_not_exists",
+            "SET n = list_append(list_append(:l, :l), :l)",
+            "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: list_append",
         ),
         (
             "SET status = :n",
