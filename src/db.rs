@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::kv::KvState;
 use crate::storage::fs::FileSystem;
@@ -24,6 +25,10 @@ pub struct DatabaseOptions {
     /// The wall clock of TTL, lifecycle and idempotency windows; default
     /// the system clock.
     pub clock: Arc<dyn Clock>,
+    /// How stale an eventually consistent read may be (default zero: every
+    /// read sees the latest committed state). Within the bound, such reads
+    /// share one snapshot, as a read replica would serve them.
+    pub eventual_read_staleness: Duration,
 }
 
 impl Default for DatabaseOptions {
@@ -31,6 +36,7 @@ impl Default for DatabaseOptions {
         Self {
             engine: EngineOptions::default(),
             clock: Arc::new(SystemClock),
+            eventual_read_staleness: Duration::ZERO,
         }
     }
 }
@@ -57,6 +63,13 @@ impl DatabaseOptions {
     /// Sets the wall clock (tests pass a [`ManualClock`](crate::time::ManualClock)).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Lets eventually consistent reads be served from a snapshot at most
+    /// `bound` old (by the database's clock).
+    pub fn eventual_read_staleness(mut self, bound: Duration) -> Self {
+        self.eventual_read_staleness = bound;
         self
     }
 
@@ -87,6 +100,7 @@ pub(crate) struct DatabaseInner {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) eventual_read_staleness: Duration,
     pub(crate) kv: KvState,
 }
 
@@ -145,6 +159,7 @@ impl Database {
                 fs,
                 path: path.to_path_buf(),
                 clock: options.clock,
+                eventual_read_staleness: options.eventual_read_staleness,
                 kv,
             }),
         })

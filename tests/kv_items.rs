@@ -405,3 +405,78 @@ fn racing_conditional_creates_have_exactly_one_winner() {
     }
     assert_eq!(get(&db, "race", "one").unwrap()["hits"], 400.into());
 }
+
+#[test]
+fn eventually_consistent_reads_are_never_older_than_the_configured_bound() {
+    use nimbus::DatabaseOptions;
+    use nimbus::time::ManualClock;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let options = DatabaseOptions::default()
+        .clock(clock.clone())
+        .eventual_read_staleness(Duration::from_secs(1));
+    let db = Database::memory_with(options).unwrap();
+    db.create_table("T3s")
+        .partition_key("k", ScalarType::S)
+        .send()
+        .unwrap();
+    let put = |v: i64| {
+        db.put_item("T3s")
+            .item(item! { "k" => "a", "v" => v })
+            .send()
+            .unwrap()
+    };
+    let read = |consistent: bool| {
+        let item = db
+            .get_item("T3s")
+            .key(item! { "k" => "a" })
+            .consistent_read(consistent)
+            .send()
+            .unwrap()
+            .item;
+        item.map(|i| i["v"].clone())
+    };
+    put(1);
+    assert_eq!(read(false), Some(1.into()));
+    put(2);
+    assert_eq!(
+        read(true),
+        Some(2.into()),
+        "a consistent read sees the latest write"
+    );
+    assert_eq!(
+        read(false),
+        Some(1.into()),
+        "an eventual read may lag, within the bound"
+    );
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(
+        read(false),
+        Some(2.into()),
+        "but never by more than the bound"
+    );
+    let scan = db.scan("T3s").send().unwrap();
+    assert_eq!(scan.items[0]["v"], 2.into());
+    // With the default bound of zero every read is the latest.
+    let latest = Database::memory().unwrap();
+    latest
+        .create_table("T3s")
+        .partition_key("k", ScalarType::S)
+        .send()
+        .unwrap();
+    for v in 0..3 {
+        latest
+            .put_item("T3s")
+            .item(item! { "k" => "a", "v" => v })
+            .send()
+            .unwrap();
+        let got = latest
+            .get_item("T3s")
+            .key(item! { "k" => "a" })
+            .send()
+            .unwrap()
+            .item;
+        assert_eq!(got.unwrap()["v"], v.into());
+    }
+}

@@ -14,6 +14,7 @@ use super::error::{Error, Result};
 use super::expr::{self, Projection};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity};
+use super::views::read_item_at;
 use super::write::{read_item, stage};
 use crate::Database;
 use crate::storage::WriteBatch;
@@ -145,8 +146,14 @@ impl BatchGetItem {
             plans.push((table_name, request, projection, row_keys));
         }
         let mut output = BatchGetItemOutput::default();
+        let mut snapshots = Vec::with_capacity(plans.len());
+        for (_, request, _, _) in &plans {
+            snapshots.push(inner.kv.eventual.snapshot(inner, request.consistent_read)?);
+        }
         let mut response_bytes = 0;
-        for (table_name, request, projection, row_keys) in plans {
+        for ((table_name, request, projection, row_keys), snapshot) in
+            plans.into_iter().zip(snapshots)
+        {
             let mut read_bytes = 0;
             for (key, row_key) in request.keys.iter().zip(&row_keys) {
                 if response_bytes >= BATCH_BYTES_MAX {
@@ -160,7 +167,7 @@ impl BatchGetItem {
                     unprocessed.keys.push(key.clone());
                     continue;
                 }
-                if let Some(item) = read_item(inner, row_key)? {
+                if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())? {
                     let size = item_size(&item);
                     read_bytes += size;
                     let item = match &projection {

@@ -100,6 +100,7 @@ pub(crate) struct KvState {
     pub(crate) ddl: Mutex<()>,
     next_keyspace: Mutex<KeyspaceId>,
     pub(crate) locks: KeyLocks,
+    pub(crate) eventual: super::views::EventualView,
     closed: AtomicBool,
 }
 
@@ -156,6 +157,7 @@ impl KvState {
             ddl: Mutex::new(()),
             next_keyspace: Mutex::new(next_keyspace),
             locks: KeyLocks::new(),
+            eventual: super::views::EventualView::default(),
             closed: AtomicBool::new(false),
         };
         for row in engine.prefix(&catalogue_key(DROPPED_TAG, &[]), Direction::Forward, None)? {

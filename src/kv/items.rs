@@ -9,7 +9,8 @@ use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, ReturnValue,
     ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
 };
-use super::write::{read_item, write_item};
+use super::views::read_item_at;
+use super::write::write_item;
 use crate::Database;
 use crate::value::{Item, item_size, validate_item};
 
@@ -219,7 +220,12 @@ impl GetItem {
             .transpose()?;
         placeholders.check_unused()?;
         let key = key_from_key_map(&definition.key, &self.key)?;
-        let item = read_item(inner, &key.row_key(definition.keyspace))?;
+        let snapshot = inner.kv.eventual.snapshot(inner, self.consistent_read)?;
+        let item = read_item_at(
+            inner,
+            &key.row_key(definition.keyspace),
+            snapshot.as_deref(),
+        )?;
         let size = item.as_ref().map_or(0, item_size);
         Ok(GetItemOutput {
             consumed_capacity: report(

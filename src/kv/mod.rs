@@ -48,6 +48,7 @@ mod request;
 mod schema;
 mod tables;
 mod transact;
+mod views;
 mod write;
 
 pub use batch::{

@@ -52,6 +52,7 @@ pub(crate) struct PageRequest<'a> {
     pub(crate) count_only: bool,
     pub(crate) limit: Option<usize>,
     pub(crate) key: &'a KeyDefinition,
+    pub(crate) consistent: bool,
 }
 
 /// One page read.
@@ -67,9 +68,12 @@ pub(crate) struct Page {
 /// Reads one page.
 pub(crate) fn read_page(db: &DatabaseInner, request: PageRequest<'_>) -> Result<Page> {
     let mut page = Page::default();
-    let rows = db
-        .engine
-        .range((request.start, request.end), request.direction, None)?;
+    let snapshot = db.kv.eventual.snapshot(db, request.consistent)?;
+    let rows = db.engine.range(
+        (request.start, request.end),
+        request.direction,
+        snapshot.as_deref(),
+    )?;
     for row in rows {
         let (_, value) = row?;
         let item = decode_item(&value)?;

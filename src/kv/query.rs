@@ -310,6 +310,7 @@ impl Query {
                 count_only: select == Select::Count,
                 limit: self.limit,
                 key: &definition.key,
+                consistent: self.consistent_read,
             },
         )?;
         Ok(output(
@@ -516,6 +517,7 @@ impl Scan {
                 count_only: select == Select::Count,
                 limit: self.limit,
                 key: &definition.key,
+                consistent: self.consistent_read,
             },
         )?;
         Ok(output(

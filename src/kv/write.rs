@@ -11,7 +11,7 @@ use super::expr::Condition;
 use super::request::ReturnValuesOnConditionCheckFailure;
 use crate::db::DatabaseInner;
 use crate::storage::WriteBatch;
-use crate::value::{Item, decode_item, encode_item, item_size};
+use crate::value::{Item, encode_item, item_size};
 
 /// What a write did: the item before and after (`None`: absent).
 #[derive(Debug)]
@@ -22,10 +22,7 @@ pub(crate) struct Written {
 
 /// Reads and decodes the item at `row_key`.
 pub(crate) fn read_item(db: &DatabaseInner, row_key: &[u8]) -> Result<Option<Item>> {
-    match db.engine.get(row_key)? {
-        Some(bytes) => Ok(Some(decode_item(&bytes)?)),
-        None => Ok(None),
-    }
+    super::views::read_item_at(db, row_key, None)
 }
 
 /// Checks `condition` against the stored item (an empty item when there is
