@@ -38,7 +38,7 @@ pub const CLIENT_REQUEST_TOKEN_MAX: usize = 36;
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long a transaction waits for an item another writer holds before it
 /// is cancelled with `TransactionConflict`.
-pub const TRANSACTION_LOCK_PATIENCE: Duration = Duration::from_millis(50);
+pub const TRANSACTION_LOCK_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Builds the per-action setters shared by the four write actions.
 macro_rules! action_common {

@@ -47,7 +47,9 @@ pub(crate) fn stage(
 ) {
     match new {
         Some(item) => {
-            let mut bytes = Vec::with_capacity(256);
+            // The encoding is a little larger than DynamoDB's size of the
+            // item (tags and lengths); sizing from it avoids regrowth.
+            let mut bytes = Vec::with_capacity(item_size(item) + 16 + 4 * item.len());
             encode_item(item, &mut bytes);
             batch.put(row_key, &bytes);
         }

@@ -163,6 +163,11 @@ impl<'a> Reader<'a> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
+            // One spelling per number: no redundant zero groups, and no
+            // bits beyond the 64th.
+            if (shift > 0 && byte == 0) || (shift == 63 && byte > 1) {
+                return Err(malformed("non-canonical varint"));
+            }
             n |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(n);
@@ -311,6 +316,8 @@ mod tests {
         }
         // A count far larger than the input must not allocate.
         assert!(decode_item(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        // Overlong varints have one spelling only.
+        assert!(decode_item(&[1, 0x81, 0x00, 0x81, 0, 0, 0, 0]).is_err());
         // Unknown version and tag.
         assert!(decode_item(&[2, 0]).is_err());
         assert!(decode_item(&[1, 1, 1, b'a', 99]).is_err());
