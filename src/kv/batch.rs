@@ -15,7 +15,7 @@ use super::expr::{self, Projection};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity};
 use super::views::read_item_at;
-use super::write::{read_item, stage};
+use super::write::{enter_tables, read_item, stage};
 use crate::Database;
 use crate::storage::WriteBatch;
 use crate::value::{Item, item_size, validate_item};
@@ -323,19 +323,7 @@ impl BatchWriteItem {
                 "Item size has exceeded the maximum allowed size",
             ));
         }
-        let mut tables: Vec<&Arc<TableHandle>> = Vec::new();
-        for write in &planned {
-            if !tables.iter().any(|t| Arc::ptr_eq(t, &write.table)) {
-                tables.push(&write.table);
-            }
-        }
-        let _gates: Vec<_> = tables.iter().map(|t| t.gate.read()).collect();
-        if let Some(dropped) = tables
-            .iter()
-            .find(|t| t.dropped.load(std::sync::atomic::Ordering::Acquire))
-        {
-            return Err(Error::table_not_found(&dropped.definition().name));
-        }
+        let _gates = enter_tables(planned.iter().map(|w| &w.table))?;
         let _locks = inner
             .kv
             .locks

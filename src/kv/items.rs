@@ -7,7 +7,8 @@ use super::expr::{self, ItemState, Projection};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
+    ReturnValuesOnConditionCheckFailure, capacity_setter, expression_attribute_setters,
+    write_request_setters,
 };
 use super::views::read_item_at;
 use super::write::write_item;
@@ -46,6 +47,7 @@ pub struct PutItem {
 }
 
 expression_attribute_setters!(PutItem);
+write_request_setters!(PutItem);
 
 /// What `put_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,33 +75,6 @@ impl PutItem {
     /// The item to write (key attributes included).
     pub fn item(mut self, item: impl Into<Item>) -> Self {
         self.item = item.into();
-        self
-    }
-
-    /// A condition the stored item must meet.
-    pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
-        self.condition_expression = Some(expression.into());
-        self
-    }
-
-    /// What to return: `None` or `AllOld`.
-    pub fn return_values(mut self, value: ReturnValue) -> Self {
-        self.return_values = value;
-        self
-    }
-
-    /// Whether a failed condition returns the stored item.
-    pub fn return_values_on_condition_check_failure(
-        mut self,
-        value: ReturnValuesOnConditionCheckFailure,
-    ) -> Self {
-        self.on_failure = value;
-        self
-    }
-
-    /// Whether to report consumed capacity.
-    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
-        self.return_consumed_capacity = value;
         self
     }
 
@@ -157,6 +132,7 @@ pub struct GetItem {
 }
 
 expression_attribute_setters!(GetItem);
+capacity_setter!(GetItem);
 
 /// What `get_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -196,12 +172,6 @@ impl GetItem {
     /// Which attributes to return.
     pub fn projection_expression(mut self, expression: impl Into<String>) -> Self {
         self.projection_expression = Some(expression.into());
-        self
-    }
-
-    /// Whether to report consumed capacity.
-    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
-        self.return_consumed_capacity = value;
         self
     }
 
@@ -260,6 +230,7 @@ pub struct UpdateItem {
 }
 
 expression_attribute_setters!(UpdateItem);
+write_request_setters!(UpdateItem);
 
 /// What `update_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -294,33 +265,6 @@ impl UpdateItem {
     /// The update: `SET`, `REMOVE`, `ADD`, `DELETE` clauses.
     pub fn update_expression(mut self, expression: impl Into<String>) -> Self {
         self.update_expression = Some(expression.into());
-        self
-    }
-
-    /// A condition the stored item must meet.
-    pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
-        self.condition_expression = Some(expression.into());
-        self
-    }
-
-    /// What to return.
-    pub fn return_values(mut self, value: ReturnValue) -> Self {
-        self.return_values = value;
-        self
-    }
-
-    /// Whether a failed condition returns the stored item.
-    pub fn return_values_on_condition_check_failure(
-        mut self,
-        value: ReturnValuesOnConditionCheckFailure,
-    ) -> Self {
-        self.on_failure = value;
-        self
-    }
-
-    /// Whether to report consumed capacity.
-    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
-        self.return_consumed_capacity = value;
         self
     }
 
@@ -416,6 +360,7 @@ pub struct DeleteItem {
 }
 
 expression_attribute_setters!(DeleteItem);
+write_request_setters!(DeleteItem);
 
 /// What `delete_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -443,33 +388,6 @@ impl DeleteItem {
     /// The item's key attributes.
     pub fn key(mut self, key: impl Into<Item>) -> Self {
         self.key = key.into();
-        self
-    }
-
-    /// A condition the stored item must meet.
-    pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
-        self.condition_expression = Some(expression.into());
-        self
-    }
-
-    /// What to return: `None` or `AllOld`.
-    pub fn return_values(mut self, value: ReturnValue) -> Self {
-        self.return_values = value;
-        self
-    }
-
-    /// Whether a failed condition returns the stored item.
-    pub fn return_values_on_condition_check_failure(
-        mut self,
-        value: ReturnValuesOnConditionCheckFailure,
-    ) -> Self {
-        self.on_failure = value;
-        self
-    }
-
-    /// Whether to report consumed capacity.
-    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
-        self.return_consumed_capacity = value;
         self
     }
 

@@ -9,7 +9,8 @@ use super::expr::{self, Comparator, SortKeyCondition};
 use super::keys::{EncodedKey, key_from_key_map};
 use super::page::{Page, PageRequest, Select, check_select, read_page};
 use super::request::{
-    ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, expression_attribute_setters,
+    ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, capacity_setter,
+    expression_attribute_setters,
 };
 use crate::Database;
 use crate::partition::{
@@ -151,6 +152,7 @@ pub struct Query {
 }
 
 expression_attribute_setters!(Query);
+capacity_setter!(Query);
 
 impl Query {
     pub(crate) fn new(db: Database, table: String) -> Self {
@@ -216,12 +218,6 @@ impl Query {
     /// Whether to read the latest committed state.
     pub fn consistent_read(mut self, consistent: bool) -> Self {
         self.consistent_read = consistent;
-        self
-    }
-
-    /// Whether to report consumed capacity.
-    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
-        self.return_consumed_capacity = value;
         self
     }
 
@@ -342,6 +338,7 @@ pub struct Scan {
 }
 
 expression_attribute_setters!(Scan);
+capacity_setter!(Scan);
 
 impl Scan {
     pub(crate) fn new(db: Database, table: String) -> Self {
@@ -406,12 +403,6 @@ impl Scan {
     /// Whether to read the latest committed state.
     pub fn consistent_read(mut self, consistent: bool) -> Self {
         self.consistent_read = consistent;
-        self
-    }
-
-    /// Whether to report consumed capacity.
-    pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
-        self.return_consumed_capacity = value;
         self
     }
 

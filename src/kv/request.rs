@@ -182,4 +182,53 @@ macro_rules! expression_attribute_setters {
     };
 }
 
-pub(crate) use expression_attribute_setters;
+/// Implements `return_consumed_capacity` on a builder with a
+/// `return_consumed_capacity` field.
+macro_rules! capacity_setter {
+    ($builder:ident) => {
+        impl $builder {
+            /// Whether to report consumed capacity.
+            pub fn return_consumed_capacity(
+                mut self,
+                value: $crate::kv::ReturnConsumedCapacity,
+            ) -> Self {
+                self.return_consumed_capacity = value;
+                self
+            }
+        }
+    };
+}
+
+/// Implements the setters every single-item write shares: condition,
+/// return values, return values on a failed condition, capacity.
+macro_rules! write_request_setters {
+    ($builder:ident) => {
+        $crate::kv::request::capacity_setter!($builder);
+
+        impl $builder {
+            /// A condition the stored item must meet.
+            pub fn condition_expression(mut self, expression: impl Into<String>) -> Self {
+                self.condition_expression = Some(expression.into());
+                self
+            }
+
+            /// What to return (PutItem and DeleteItem accept `None` and
+            /// `AllOld` only).
+            pub fn return_values(mut self, value: $crate::kv::ReturnValue) -> Self {
+                self.return_values = value;
+                self
+            }
+
+            /// Whether a failed condition returns the stored item.
+            pub fn return_values_on_condition_check_failure(
+                mut self,
+                value: $crate::kv::ReturnValuesOnConditionCheckFailure,
+            ) -> Self {
+                self.on_failure = value;
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use {capacity_setter, expression_attribute_setters, write_request_setters};

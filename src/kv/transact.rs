@@ -22,7 +22,7 @@ use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
 };
-use super::write::{check_condition, read_item, stage};
+use super::write::{check_condition, enter_tables, read_item, stage};
 use crate::Database;
 use crate::partition::{TRANSACTIONS_KEYSPACE, keyspace_prefix};
 use crate::storage::WriteBatch;
@@ -473,19 +473,7 @@ impl TransactWriteItems {
             }
         }
 
-        let mut tables: Vec<&Arc<TableHandle>> = Vec::new();
-        for action in &planned {
-            if !tables.iter().any(|t| Arc::ptr_eq(t, &action.table)) {
-                tables.push(&action.table);
-            }
-        }
-        let _gates: Vec<_> = tables.iter().map(|t| t.gate.read()).collect();
-        if let Some(dropped) = tables
-            .iter()
-            .find(|t| t.dropped.load(std::sync::atomic::Ordering::Acquire))
-        {
-            return Err(Error::table_not_found(&dropped.definition().name));
-        }
+        let _gates = enter_tables(planned.iter().map(|p| &p.table))?;
         let _locks = inner
             .kv
             .locks

@@ -5,6 +5,11 @@
 //! Later layers (indexes, streams) add their rows to the same batch here,
 //! so an item and everything derived from it commit atomically.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::RwLockReadGuard;
+
 use super::catalogue::TableHandle;
 use super::error::{Error, Result};
 use super::expr::Condition;
@@ -58,6 +63,25 @@ pub(crate) fn stage(
     }
 }
 
+/// Enters the gates of the tables a multi-item write touches (each once),
+/// failing if one was dropped meanwhile. Writes hold the guards until they
+/// are applied.
+pub(crate) fn enter_tables<'t>(
+    tables: impl IntoIterator<Item = &'t Arc<TableHandle>>,
+) -> Result<Vec<RwLockReadGuard<'t, ()>>> {
+    let mut unique: Vec<&Arc<TableHandle>> = Vec::new();
+    for table in tables {
+        if !unique.iter().any(|t| Arc::ptr_eq(t, table)) {
+            unique.push(table);
+        }
+    }
+    let gates = unique.iter().map(|t| t.gate.read()).collect();
+    if let Some(dropped) = unique.iter().find(|t| t.dropped.load(Ordering::Acquire)) {
+        return Err(Error::table_not_found(&dropped.definition().name));
+    }
+    Ok(gates)
+}
+
 /// Writes one item atomically. `change` maps the stored item to the new
 /// one (`None` deletes); it runs under the item's lock after the condition
 /// held, and may fail without anything being written.
@@ -70,7 +94,7 @@ pub(crate) fn write_item(
     change: impl FnOnce(Option<&Item>) -> Result<Option<Item>>,
 ) -> Result<Written> {
     let _gate = table.gate.read();
-    if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+    if table.dropped.load(Ordering::Acquire) {
         return Err(Error::table_not_found(&table.definition().name));
     }
     let _lock = db.kv.locks.lock(row_key);
