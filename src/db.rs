@@ -83,15 +83,15 @@ impl DatabaseOptions {
 /// A nimbus database: tables, objects and caches over one directory.
 /// Cheap to clone (an `Arc` inside); every clone is the same database.
 ///
+/// ```
+/// let db = nimbus::Database::memory().unwrap();
+/// assert!(db.list_tables().send().unwrap().table_names.is_empty());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Database {
     pub(crate) inner: Arc<DatabaseInner>,
 }
 
-/// ```
-/// let db = nimbus::Database::memory().unwrap();
-/// assert!(db.list_tables().send().unwrap().table_names.is_empty());
-/// ```
 /// What every clone of a [`Database`] shares.
 #[derive(Debug)]
 pub(crate) struct DatabaseInner {
