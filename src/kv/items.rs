@@ -13,7 +13,7 @@ use super::request::{
 use super::views::read_item_at;
 use super::write::write_item;
 use crate::Database;
-use crate::value::{Item, item_size, validate_item};
+use crate::value::{Item, MAX_ITEM_BYTES, item_size, validate_item};
 
 /// DynamoDB's message for a `ReturnValues` PutItem and DeleteItem refuse.
 fn check_put_delete_return_values(value: ReturnValue) -> Result<()> {
@@ -306,12 +306,13 @@ impl UpdateItem {
                 if let Some(update) = &update {
                     update.apply(&mut item, state)?;
                 }
-                validate_item(&item).map_err(|error| match error.message() {
-                    "Item size has exceeded the maximum allowed size" => Error::validation(
+                // UpdateItem words the size limit its own way.
+                if item_size(&item) > MAX_ITEM_BYTES {
+                    return Err(Error::validation(
                         "Item size to update has exceeded the maximum allowed size",
-                    ),
-                    _ => Error::from(error),
-                })?;
+                    ));
+                }
+                validate_item(&item)?;
                 Ok(Some(item))
             },
         )?;
