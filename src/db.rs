@@ -82,6 +82,8 @@ pub(crate) struct DatabaseInner {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The object store (`db.objects()`): pack files and catalogue state.
+    pub(crate) objects: crate::objects::ObjectStore,
 }
 
 impl Database {
@@ -132,12 +134,20 @@ impl Database {
         path: &Path,
         options: DatabaseOptions,
     ) -> Result<Self> {
+        let objects = crate::objects::ObjectStore::open(
+            &engine,
+            Arc::clone(&fs),
+            path,
+            Arc::clone(&options.clock),
+            options.engine.durability,
+        )?;
         Ok(Self {
             inner: Arc::new(DatabaseInner {
                 engine,
                 fs,
                 path: path.to_path_buf(),
                 clock: options.clock,
+                objects,
             }),
         })
     }
