@@ -39,11 +39,6 @@ impl Writer {
         self
     }
 
-    pub(crate) fn u64_fixed(&mut self, value: u64) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_le_bytes());
-        self
-    }
-
     pub(crate) fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
         self.varint(bytes.len() as u64);
         self.buf.extend_from_slice(bytes);
@@ -145,10 +140,6 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.corrupt("a length is out of range"))
     }
 
-    pub(crate) fn u64_fixed(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let (head, rest) = self
             .buf
@@ -230,7 +221,6 @@ mod tests {
             .bool(true)
             .varint(u64::MAX)
             .varint(300)
-            .u64_fixed(42)
             .str("hé")
             .opt_str(None)
             .opt_varint(Some(9))
@@ -241,7 +231,6 @@ mod tests {
         assert!(reader.bool().unwrap());
         assert_eq!(reader.varint().unwrap(), u64::MAX);
         assert_eq!(reader.varint().unwrap(), 300);
-        assert_eq!(reader.u64_fixed().unwrap(), 42);
         assert_eq!(reader.str().unwrap(), "hé");
         assert_eq!(reader.opt_string().unwrap(), None);
         assert_eq!(reader.opt_varint().unwrap(), Some(9));

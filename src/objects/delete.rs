@@ -74,7 +74,7 @@ impl DeleteObject<'_> {
         let store = self.store;
         let _gate = store.gate.read();
         let bucket = store.bucket(&self.bucket)?;
-        store.delete_one(&bucket, &self.bucket, &self.key, &self.options, false)
+        store.delete_one(&bucket, &self.bucket, &self.key, &self.options)
     }
 }
 
@@ -85,7 +85,6 @@ impl StoreInner {
         bucket_name: &str,
         key: &str,
         options: &DeleteOptions,
-        lifecycle: bool,
     ) -> Result<DeleteObjectOutput> {
         let version_arg = options
             .version_id
@@ -94,17 +93,10 @@ impl StoreInner {
             .transpose()?;
         let _key_lock = self.lock_key(bucket.id, key);
         let mut change = KeyChange::load(self, bucket, bucket_name, key)?;
-        let (removed_type, marker_type) = if lifecycle {
-            (
-                EventType::LifecycleExpirationDelete,
-                EventType::LifecycleExpirationDeleteMarkerCreated,
-            )
-        } else {
-            (
-                EventType::ObjectRemovedDelete,
-                EventType::ObjectRemovedDeleteMarkerCreated,
-            )
-        };
+        let (removed_type, marker_type) = (
+            EventType::ObjectRemovedDelete,
+            EventType::ObjectRemovedDeleteMarkerCreated,
+        );
         if let Some(version_arg) = version_arg {
             let Some(version) = change.find(version_arg)? else {
                 return Ok(DeleteObjectOutput {
@@ -193,34 +185,6 @@ impl StoreInner {
                 })
             }
         }
-    }
-
-    /// Lifecycle expiration of the current version: the same as a DELETE
-    /// without version id, with lifecycle event types.
-    pub(crate) fn expire_current(
-        &self,
-        bucket: &BucketRecord,
-        bucket_name: &str,
-        key: &str,
-    ) -> Result<()> {
-        self.delete_one(bucket, bucket_name, key, &DeleteOptions::default(), true)
-            .map(drop)
-    }
-
-    /// Lifecycle removal of one version for good.
-    pub(crate) fn expire_version(
-        &self,
-        bucket: &BucketRecord,
-        bucket_name: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<()> {
-        let options = DeleteOptions {
-            version_id: Some(version_id.to_owned()),
-            ..DeleteOptions::default()
-        };
-        self.delete_one(bucket, bucket_name, key, &options, true)
-            .map(drop)
     }
 }
 
@@ -342,9 +306,8 @@ impl DeleteObjects<'_> {
                 bypass_governance: self.bypass_governance,
                 if_match: None,
             };
-            let result = validate_key(&object.key).and_then(|()| {
-                store.delete_one(&bucket, &self.bucket, &object.key, &options, false)
-            });
+            let result = validate_key(&object.key)
+                .and_then(|()| store.delete_one(&bucket, &self.bucket, &object.key, &options));
             match result {
                 Ok(deleted) => {
                     if !self.quiet {

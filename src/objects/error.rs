@@ -139,10 +139,6 @@ pub enum Error {
         /// The object's storage class.
         storage_class: String,
     },
-    /// A restore of an object that is already being restored or is not
-    /// archived.
-    #[error("RestoreAlreadyInProgress: the object is already restored")]
-    RestoreAlreadyInProgress,
     /// Object lock forbids the operation (a retained or held version).
     #[error("AccessDenied: {reason}")]
     AccessDenied {

@@ -87,6 +87,9 @@ impl VerifyReport {
 
 type RefKey = (Tier, ChunkHash, [u8; 16]);
 
+/// The live chunks of one pack.
+type PackChunks = Vec<((Tier, ChunkHash), ChunkLocation)>;
+
 impl StoreInner {
     /// Every chunk reference the roots (versions and parts) need.
     fn mark(&self, report: &mut VerifyReport) -> Result<HashMap<RefKey, u32>> {
@@ -287,7 +290,7 @@ impl StoreInner {
     fn rewrite_packs(&self, report: &mut GcReport) -> Result<()> {
         self.packs.seal_all()?;
         let chunks = self.chunk_rows()?;
-        let mut live: HashMap<u64, Vec<((Tier, ChunkHash), ChunkLocation)>> = HashMap::new();
+        let mut live: HashMap<u64, PackChunks> = HashMap::new();
         for (chunk, location) in chunks {
             live.entry(location.pack)
                 .or_default()

@@ -455,7 +455,7 @@ impl std::fmt::Debug for ObjectBody {
 }
 
 impl ObjectBody {
-    fn new(store: Arc<StoreInner>, body: &Body, (start, end): (u64, u64)) -> Self {
+    pub(crate) fn new(store: Arc<StoreInner>, body: &Body, (start, end): (u64, u64)) -> Self {
         let remaining = end - start;
         match body {
             Body::Inline(bytes) => Self {

@@ -337,3 +337,74 @@ fn fill(reader: &mut Box<dyn Read + Send>, buf: &mut Vec<u8>, target: usize) -> 
     }
     Ok(false)
 }
+
+impl StoreInner {
+    /// Stores the chunks of `list` in `tier` (a storage-class change),
+    /// keeping the chunk boundaries, so the copy deduplicates like the
+    /// original. Chunks already stored in `tier` are not rewritten.
+    pub(crate) fn retier(&self, list: &ChunkList, tier: Tier) -> Result<Ingested> {
+        let mut new_locations = Vec::new();
+        let mut appended: Vec<Appended> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut manifest_hash = blake3::Hasher::new();
+        for chunk in &list.chunks {
+            manifest_hash.update(&chunk.hash);
+            if !seen.insert(chunk.hash)
+                || self.engine.get(&keys::chunk(tier, &chunk.hash))?.is_some()
+            {
+                continue;
+            }
+            let raw = self.read_chunk(list.tier, &chunk.hash)?;
+            let (location, mark) = self.packs.append(tier, &chunk.hash, &raw)?;
+            new_locations.push((chunk.hash, location));
+            match appended.iter_mut().find(|known| known.pack == mark.pack) {
+                Some(known) => known.end = known.end.max(mark.end),
+                None => appended.push(mark),
+            }
+        }
+        Ok(Ingested {
+            body: Body::Chunked(ChunkList {
+                body_id: self.new_id16(),
+                tier,
+                chunks: list.chunks.clone(),
+            }),
+            md5: None,
+            content_hash: *manifest_hash.finalize().as_bytes(),
+            new_locations,
+            appended,
+        })
+    }
+
+    /// A new reference to an existing body (a copy in the same tier): the
+    /// same chunks under a fresh body id, nothing written to packs.
+    pub(crate) fn share(&self, body: &Body) -> Ingested {
+        let (body, content_hash) = match body {
+            Body::Inline(bytes) => {
+                let mut manifest_hash = blake3::Hasher::new();
+                if !bytes.is_empty() {
+                    manifest_hash.update(blake3::hash(bytes).as_bytes());
+                }
+                (Body::Inline(bytes.clone()), manifest_hash.finalize())
+            }
+            Body::Chunked(list) => {
+                let mut manifest_hash = blake3::Hasher::new();
+                for chunk in &list.chunks {
+                    manifest_hash.update(&chunk.hash);
+                }
+                let shared = ChunkList {
+                    body_id: self.new_id16(),
+                    tier: list.tier,
+                    chunks: list.chunks.clone(),
+                };
+                (Body::Chunked(shared), manifest_hash.finalize())
+            }
+        };
+        Ingested {
+            body,
+            md5: None,
+            content_hash: *content_hash.as_bytes(),
+            new_locations: Vec::new(),
+            appended: Vec::new(),
+        }
+    }
+}

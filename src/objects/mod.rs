@@ -41,7 +41,7 @@
 mod bucket;
 mod chunker;
 mod codec;
-// mod copy;
+mod copy;
 mod delete;
 mod error;
 mod events;
@@ -49,20 +49,24 @@ mod gc;
 mod get;
 mod ingest;
 mod keys;
-// mod lifecycle;
+mod lifecycle;
+mod lifecycle_run;
 pub mod limits;
 mod list;
 mod lock;
-// mod multipart;
+mod multipart;
 mod names;
 mod pack;
 mod put;
 mod record;
-// mod restore;
+mod restore;
 mod store;
 mod subscribe;
 mod types;
 mod versions;
+
+#[doc(hidden)]
+pub mod fuzz;
 
 use std::sync::Arc;
 
@@ -72,6 +76,7 @@ pub use bucket::{
     HeadBucket, HeadBucketOutput, ListBuckets, ListBucketsOutput, PutBucketVersioning,
     PutObjectLockConfiguration,
 };
+pub use copy::{CopyObject, CopyObjectOutput};
 pub use delete::{
     DeleteError, DeleteObject, DeleteObjectOutput, DeleteObjects, DeleteObjectsOutput,
     DeletedObject, ObjectIdentifier,
@@ -81,12 +86,24 @@ pub use events::{Event, EventType};
 pub use gc::{GcReport, VerifyReport};
 pub use get::{GetObject, GetObjectOutput, HeadObject, HeadObjectOutput, ObjectBody};
 pub use ingest::ByteStream;
+pub use lifecycle::{
+    AbortIncompleteMultipartUpload, GetBucketLifecycleConfiguration, LifecycleExpiration,
+    LifecycleFilter, LifecycleReport, LifecycleRule, NoncurrentVersionExpiration,
+    NoncurrentVersionTransition, PutBucketLifecycleConfiguration, Transition, TransitionTiming,
+};
 pub use list::{
     ListObjectVersions, ListObjectVersionsOutput, ListObjectsV2, ListObjectsV2Output, Object,
     VersionEntry,
 };
 pub use lock::{GetObjectLegalHold, GetObjectRetention, PutObjectLegalHold, PutObjectRetention};
+pub use multipart::{
+    AbortMultipartUpload, CompleteMultipartUpload, CompleteMultipartUploadOutput, CompletedPart,
+    CreateMultipartUpload, CreateMultipartUploadOutput, ListMultipartUploads,
+    ListMultipartUploadsOutput, ListParts, ListPartsOutput, MultipartUpload, Part, UploadPart,
+    UploadPartOutput,
+};
 pub use put::{PutObject, PutObjectOutput};
+pub use restore::RestoreObject;
 pub(crate) use store::StoreInner;
 pub use store::{ObjectStore, ObjectStoreOptions};
 pub use subscribe::CreateSubscription;

@@ -172,14 +172,6 @@ impl PackSet {
             .collect())
     }
 
-    /// The ids of the packs currently open for appends.
-    pub(crate) fn active_ids(&self) -> Vec<u64> {
-        self.active
-            .iter()
-            .filter_map(|slot| slot.lock().as_ref().map(|pack| pack.id))
-            .collect()
-    }
-
     fn check_poisoned(&self) -> Result<()> {
         match &*self.poisoned.lock() {
             Some(error) => Err(error.clone()),

@@ -249,6 +249,22 @@ impl StoreInner {
         if let Some(list) = object.body.chunk_list() {
             self.add_locations(&mut change.batch, list.tier, &ingested.new_locations);
         }
+        let version_id = self.install_version(&mut change, bucket, key, object, event_type)?;
+        change.commit()?;
+        Ok(version_id)
+    }
+
+    /// Adds `object` as the new current version to `change`: a new id when
+    /// versioning is enabled, otherwise the null version (replacing the
+    /// old one). Returns the version id S3 would report.
+    pub(crate) fn install_version(
+        &self,
+        change: &mut KeyChange<'_>,
+        bucket: &BucketRecord,
+        key: &str,
+        object: ObjectRecord,
+        event_type: EventType,
+    ) -> Result<Option<String>> {
         let (size, e_tag) = (object.size, object.e_tag.clone());
         let id = match bucket.versioning {
             Versioning::Enabled => Some(self.new_id8()),
@@ -268,7 +284,6 @@ impl StoreInner {
             size: Some(size),
             e_tag: Some(e_tag),
         });
-        change.commit()?;
         Ok(match bucket.versioning {
             Versioning::Unversioned => None,
             _ => Some(version_id),

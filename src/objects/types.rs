@@ -63,6 +63,7 @@ impl Tier {
         }
     }
 
+    #[cfg(test)]
     pub(crate) const ALL: [Tier; 2] = [Tier::Hot, Tier::Cold];
 }
 
