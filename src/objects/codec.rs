@@ -125,6 +125,11 @@ impl<'a> Reader<'a> {
             }
             value |= bits << (7 * index);
             if byte & 0x80 == 0 {
+                // One encoding per value, so a decoded row re-encodes to
+                // the same bytes.
+                if byte == 0 && index > 0 {
+                    return Err(self.corrupt("a varint has a redundant zero byte"));
+                }
                 return Ok(value);
             }
         }
@@ -244,6 +249,7 @@ mod tests {
     #[test]
     fn damage_is_an_error() {
         assert!(Reader::new(&[0x80; 11], "t").varint().is_err());
+        assert!(Reader::new(&[0x89, 0x00], "t").varint().is_err());
         assert!(
             Reader::new(
                 &[0xff; 9].iter().chain(&[0x02]).copied().collect::<Vec<_>>(),
