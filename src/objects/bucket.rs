@@ -74,6 +74,7 @@ impl CreateBucket<'_> {
         batch.put(&keys::bucket(&self.bucket), &record.encode());
         store.engine.write(batch)?;
         allocated();
+        store.bucket_changed(&self.bucket, Some(record));
         Ok(CreateBucketOutput {
             location: format!("/{}", self.bucket),
         })
@@ -124,6 +125,7 @@ impl DeleteBucket<'_> {
         let removed = store.drop_subscriptions_of(&mut batch, bucket.id)?;
         batch.delete(&keys::bucket(&self.bucket));
         store.engine.write(batch)?;
+        store.bucket_changed(&self.bucket, None);
         for name in removed {
             store.events.removed(bucket.id, &name);
         }
@@ -207,20 +209,15 @@ pub struct ListBucketsOutput {
 impl ListBuckets<'_> {
     /// Lists every bucket in name order.
     pub fn send(self) -> Result<ListBucketsOutput> {
-        let mut buckets = Vec::new();
-        let prefix = keys::tag_prefix(keys::TAG_BUCKET);
-        for row in self
+        let buckets = self
             .store
-            .engine
-            .prefix(&prefix, Direction::Forward, None)?
-        {
-            let (key, value) = row?;
-            let record = BucketRecord::decode(&value)?;
-            buckets.push(Bucket {
-                name: keys::parse_bucket(&key)?,
+            .all_buckets()
+            .into_iter()
+            .map(|(name, record)| Bucket {
+                name,
                 creation_date: system_time(record.created_nanos),
-            });
-        }
+            })
+            .collect();
         Ok(ListBucketsOutput { buckets })
     }
 }
@@ -262,6 +259,7 @@ impl PutBucketVersioning<'_> {
         store
             .engine
             .put(&keys::bucket(&self.bucket), &bucket.encode())?;
+        store.bucket_changed(&self.bucket, Some(bucket));
         Ok(())
     }
 }
@@ -335,6 +333,7 @@ impl PutObjectLockConfiguration<'_> {
         store
             .engine
             .put(&keys::bucket(&self.bucket), &bucket.encode())?;
+        store.bucket_changed(&self.bucket, Some(bucket));
         Ok(())
     }
 }

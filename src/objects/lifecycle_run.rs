@@ -95,15 +95,7 @@ fn may_transition(rule: &LifecycleRule, size: u64) -> bool {
 impl StoreInner {
     pub(crate) fn run_lifecycle(&self) -> Result<LifecycleReport> {
         let mut report = LifecycleReport::default();
-        let mut buckets = Vec::new();
-        for row in self.engine.prefix(
-            &keys::tag_prefix(keys::TAG_BUCKET),
-            Direction::Forward,
-            None,
-        )? {
-            let (key, value) = row?;
-            buckets.push((keys::parse_bucket(&key)?, BucketRecord::decode(&value)?));
-        }
+        let buckets = self.all_buckets();
         for (name, bucket) in buckets {
             let rules: Vec<LifecycleRule> = self
                 .lifecycle_rules(bucket.id)?

@@ -24,6 +24,10 @@ pub(crate) struct WriteConditions {
 }
 
 impl WriteConditions {
+    pub(crate) fn is_some(&self) -> bool {
+        self.if_match.is_some() || self.if_none_match.is_some()
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         match self.if_none_match.as_deref() {
             None | Some("*") => Ok(()),
@@ -245,7 +249,9 @@ impl StoreInner {
     ) -> Result<Option<String>> {
         let _key_lock = self.lock_key(bucket.id, key);
         let mut change = KeyChange::load(self, bucket, bucket_name, key)?;
-        conditions.check(key, change.current()?.as_ref())?;
+        if conditions.is_some() {
+            conditions.check(key, change.current()?.as_ref())?;
+        }
         if let Some(list) = object.body.chunk_list() {
             self.add_locations(&mut change.batch, list.tier, &ingested.new_locations);
         }

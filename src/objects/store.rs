@@ -13,6 +13,7 @@
 //!    creators exactly one wins).
 //! 3. pack and reader locks, inside the pack set, for single appends.
 
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
@@ -35,7 +36,7 @@ use super::limits::{
 use super::pack::PackSet;
 use super::record::BucketRecord;
 use crate::storage::fs::FileSystem;
-use crate::storage::{Durability, Engine, StorageError, WriteBatch};
+use crate::storage::{Direction, Durability, Engine, StorageError, WriteBatch};
 use crate::time::Clock;
 
 /// How many stripes the per-key locks are spread over.
@@ -213,6 +214,10 @@ pub(crate) struct StoreInner {
     ids: IdSource,
     config: RwLock<StoreConfig>,
     chunker: RwLock<Arc<Chunker>>,
+    /// Every bucket by name: loaded at open, changed only by the bucket
+    /// operations right after their commit (they hold the gate for
+    /// writing), so object operations never read bucket rows.
+    buckets: RwLock<HashMap<String, BucketRecord>>,
     pub(crate) events: EventHub,
 }
 
@@ -256,6 +261,15 @@ impl ObjectStore {
         };
         let chunker = Arc::new(chunker_for(&config));
         let events = EventHub::open(engine)?;
+        let mut buckets = HashMap::new();
+        for row in engine.prefix(
+            &keys::tag_prefix(keys::TAG_BUCKET),
+            Direction::Forward,
+            None,
+        )? {
+            let (key, value) = row?;
+            buckets.insert(keys::parse_bucket(&key)?, BucketRecord::decode(&value)?);
+        }
         Ok(Self {
             inner: Arc::new(StoreInner {
                 engine: engine.clone(),
@@ -266,6 +280,7 @@ impl ObjectStore {
                 ids,
                 config: RwLock::new(config),
                 chunker: RwLock::new(chunker),
+                buckets: RwLock::new(buckets),
                 events,
             }),
         })
@@ -363,10 +378,29 @@ impl StoreInner {
     }
 
     pub(crate) fn find_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        match self.engine.get(&keys::bucket(name))? {
-            Some(bytes) => BucketRecord::decode(&bytes).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.buckets.read().get(name).cloned())
+    }
+
+    /// Every bucket, by name.
+    pub(crate) fn all_buckets(&self) -> Vec<(String, BucketRecord)> {
+        let mut all: Vec<_> = self
+            .buckets
+            .read()
+            .iter()
+            .map(|(name, record)| (name.clone(), record.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Records a committed bucket change (`None`: deleted). The caller
+    /// holds the gate for writing.
+    pub(crate) fn bucket_changed(&self, name: &str, record: Option<BucketRecord>) {
+        let mut buckets = self.buckets.write();
+        match record {
+            Some(record) => buckets.insert(name.to_owned(), record),
+            None => buckets.remove(name),
+        };
     }
 }
 
