@@ -539,3 +539,84 @@ fn a_corrupt_chunk_is_an_error_never_data() {
         .unwrap();
     assert_eq!(tail, data[data.len() - 10..]);
 }
+
+#[test]
+fn large_bodies_take_the_pipelined_and_parallel_paths_intact() {
+    let db = Database::memory().unwrap();
+    let s3 = db.objects();
+    small_chunks(&s3);
+    s3.create_bucket("large").send().unwrap();
+    let data = random_bytes(6 << 20, 11);
+    let from_bytes = s3
+        .put_object("large", "b")
+        .body(data.clone())
+        .send()
+        .unwrap();
+    let from_reader = s3
+        .put_object("large", "r")
+        .body(ByteStream::from_reader(std::io::Cursor::new(data.clone())))
+        .send()
+        .unwrap();
+    assert_eq!(from_bytes.e_tag, from_reader.e_tag);
+    for key in ["b", "r"] {
+        assert_eq!(
+            s3.get_object("large", key)
+                .send()
+                .unwrap()
+                .body
+                .collect()
+                .unwrap(),
+            data
+        );
+    }
+    let range = s3
+        .get_object("large", "b")
+        .range("bytes=12345-5012344")
+        .send()
+        .unwrap()
+        .body
+        .collect()
+        .unwrap();
+    assert_eq!(range, data[12_345..5_012_345]);
+}
+
+/// A reader that fails after `ok` bytes.
+struct FailingReader {
+    ok: usize,
+}
+
+impl Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ok == 0 {
+            return Err(std::io::Error::other("the network went away"));
+        }
+        let len = buf.len().min(self.ok);
+        buf[..len].fill(7);
+        self.ok -= len;
+        Ok(len)
+    }
+}
+
+#[test]
+fn a_body_that_fails_midway_stores_nothing() {
+    let db = Database::memory().unwrap();
+    let s3 = db.objects();
+    small_chunks(&s3);
+    s3.create_bucket("fails").send().unwrap();
+    s3.put_object("fails", "k").body("old").send().unwrap();
+    let result = s3
+        .put_object("fails", "k")
+        .body(ByteStream::from_reader(FailingReader { ok: 3 << 20 }))
+        .send();
+    assert!(matches!(result, Err(Error::Body(_))), "{result:?}");
+    assert_eq!(
+        s3.get_object("fails", "k")
+            .send()
+            .unwrap()
+            .body
+            .collect()
+            .unwrap(),
+        &b"old"[..]
+    );
+    assert!(s3.verify().unwrap().is_consistent());
+}
