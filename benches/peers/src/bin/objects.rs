@@ -83,6 +83,11 @@ trait Subject: Send + Sync {
     fn get(&self, key: &str) -> Result<usize>;
     fn head(&self, key: &str) -> Result<u64>;
     fn delete(&self, key: &str) -> Result<()>;
+    /// Streams the body through `buf` (reused); `None` if the subject has
+    /// no blocking streaming read.
+    fn stream(&self, _key: &str, _buf: &mut [u8]) -> Result<Option<usize>> {
+        Ok(None)
+    }
 }
 
 struct Nimbus {
@@ -120,6 +125,17 @@ impl Subject for Nimbus {
     fn delete(&self, key: &str) -> Result<()> {
         self.db.objects().delete_object("bench", key).send()?;
         Ok(())
+    }
+    fn stream(&self, key: &str, buf: &mut [u8]) -> Result<Option<usize>> {
+        use std::io::Read;
+        let mut body = self.db.objects().get_object("bench", key).send()?.body;
+        let mut total = 0;
+        loop {
+            match body.read(buf)? {
+                0 => return Ok(Some(total)),
+                read => total += read,
+            }
+        }
     }
 }
 
@@ -196,6 +212,17 @@ impl Subject for Files {
         match std::fs::remove_file(self.dir.path().join(key)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
+        }
+    }
+    fn stream(&self, key: &str, buf: &mut [u8]) -> Result<Option<usize>> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(self.dir.path().join(key))?;
+        let mut total = 0;
+        loop {
+            match file.read(buf)? {
+                0 => return Ok(Some(total)),
+                read => total += read,
+            }
         }
     }
 }
@@ -384,41 +411,65 @@ fn large_workloads(cfg: &Config, figures: &mut Figures, rep: usize) -> Result<()
             assert_eq!(subject.get("large")?, cfg.large_bytes);
         }
         figures.add("get_large", name, mb * gets as f64 / t.elapsed().as_secs_f64());
+        let mut buf = vec![0u8; 1 << 20];
+        if subject.stream("large", &mut buf)?.is_some() {
+            let t = Instant::now();
+            for _ in 0..gets {
+                assert_eq!(subject.stream("large", &mut buf)?, Some(cfg.large_bytes));
+            }
+            figures.add("stream_large", name, mb * gets as f64 / t.elapsed().as_secs_f64());
+        }
     }
     Ok(())
 }
 
-/// 20 versions of one file, each with 1 % of its bytes changed in four
-/// runs; stored bytes against one version's size, and the ingest rate.
-fn dedup(cfg: &Config, figures: &mut Figures, rep: usize) -> Result<()> {
+/// Versions of one file, each with 1 % of its bytes rewritten in one run
+/// at a random offset; stored bytes against one version's size, and the
+/// ingest rate, for nimbus with chunks of `avg_kib` on average (min a
+/// quarter, max four times) and for one fsynced file per version.
+fn dedup(cfg: &Config, figures: &mut Figures, rep: usize, avg_kib: usize) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(3000 + rep as u64);
     let mut version = random_bytes(cfg.large_bytes, &mut rng).to_vec();
     let nimbus = Nimbus::open(&cfg.dir, Durability::Sync, true)?;
+    nimbus.db.objects().set_options(nimbus::objects::ObjectStoreOptions {
+        chunk_bytes_min: avg_kib * 256,
+        chunk_bytes_avg: avg_kib * 1024,
+        chunk_bytes_max: avg_kib * 4096,
+        ..nimbus::objects::ObjectStoreOptions::default()
+    })?;
     let files = Files::open(&cfg.dir, true)?;
     let mut nimbus_secs = 0.0;
     let mut files_secs = 0.0;
     for v in 0..cfg.versions {
         if v > 0 {
-            let run = cfg.large_bytes / 100 / 4;
-            for _ in 0..4 {
-                let at = rng.random_range(0..cfg.large_bytes - run);
-                rng.fill_bytes(&mut version[at..at + run]);
-            }
+            let run = cfg.large_bytes / 100;
+            let at = rng.random_range(0..cfg.large_bytes - run);
+            rng.fill_bytes(&mut version[at..at + run]);
         }
         let body = Bytes::from(version.clone());
         let t = Instant::now();
         nimbus.put("file", body.clone())?;
         nimbus_secs += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        files.put(&format!("file.v{v}"), body)?;
-        files_secs += t.elapsed().as_secs_f64();
+        if avg_kib == 1024 {
+            let t = Instant::now();
+            files.put(&format!("file.v{v}"), body)?;
+            files_secs += t.elapsed().as_secs_f64();
+        }
     }
     let stored = nimbus.db.objects().verify()?.pack_bytes as f64;
     let ingested_mb = (cfg.large_bytes * cfg.versions) as f64 / 1e6;
-    figures.add("dedup_ratio", "nimbus", stored / cfg.large_bytes as f64);
-    figures.add("dedup_ratio", "std::fs+fsync", cfg.versions as f64);
-    figures.add("dedup_ingest", "nimbus", ingested_mb / nimbus_secs);
-    figures.add("dedup_ingest", "std::fs+fsync", ingested_mb / files_secs);
+    let ratio_row = format!("dedup_ratio_{avg_kib}k");
+    let ingest_row = format!("dedup_ingest_{avg_kib}k");
+    figures.add(&ratio_row, "nimbus", stored / cfg.large_bytes as f64);
+    figures.add(&ingest_row, "nimbus", ingested_mb / nimbus_secs);
+    if avg_kib == 1024 {
+        for row in ["dedup_ratio_1024k", "dedup_ratio_256k", "dedup_ratio_128k"] {
+            figures.add(row, "std::fs+fsync", cfg.versions as f64);
+        }
+        for row in ["dedup_ingest_1024k", "dedup_ingest_256k", "dedup_ingest_128k"] {
+            figures.add(row, "std::fs+fsync", ingested_mb / files_secs);
+        }
+    }
     Ok(())
 }
 
@@ -450,9 +501,14 @@ fn table(cfg: &Config, figures: &Figures) -> String {
         ("put4k_sync_t1", "durable PUT 4 KiB, 1 thread, ops/s (nimbus Sync; files fsync)", "std::fs+fsync", true),
         (&durable, &durable_label, "std::fs+fsync", true),
         ("put_large", "PUT large, MB/s (nimbus Sync: chunks and log fsynced)", "std::fs+fsync", true),
-        ("get_large", "GET large (page cache, into memory), MB/s", "std::fs", true),
-        ("dedup_ratio", "stored bytes / one version's bytes, versions with 1 % changed", "std::fs+fsync", false),
-        ("dedup_ingest", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
+        ("get_large", "GET large (page cache, into a new buffer), MB/s", "std::fs", true),
+        ("stream_large", "GET large streamed through a 1 MiB buffer (page cache), MB/s", "std::fs", true),
+        ("dedup_ratio_1024k", "versions with 1 % rewritten: stored bytes / one version (chunks 1 MiB avg, the default)", "std::fs+fsync", false),
+        ("dedup_ingest_1024k", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
+        ("dedup_ratio_256k", "the same with chunks of 256 KiB avg: stored bytes / one version", "std::fs+fsync", false),
+        ("dedup_ingest_256k", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
+        ("dedup_ratio_128k", "the same with chunks of 128 KiB avg: stored bytes / one version", "std::fs+fsync", false),
+        ("dedup_ingest_128k", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
     ];
     let mut out = String::from(
         "| workload | nimbus | object_store | std::fs | std::fs+fsync | nimbus / peer |\n\
@@ -532,7 +588,9 @@ fn main() -> Result<()> {
         large_workloads(&cfg, &mut figures, rep)?;
         if rep < 3 {
             // The data set is large; three repetitions bound the run time.
-            dedup(&cfg, &mut figures, rep)?;
+            dedup(&cfg, &mut figures, rep, 1024)?;
+            dedup(&cfg, &mut figures, rep, 256)?;
+            dedup(&cfg, &mut figures, rep, 128)?;
         }
     }
     let text = format!(
