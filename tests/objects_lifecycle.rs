@@ -405,3 +405,35 @@ fn invalid_configurations_are_refused() {
             .is_err()
     );
 }
+
+#[test]
+fn noncurrent_versions_transition_after_their_days() {
+    let (db, clock) = setup(true);
+    let s3 = db.objects();
+    s3.put_bucket_lifecycle_configuration("life")
+        .rule(LifecycleRule {
+            noncurrent_version_transitions: vec![nimbus::objects::NoncurrentVersionTransition {
+                noncurrent_days: 30,
+                storage_class: StorageClass::OnezoneIa,
+                newer_noncurrent_versions: None,
+            }],
+            ..LifecycleRule::new("old-to-ia", LifecycleFilter::default())
+        })
+        .send()
+        .unwrap();
+    let mut data = vec![0u8; 200_000];
+    SimRng::new(4).fill(&mut data);
+    let old = s3.put_object("life", "k").body(data.clone()).send().unwrap().version_id.unwrap();
+    s3.put_object("life", "k").body(vec![1u8; 200_000]).send().unwrap();
+    clock.advance(29 * DAY);
+    assert_eq!(s3.run_lifecycle().unwrap().transitions, 0);
+    clock.advance(2 * DAY);
+    assert_eq!(s3.run_lifecycle().unwrap().transitions, 1);
+    let head = s3.head_object("life", "k").version_id(&old).send().unwrap();
+    assert_eq!(head.storage_class, StorageClass::OnezoneIa);
+    assert_eq!(s3.head_object("life", "k").send().unwrap().storage_class, StorageClass::Standard);
+    assert_eq!(
+        s3.get_object("life", "k").version_id(&old).send().unwrap().body.collect().unwrap(),
+        data
+    );
+}
