@@ -218,20 +218,30 @@ fn check(db: &Database, model: &mut Model) {
 
 #[test]
 fn gc_never_frees_a_referenced_chunk_across_random_operations_and_crashes() {
-    let steps = if std::env::var_os("NIMBUS_LONG_TESTS").is_some() {
-        3000
+    let long = std::env::var_os("NIMBUS_LONG_TESTS").is_some();
+    // Seed 7 loses the objects directory's own entry at its first power
+    // loss unless it was synced (a bug this test found).
+    let seeds: &[u64] = if long {
+        &[42, 7, 1234, 99, 1, 2, 3]
     } else {
-        400
+        &[42, 7]
     };
+    for &seed in seeds {
+        gc_model_run(seed, if long { 3000 } else { 400 });
+    }
+}
+
+fn gc_model_run(seed: u64, steps: u64) {
     let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     let fs = SimFileSystem::new();
     let mut db = open(&fs, &clock);
     db.objects().set_options(options()).unwrap();
     db.objects().create_bucket("model").send().unwrap();
     let bases: Vec<Vec<u8>> = (0..4).map(|i| random_bytes(60_000, 100 + i)).collect();
-    let mut rng = SimRng::new(42);
+    let mut rng = SimRng::new(seed);
     let mut model: Model = BTreeMap::new();
     let keys: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
+    let mut failed = false;
     for step in 0..steps {
         let key = keys[rng.below_usize(keys.len())].clone();
         let old = model.get(&key).cloned().unwrap_or_else(|| vec![Vec::new()]);
@@ -256,6 +266,7 @@ fn gc_never_frees_a_referenced_chunk_across_random_operations_and_crashes() {
                     next = vec![data];
                 } else {
                     next.push(data);
+                    failed = true;
                 }
                 model.insert(key, next);
             }
@@ -290,8 +301,9 @@ fn gc_never_frees_a_referenced_chunk_across_random_operations_and_crashes() {
             }
         }
         fs.clear_faults();
-        if db.objects().list_buckets().send().is_err() || rng.below(20) == 0 {
-            // A failed write stopped the engine: reboot, as after power loss.
+        if std::mem::take(&mut failed) || rng.below(20) == 0 {
+            // A failed write may have stopped the engine or the packs:
+            // reboot, as after power loss.
             fs.crash(step + 1_000_000);
             drop(db);
             db = open(&fs, &clock);

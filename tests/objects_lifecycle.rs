@@ -423,17 +423,35 @@ fn noncurrent_versions_transition_after_their_days() {
         .unwrap();
     let mut data = vec![0u8; 200_000];
     SimRng::new(4).fill(&mut data);
-    let old = s3.put_object("life", "k").body(data.clone()).send().unwrap().version_id.unwrap();
-    s3.put_object("life", "k").body(vec![1u8; 200_000]).send().unwrap();
+    let old = s3
+        .put_object("life", "k")
+        .body(data.clone())
+        .send()
+        .unwrap()
+        .version_id
+        .unwrap();
+    s3.put_object("life", "k")
+        .body(vec![1u8; 200_000])
+        .send()
+        .unwrap();
     clock.advance(29 * DAY);
     assert_eq!(s3.run_lifecycle().unwrap().transitions, 0);
     clock.advance(2 * DAY);
     assert_eq!(s3.run_lifecycle().unwrap().transitions, 1);
     let head = s3.head_object("life", "k").version_id(&old).send().unwrap();
     assert_eq!(head.storage_class, StorageClass::OnezoneIa);
-    assert_eq!(s3.head_object("life", "k").send().unwrap().storage_class, StorageClass::Standard);
     assert_eq!(
-        s3.get_object("life", "k").version_id(&old).send().unwrap().body.collect().unwrap(),
+        s3.head_object("life", "k").send().unwrap().storage_class,
+        StorageClass::Standard
+    );
+    assert_eq!(
+        s3.get_object("life", "k")
+            .version_id(&old)
+            .send()
+            .unwrap()
+            .body
+            .collect()
+            .unwrap(),
         data
     );
 }

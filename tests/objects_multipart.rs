@@ -346,7 +346,11 @@ fn list_parts_pages_by_part_number_marker() {
     let db = Database::memory().unwrap();
     let s3 = store(&db);
     s3.create_bucket("parts").send().unwrap();
-    let upload = s3.create_multipart_upload("parts", "k").send().unwrap().upload_id;
+    let upload = s3
+        .create_multipart_upload("parts", "k")
+        .send()
+        .unwrap()
+        .upload_id;
     for n in [2, 4, 6, 8, 10] {
         s3.upload_part("parts", "k")
             .upload_id(&upload)

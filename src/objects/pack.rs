@@ -136,6 +136,14 @@ impl PackSet {
     pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, sync: bool) -> Result<Self> {
         fs.create_dir_all(dir)
             .map_err(|error| Error::io("create_dir_all", dir, error))?;
+        if sync {
+            // The directory's own name must be durable before any pack in
+            // it is referenced, or a power loss could drop it whole.
+            if let Some(parent) = dir.parent() {
+                fs.sync_dir(parent)
+                    .map_err(|error| Error::io("fsync directory", parent, error))?;
+            }
+        }
         let mut next_id = 1;
         for name in fs
             .list_dir(dir)
