@@ -55,6 +55,7 @@ pub mod limits;
 mod list;
 mod lock;
 mod multipart;
+mod multipart_list;
 mod names;
 mod pack;
 mod put;
@@ -98,9 +99,11 @@ pub use list::{
 pub use lock::{GetObjectLegalHold, GetObjectRetention, PutObjectLegalHold, PutObjectRetention};
 pub use multipart::{
     AbortMultipartUpload, CompleteMultipartUpload, CompleteMultipartUploadOutput, CompletedPart,
-    CreateMultipartUpload, CreateMultipartUploadOutput, ListMultipartUploads,
-    ListMultipartUploadsOutput, ListParts, ListPartsOutput, MultipartUpload, Part, UploadPart,
-    UploadPartOutput,
+    CreateMultipartUpload, CreateMultipartUploadOutput, UploadPart, UploadPartOutput,
+};
+pub use multipart_list::{
+    ListMultipartUploads, ListMultipartUploadsOutput, ListParts, ListPartsOutput, MultipartUpload,
+    Part,
 };
 pub use put::{PutObject, PutObjectOutput};
 pub use restore::RestoreObject;
