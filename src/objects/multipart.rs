@@ -1,5 +1,6 @@
 //! Multipart upload: create, upload parts (any order, 1..=10,000, a
-//! re-upload replaces), list parts and uploads, abort, and complete.
+//! re-upload replaces), abort, and complete (listing is in
+//! `multipart_list`).
 //!
 //! Parts are stored as chunk lists like any body; completing an upload
 //! validates the list (InvalidPart, InvalidPartOrder, EntityTooSmall) and
