@@ -620,3 +620,15 @@ fn a_body_that_fails_midway_stores_nothing() {
     );
     assert!(s3.verify().unwrap().is_consistent());
 }
+
+#[test]
+fn max_keys_zero_returns_an_empty_untruncated_page() {
+    let db = Database::memory().unwrap();
+    let s3 = db.objects();
+    s3.create_bucket("zero").send().unwrap();
+    s3.put_object("zero", "k").body("v").send().unwrap();
+    let page = s3.list_objects_v2("zero").max_keys(0).send().unwrap();
+    assert_eq!((page.key_count, page.is_truncated), (0, false));
+    let versions = s3.list_object_versions("zero").max_keys(0).send().unwrap();
+    assert!(versions.entries.is_empty() && !versions.is_truncated);
+}

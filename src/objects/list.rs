@@ -183,6 +183,9 @@ impl ListObjectsV2<'_> {
             }
         }
         let limit = page_size(self.max_keys);
+        if limit == 0 {
+            return Ok(empty_page());
+        }
         let mut cursor = RowCursor::new(store, start, end)?;
         let mut page = ListObjectsV2Output {
             contents: Vec::new(),
@@ -429,6 +432,9 @@ impl ListObjectVersions<'_> {
         };
         let (_, end) = prefix_bounds(bucket.id, &self.prefix);
         let limit = page_size(self.max_keys);
+        if limit == 0 {
+            return Ok(page);
+        }
         let delimiter = self.delimiter.as_deref();
         let mut cursor = RowCursor::new(store, start, end)?;
         // Whether the first row seen is the newest of its key depends on
