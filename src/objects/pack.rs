@@ -14,6 +14,11 @@
 //! created it closed it, so a torn tail is never referenced and needs no
 //! repair. A failed `sync_data` poisons the pack set: the OS may have
 //! dropped the dirty pages, and retrying could reference lost bytes.
+//!
+//! Reads may go through a memory map: that is sound because a pack is
+//! never truncated or rewritten in place — the active pack only grows
+//! (a read past the mapped length reopens it), and `gc()` removes a pack
+//! by unlinking it, which leaves existing mappings valid.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
