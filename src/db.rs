@@ -102,6 +102,8 @@ pub(crate) struct DatabaseInner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) eventual_read_staleness: Duration,
     pub(crate) kv: KvState,
+    /// The object store (`db.objects()`): pack files and catalogue state.
+    pub(crate) objects: crate::objects::ObjectStore,
 }
 
 impl Database {
@@ -153,6 +155,13 @@ impl Database {
         options: DatabaseOptions,
     ) -> Result<Self> {
         let kv = KvState::load(&engine)?;
+        let objects = crate::objects::ObjectStore::open(
+            &engine,
+            Arc::clone(&fs),
+            path,
+            Arc::clone(&options.clock),
+            options.engine.durability,
+        )?;
         Ok(Self {
             inner: Arc::new(DatabaseInner {
                 engine,
@@ -161,6 +170,7 @@ impl Database {
                 clock: options.clock,
                 eventual_read_staleness: options.eventual_read_staleness,
                 kv,
+                objects,
             }),
         })
     }

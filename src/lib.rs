@@ -33,7 +33,7 @@ pub mod kv;
 
 pub(crate) mod index;
 
-pub(crate) mod objects;
+pub mod objects;
 
 pub(crate) mod replication;
 

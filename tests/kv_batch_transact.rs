@@ -413,34 +413,42 @@ fn a_transaction_meeting_an_in_flight_one_is_cancelled_with_transaction_conflict
     // Every fsync now takes a second: the first transaction holds its item
     // that long while it commits.
     disk.set_sync_latency(Duration::from_secs(1));
-    let finished = Arc::new(AtomicBool::new(false));
-    let slow = {
-        let (db, finished) = (db.clone(), Arc::clone(&finished));
-        std::thread::spawn(move || {
-            db.transact_write_items()
-                .item(TransactPut::new(
-                    "Accounts",
-                    item! { "id" => "hot", "by" => "slow" },
-                ))
-                .send()
-                .unwrap();
-            finished.store(true, Ordering::SeqCst);
+    // Two writers put the same item until one of them is cancelled: the
+    // first to take the item holds it across its one-second commit, longer
+    // than the other's patience.
+    let conflict_seen = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|by| {
+            let (db, conflict_seen) = (db.clone(), Arc::clone(&conflict_seen));
+            std::thread::spawn(move || {
+                while !conflict_seen.load(Ordering::SeqCst) {
+                    let result = db
+                        .transact_write_items()
+                        .item(TransactPut::new(
+                            "Accounts",
+                            item! { "id" => "hot", "by" => by },
+                        ))
+                        .send();
+                    match result {
+                        Ok(_) => {}
+                        Err(Error::TransactionCanceled { reasons }) => {
+                            conflict_seen.store(true, Ordering::SeqCst);
+                            return Some(reasons);
+                        }
+                        Err(other) => panic!("{other:?}"),
+                    }
+                }
+                None
+            })
         })
-    };
-    let mut conflict = None;
-    while !finished.load(Ordering::SeqCst) && conflict.is_none() {
-        let result = db
-            .transact_write_items()
-            .item(TransactPut::new(
-                "Accounts",
-                item! { "id" => "hot", "by" => "fast" },
-            ))
-            .send();
-        if let Err(Error::TransactionCanceled { reasons }) = result {
-            conflict = Some(reasons);
-        }
-    }
-    slow.join().unwrap();
-    let reasons = conflict.expect("the second transaction met the first in flight");
+        .collect();
+    let mut cancellations: Vec<_> = writers
+        .into_iter()
+        .filter_map(|writer| writer.join().unwrap())
+        .collect();
+    let reasons = cancellations
+        .pop()
+        .expect("one transaction met the other in flight");
     assert_eq!(reasons[0].code, "TransactionConflict");
 }
