@@ -152,12 +152,13 @@ pub(super) fn recover(
         .collect();
     let recovered = Memtable::new();
     let outcome = wal::recovery::replay(fs.as_ref(), dir, &logs, |first_seq, batch| {
-        for (i, op) in batch.iter().enumerate() {
+        let buffer = recovered.store(batch.entries());
+        for (i, op) in BatchIter::over(&buffer).enumerate() {
             recovered.insert(
-                bytes::Bytes::copy_from_slice(op.key),
+                buffer.slice_ref(op.key),
                 first_seq + i as u64,
                 op.kind,
-                bytes::Bytes::copy_from_slice(op.value),
+                buffer.slice_ref(op.value),
             );
         }
         Ok(())
@@ -233,9 +234,20 @@ pub(super) fn recover(
         progress_lock: Mutex::new(()),
         failure: Mutex::new(None),
         closed: AtomicBool::new(false),
+        // Refreshed below, once the version's backlog is known.
+        unthrottled: AtomicBool::new(false),
         counters: Counters::default(),
         lock: Mutex::new(Some(lock)),
     });
+    {
+        let mut slot = shared.read_state.lock();
+        let state = ReadState {
+            active: slot.active.clone(),
+            immutable: Vec::new(),
+            version: Arc::clone(&slot.version),
+        };
+        shared.publish_read_state(&mut slot, state);
+    }
     let weak = Arc::downgrade(&shared);
     let pipeline = CommitPipeline::open(
         fs,
@@ -261,9 +273,9 @@ fn apply_group(shared: &Weak<Shared>, group: &[CommittedBatch]) -> Result<()> {
     };
     let active = shared.read_state().active.clone();
     for committed in group {
-        // One allocation per batch: keys and values are slices of a copy of
-        // its encoded entries (they live as long as the memtable either way).
-        let buffer = bytes::Bytes::copy_from_slice(committed.batch.entries());
+        // Keys and values are slices of a copy of the batch's encoded
+        // entries in the memtable's arena: no allocation but the nodes'.
+        let buffer = active.store(committed.batch.entries());
         for (i, op) in BatchIter::over(&buffer).enumerate() {
             active.insert(
                 buffer.slice_ref(op.key),

@@ -13,6 +13,9 @@ use super::EngineOptions;
 use super::open::DirectoryLock;
 use super::table::SegmentTable;
 use crate::storage::commit::CommitPipeline;
+use crate::storage::compaction::{
+    CompactionOptions, WriteControl, estimate_pending_compaction_bytes, write_control,
+};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
 use crate::storage::memtable::Memtable;
@@ -82,6 +85,10 @@ pub(crate) struct Shared {
     pub(super) progress_lock: Mutex<()>,
     pub(super) failure: Mutex<Option<StorageError>>,
     pub(super) closed: AtomicBool,
+    /// No immutable memtable waits and neither L0 nor the compaction
+    /// backlog slows writes: the write path skips its throttle. Refreshed
+    /// under the read-state lock whenever the read state is replaced.
+    pub(super) unthrottled: AtomicBool,
     pub(super) counters: Counters,
     /// Released by `close`, so the directory can be reopened while
     /// clones of a closed engine linger.
@@ -154,11 +161,20 @@ impl Shared {
             .filter(|m| flushed.is_none_or(|f| !Arc::ptr_eq(m, f)))
             .cloned()
             .collect();
-        *state = Arc::new(ReadState {
+        let next = ReadState {
             active: state.active.clone(),
             immutable,
             version,
-        });
+        };
+        self.publish_read_state(&mut state, next);
+    }
+
+    /// Replaces the read state, whose lock the caller holds as `slot`.
+    pub(super) fn publish_read_state(&self, slot: &mut Arc<ReadState>, next: ReadState) {
+        let unthrottled = next.immutable.is_empty()
+            && backlog_control(&next.version, &self.options.compaction) == WriteControl::Normal;
+        *slot = Arc::new(next);
+        self.unthrottled.store(unthrottled, Ordering::Release);
     }
 
     /// The open reader of segment `number`, opening it on first use.
@@ -241,6 +257,16 @@ impl Shared {
             files_deleted: load(&c.files_deleted),
         }
     }
+}
+
+/// What the compaction backlog of `version` (L0 files and estimated
+/// pending compaction bytes) asks of writers.
+pub(super) fn backlog_control(version: &Version, options: &CompactionOptions) -> WriteControl {
+    write_control(
+        version.level_files(0).len(),
+        estimate_pending_compaction_bytes(version, options),
+        options,
+    )
 }
 
 /// The shape of one level.

@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Engine;
-use super::state::{ImmutableMemtable, ReadState, Shared};
+use super::state::{ImmutableMemtable, ReadState, Shared, backlog_control};
 use crate::storage::batch::WriteBatch;
 use crate::storage::commit::Durability;
-use crate::storage::compaction::{WriteControl, estimate_pending_compaction_bytes, write_control};
+use crate::storage::compaction::WriteControl;
 use crate::storage::error::Result;
 use crate::storage::memtable::Memtable;
 use crate::storage::types::SequenceNumber;
@@ -52,7 +52,7 @@ impl Shared {
         self.counters
             .write_bytes
             .fetch_add(bytes, Ordering::Relaxed);
-        if !self.read_state().immutable.is_empty() {
+        if !self.unthrottled.load(Ordering::Acquire) && !self.read_state().immutable.is_empty() {
             self.notify();
         }
         Ok(seq)
@@ -63,19 +63,17 @@ impl Shared {
     /// only at the stop thresholds (or with too many memtables waiting)
     /// does the writer wait for the background to make progress.
     fn throttle(&self) -> Result<()> {
+        if self.unthrottled.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let mut stopped = false;
         loop {
             self.check()?;
             let state = self.read_state();
-            let options = &self.options.compaction;
             let control = if state.immutable.len() >= super::IMMUTABLE_MEMTABLES_MAX {
                 WriteControl::Stop
             } else {
-                write_control(
-                    state.version.level_files(0).len(),
-                    estimate_pending_compaction_bytes(&state.version, options),
-                    options,
-                )
+                backlog_control(&state.version, &self.options.compaction)
             };
             drop(state);
             match control {
@@ -134,11 +132,12 @@ impl Shared {
             memtable: active,
             next_log_number,
         }));
-        *current = Arc::new(ReadState {
+        let next = ReadState {
             active: Memtable::new(),
             immutable,
             version: Arc::clone(&current.version),
-        });
+        };
+        self.publish_read_state(&mut current, next);
         drop(current);
         self.notify();
         Ok(())
