@@ -90,7 +90,8 @@ pub(crate) struct CommitOptions {
     pub(crate) background_sync_interval: Duration,
     /// The most batch bytes one group commits (a larger batch commits alone).
     pub(crate) group_bytes_max: usize,
-    /// Space to reserve for each new log file (0: none).
+    /// Each new log file is extended with zeros to this many bytes (0:
+    /// not at all), so appends overwrite in place; see `docs/format-wal.md`.
     pub(crate) log_preallocate_bytes: u64,
 }
 
@@ -298,6 +299,16 @@ impl CommitPipeline {
         match &self.shared.backing {
             Backing::Memory { number } => *number.lock(),
             Backing::Files(files) => files.number(),
+        }
+    }
+
+    /// The current log's number and how many bytes were appended to it
+    /// (`None` for `InMemory`). A copy of that many bytes holds every
+    /// batch committed before this call.
+    pub(crate) fn log_written(&self) -> Option<(FileNumber, u64)> {
+        match &self.shared.backing {
+            Backing::Memory { .. } => None,
+            Backing::Files(files) => Some(files.written()),
         }
     }
 

@@ -210,6 +210,9 @@ pub(super) fn recover(
     let commit_options = CommitOptions {
         durability: options.durability,
         background_sync_interval: options.background_sync_interval,
+        log_preallocate_bytes: options
+            .log_preallocate_bytes
+            .min(options.memtable_bytes_max as u64),
         ..CommitOptions::default()
     };
     let options_max_open_files = options.max_open_files;

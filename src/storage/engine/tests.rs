@@ -262,6 +262,52 @@ fn checkpoint_opens_with_the_same_data() {
     ));
 }
 
+#[test]
+fn preallocated_logs_end_exactly_once_older_and_checkpoints_copy_what_was_written() {
+    let fs = SimFileSystem::new();
+    let options = small_options();
+    let preallocated = options.memtable_bytes_max as u64;
+    let engine = open_sim(&fs, options.clone()).expect("open");
+    let mut model = std::collections::BTreeMap::new();
+    let mut i = 0;
+    // Until one memtable waits for its flush: its log is then older.
+    while engine.stats().immutable_memtables == 0 {
+        engine.put(&key(i), &value(i, 0)).expect("put");
+        model.insert(key(i), value(i, 0));
+        i += 1;
+    }
+    for _ in 0..3 {
+        engine.put(&key(i), &value(i, 0)).expect("put");
+        model.insert(key(i), value(i, 0));
+        i += 1;
+    }
+    let logs = crate::storage::wal::list_logs(&fs, Path::new("/db")).expect("list");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    let log_len = |dir: &str, number| {
+        fs.read(&crate::storage::wal::log_file_path(Path::new(dir), number))
+            .expect("read")
+            .len() as u64
+    };
+    let (older, newest) = (logs[0], logs[1]);
+    assert!(
+        log_len("/db", older) < preallocated,
+        "the older log was not cut"
+    );
+    assert_eq!(log_len("/db", newest), preallocated);
+    engine.verify().expect("verify");
+
+    engine.checkpoint("/copy").expect("checkpoint");
+    assert_eq!(log_len("/copy", older), log_len("/db", older));
+    let copied = log_len("/copy", newest);
+    assert!(copied > 0 && copied < preallocated, "{copied}");
+    let copy_fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    let copy = Engine::open_with(copy_fs, "/copy", options.clone()).expect("open checkpoint");
+    check(&copy, &model, i);
+    engine.close().expect("close");
+    let engine = open_sim(&fs, options).expect("reopen");
+    check(&engine, &model, i);
+}
+
 fn model_with(
     model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     key: &[u8],
