@@ -89,6 +89,7 @@ impl Shared {
         }
         let version = self.versions.log_and_apply(&edit)?;
         self.install_version(version, Some(memtable));
+        self.record_flush(memtable);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         self.delete_obsolete_files()
     }

@@ -239,6 +239,9 @@ pub(super) fn recover(
         closed: AtomicBool::new(false),
         // Refreshed below, once the version's backlog is known.
         unthrottled: AtomicBool::new(false),
+        slowdown_debt_us: std::sync::atomic::AtomicU64::new(0),
+        flush_rate_bytes_per_s: std::sync::atomic::AtomicU64::new(0),
+        last_flush_done: Mutex::new(None),
         counters: Counters::default(),
         lock: Mutex::new(Some(lock)),
     });

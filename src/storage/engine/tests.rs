@@ -446,6 +446,54 @@ fn corrupt_segment_is_reported_with_file_and_offset() {
 }
 
 #[test]
+fn writers_slow_down_as_the_last_allowed_memtable_fills_before_they_stop() {
+    let fs = SimFileSystem::new();
+    let mut options = small_options();
+    // Slow enough that one batch's delay shows in whole microseconds (the
+    // delays add up to about 25 ms of sleep).
+    options.compaction.memtable_slowdown_bytes_per_s = 64 << 10;
+    let engine = open_sim(&fs, options).expect("open");
+    let batch = vec![7u8; 100];
+    let mut i = 0;
+    let mut put = |engine: &Engine| {
+        engine.put(&key(i), &batch).expect("put");
+        i += 1;
+    };
+    while engine.stats().immutable_memtables == 0 {
+        put(&engine);
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.write_slowdowns, stats.write_stops), (0, 0));
+    // One memtable waits (no background thread flushes it): once the
+    // active one is half full each batch is delayed, more as it fills, and
+    // none stops yet.
+    let mut delays = Vec::new();
+    while engine.stats().immutable_memtables == 1 {
+        let before = engine.stats().write_slowdown_us;
+        put(&engine);
+        delays.push(engine.stats().write_slowdown_us - before);
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.write_stops, 0, "{stats:?}");
+    assert!(delays.len() > 10, "{delays:?}");
+    assert!(
+        delays.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{delays:?}"
+    );
+    let delayed = delays.iter().filter(|&&d| d > 0).count();
+    assert!(delayed > 5 && delayed < delays.len(), "{delays:?}");
+    let last = *delays.last().unwrap_or(&0);
+    assert!(delays[delays.len() - delayed] < last / 10, "{delays:?}");
+    assert_eq!(stats.write_slowdowns, delayed as u64, "{stats:?}");
+    // Now two wait: the next batch stops (and, with no background thread,
+    // flushes them itself).
+    put(&engine);
+    let stats = engine.stats();
+    assert_eq!(stats.write_stops, 1, "{stats:?}");
+    assert_eq!(stats.immutable_memtables, 0, "{stats:?}");
+}
+
+#[test]
 fn writers_are_slowed_before_they_are_stopped() {
     let fs = SimFileSystem::new();
     let mut options = small_options();

@@ -8,9 +8,9 @@ use super::Engine;
 use super::state::{ImmutableMemtable, ReadState, Shared, backlog_control};
 use crate::storage::batch::WriteBatch;
 use crate::storage::commit::Durability;
-use crate::storage::compaction::WriteControl;
+use crate::storage::compaction::{WriteControl, memtable_delay_us};
 use crate::storage::error::Result;
-use crate::storage::memtable::Memtable;
+use crate::storage::memtable::{ENTRY_OVERHEAD_BYTES, Memtable};
 use crate::storage::types::SequenceNumber;
 
 impl Engine {
@@ -44,8 +44,10 @@ impl Engine {
 impl Shared {
     fn write(&self, batch: WriteBatch, durability: Option<Durability>) -> Result<SequenceNumber> {
         self.check()?;
-        self.throttle()?;
         let bytes = batch.encoded_len() as u64;
+        // What the batch adds to the memtable, as the memtable counts it.
+        let memtable_bytes = batch.encoded_len() + batch.len() * ENTRY_OVERHEAD_BYTES;
+        self.throttle(memtable_bytes)?;
         let seq = self.pipeline()?.commit(batch, durability);
         let seq = self.latch(seq)?;
         self.counters.write_batches.fetch_add(1, Ordering::Relaxed);
@@ -59,10 +61,12 @@ impl Shared {
     }
 
     /// Delays or stops the writer while compaction or flushing is behind:
-    /// the delay grows smoothly from zero at the slowdown thresholds, and
-    /// only at the stop thresholds (or with too many memtables waiting)
-    /// does the writer wait for the background to make progress.
-    fn throttle(&self) -> Result<()> {
+    /// the delay grows smoothly from zero at the slowdown thresholds (L0
+    /// files, pending compaction bytes, and the last memtable allowed
+    /// waiting for its flush while the active one fills), and only at the
+    /// stop thresholds (or with too many memtables waiting) does the writer
+    /// wait for the background to make progress.
+    fn throttle(&self, memtable_bytes: usize) -> Result<()> {
         if self.unthrottled.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -70,10 +74,33 @@ impl Shared {
         loop {
             self.check()?;
             let state = self.read_state();
+            let options = &self.options.compaction;
             let control = if state.immutable.len() >= super::IMMUTABLE_MEMTABLES_MAX {
                 WriteControl::Stop
             } else {
-                backlog_control(&state.version, &self.options.compaction)
+                let drain_bytes_per_s = self
+                    .flush_rate_bytes_per_s
+                    .load(Ordering::Relaxed)
+                    .max(options.memtable_slowdown_bytes_per_s);
+                let memtable_delay_us = memtable_delay_us(
+                    state.immutable.len(),
+                    super::IMMUTABLE_MEMTABLES_MAX,
+                    state.active.approximate_memory_bytes(),
+                    self.options.memtable_bytes_max,
+                    memtable_bytes,
+                    drain_bytes_per_s,
+                );
+                match backlog_control(&state.version, options) {
+                    WriteControl::Stop => WriteControl::Stop,
+                    backlog => {
+                        let delay_us = backlog.delay_us().unwrap_or(0).max(memtable_delay_us);
+                        if delay_us == 0 {
+                            WriteControl::Normal
+                        } else {
+                            WriteControl::SlowDown { delay_us }
+                        }
+                    }
+                }
             };
             drop(state);
             match control {
@@ -85,7 +112,7 @@ impl Shared {
                     self.counters
                         .write_slowdown_us
                         .fetch_add(delay_us, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_micros(delay_us));
+                    self.pay_delay(delay_us);
                     return Ok(());
                 }
                 WriteControl::Stop => {
@@ -96,6 +123,22 @@ impl Shared {
                     self.wait_for_progress()?;
                 }
             }
+        }
+    }
+
+    /// Adds `delay_us` to the writers' delay debt and sleeps it off once
+    /// it reaches [`SLOWDOWN_SLEEP_US_MIN`]: a sleep shorter than that
+    /// costs a timer slack's worth (about 50 µs on Linux) whatever is
+    /// asked, so tiny per-batch delays would slow small batches far more
+    /// than intended.
+    fn pay_delay(&self, delay_us: u64) {
+        let debt = self
+            .slowdown_debt_us
+            .fetch_add(delay_us, Ordering::AcqRel)
+            .saturating_add(delay_us);
+        if debt >= SLOWDOWN_SLEEP_US_MIN {
+            let owed = self.slowdown_debt_us.swap(0, Ordering::AcqRel);
+            std::thread::sleep(Duration::from_micros(owed));
         }
     }
 
@@ -131,6 +174,7 @@ impl Shared {
         immutable.push(Arc::new(ImmutableMemtable {
             memtable: active,
             next_log_number,
+            rotated_at: std::time::Instant::now(),
         }));
         let next = ReadState {
             active: Memtable::new(),
@@ -153,3 +197,7 @@ impl Shared {
 
 /// The longest a stopped writer waits for one notification, in milliseconds.
 const PROGRESS_WAIT_MS: u64 = 10;
+
+/// Write delays are accumulated and slept in pieces of at least this many
+/// microseconds (see `Shared::pay_delay`).
+const SLOWDOWN_SLEEP_US_MIN: u64 = 1_000;
