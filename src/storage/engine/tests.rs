@@ -494,6 +494,52 @@ fn writers_slow_down_as_the_last_allowed_memtable_fills_before_they_stop() {
 }
 
 #[test]
+fn a_compaction_flushes_waiting_memtables_between_its_output_files() {
+    let fs = SimFileSystem::new();
+    // Memtables large enough that the setup rotates only when asked.
+    let options = EngineOptions {
+        memtable_bytes_max: 64 << 10,
+        ..small_options()
+    };
+    let engine = open_sim(&fs, options.clone()).expect("open");
+    let mut model = std::collections::BTreeMap::new();
+    let mut i = 0;
+    let mut put = |engine: &Engine, model: &mut std::collections::BTreeMap<_, _>| {
+        engine.put(&key(i % 300), &value(i, 1)).expect("put");
+        model.insert(key(i % 300), value(i, 1));
+        i += 1;
+    };
+    // Two L0 files: an L0 compaction is due (the trigger is 2).
+    for _ in 0..2 {
+        for _ in 0..150 {
+            put(&engine, &mut model);
+        }
+        engine.flush().expect("flush");
+    }
+    assert_eq!(engine.stats().levels[0].files, 2);
+    // A memtable waits for its flush (nothing runs in the background).
+    while engine.stats().immutable_memtables == 0 {
+        put(&engine, &mut model);
+    }
+    let before = engine.stats();
+    assert!(engine.shared().run_one_compaction().expect("compact"));
+    let after = engine.stats();
+    assert!(
+        after.compaction_write_bytes > 4 * 4096,
+        "one output only: {after:?}"
+    );
+    assert_eq!(after.immutable_memtables, 0, "{after:?}");
+    assert_eq!(after.flushes, before.flushes + 1, "{after:?}");
+    // The compacted files left L0; the flushed one is there, read first.
+    assert_eq!(after.levels[0].files, 1, "{after:?}");
+    check(&engine, &model, 300);
+    engine.close().expect("close");
+    let engine = open_sim(&fs, options).expect("reopen");
+    check(&engine, &model, 300);
+    engine.verify().expect("verify");
+}
+
+#[test]
 fn writers_are_slowed_before_they_are_stopped() {
     let fs = SimFileSystem::new();
     let mut options = small_options();
