@@ -90,7 +90,8 @@ pub(crate) struct CommitOptions {
     pub(crate) background_sync_interval: Duration,
     /// The most batch bytes one group commits (a larger batch commits alone).
     pub(crate) group_bytes_max: usize,
-    /// Space to reserve for each new log file (0: none).
+    /// Each new log file is extended with zeros to this many bytes (0:
+    /// not at all), so appends overwrite in place; see `docs/format-wal.md`.
     pub(crate) log_preallocate_bytes: u64,
 }
 
@@ -152,6 +153,9 @@ struct Shared {
     synced_groups: AtomicU64,
     /// Set once: the error that stopped the pipeline, or `Closed`.
     terminal: Mutex<Option<StorageError>>,
+    /// The group being committed, reused from group to group so a group
+    /// allocates nothing here (only the leader locks it, so it never waits).
+    committed: Mutex<Vec<CommittedBatch>>,
     /// Held by a leader from its append through its apply, and by
     /// [`CommitPipeline::with_commits_paused`], so work done under it falls
     /// exactly between two groups.
@@ -211,6 +215,7 @@ impl CommitPipeline {
             groups: AtomicU64::new(0),
             synced_groups: AtomicU64::new(0),
             terminal: Mutex::new(None),
+            committed: Mutex::new(Vec::new()),
             gate: Mutex::new(()),
         });
         let syncer = match shared.backing {
@@ -263,8 +268,9 @@ impl CommitPipeline {
         };
         match shared
             .queue
-            .submit(submission, bytes, gather, |group| shared.lead(group))
-        {
+            .submit(submission, bytes, gather, |group, results| {
+                shared.lead(group, results);
+            }) {
             Ok(result) => result,
             Err(LeaderPanicked) => Err(shared.fail(StorageError::io(
                 "commit",
@@ -293,6 +299,16 @@ impl CommitPipeline {
         match &self.shared.backing {
             Backing::Memory { number } => *number.lock(),
             Backing::Files(files) => files.number(),
+        }
+    }
+
+    /// The current log's number and how many bytes were appended to it
+    /// (`None` for `InMemory`). A copy of that many bytes holds every
+    /// batch committed before this call.
+    pub(crate) fn log_written(&self) -> Option<(FileNumber, u64)> {
+        match &self.shared.backing {
+            Backing::Memory { .. } => None,
+            Backing::Files(files) => Some(files.written()),
         }
     }
 
@@ -415,22 +431,38 @@ impl Shared {
         self.sync_nanos.store(average, Ordering::Relaxed);
     }
 
-    /// Runs one group as its leader; one result per batch, in order.
-    fn lead(&self, group: Vec<Submission>) -> Vec<Result<SequenceNumber>> {
+    /// Runs one group as its leader: takes every submission out of
+    /// `group` and pushes one result per batch, in order, onto `results`.
+    fn lead(&self, group: &mut Vec<Submission>, results: &mut Vec<Result<SequenceNumber>>) {
         let count = group.len();
-        match self.commit_group(group) {
-            Ok(lasts) => lasts.into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e); count],
+        let mut committed = self.committed.lock();
+        // Empty unless a leader panicked mid-group (then no group follows).
+        committed.clear();
+        let outcome = self.commit_group(group, &mut committed);
+        match outcome {
+            Ok(()) => results.extend(
+                committed
+                    .iter()
+                    .map(|c| Ok(c.first_seq + u64::from(c.batch.count()) - 1)),
+            ),
+            Err(e) => results.extend(std::iter::repeat_n(Err(e), count)),
         }
+        // Drops the batches but keeps the vector's room for the next group.
+        committed.clear();
     }
 
-    fn commit_group(&self, group: Vec<Submission>) -> Result<Vec<SequenceNumber>> {
-        self.check_terminal()?;
+    /// Numbers the group's batches (moving them into `committed`), appends
+    /// and syncs them, applies them and publishes them.
+    fn commit_group(
+        &self,
+        group: &mut Vec<Submission>,
+        committed: &mut Vec<CommittedBatch>,
+    ) -> Result<()> {
+        let terminal = self.check_terminal();
         let first = self.next_seq.load(Ordering::Acquire);
         let mut next = first;
-        let mut committed = Vec::with_capacity(group.len());
         let mut sync = false;
-        for submission in group {
+        for submission in group.drain(..) {
             let first_seq = next;
             next += u64::from(submission.batch.count());
             sync |= submission.sync;
@@ -439,6 +471,7 @@ impl Shared {
                 batch: submission.batch,
             });
         }
+        terminal?;
         assert!(
             next - 1 <= MAX_SEQUENCE_NUMBER,
             "sequence numbers exhausted: group {first}..{next}"
@@ -450,23 +483,21 @@ impl Shared {
             // under this lock, no group may append after it.
             self.check_terminal()?;
             let records = committed.iter().map(|c| (c.first_seq, &c.batch));
-            let started = Instant::now();
+            // Only synced groups are timed: unsynced ones skip the clock.
+            let started = sync.then(Instant::now);
             writer
                 .append_group(records, sync)
                 .map_err(|e| self.fail(e))?;
-            if sync {
+            if let Some(started) = started {
                 self.record_sync_time(started.elapsed());
                 self.synced_groups.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.next_seq.store(next, Ordering::Release);
-        (self.apply)(&committed).map_err(|e| self.fail(e))?;
+        (self.apply)(committed).map_err(|e| self.fail(e))?;
         self.last_visible.store(next - 1, Ordering::Release);
-        Ok(committed
-            .iter()
-            .map(|c| c.first_seq + u64::from(c.batch.count()) - 1)
-            .collect())
+        Ok(())
     }
 }
 

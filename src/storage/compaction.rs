@@ -31,7 +31,7 @@ pub(crate) use picker::{
     Compaction, compaction_scores, estimate_pending_compaction_bytes, level_target_bytes,
     pick_compaction,
 };
-pub(crate) use throttle::{WriteControl, write_control};
+pub(crate) use throttle::{WriteControl, memtable_delay_us, write_control};
 
 use crate::storage::error::{Result, StorageError};
 
@@ -77,6 +77,14 @@ pub struct CompactionOptions {
     /// The delay per write batch just below a stop threshold; the delay
     /// rises from 0 at a slowdown threshold to this. Default 10 000 µs.
     pub write_delay_max_us: u64,
+    /// The slowest pace, in memtable bytes per second, that waiting
+    /// flushes slow writers to. Once the last immutable memtable allowed
+    /// waits for its flush and the active one is half full, each batch is
+    /// delayed in proportion to its bytes so that, as the active memtable
+    /// fills, the writer is held to the measured flush rate (the time each
+    /// memtable took to drain) — or to this rate, if that is higher or no
+    /// flush was measured yet. Default 4 MiB/s.
+    pub memtable_slowdown_bytes_per_s: u64,
 }
 
 impl Default for CompactionOptions {
@@ -93,6 +101,7 @@ impl Default for CompactionOptions {
             pending_compaction_slowdown_bytes: 64 * GIB,
             pending_compaction_stop_bytes: 256 * GIB,
             write_delay_max_us: 10_000,
+            memtable_slowdown_bytes_per_s: 4 * MIB,
         }
     }
 }
@@ -122,6 +131,9 @@ impl CompactionOptions {
         }
         if self.l0_stop_writes_files <= self.l0_slowdown_writes_files {
             return invalid("l0_stop_writes_files must exceed l0_slowdown_writes_files");
+        }
+        if self.memtable_slowdown_bytes_per_s == 0 {
+            return invalid("memtable_slowdown_bytes_per_s must be positive");
         }
         if self.pending_compaction_stop_bytes <= self.pending_compaction_slowdown_bytes {
             return invalid(

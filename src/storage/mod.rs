@@ -38,8 +38,8 @@ pub use commit::Durability;
 pub use compaction::CompactionOptions;
 pub use engine::{
     BLOCK_CACHE_BYTES_DEFAULT, Engine, EngineIter, EngineOptions, EngineStats,
-    IMMUTABLE_MEMTABLES_MAX, LevelStats, MAX_OPEN_FILES_DEFAULT, MEMTABLE_BYTES_MAX_DEFAULT,
-    Snapshot,
+    IMMUTABLE_MEMTABLES_MAX, LOG_PREALLOCATE_BYTES_DEFAULT, LevelStats, MAX_OPEN_FILES_DEFAULT,
+    MEMTABLE_BYTES_MAX_DEFAULT, Snapshot,
 };
 pub use error::{Result, StorageError};
 pub use range::Direction;

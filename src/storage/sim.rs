@@ -11,7 +11,8 @@
 //!
 //! [`SimFileSystem::crash`] simulates power loss: each file keeps its durable
 //! bytes plus, chosen by a seeded RNG, nothing, a random prefix, or a torn
-//! prefix (last chunk zeros or garbage) of its unsynced appends; each pending
+//! prefix (last chunk zeros or garbage) of its unsynced changes — appends,
+//! overwrites of preallocated zeros, size changes; each pending
 //! directory operation is independently kept or lost, which also models
 //! reordering. Every handle opened before the crash fails afterwards, so a
 //! test cannot accidentally keep using pre-crash state.
@@ -240,12 +241,14 @@ impl SimFileSystem {
         self.sync_dir(path.parent().unwrap_or(Path::new("/")))
     }
 
-    fn write_handle(&self, state: &SimState, ino: u64) -> Box<dyn WriteFile> {
-        Box::new(SimWriteFile {
+    fn write_handle(&self, state: &mut SimState, ino: u64) -> io::Result<Box<dyn WriteFile>> {
+        let position = state.inode_mut(ino)?.volatile.len() as u64;
+        Ok(Box::new(SimWriteFile {
             state: Arc::clone(&self.state),
             ino,
             generation: state.generation,
-        })
+            position,
+        }))
     }
 }
 
@@ -279,7 +282,10 @@ impl FileSystem for SimFileSystem {
             // Like O_TRUNC: the same inode, emptied (a data change, not a
             // namespace change).
             Some(Node::File(ino)) => {
-                state.inode_mut(ino)?.volatile.clear();
+                let inode = state.inode_mut(ino)?;
+                let old = inode.volatile.len();
+                inode.volatile.clear();
+                inode.changed(0, old);
                 ino
             }
             Some(Node::Dir(_)) => {
@@ -296,13 +302,13 @@ impl FileSystem for SimFileSystem {
                 ino
             }
         };
-        Ok(self.write_handle(&state, ino))
+        self.write_handle(&mut state, ino)
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        let state = self.lock()?;
+        let mut state = self.lock()?;
         let ino = state.file(path)?;
-        Ok(self.write_handle(&state, ino))
+        self.write_handle(&mut state, ino)
     }
 
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {

@@ -6,6 +6,11 @@
 //! background syncer, under its own lock), so a background fsync never
 //! blocks writers that only need write(2). `fsync` of any handle makes the
 //! whole file's data durable.
+//!
+//! With preallocation, each new log is extended with zeros up front so
+//! that appends overwrite in place (an `fdatasync` then has no file size to
+//! commit), and a log is cut back to its last record when the next one
+//! replaces it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,6 +85,13 @@ impl LogFiles {
         &self.dir
     }
 
+    /// The current log's number and the bytes appended to it so far (the
+    /// file may be longer: preallocated zeros).
+    pub(super) fn written(&self) -> (FileNumber, u64) {
+        let slot = self.writer.lock();
+        (slot.log.number(), slot.log.len())
+    }
+
     /// Locks the writer of the current log. While the guard lives no other
     /// group can append and the log cannot be switched.
     pub(super) fn writer(&self) -> LogWriterGuard<'_> {
@@ -116,6 +128,14 @@ impl LogFiles {
             return Err(StorageError::InvalidArgument(format!(
                 "new log number {number} must exceed the current {old}"
             )));
+        }
+        if self.preallocate_bytes > 0 {
+            // Older logs end exactly at their last record, so recovery can
+            // call anything after it damage; the sync below makes the cut
+            // durable before the next log exists.
+            slot.log
+                .cut_to_written()
+                .map_err(|e| StorageError::io("truncate", slot.log.path(), e))?;
         }
         slot.log
             .sync()

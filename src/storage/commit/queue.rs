@@ -21,6 +21,11 @@
 //! If a leader panics, the group's followers and every later writer get
 //! [`LeaderPanicked`] instead of waiting forever.
 //!
+//! Only one group is in flight at a time, so the queue keeps one set of
+//! group buffers (tickets, items, results) that each leader borrows and
+//! returns: a group costs no allocation once the buffers have grown to the
+//! largest group seen.
+//!
 //! The queue's locking is checked by a loom model test (`--cfg loom`).
 
 use std::collections::{HashMap, VecDeque};
@@ -55,6 +60,26 @@ struct QueueState<T, R> {
     concurrency: usize,
     /// A leader panicked.
     abandoned: bool,
+    /// The group buffers, lent to the leader of the group in flight.
+    spare: Option<GroupBuffers<T, R>>,
+}
+
+/// One group's tickets, items and results, reused from group to group.
+#[derive(Debug)]
+struct GroupBuffers<T, R> {
+    tickets: Vec<u64>,
+    items: Vec<T>,
+    results: Vec<R>,
+}
+
+impl<T, R> Default for GroupBuffers<T, R> {
+    fn default() -> Self {
+        Self {
+            tickets: Vec::new(),
+            items: Vec::new(),
+            results: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -95,6 +120,7 @@ impl<T, R> GroupQueue<T, R> {
                 gathering: false,
                 concurrency: 1,
                 abandoned: false,
+                spare: None,
             }),
             wakeup: Condvar::new(),
             group_bytes_max,
@@ -104,13 +130,14 @@ impl<T, R> GroupQueue<T, R> {
     /// Enqueues `item` (weighing `bytes`) and waits for its result. If this
     /// caller becomes the leader, it gathers for at most `gather` (zero: not
     /// at all), then `lead` runs its group: it receives the items in arrival
-    /// order and must return one result per item, in the same order.
+    /// order, takes them all out of the vector, and pushes one result per
+    /// item, in the same order, onto the (empty) results vector.
     pub(crate) fn submit(
         &self,
         item: T,
         bytes: usize,
         gather: Duration,
-        lead: impl FnOnce(Vec<T>) -> Vec<R>,
+        lead: impl FnOnce(&mut Vec<T>, &mut Vec<R>),
     ) -> Result<R, LeaderPanicked> {
         let mut state = self.state.lock();
         if state.abandoned {
@@ -127,7 +154,10 @@ impl<T, R> GroupQueue<T, R> {
             self.wakeup.notify_all();
         }
         loop {
-            if let Some(result) = state.finished.remove(&ticket) {
+            // Checking emptiness first spares a lone writer the hashing.
+            if !state.finished.is_empty()
+                && let Some(result) = state.finished.remove(&ticket)
+            {
                 return Ok(result);
             }
             if state.abandoned {
@@ -158,33 +188,36 @@ impl<T, R> GroupQueue<T, R> {
             }
             state.gathering = false;
         }
-        let group = self.take_group(&mut state.waiting);
+        let mut buffers = state.spare.take().unwrap_or_default();
+        self.take_group(&mut state.waiting, &mut buffers);
         drop(state);
 
         let mut guard = LeaderGuard {
             queue: self,
             armed: true,
         };
-        let tickets: Vec<u64> = group.iter().map(|w| w.ticket).collect();
-        let tickets_len = tickets.len();
-        let results = lead(group.into_iter().map(|w| w.item).collect());
-        assert_eq!(
-            results.len(),
-            tickets.len(),
-            "a group leader must return one result per item"
+        let group_len = buffers.tickets.len();
+        lead(&mut buffers.items, &mut buffers.results);
+        assert!(
+            buffers.items.is_empty() && buffers.results.len() == group_len,
+            "a group leader must take every item and return one result per item: \
+             {} items left, {} results for {group_len}",
+            buffers.items.len(),
+            buffers.results.len()
         );
 
         let mut own = None;
         let mut state = self.state.lock();
-        for (t, result) in tickets.into_iter().zip(results) {
+        for (t, result) in buffers.tickets.drain(..).zip(buffers.results.drain(..)) {
             if t == ticket {
                 own = Some(result);
             } else {
                 state.finished.insert(t, result);
             }
         }
+        state.spare = Some(buffers);
         state.leading = false;
-        state.concurrency = tickets_len + state.waiting.len();
+        state.concurrency = group_len + state.waiting.len();
         guard.armed = false;
         drop(state);
         self.wakeup.notify_all();
@@ -198,20 +231,20 @@ impl<T, R> GroupQueue<T, R> {
         self.state.lock().waiting.len()
     }
 
-    /// Removes the next group from the front of `waiting`.
-    fn take_group(&self, waiting: &mut VecDeque<Waiting<T>>) -> Vec<Waiting<T>> {
-        let mut group = Vec::new();
+    /// Moves the next group from the front of `waiting` into the (empty)
+    /// buffers: its tickets and its items.
+    fn take_group(&self, waiting: &mut VecDeque<Waiting<T>>, group: &mut GroupBuffers<T, R>) {
         let mut bytes = 0usize;
         while let Some(next) = waiting.front() {
-            if !group.is_empty() && bytes.saturating_add(next.bytes) > self.group_bytes_max {
+            if !group.items.is_empty() && bytes.saturating_add(next.bytes) > self.group_bytes_max {
                 break;
             }
             bytes = bytes.saturating_add(next.bytes);
             if let Some(next) = waiting.pop_front() {
-                group.push(next);
+                group.tickets.push(next.ticket);
+                group.items.push(next.item);
             }
         }
-        group
     }
 }
 
@@ -222,13 +255,41 @@ mod tests {
 
     use super::*;
 
+    /// Adapts a by-value leader (items in, results out) to the queue's
+    /// buffer-lending interface.
+    fn by_value<T, R>(
+        lead: impl FnOnce(Vec<T>) -> Vec<R>,
+    ) -> impl FnOnce(&mut Vec<T>, &mut Vec<R>) {
+        move |items, results| results.extend(lead(std::mem::take(items)))
+    }
+
     #[test]
     fn a_lone_writer_leads_its_own_group() {
         let queue = GroupQueue::new(100);
-        let result = queue.submit(7u32, 1, Duration::ZERO, |items| {
-            items.iter().map(|i| i * 2).collect()
-        });
+        let result = queue.submit(
+            7u32,
+            1,
+            Duration::ZERO,
+            by_value(|items| items.iter().map(|i| i * 2).collect()),
+        );
         assert_eq!(result, Ok(14));
+    }
+
+    #[test]
+    fn leaders_reuse_the_group_buffers() {
+        let queue = GroupQueue::<u32, u32>::new(100);
+        let mut capacities = Vec::new();
+        for i in 0..3u32 {
+            let result = queue.submit(i, 1, Duration::ZERO, |items, results| {
+                // The results vector comes back empty but keeps the room
+                // the previous group's result used.
+                capacities.push(results.capacity());
+                results.append(items);
+            });
+            assert_eq!(result, Ok(i));
+        }
+        assert_eq!(capacities[0], 0);
+        assert!(capacities[1..].iter().all(|&c| c >= 1), "{capacities:?}");
     }
 
     #[test]
@@ -236,7 +297,7 @@ mod tests {
         // Were it to wait for company, each submit would take the full hour.
         let queue = GroupQueue::new(100);
         for i in 0..100u32 {
-            let result = queue.submit(i, 1, Duration::from_secs(3600), |items| items);
+            let result = queue.submit(i, 1, Duration::from_secs(3600), by_value(|items| items));
             assert_eq!(result, Ok(i));
         }
     }
@@ -248,10 +309,15 @@ mod tests {
         let spawn = |item: u32, gather: Duration| {
             let (queue, sizes) = (Arc::clone(&queue), Arc::clone(&sizes));
             std::thread::spawn(move || {
-                queue.submit(item, 1, gather, |items| {
-                    sizes.lock().push(items.clone());
-                    items
-                })
+                queue.submit(
+                    item,
+                    1,
+                    gather,
+                    by_value(|items| {
+                        sizes.lock().push(items.clone());
+                        items
+                    }),
+                )
             })
         };
         let wait_for_queued = |n: usize| {
@@ -265,13 +331,18 @@ mod tests {
         let first = {
             let (queue, barrier) = (Arc::clone(&queue), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                queue.submit(1, 1, Duration::ZERO, |items| {
-                    barrier.wait();
-                    while queue.waiting_len() < 2 {
-                        std::thread::yield_now();
-                    }
-                    items
-                })
+                queue.submit(
+                    1,
+                    1,
+                    Duration::ZERO,
+                    by_value(|items| {
+                        barrier.wait();
+                        while queue.waiting_len() < 2 {
+                            std::thread::yield_now();
+                        }
+                        items
+                    }),
+                )
             })
         };
         barrier.wait();
@@ -302,10 +373,15 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..200 {
                         let item = t * 1000 + i;
-                        let result = queue.submit(item, 1, Duration::ZERO, |items| {
-                            groups.lock().push(items.clone());
-                            items.iter().map(|x| x + 1).collect()
-                        });
+                        let result = queue.submit(
+                            item,
+                            1,
+                            Duration::ZERO,
+                            by_value(|items| {
+                                groups.lock().push(items.clone());
+                                items.iter().map(|x| x + 1).collect()
+                            }),
+                        );
                         assert_eq!(result, Ok(item + 1));
                     }
                 })
@@ -331,14 +407,19 @@ mod tests {
         let blocker = {
             let (queue, barrier) = (Arc::clone(&queue), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                queue.submit(0, 1, Duration::ZERO, |items| {
-                    barrier.wait();
-                    // Wait until the followers are queued behind the leader.
-                    while queue.waiting_len() < 4 {
-                        std::thread::yield_now();
-                    }
-                    items
-                })
+                queue.submit(
+                    0,
+                    1,
+                    Duration::ZERO,
+                    by_value(|items| {
+                        barrier.wait();
+                        // Wait until the followers are queued behind the leader.
+                        while queue.waiting_len() < 4 {
+                            std::thread::yield_now();
+                        }
+                        items
+                    }),
+                )
             })
         };
         barrier.wait();
@@ -347,10 +428,15 @@ mod tests {
             .map(|bytes| {
                 let (queue, sizes) = (Arc::clone(&queue), Arc::clone(&sizes));
                 std::thread::spawn(move || {
-                    queue.submit(bytes, bytes, Duration::ZERO, |items| {
-                        sizes.lock().push(items.iter().sum::<usize>());
-                        items
-                    })
+                    queue.submit(
+                        bytes,
+                        bytes,
+                        Duration::ZERO,
+                        by_value(|items| {
+                            sizes.lock().push(items.iter().sum::<usize>());
+                            items
+                        }),
+                    )
                 })
             })
             .collect();
@@ -369,14 +455,17 @@ mod tests {
         let leader = {
             let queue = Arc::clone(&queue);
             std::thread::spawn(move || {
-                queue.submit(1, 1, Duration::ZERO, |_| -> Vec<u32> {
-                    panic!("apply failed")
-                })
+                queue.submit(
+                    1,
+                    1,
+                    Duration::ZERO,
+                    by_value(|_| -> Vec<u32> { panic!("apply failed") }),
+                )
             })
         };
         assert!(leader.join().is_err());
         assert_eq!(
-            queue.submit(2, 1, Duration::ZERO, |items| items),
+            queue.submit(2, 1, Duration::ZERO, by_value(|items| items)),
             Err(LeaderPanicked)
         );
     }
@@ -389,6 +478,14 @@ mod loom_tests {
     use loom::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    /// Adapts a by-value leader (items in, results out) to the queue's
+    /// buffer-lending interface.
+    fn by_value<T, R>(
+        lead: impl FnOnce(Vec<T>) -> Vec<R>,
+    ) -> impl FnOnce(&mut Vec<T>, &mut Vec<R>) {
+        move |items, results| results.extend(lead(std::mem::take(items)))
+    }
 
     /// Three writers (two spawned, the model's main thread) race to commit:
     /// every interleaving must give each writer its own result, process each
@@ -403,12 +500,17 @@ mod loom_tests {
                           in_flight: &AtomicUsize,
                           processed: &Mutex<Vec<usize>>,
                           item: usize| {
-                queue.submit(item, 1, Duration::from_millis(1), |items| {
-                    assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
-                    processed.lock().extend(items.iter().copied());
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    items.iter().map(|i| i * 10).collect()
-                })
+                queue.submit(
+                    item,
+                    1,
+                    Duration::from_millis(1),
+                    by_value(|items| {
+                        assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
+                        processed.lock().extend(items.iter().copied());
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        items.iter().map(|i| i * 10).collect()
+                    }),
+                )
             };
             let threads: Vec<_> = (1..=2)
                 .map(|item| {
@@ -442,18 +544,28 @@ mod loom_tests {
             let spawned = {
                 let (queue, order) = (Arc::clone(&queue), Arc::clone(&order));
                 loom::thread::spawn(move || {
-                    queue.submit(1, 1, Duration::ZERO, |items| {
-                        assert_eq!(items.len(), 1);
-                        order.lock().extend(items.iter().copied());
-                        items
-                    })
+                    queue.submit(
+                        1,
+                        1,
+                        Duration::ZERO,
+                        by_value(|items| {
+                            assert_eq!(items.len(), 1);
+                            order.lock().extend(items.iter().copied());
+                            items
+                        }),
+                    )
                 })
             };
-            let own = queue.submit(2, 1, Duration::ZERO, |items| {
-                assert_eq!(items.len(), 1);
-                order.lock().extend(items.iter().copied());
-                items
-            });
+            let own = queue.submit(
+                2,
+                1,
+                Duration::ZERO,
+                by_value(|items| {
+                    assert_eq!(items.len(), 1);
+                    order.lock().extend(items.iter().copied());
+                    items
+                }),
+            );
             assert_eq!(own, Ok(2));
             assert_eq!(spawned.join().unwrap(), Ok(1));
             assert_eq!(order.lock().len(), 2);

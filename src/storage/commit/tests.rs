@@ -339,6 +339,57 @@ fn invalid_options_are_rejected() {
 }
 
 #[test]
+fn preallocated_logs_are_overwritten_in_place_and_cut_when_switched() {
+    let fs = disk();
+    let (apply, applied) = recording_apply();
+    let options = CommitOptions {
+        log_preallocate_bytes: 64 << 10,
+        ..options(Durability::Sync)
+    };
+    let pipeline = CommitPipeline::open(Arc::new(fs.clone()), dir(), 1, 0, options, apply).unwrap();
+    let first = log_file_path(dir(), 1);
+    assert_eq!(fs.read(&first).unwrap(), vec![0; 64 << 10]);
+    for i in 0..5u8 {
+        pipeline.commit(batch(&[i], 3), None).unwrap();
+    }
+    let (number, written) = pipeline.log_written().unwrap();
+    assert_eq!(number, 1);
+    assert!(written > 0 && written < 64 << 10, "{written}");
+    // The records overwrote the zeros; the file keeps its size.
+    let image = fs.read(&first).unwrap();
+    assert_eq!(image.len(), 64 << 10);
+    assert!(image[written as usize..].iter().all(|&b| b == 0));
+    assert_eq!(fs.durable_len(&first).unwrap(), 64 << 10);
+
+    pipeline.switch_log(2).unwrap();
+    // The old log now ends at its last record, durably; the new one is
+    // preallocated in turn.
+    assert_eq!(fs.read(&first).unwrap().len() as u64, written);
+    assert_eq!(fs.durable_len(&first).unwrap(), written);
+    assert_eq!(fs.read(&log_file_path(dir(), 2)).unwrap().len(), 64 << 10);
+    pipeline.commit(batch(b"after", 1), None).unwrap();
+    drop(pipeline);
+
+    // Both logs replay: the older one ends exactly, the newer in zeros.
+    let mut replayed = 0;
+    let outcome = recovery::replay(&fs, dir(), &[1, 2], |_, _| {
+        replayed += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(replayed, 6);
+    assert_eq!(applied.lock().len(), 6);
+    let tail = outcome.newest.clone().unwrap();
+    assert!(tail.torn.is_none());
+    assert_eq!(tail.file_len, 64 << 10);
+    assert!(recovery::cut_tail(&fs, &outcome).unwrap());
+    assert_eq!(
+        fs.durable_len(&log_file_path(dir(), 2)).unwrap(),
+        tail.valid_len
+    );
+}
+
+#[test]
 fn switching_logs_syncs_the_old_one_and_durably_creates_the_new_one() {
     let fs = disk();
     let (pipeline, _) = open(&fs, Durability::Buffered);

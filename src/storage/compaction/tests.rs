@@ -278,6 +278,41 @@ fn pending_bytes_count_the_excess_of_every_level() {
 }
 
 #[test]
+fn memtable_delay_fades_in_with_the_fill_once_one_more_rotation_would_stop() {
+    let max = 1000;
+    let delay = |waiting, active, batch| memtable_delay_us(waiting, 2, active, max, batch, 1 << 20);
+    // Nothing waits, or a rotation would still leave room: no delay.
+    assert_eq!(delay(0, 999, 1 << 20), 0);
+    // The last allowed memtable waits: zero up to a half-full active
+    // memtable, then rising with the square of the fill past it, without a
+    // step.
+    assert_eq!(delay(1, 0, 1 << 20), 0);
+    assert_eq!(delay(1, max / 2, 1 << 20), 0);
+    let mut previous = 0;
+    for active in (0..=max).step_by(10) {
+        let now = delay(1, active, 1 << 20);
+        assert!(now >= previous, "{active}: {now} < {previous}");
+        assert!(now - previous <= 50_000, "a step at {active}");
+        previous = now;
+    }
+    // Full: the batch's bytes at the drain rate (1 MiB at 1 MiB/s).
+    assert_eq!(delay(1, max, 1 << 20), 1_000_000);
+    assert_eq!(delay(1, 2 * max, 1 << 20), 1_000_000);
+    assert_eq!(delay(1, max * 3 / 4, 1 << 20), 250_000);
+    // Proportional to the batch's bytes, inversely to the drain rate.
+    assert_eq!(delay(1, max * 3 / 4, 1 << 10), 244);
+    assert_eq!(delay(1, max * 3 / 4, 0), 0);
+    assert_eq!(memtable_delay_us(1, 2, max, max, 1 << 20, 2 << 20), 500_000);
+    // At the stop itself the engine waits instead.
+    assert_eq!(delay(2, max, 1 << 20), 0);
+    let invalid = CompactionOptions {
+        memtable_slowdown_bytes_per_s: 0,
+        ..CompactionOptions::default()
+    };
+    assert!(invalid.validate().is_err());
+}
+
+#[test]
 fn writes_run_freely_then_slow_then_stop() {
     let options = CompactionOptions::default();
     assert_eq!(write_control(0, 0, &options), WriteControl::Normal);

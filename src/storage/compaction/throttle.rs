@@ -9,6 +9,13 @@
 //! writes run freely; from `slow` to `stop` each write batch waits
 //! `write_delay_max_us × p²` — zero at `slow` and with zero slope there, so
 //! the delay fades in without a step; at `stop` writes wait for compaction.
+//!
+//! Memtables waiting for their flush are a third signal
+//! ([`memtable_delay_us`]): once one more rotation would stop writers, each
+//! batch is delayed in proportion to its bytes, to the square of the
+//! active memtable's fill past half, and inversely to the measured flush
+//! rate, so a writer outrunning the flushes slows to their pace before it
+//! fills the memtable that would stop it.
 
 use super::CompactionOptions;
 
@@ -64,6 +71,45 @@ pub(crate) fn write_control(
     } else {
         WriteControl::SlowDown { delay_us }
     }
+}
+
+/// How full the active memtable must be before a waiting flush slows
+/// writers: most flushes end while the next memtable is in its first half,
+/// and those should cost the writer nothing.
+pub(crate) const MEMTABLE_SLOWDOWN_FILL_START: f64 = 0.5;
+
+/// The delay, in microseconds, for a batch that adds `batch_bytes` to the
+/// active memtable when `immutable_memtables` memtables wait for their
+/// flush, the active one holds `active_bytes` of `memtable_bytes_max`, and
+/// writers stop at `immutable_memtables_max` waiting memtables.
+///
+/// Zero until the last memtable allowed waits (one more rotation would
+/// stop writers) and the active one is [`MEMTABLE_SLOWDOWN_FILL_START`]
+/// full; then `batch_bytes × p² / drain_bytes_per_s`, where `p` goes from
+/// 0 there to 1 at a full memtable and `drain_bytes_per_s` is how fast
+/// flushes empty memtables: the delay fades in without a step, slows many
+/// small batches and few large ones alike, and just before the stop holds
+/// the writer to the flushes' pace, so the flush thread always has the
+/// next memtable ready but the writer does not overtake it. A flush that
+/// finishes first resets it.
+pub(crate) fn memtable_delay_us(
+    immutable_memtables: usize,
+    immutable_memtables_max: usize,
+    active_bytes: usize,
+    memtable_bytes_max: usize,
+    batch_bytes: usize,
+    drain_bytes_per_s: u64,
+) -> u64 {
+    if immutable_memtables + 1 != immutable_memtables_max
+        || memtable_bytes_max == 0
+        || drain_bytes_per_s == 0
+    {
+        return 0;
+    }
+    let fill = (active_bytes as f64 / memtable_bytes_max as f64).min(1.0);
+    let pressure = pressure(fill, MEMTABLE_SLOWDOWN_FILL_START, 1.0);
+    let seconds = batch_bytes as f64 * pressure * pressure / drain_bytes_per_s as f64;
+    (seconds * 1e6).round() as u64
 }
 
 /// How far `value` is from `slow` (0) towards `stop` (1); 0 below `slow`.

@@ -3,7 +3,8 @@
 //! A checkpoint holds the work lock, so no flush, compaction or deletion
 //! changes the file set meanwhile: it syncs the log (every acknowledged
 //! write is then in a log file), hard-links the live segments, copies the
-//! logs the manifest still needs as they are, and writes the manifest
+//! logs the manifest still needs (the one being written only up to what was
+//! appended, not its preallocated zeros), and writes the manifest
 //! state last. Opening the copy replays the copied logs; a record torn by
 //! the copy is a torn tail and is cut, so the copy is consistent at the
 //! sequence number of its last complete record.
@@ -43,7 +44,14 @@ impl Shared {
         }
         for number in wal::list_logs(fs, &self.dir)? {
             if number >= state.log_number {
-                self.copy_log(number, target)?;
+                // The log being written is copied up to what was appended
+                // (after the sync above, so every acknowledged write), not
+                // its preallocated zeros; older logs end at their last record.
+                let written = self.pipeline()?.log_written();
+                let copy_len = written
+                    .filter(|(current, _)| *current == number)
+                    .map(|(_, len)| len);
+                self.copy_log(number, copy_len, target)?;
             }
         }
         fs.sync_dir(target)
@@ -56,18 +64,21 @@ impl Shared {
         Ok(())
     }
 
-    fn copy_log(&self, number: u64, target: &Path) -> Result<()> {
+    /// Copies log `number` into `target`, at most its first `len_max` bytes.
+    fn copy_log(&self, number: u64, len_max: Option<u64>, target: &Path) -> Result<()> {
         let from = wal::log_file_path(&self.dir, number);
         let to = wal::log_file_path(target, number);
+        // Unmapped: the log may be appended to, or cut at a rotation, while
+        // it is copied.
         let source = self
             .fs
-            .open_read(&from)
+            .open_read_unmapped(&from)
             .map_err(|e| StorageError::io("open", &from, e))?;
         let mut out = self
             .fs
             .create(&to)
             .map_err(|e| StorageError::io("create", &to, e))?;
-        let len = source.len();
+        let len = len_max.map_or(source.len(), |max| source.len().min(max));
         let mut offset = 0;
         let mut buf = Vec::new();
         while offset < len {

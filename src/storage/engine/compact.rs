@@ -2,7 +2,8 @@
 //! trivial move is a manifest edit alone; otherwise the inputs are merged
 //! through a `CompactionIter` (which keeps every version a registered
 //! snapshot can see) into output files cut by `should_roll_before`, and
-//! the outputs replace the inputs in one manifest edit.
+//! the outputs replace the inputs in one manifest edit. Memtables waiting
+//! for a flush are flushed between two output files.
 
 use std::sync::atomic::Ordering;
 
@@ -70,6 +71,22 @@ impl Shared {
         Ok(())
     }
 
+    /// Flushes the memtables that wait for it, between two output files of
+    /// a compaction (which holds the work lock), so writers are never held
+    /// up by more than one output file's worth of compaction.
+    ///
+    /// Safe because a flush only adds an L0 file holding data newer than
+    /// everything the compaction reads, and the compaction's edit only
+    /// removes its inputs and adds its outputs: applied after the flush's
+    /// edit it still names exactly the files it replaces. L0 is ordered by
+    /// sequence number, not file number, so the flushed file reads first.
+    fn flush_between_outputs(&self) -> Result<()> {
+        while self.flush_oldest_locked()? {
+            self.progressed();
+        }
+        Ok(())
+    }
+
     /// Writes the merged entries to output files of `level`, starting a new
     /// file where `should_roll_before` says so. Every output is synced and
     /// its name made durable before this returns.
@@ -81,6 +98,7 @@ impl Shared {
             let entry = entry?;
             if let Some(current) = writer.take_if(|w| w.should_roll_before(&entry.key)) {
                 outputs.push(current.finish()?);
+                self.flush_between_outputs()?;
             }
             let current = match &mut writer {
                 Some(current) => current,

@@ -60,14 +60,25 @@ impl Shared {
         loop {
             self.check()?;
             let work = self.work.lock();
-            let Some(oldest) = self.read_state().immutable.first().cloned() else {
+            let flushed = self.flush_oldest_locked();
+            if !self.latch(flushed)? {
                 return Ok(());
-            };
-            let flushed = self.flush_one(&oldest);
-            self.latch(flushed)?;
+            }
             drop(work);
             self.progressed();
         }
+    }
+
+    /// Flushes the oldest immutable memtable, if there is one, and returns
+    /// whether there was. The caller holds the work lock: a compaction
+    /// calls this between two of its output files, so that writers waiting
+    /// for a flush do not wait for the whole compaction.
+    pub(super) fn flush_oldest_locked(&self) -> Result<bool> {
+        let Some(oldest) = self.read_state().immutable.first().cloned() else {
+            return Ok(false);
+        };
+        self.flush_one(&oldest)?;
+        Ok(true)
     }
 
     /// Flushes `memtable` (the oldest immutable one) and installs it. The
@@ -89,6 +100,7 @@ impl Shared {
         }
         let version = self.versions.log_and_apply(&edit)?;
         self.install_version(version, Some(memtable));
+        self.record_flush(memtable);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         self.delete_obsolete_files()
     }

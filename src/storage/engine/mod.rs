@@ -47,6 +47,10 @@ use state::Shared;
 /// (RocksDB's default write buffer).
 pub const MEMTABLE_BYTES_MAX_DEFAULT: usize = 64 << 20;
 
+/// The default preallocation of each log file: 64 MiB (fjall's), capped
+/// by the memtable size.
+pub const LOG_PREALLOCATE_BYTES_DEFAULT: u64 = 64 << 20;
+
 /// The default block cache size, used when segments are read by `pread`.
 pub const BLOCK_CACHE_BYTES_DEFAULT: usize = 32 << 20;
 
@@ -82,6 +86,12 @@ pub struct EngineOptions {
     pub segment: SegmentOptions,
     /// How often `Buffered` writes are synced; default 100 ms.
     pub background_sync_interval: Duration,
+    /// Each new log file is extended with zeros to this many bytes, capped
+    /// at `memtable_bytes_max` (a log holds about one memtable), so commits
+    /// overwrite in place and their `fdatasync` has no file size to update;
+    /// 0 disables it. Default [`LOG_PREALLOCATE_BYTES_DEFAULT`]. The
+    /// extension is sparse where the file system allows it.
+    pub log_preallocate_bytes: u64,
     /// Bytes of the block cache for `pread` reads (0 disables it); default
     /// [`BLOCK_CACHE_BYTES_DEFAULT`].
     pub block_cache_bytes: usize,
@@ -106,6 +116,7 @@ impl Default for EngineOptions {
             compaction: CompactionOptions::default(),
             segment: SegmentOptions::default(),
             background_sync_interval: BACKGROUND_SYNC_INTERVAL_DEFAULT,
+            log_preallocate_bytes: LOG_PREALLOCATE_BYTES_DEFAULT,
             block_cache_bytes: BLOCK_CACHE_BYTES_DEFAULT,
             mmap: true,
             background_threads: true,

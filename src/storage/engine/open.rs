@@ -152,12 +152,13 @@ pub(super) fn recover(
         .collect();
     let recovered = Memtable::new();
     let outcome = wal::recovery::replay(fs.as_ref(), dir, &logs, |first_seq, batch| {
-        for (i, op) in batch.iter().enumerate() {
+        let buffer = recovered.store(batch.entries());
+        for (i, op) in BatchIter::over(&buffer).enumerate() {
             recovered.insert(
-                bytes::Bytes::copy_from_slice(op.key),
+                buffer.slice_ref(op.key),
                 first_seq + i as u64,
                 op.kind,
-                bytes::Bytes::copy_from_slice(op.value),
+                buffer.slice_ref(op.value),
             );
         }
         Ok(())
@@ -209,6 +210,9 @@ pub(super) fn recover(
     let commit_options = CommitOptions {
         durability: options.durability,
         background_sync_interval: options.background_sync_interval,
+        log_preallocate_bytes: options
+            .log_preallocate_bytes
+            .min(options.memtable_bytes_max as u64),
         ..CommitOptions::default()
     };
     let options_max_open_files = options.max_open_files;
@@ -233,9 +237,23 @@ pub(super) fn recover(
         progress_lock: Mutex::new(()),
         failure: Mutex::new(None),
         closed: AtomicBool::new(false),
+        // Refreshed below, once the version's backlog is known.
+        unthrottled: AtomicBool::new(false),
+        slowdown_debt_us: std::sync::atomic::AtomicU64::new(0),
+        flush_rate_bytes_per_s: std::sync::atomic::AtomicU64::new(0),
+        last_flush_done: Mutex::new(None),
         counters: Counters::default(),
         lock: Mutex::new(Some(lock)),
     });
+    {
+        let mut slot = shared.read_state.lock();
+        let state = ReadState {
+            active: slot.active.clone(),
+            immutable: Vec::new(),
+            version: Arc::clone(&slot.version),
+        };
+        shared.publish_read_state(&mut slot, state);
+    }
     let weak = Arc::downgrade(&shared);
     let pipeline = CommitPipeline::open(
         fs,
@@ -261,9 +279,9 @@ fn apply_group(shared: &Weak<Shared>, group: &[CommittedBatch]) -> Result<()> {
     };
     let active = shared.read_state().active.clone();
     for committed in group {
-        // One allocation per batch: keys and values are slices of a copy of
-        // its encoded entries (they live as long as the memtable either way).
-        let buffer = bytes::Bytes::copy_from_slice(committed.batch.entries());
+        // Keys and values are slices of a copy of the batch's encoded
+        // entries in the memtable's arena: no allocation but the nodes'.
+        let buffer = active.store(committed.batch.entries());
         for (i, op) in BatchIter::over(&buffer).enumerate() {
             active.insert(
                 buffer.slice_ref(op.key),

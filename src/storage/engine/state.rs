@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -13,6 +14,9 @@ use super::EngineOptions;
 use super::open::DirectoryLock;
 use super::table::SegmentTable;
 use crate::storage::commit::CommitPipeline;
+use crate::storage::compaction::{
+    CompactionOptions, WriteControl, estimate_pending_compaction_bytes, write_control,
+};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
 use crate::storage::memtable::Memtable;
@@ -27,6 +31,10 @@ pub(super) struct ImmutableMemtable {
     /// The log created when it was rotated out: once it is flushed, every
     /// older log holds nothing that is not in a segment.
     pub(super) next_log_number: FileNumber,
+    /// When it stopped taking writes: its flush is done `bytes / (done -
+    /// max(rotated_at, previous flush done))` after, which is the drain
+    /// rate writers are paced to.
+    pub(super) rotated_at: Instant,
 }
 
 /// What a reader needs, taken as one `Arc` so a read never waits for a
@@ -82,6 +90,17 @@ pub(crate) struct Shared {
     pub(super) progress_lock: Mutex<()>,
     pub(super) failure: Mutex<Option<StorageError>>,
     pub(super) closed: AtomicBool,
+    /// No immutable memtable waits and neither L0 nor the compaction
+    /// backlog slows writes: the write path skips its throttle. Refreshed
+    /// under the read-state lock whenever the read state is replaced.
+    pub(super) unthrottled: AtomicBool,
+    /// Write delay imposed but not yet slept, in microseconds.
+    pub(super) slowdown_debt_us: AtomicU64,
+    /// How fast flushes drain memtables, in memtable bytes per second of
+    /// wall time (a moving average; 0 before the first flush).
+    pub(super) flush_rate_bytes_per_s: AtomicU64,
+    /// When the last flush was installed.
+    pub(super) last_flush_done: Mutex<Option<Instant>>,
     pub(super) counters: Counters,
     /// Released by `close`, so the directory can be reopened while
     /// clones of a closed engine linger.
@@ -154,11 +173,20 @@ impl Shared {
             .filter(|m| flushed.is_none_or(|f| !Arc::ptr_eq(m, f)))
             .cloned()
             .collect();
-        *state = Arc::new(ReadState {
+        let next = ReadState {
             active: state.active.clone(),
             immutable,
             version,
-        });
+        };
+        self.publish_read_state(&mut state, next);
+    }
+
+    /// Replaces the read state, whose lock the caller holds as `slot`.
+    pub(super) fn publish_read_state(&self, slot: &mut Arc<ReadState>, next: ReadState) {
+        let unthrottled = next.immutable.is_empty()
+            && backlog_control(&next.version, &self.options.compaction) == WriteControl::Normal;
+        *slot = Arc::new(next);
+        self.unthrottled.store(unthrottled, Ordering::Release);
     }
 
     /// The open reader of segment `number`, opening it on first use.
@@ -178,6 +206,31 @@ impl Shared {
         let snapshots = self.snapshots.lock();
         let latest = self.pipeline()?.last_visible_sequence();
         Ok(snapshots.keys().next().copied().unwrap_or(latest))
+    }
+
+    /// Folds the flush of `memtable`, installed now, into the drain rate.
+    pub(super) fn record_flush(&self, memtable: &ImmutableMemtable) {
+        let done = Instant::now();
+        let mut last = self.last_flush_done.lock();
+        // Its flush could not start before it was rotated out, nor before
+        // the previous flush was done.
+        let started = last.map_or(memtable.rotated_at, |last| last.max(memtable.rotated_at));
+        *last = Some(done);
+        drop(last);
+        let seconds = done.duration_since(started).as_secs_f64();
+        let bytes = memtable.memtable.approximate_memory_bytes() as f64;
+        if seconds <= 0.0 || bytes <= 0.0 {
+            return;
+        }
+        let sample = (bytes / seconds).min(u64::MAX as f64) as u64;
+        let old = self.flush_rate_bytes_per_s.load(Ordering::Relaxed);
+        // Weight 1/4: follows a change of pace within a few flushes.
+        let rate = if old == 0 {
+            sample
+        } else {
+            old - old / 4 + sample / 4
+        };
+        self.flush_rate_bytes_per_s.store(rate, Ordering::Relaxed);
     }
 
     /// Wakes the background thread.
@@ -241,6 +294,16 @@ impl Shared {
             files_deleted: load(&c.files_deleted),
         }
     }
+}
+
+/// What the compaction backlog of `version` (L0 files and estimated
+/// pending compaction bytes) asks of writers.
+pub(super) fn backlog_control(version: &Version, options: &CompactionOptions) -> WriteControl {
+    write_control(
+        version.level_files(0).len(),
+        estimate_pending_compaction_bytes(version, options),
+        options,
+    )
 }
 
 /// The shape of one level.

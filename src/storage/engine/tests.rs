@@ -262,6 +262,52 @@ fn checkpoint_opens_with_the_same_data() {
     ));
 }
 
+#[test]
+fn preallocated_logs_end_exactly_once_older_and_checkpoints_copy_what_was_written() {
+    let fs = SimFileSystem::new();
+    let options = small_options();
+    let preallocated = options.memtable_bytes_max as u64;
+    let engine = open_sim(&fs, options.clone()).expect("open");
+    let mut model = std::collections::BTreeMap::new();
+    let mut i = 0;
+    // Until one memtable waits for its flush: its log is then older.
+    while engine.stats().immutable_memtables == 0 {
+        engine.put(&key(i), &value(i, 0)).expect("put");
+        model.insert(key(i), value(i, 0));
+        i += 1;
+    }
+    for _ in 0..3 {
+        engine.put(&key(i), &value(i, 0)).expect("put");
+        model.insert(key(i), value(i, 0));
+        i += 1;
+    }
+    let logs = crate::storage::wal::list_logs(&fs, Path::new("/db")).expect("list");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    let log_len = |dir: &str, number| {
+        fs.read(&crate::storage::wal::log_file_path(Path::new(dir), number))
+            .expect("read")
+            .len() as u64
+    };
+    let (older, newest) = (logs[0], logs[1]);
+    assert!(
+        log_len("/db", older) < preallocated,
+        "the older log was not cut"
+    );
+    assert_eq!(log_len("/db", newest), preallocated);
+    engine.verify().expect("verify");
+
+    engine.checkpoint("/copy").expect("checkpoint");
+    assert_eq!(log_len("/copy", older), log_len("/db", older));
+    let copied = log_len("/copy", newest);
+    assert!(copied > 0 && copied < preallocated, "{copied}");
+    let copy_fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    let copy = Engine::open_with(copy_fs, "/copy", options.clone()).expect("open checkpoint");
+    check(&copy, &model, i);
+    engine.close().expect("close");
+    let engine = open_sim(&fs, options).expect("reopen");
+    check(&engine, &model, i);
+}
+
 fn model_with(
     model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     key: &[u8],
@@ -397,6 +443,100 @@ fn corrupt_segment_is_reported_with_file_and_offset() {
         Err(StorageError::Corruption { file, .. }) => assert!(file.ends_with(segment)),
         other => panic!("expected corruption, got {other:?}"),
     }
+}
+
+#[test]
+fn writers_slow_down_as_the_last_allowed_memtable_fills_before_they_stop() {
+    let fs = SimFileSystem::new();
+    let mut options = small_options();
+    // Slow enough that one batch's delay shows in whole microseconds (the
+    // delays add up to about 25 ms of sleep).
+    options.compaction.memtable_slowdown_bytes_per_s = 64 << 10;
+    let engine = open_sim(&fs, options).expect("open");
+    let batch = vec![7u8; 100];
+    let mut i = 0;
+    let mut put = |engine: &Engine| {
+        engine.put(&key(i), &batch).expect("put");
+        i += 1;
+    };
+    while engine.stats().immutable_memtables == 0 {
+        put(&engine);
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.write_slowdowns, stats.write_stops), (0, 0));
+    // One memtable waits (no background thread flushes it): once the
+    // active one is half full each batch is delayed, more as it fills, and
+    // none stops yet.
+    let mut delays = Vec::new();
+    while engine.stats().immutable_memtables == 1 {
+        let before = engine.stats().write_slowdown_us;
+        put(&engine);
+        delays.push(engine.stats().write_slowdown_us - before);
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.write_stops, 0, "{stats:?}");
+    assert!(delays.len() > 10, "{delays:?}");
+    assert!(
+        delays.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{delays:?}"
+    );
+    let delayed = delays.iter().filter(|&&d| d > 0).count();
+    assert!(delayed > 5 && delayed < delays.len(), "{delays:?}");
+    let last = *delays.last().unwrap_or(&0);
+    assert!(delays[delays.len() - delayed] < last / 10, "{delays:?}");
+    assert_eq!(stats.write_slowdowns, delayed as u64, "{stats:?}");
+    // Now two wait: the next batch stops (and, with no background thread,
+    // flushes them itself).
+    put(&engine);
+    let stats = engine.stats();
+    assert_eq!(stats.write_stops, 1, "{stats:?}");
+    assert_eq!(stats.immutable_memtables, 0, "{stats:?}");
+}
+
+#[test]
+fn a_compaction_flushes_waiting_memtables_between_its_output_files() {
+    let fs = SimFileSystem::new();
+    // Memtables large enough that the setup rotates only when asked.
+    let options = EngineOptions {
+        memtable_bytes_max: 64 << 10,
+        ..small_options()
+    };
+    let engine = open_sim(&fs, options.clone()).expect("open");
+    let mut model = std::collections::BTreeMap::new();
+    let mut i = 0;
+    let mut put = |engine: &Engine, model: &mut std::collections::BTreeMap<_, _>| {
+        engine.put(&key(i % 300), &value(i, 1)).expect("put");
+        model.insert(key(i % 300), value(i, 1));
+        i += 1;
+    };
+    // Two L0 files: an L0 compaction is due (the trigger is 2).
+    for _ in 0..2 {
+        for _ in 0..150 {
+            put(&engine, &mut model);
+        }
+        engine.flush().expect("flush");
+    }
+    assert_eq!(engine.stats().levels[0].files, 2);
+    // A memtable waits for its flush (nothing runs in the background).
+    while engine.stats().immutable_memtables == 0 {
+        put(&engine, &mut model);
+    }
+    let before = engine.stats();
+    assert!(engine.shared().run_one_compaction().expect("compact"));
+    let after = engine.stats();
+    assert!(
+        after.compaction_write_bytes > 4 * 4096,
+        "one output only: {after:?}"
+    );
+    assert_eq!(after.immutable_memtables, 0, "{after:?}");
+    assert_eq!(after.flushes, before.flushes + 1, "{after:?}");
+    // The compacted files left L0; the flushed one is there, read first.
+    assert_eq!(after.levels[0].files, 1, "{after:?}");
+    check(&engine, &model, 300);
+    engine.close().expect("close");
+    let engine = open_sim(&fs, options).expect("reopen");
+    check(&engine, &model, 300);
+    engine.verify().expect("verify");
 }
 
 #[test]

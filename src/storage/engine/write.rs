@@ -5,12 +5,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Engine;
-use super::state::{ImmutableMemtable, ReadState, Shared};
+use super::state::{ImmutableMemtable, ReadState, Shared, backlog_control};
 use crate::storage::batch::WriteBatch;
 use crate::storage::commit::Durability;
-use crate::storage::compaction::{WriteControl, estimate_pending_compaction_bytes, write_control};
+use crate::storage::compaction::{WriteControl, memtable_delay_us};
 use crate::storage::error::Result;
-use crate::storage::memtable::Memtable;
+use crate::storage::memtable::{ENTRY_OVERHEAD_BYTES, Memtable};
 use crate::storage::types::SequenceNumber;
 
 impl Engine {
@@ -44,25 +44,32 @@ impl Engine {
 impl Shared {
     fn write(&self, batch: WriteBatch, durability: Option<Durability>) -> Result<SequenceNumber> {
         self.check()?;
-        self.throttle()?;
         let bytes = batch.encoded_len() as u64;
+        // What the batch adds to the memtable, as the memtable counts it.
+        let memtable_bytes = batch.encoded_len() + batch.len() * ENTRY_OVERHEAD_BYTES;
+        self.throttle(memtable_bytes)?;
         let seq = self.pipeline()?.commit(batch, durability);
         let seq = self.latch(seq)?;
         self.counters.write_batches.fetch_add(1, Ordering::Relaxed);
         self.counters
             .write_bytes
             .fetch_add(bytes, Ordering::Relaxed);
-        if !self.read_state().immutable.is_empty() {
+        if !self.unthrottled.load(Ordering::Acquire) && !self.read_state().immutable.is_empty() {
             self.notify();
         }
         Ok(seq)
     }
 
     /// Delays or stops the writer while compaction or flushing is behind:
-    /// the delay grows smoothly from zero at the slowdown thresholds, and
-    /// only at the stop thresholds (or with too many memtables waiting)
-    /// does the writer wait for the background to make progress.
-    fn throttle(&self) -> Result<()> {
+    /// the delay grows smoothly from zero at the slowdown thresholds (L0
+    /// files, pending compaction bytes, and the last memtable allowed
+    /// waiting for its flush while the active one fills), and only at the
+    /// stop thresholds (or with too many memtables waiting) does the writer
+    /// wait for the background to make progress.
+    fn throttle(&self, memtable_bytes: usize) -> Result<()> {
+        if self.unthrottled.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let mut stopped = false;
         loop {
             self.check()?;
@@ -71,11 +78,29 @@ impl Shared {
             let control = if state.immutable.len() >= super::IMMUTABLE_MEMTABLES_MAX {
                 WriteControl::Stop
             } else {
-                write_control(
-                    state.version.level_files(0).len(),
-                    estimate_pending_compaction_bytes(&state.version, options),
-                    options,
-                )
+                let drain_bytes_per_s = self
+                    .flush_rate_bytes_per_s
+                    .load(Ordering::Relaxed)
+                    .max(options.memtable_slowdown_bytes_per_s);
+                let memtable_delay_us = memtable_delay_us(
+                    state.immutable.len(),
+                    super::IMMUTABLE_MEMTABLES_MAX,
+                    state.active.approximate_memory_bytes(),
+                    self.options.memtable_bytes_max,
+                    memtable_bytes,
+                    drain_bytes_per_s,
+                );
+                match backlog_control(&state.version, options) {
+                    WriteControl::Stop => WriteControl::Stop,
+                    backlog => {
+                        let delay_us = backlog.delay_us().unwrap_or(0).max(memtable_delay_us);
+                        if delay_us == 0 {
+                            WriteControl::Normal
+                        } else {
+                            WriteControl::SlowDown { delay_us }
+                        }
+                    }
+                }
             };
             drop(state);
             match control {
@@ -87,7 +112,7 @@ impl Shared {
                     self.counters
                         .write_slowdown_us
                         .fetch_add(delay_us, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_micros(delay_us));
+                    self.pay_delay(delay_us);
                     return Ok(());
                 }
                 WriteControl::Stop => {
@@ -98,6 +123,22 @@ impl Shared {
                     self.wait_for_progress()?;
                 }
             }
+        }
+    }
+
+    /// Adds `delay_us` to the writers' delay debt and sleeps it off once
+    /// it reaches [`SLOWDOWN_SLEEP_US_MIN`]: a sleep shorter than that
+    /// costs a timer slack's worth (about 50 µs on Linux) whatever is
+    /// asked, so tiny per-batch delays would slow small batches far more
+    /// than intended.
+    fn pay_delay(&self, delay_us: u64) {
+        let debt = self
+            .slowdown_debt_us
+            .fetch_add(delay_us, Ordering::AcqRel)
+            .saturating_add(delay_us);
+        if debt >= SLOWDOWN_SLEEP_US_MIN {
+            let owed = self.slowdown_debt_us.swap(0, Ordering::AcqRel);
+            std::thread::sleep(Duration::from_micros(owed));
         }
     }
 
@@ -133,12 +174,14 @@ impl Shared {
         immutable.push(Arc::new(ImmutableMemtable {
             memtable: active,
             next_log_number,
+            rotated_at: std::time::Instant::now(),
         }));
-        *current = Arc::new(ReadState {
+        let next = ReadState {
             active: Memtable::new(),
             immutable,
             version: Arc::clone(&current.version),
-        });
+        };
+        self.publish_read_state(&mut current, next);
         drop(current);
         self.notify();
         Ok(())
@@ -154,3 +197,7 @@ impl Shared {
 
 /// The longest a stopped writer waits for one notification, in milliseconds.
 const PROGRESS_WAIT_MS: u64 = 10;
+
+/// Write delays are accumulated and slept in pieces of at least this many
+/// microseconds (see `Shared::pay_delay`).
+const SLOWDOWN_SLEEP_US_MIN: u64 = 1_000;

@@ -18,40 +18,103 @@ pub(super) const TORN_CHUNK_BYTES_MAX: usize = 4096;
 pub(super) struct Inode {
     pub(super) durable: Vec<u8>,
     pub(super) volatile: Vec<u8>,
+    /// The span of `volatile` changed since the last sync (every change
+    /// goes through [`Inode::changed`]), so a sync of a large preallocated
+    /// file copies what was written, not the whole image.
+    dirty: Option<std::ops::Range<usize>>,
 }
 
 impl Inode {
+    /// Records that bytes `start..end` of the volatile image changed (for a
+    /// size change: between the old and the new size).
+    pub(super) fn changed(&mut self, start: usize, end: usize) {
+        let (start, end) = (start.min(end), start.max(end));
+        self.dirty = Some(match self.dirty.take() {
+            Some(dirty) => dirty.start.min(start)..dirty.end.max(end),
+            None => start..end,
+        });
+    }
+
+    /// Makes the volatile image durable.
+    pub(super) fn sync(&mut self) {
+        let Some(dirty) = self.dirty.take() else {
+            return;
+        };
+        let len = self.volatile.len();
+        let kept = self.durable.len().min(len);
+        self.durable.truncate(kept);
+        let (start, end) = (dirty.start.min(kept), dirty.end.min(kept));
+        if let (Some(target), Some(source)) = (
+            self.durable.get_mut(start..end),
+            self.volatile.get(start..end),
+        ) {
+            target.copy_from_slice(source);
+        }
+        self.durable
+            .extend_from_slice(self.volatile.get(kept..).unwrap_or_default());
+    }
+
     /// Replaces both images with what the file holds after power loss: the
     /// durable bytes plus nothing, a prefix, or a torn prefix of the rest.
     pub(super) fn crash(&mut self, rng: &mut SimRng) {
         let image = self.crash_image(rng);
         self.durable.clone_from(&image);
         self.volatile = image;
+        self.dirty = None;
     }
 
+    /// The unsynced changes are the bytes from the first to the last one
+    /// where the two images differ (to the end, if the size changed):
+    /// appends, overwrites of preallocated space, truncations. Power loss
+    /// keeps a prefix of them (files are written front to back), possibly
+    /// with its last chunk torn; past that prefix the disk still holds the
+    /// durable bytes, so an unsynced overwrite never shortens the file.
     fn crash_image(&self, rng: &mut SimRng) -> Vec<u8> {
-        let common = self
-            .durable
+        let (durable, volatile) = (&self.durable, &self.volatile);
+        let common = durable
             .iter()
-            .zip(&self.volatile)
+            .zip(volatile)
             .take_while(|(a, b)| a == b)
             .count();
-        if common < self.durable.len() && rng.coin() {
-            // A truncation since the last sync that never reached the disk.
-            return self.durable.clone();
+        if common == durable.len() && common == volatile.len() {
+            return durable.clone();
         }
-        let mut image = self.volatile.get(..common).unwrap_or_default().to_vec();
-        let unsynced = self.volatile.get(common..).unwrap_or_default();
+        if common < durable.len() && rng.coin() {
+            // Nothing since the last sync reached the disk: neither a
+            // truncation nor an overwrite.
+            return durable.clone();
+        }
+        let end = if volatile.len() == durable.len() {
+            let same_tail = durable
+                .iter()
+                .rev()
+                .zip(volatile.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            volatile.len() - same_tail
+        } else {
+            volatile.len()
+        };
+        let unsynced = end.saturating_sub(common);
         let kept = match rng.below(4) {
             0 => 0,
-            1 => unsynced.len(),
-            _ => rng.below_usize(unsynced.len() + 1),
+            1 => unsynced,
+            _ => rng.below_usize(unsynced + 1),
         };
-        image.extend_from_slice(unsynced.get(..kept).unwrap_or_default());
+        let mut image = if kept == unsynced {
+            // Every change landed, the new size included.
+            volatile.clone()
+        } else {
+            let mut image = volatile.get(..common + kept).unwrap_or_default().to_vec();
+            image.extend_from_slice(durable.get(image.len()..).unwrap_or_default());
+            image
+        };
         if kept > 0 && rng.below(3) == 0 {
             let torn = 1 + rng.below_usize(kept.min(TORN_CHUNK_BYTES_MAX));
-            let start = image.len().saturating_sub(torn);
-            let tail = image.get_mut(start..).unwrap_or_default();
+            let kept_end = common + kept;
+            let tail = image
+                .get_mut(kept_end.saturating_sub(torn)..kept_end)
+                .unwrap_or_default();
             if rng.coin() {
                 tail.fill(0);
             } else {
@@ -60,6 +123,10 @@ impl Inode {
         }
         image
     }
+}
+
+fn too_large() -> io::Error {
+    io::Error::other("file length too large for the simulated disk")
 }
 
 fn stale_handle() -> io::Error {
@@ -85,12 +152,15 @@ pub(super) fn tick(countdown: &mut Option<u64>) -> bool {
     }
 }
 
-/// A handle for appending to one inode.
+/// A handle for appending to one inode at its own logical length.
 #[derive(Debug)]
 pub(super) struct SimWriteFile {
     pub(super) state: Arc<Mutex<SimState>>,
     pub(super) ino: u64,
     pub(super) generation: u64,
+    /// Where the next append writes: the file's size when opened, then
+    /// moved by appends and truncations (not by preallocation).
+    pub(super) position: u64,
 }
 
 impl SimWriteFile {
@@ -105,15 +175,26 @@ impl SimWriteFile {
 
 impl WriteFile for SimWriteFile {
     fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        let start = usize::try_from(self.position).map_err(|_| too_large())?;
+        let end = start.checked_add(buf.len()).ok_or_else(too_large)?;
         self.with_state(|state| {
             if tick(&mut state.faults.write_countdown) {
                 return Err(injected("write"));
             }
-            state.inode_mut(self.ino)?.volatile.extend_from_slice(buf);
+            let inode = state.inode_mut(self.ino)?;
+            if inode.volatile.len() < end {
+                inode.volatile.resize(end, 0);
+            }
+            if let Some(target) = inode.volatile.get_mut(start..end) {
+                target.copy_from_slice(buf);
+            }
+            inode.changed(start, end);
             state.stats.appends += 1;
             state.stats.appended_bytes += buf.len() as u64;
             Ok(())
-        })
+        })?;
+        self.position = end as u64;
+        Ok(())
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
@@ -126,29 +207,42 @@ impl WriteFile for SimWriteFile {
             if state.faults.fail_all_syncs || tick(&mut state.faults.data_sync_countdown) {
                 return Err(injected("sync_data"));
             }
-            let inode = state.inode_mut(self.ino)?;
-            inode.durable.clone_from(&inode.volatile);
+            state.inode_mut(self.ino)?.sync();
             state.stats.data_syncs += 1;
             Ok(())
         })
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let size = usize::try_from(len).map_err(|_| too_large())?;
         self.with_state(|state| {
-            let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
-            state.inode_mut(self.ino)?.volatile.resize(len, 0);
+            let inode = state.inode_mut(self.ino)?;
+            let old = inode.volatile.len();
+            inode.volatile.resize(size, 0);
+            inode.changed(old, size);
+            Ok(())
+        })?;
+        self.position = len;
+        Ok(())
+    }
+
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        let size = usize::try_from(len).map_err(|_| too_large())?;
+        self.with_state(|state| {
+            // Zeros up to `len`, like a sparse extension; the new size is
+            // volatile until the next `sync_data`, as on a real disk.
+            let inode = state.inode_mut(self.ino)?;
+            let old = inode.volatile.len();
+            if old < size {
+                inode.volatile.resize(size, 0);
+                inode.changed(old, size);
+            }
             Ok(())
         })
     }
 
-    fn preallocate(&mut self, _len: u64) -> io::Result<()> {
-        // Reserving space changes nothing a reader or a crash can observe.
-        self.with_state(|_| Ok(()))
-    }
-
     fn len(&self) -> u64 {
-        self.with_state(|state| Ok(state.inode_mut(self.ino)?.volatile.len() as u64))
-            .unwrap_or(0)
+        self.position
     }
 }
 

@@ -16,7 +16,8 @@ pub const FUZZ_LOG_NUMBER: FileNumber = 7;
 /// replays it. Panics only if the reader breaks one of its promises:
 /// - replay never panics and fails only with `Corruption`;
 /// - the same bytes replayed as an *older* log (followed by an empty newest
-///   log) succeed exactly when the newest-log replay found no torn tail;
+///   log) succeed exactly when the newest-log replay found no torn tail
+///   and nothing (zeros, stale records) after the last record;
 /// - after cutting the torn tail, replay succeeds with the same batches and
 ///   no torn tail.
 #[doc(hidden)]
@@ -49,11 +50,13 @@ pub fn fuzz_wal_replay(data: &[u8]) {
         Err(other) => panic!("replay failed with a non-corruption error: {other}"),
     };
     assert_eq!(outcome.entries, entries);
-    let torn = outcome.newest.as_ref().and_then(|tail| tail.torn.as_ref());
-    match (&as_older, torn) {
-        (Ok(older), None) => assert_eq!(older.batches, outcome.batches),
-        (Err(StorageError::Corruption { .. }), Some(_)) => {}
-        (older, torn) => panic!("older-log replay {older:?} disagrees with torn tail {torn:?}"),
+    let tail = outcome.newest.as_ref();
+    let ends_at_last_record =
+        tail.is_some_and(|tail| tail.torn.is_none() && tail.valid_len == tail.file_len);
+    match (&as_older, ends_at_last_record) {
+        (Ok(older), true) => assert_eq!(older.batches, outcome.batches),
+        (Err(StorageError::Corruption { .. }), false) => {}
+        (older, _) => panic!("older-log replay {older:?} disagrees with the newest's end {tail:?}"),
     }
 
     let cut = recovery::cut_tail(&fs, &outcome);

@@ -8,7 +8,11 @@
 //! - only the newest log may end torn: its tail held appends that were
 //!   never acknowledged as durable. An older log was synced completely
 //!   before the next one was created, so damage there is corruption;
-//! - damage followed by a valid record is corruption in any log.
+//! - damage followed by a valid record is corruption in any log;
+//! - the newest log may continue past its last record with zeros (its
+//!   preallocated space) or another log's stale records, which end it
+//!   cleanly; an older log was cut to its last record before the next one
+//!   was created, so anything after it there is corruption.
 
 use std::path::{Path, PathBuf};
 
@@ -73,7 +77,7 @@ pub(crate) fn replay(
     for (index, &number) in numbers.iter().enumerate() {
         let path = log_file_path(dir, number);
         let file = fs
-            .open_read(&path)
+            .open_read_unmapped(&path)
             .map_err(|e| StorageError::io("open", &path, e))?;
         let mut reader = LogFileReader::new(file, path, number);
         let end = replay_file(&mut reader, &mut record, &mut outcome, &mut apply)?;
@@ -85,6 +89,18 @@ pub(crate) fn replay(
                 format!(
                     "damaged tail in a log that is not the newest: {}",
                     torn.reason
+                ),
+            ));
+        }
+        if !is_newest && end.valid_len < reader.file_len() {
+            // A log is cut to its last record before a newer one is
+            // created, so zero fill or stale bytes here mean lost writes.
+            return Err(StorageError::corruption(
+                reader.path(),
+                end.valid_len,
+                format!(
+                    "{} bytes after the last record of a log that is not the newest",
+                    reader.file_len() - end.valid_len
                 ),
             ));
         }

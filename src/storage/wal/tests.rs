@@ -382,19 +382,31 @@ fn fragments_out_of_order_are_corruption() {
 }
 
 #[test]
-fn a_zero_filled_tail_is_a_clean_end_in_any_log() {
+fn a_zero_filled_tail_is_a_clean_end_of_the_newest_log_only() {
     let fs = disk();
     let ends = write_log(&fs, 1, 1, &small_batches(3));
     append_raw(&fs, 1, &vec![0; 3 * BLOCK_BYTES + 17]);
-    write_log(&fs, 2, 4, &small_batches(1));
-    append_raw(&fs, 2, &[0; 7]);
-    let (seen, outcome) = replay_all(&fs, &[1, 2]).unwrap();
-    assert_eq!(seen.len(), 4);
-    assert!(torn(&outcome).is_none());
-    let (_, only_first) = replay_all(&fs, &[1]).unwrap();
+    let (seen, only_first) = replay_all(&fs, &[1]).unwrap();
+    assert_eq!(seen.len(), 3);
     let tail = only_first.newest.unwrap();
     assert_eq!(tail.valid_len, ends[2]);
     assert!(tail.torn.is_none());
+    // Preallocated zeros are cut when the next log is created, so in a log
+    // that is not the newest they are lost records, not a clean end.
+    write_log(&fs, 2, 4, &small_batches(1));
+    append_raw(&fs, 2, &[0; 7]);
+    let (file, offset, reason) = expect_corruption(replay_all(&fs, &[1, 2]));
+    assert!(file.ends_with("000001.log"), "{file:?}");
+    assert_eq!(offset, ends[2]);
+    assert!(reason.contains("not the newest"), "{reason}");
+    // Cut to its last record, the older log is clean again.
+    let path = log_file_path(dir(), 1);
+    let mut handle = fs.open_append(&path).unwrap();
+    handle.truncate(ends[2]).unwrap();
+    handle.sync_data().unwrap();
+    let (seen, outcome) = replay_all(&fs, &[1, 2]).unwrap();
+    assert_eq!(seen.len(), 4);
+    assert!(torn(&outcome).is_none());
 }
 
 #[test]
@@ -449,9 +461,10 @@ fn records_of_an_older_log_in_a_reused_file_are_a_clean_end() {
     let tail = outcome.newest.unwrap();
     assert!(tail.torn.is_none(), "{:?}", tail.torn);
     assert_eq!(tail.valid_len, ends[9]);
-    // Also clean as an older log.
+    // As an older log it would have been cut to its last record.
     write_log(&fs, 10, 510, &same_sizes[..1]);
-    assert_eq!(replay_all(&fs, &[9, 10]).unwrap().0.len(), 11);
+    let (_, offset, _) = expect_corruption(replay_all(&fs, &[9, 10]));
+    assert_eq!(offset, ends[9]);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! The writer fragments each record into the block structure of
 //! [`super::format`] and buffers the fragments, so the commit leader can
 //! write a whole group of records with one `append` (one write(2)) and then
-//! sync once. It never rewrites bytes it has written.
+//! sync once. It never rewrites bytes it has written; it may overwrite the
+//! zeros of a preallocated file, which it cuts off when the log is sealed.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -114,5 +115,14 @@ impl LogWriter {
     /// Makes everything appended so far durable.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    /// Cuts the file to what was appended, dropping any preallocated zeros
+    /// after the last record (the next [`Self::sync`] makes the cut
+    /// durable). A log that is not the newest must end exactly at its last
+    /// record: recovery reports anything after it as corruption.
+    pub(crate) fn cut_to_written(&mut self) -> io::Result<()> {
+        let len = self.file.len();
+        self.file.truncate(len)
     }
 }

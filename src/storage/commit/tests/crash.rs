@@ -45,6 +45,8 @@ struct Cycle {
     ops: Vec<Op>,
     fault: Option<Fault>,
     crash_seed: u64,
+    /// Bytes each new log is preallocated to (0: none).
+    preallocate: u64,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -77,12 +79,15 @@ fn cycle() -> impl Strategy<Value = Cycle> {
         prop::collection::vec(op(), 0..40),
         fault,
         any::<u64>(),
+        // None, less than one block, and more than the cycle writes.
+        prop_oneof![Just(0u64), Just(4096), Just(200 << 10)],
     )
-        .prop_map(|(durability, ops, fault, crash_seed)| Cycle {
+        .prop_map(|(durability, ops, fault, crash_seed, preallocate)| Cycle {
             durability,
             ops,
             fault,
             crash_seed,
+            preallocate,
         })
 }
 
@@ -127,6 +132,7 @@ fn run_cycle(
     let (apply, _) = recording_apply();
     let mut options = options(cycle.durability);
     options.group_bytes_max = 16 << 10;
+    options.log_preallocate_bytes = cycle.preallocate;
     let Ok(pipeline) = CommitPipeline::open(Arc::new(fs.clone()), dir(), log, last, options, apply)
     else {
         panic!("opening on a healthy disk failed");
