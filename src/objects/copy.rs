@@ -16,7 +16,7 @@ use super::names::{normalize_metadata, validate_key, validate_tags};
 use super::put::{WriteConditions, e_tag_matches};
 use super::record::{Body, ObjectAttributes, ObjectRecord};
 use super::store::{StoreInner, system_time};
-use super::types::{MetadataDirective, ObjectLockMode, StorageClass};
+use super::types::{MetadataDirective, StorageClass};
 use super::versions::{StoredVersion, parse_version_id};
 
 /// Whether an ETag is a plain MD5 (32 hex digits, no part count).
@@ -130,23 +130,7 @@ impl CopyObject<'_> {
         self
     }
 
-    /// The copy's retention mode.
-    pub fn object_lock_mode(mut self, mode: ObjectLockMode) -> Self {
-        self.lock.mode = Some(mode);
-        self
-    }
-
-    /// Until when the copy is retained.
-    pub fn object_lock_retain_until_date(mut self, until: SystemTime) -> Self {
-        self.lock.retain_until = Some(until);
-        self
-    }
-
-    /// Places a legal hold on the copy.
-    pub fn object_lock_legal_hold(mut self, on: bool) -> Self {
-        self.lock.legal_hold = on;
-        self
-    }
+    super::lock::lock_setters!();
 
     fn check_source(&self, source: &ObjectRecord, last_modified: SystemTime) -> Result<()> {
         let seconds = |time: SystemTime| {

@@ -21,6 +21,33 @@ pub(crate) struct LockRequest {
     pub(crate) legal_hold: bool,
 }
 
+/// The object-lock setters of a request that creates a version (put,
+/// copy, multipart upload), on a builder with a `lock: LockRequest` field.
+macro_rules! lock_setters {
+    () => {
+        /// The new version's retention mode (with
+        /// `object_lock_retain_until_date`).
+        pub fn object_lock_mode(mut self, mode: $crate::objects::ObjectLockMode) -> Self {
+            self.lock.mode = Some(mode);
+            self
+        }
+
+        /// Until when the new version is retained.
+        pub fn object_lock_retain_until_date(mut self, until: std::time::SystemTime) -> Self {
+            self.lock.retain_until = Some(until);
+            self
+        }
+
+        /// Places a legal hold on the new version.
+        pub fn object_lock_legal_hold(mut self, on: bool) -> Self {
+            self.lock.legal_hold = on;
+            self
+        }
+    };
+}
+
+pub(crate) use lock_setters;
+
 /// The retention and legal hold a new version gets: the request's, or the
 /// bucket's default retention.
 pub(crate) fn resolve_new_lock(

@@ -10,8 +10,6 @@
 //! a part upload racing an abort either lands before it (and is freed with
 //! it) or fails with `NoSuchUpload`.
 
-use std::time::SystemTime;
-
 use md5::{Digest, Md5};
 
 use super::Objects;
@@ -27,7 +25,7 @@ use super::record::{
     BucketRecord, ChunkList, ObjectAttributes, ObjectRecord, PartRecord, UploadRecord,
 };
 use super::store::StoreInner;
-use super::types::{ObjectLockMode, StorageClass};
+use super::types::StorageClass;
 use super::versions::KeyChange;
 use crate::storage::{Direction, WriteBatch};
 
@@ -125,23 +123,7 @@ impl CreateMultipartUpload<'_> {
         self
     }
 
-    /// The object's retention mode.
-    pub fn object_lock_mode(mut self, mode: ObjectLockMode) -> Self {
-        self.lock.mode = Some(mode);
-        self
-    }
-
-    /// Until when the object is retained.
-    pub fn object_lock_retain_until_date(mut self, until: SystemTime) -> Self {
-        self.lock.retain_until = Some(until);
-        self
-    }
-
-    /// Places a legal hold on the object.
-    pub fn object_lock_legal_hold(mut self, on: bool) -> Self {
-        self.lock.legal_hold = on;
-        self
-    }
+    super::lock::lock_setters!();
 
     /// Starts the upload.
     pub fn send(self) -> Result<CreateMultipartUploadOutput> {

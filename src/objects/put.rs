@@ -2,8 +2,6 @@
 //! key's lock check the conditions and commit the new version, the chunk
 //! references and the replaced null version's release in one batch.
 
-use std::time::SystemTime;
-
 use super::Objects;
 use super::error::{Error, Result};
 use super::events::{EventType, PendingEvent};
@@ -13,7 +11,7 @@ use super::lock::{LockRequest, resolve_new_lock};
 use super::names::{normalize_metadata, validate_key, validate_tags};
 use super::record::{BucketRecord, ObjectAttributes, ObjectRecord, VersionKind};
 use super::store::StoreInner;
-use super::types::{ObjectLockMode, StorageClass, Versioning};
+use super::types::{StorageClass, Versioning};
 use super::versions::{KeyChange, StoredVersion};
 
 /// The conditions of a write (`If-Match` / `If-None-Match: *`).
@@ -158,23 +156,7 @@ impl PutObject<'_> {
         self
     }
 
-    /// The new version's retention mode (with `object_lock_retain_until_date`).
-    pub fn object_lock_mode(mut self, mode: ObjectLockMode) -> Self {
-        self.lock.mode = Some(mode);
-        self
-    }
-
-    /// Until when the new version is retained.
-    pub fn object_lock_retain_until_date(mut self, until: SystemTime) -> Self {
-        self.lock.retain_until = Some(until);
-        self
-    }
-
-    /// Places a legal hold on the new version.
-    pub fn object_lock_legal_hold(mut self, on: bool) -> Self {
-        self.lock.legal_hold = on;
-        self
-    }
+    super::lock::lock_setters!();
 
     /// Stores the object.
     pub fn send(self) -> Result<PutObjectOutput> {
