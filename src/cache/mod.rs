@@ -55,6 +55,7 @@
 //! eviction, entry hits under read locks, single-flight) is model-checked
 //! with loom: `RUSTFLAGS="--cfg loom" cargo test --release --lib cache::`.
 
+pub mod accelerator;
 mod builder;
 mod climber;
 mod clock;
@@ -67,6 +68,7 @@ mod sharded;
 mod sketch;
 mod stats;
 
+pub use accelerator::{Accelerator, AcceleratorBuilder, AcceleratorStats};
 pub use builder::{
     CacheBuilder, ENTRY_OVERHEAD_BYTES, MAX_BYTES_DEFAULT, Policy, SHARD_BYTES_MIN, Weigher,
 };

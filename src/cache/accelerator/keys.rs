@@ -1,0 +1,190 @@
+//! Canonical cache keys, and the table key schema the write path needs.
+//!
+//! A key is a byte string: a kind byte, then the request's parameters in a
+//! fixed order, each length-prefixed (items and values in the value
+//! layer's decodable item encoding), so two requests share a key only if
+//! every parameter is equal. Requests that differ only in spelling (the
+//! same expression written twice ways) get two entries, never a wrong one.
+
+use std::collections::BTreeMap;
+
+use crate::Database;
+use crate::kv::{KeyDefinition, KeyType, Result};
+use crate::value::{AttributeValue, Item, encode_item, encode_key_value};
+
+/// The kinds of key, so keys of different requests never collide.
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+pub(super) enum KeyKind {
+    Item = b'I',
+    Query = b'Q',
+    Scan = b'S',
+    Projection = b'P',
+    PartitionTag = b'p',
+    TableTag = b't',
+}
+
+/// Writes a canonical key.
+#[derive(Debug)]
+pub(super) struct KeyWriter {
+    bytes: Vec<u8>,
+}
+
+impl KeyWriter {
+    pub(super) fn new(kind: KeyKind) -> Self {
+        let mut bytes = Vec::with_capacity(64);
+        bytes.push(kind as u8);
+        Self { bytes }
+    }
+
+    fn length(&mut self, length: usize) {
+        self.bytes.extend_from_slice(&(length as u64).to_le_bytes());
+    }
+
+    pub(super) fn text(&mut self, text: &str) -> &mut Self {
+        self.length(text.len());
+        self.bytes.extend_from_slice(text.as_bytes());
+        self
+    }
+
+    /// A presence byte, then the text if present.
+    pub(super) fn optional_text(&mut self, text: Option<&str>) -> &mut Self {
+        self.bytes.push(u8::from(text.is_some()));
+        if let Some(text) = text {
+            self.text(text);
+        }
+        self
+    }
+
+    pub(super) fn number(&mut self, number: u64) -> &mut Self {
+        self.bytes.extend_from_slice(&number.to_le_bytes());
+        self
+    }
+
+    /// A presence byte, then the number if present.
+    pub(super) fn optional_number(&mut self, number: Option<u64>) -> &mut Self {
+        self.bytes.push(u8::from(number.is_some()));
+        if let Some(number) = number {
+            self.number(number);
+        }
+        self
+    }
+
+    pub(super) fn item(&mut self, item: &Item) -> &mut Self {
+        let at = self.bytes.len();
+        self.length(0);
+        encode_item(item, &mut self.bytes);
+        let length = (self.bytes.len() - at - 8) as u64;
+        self.bytes[at..at + 8].copy_from_slice(&length.to_le_bytes());
+        self
+    }
+
+    /// A presence byte, then the item if present.
+    pub(super) fn optional_item(&mut self, item: Option<&Item>) -> &mut Self {
+        self.bytes.push(u8::from(item.is_some()));
+        if let Some(item) = item {
+            self.item(item);
+        }
+        self
+    }
+
+    /// `ExpressionAttributeNames`: presence, count, then each pair.
+    pub(super) fn names(&mut self, names: Option<&BTreeMap<String, String>>) -> &mut Self {
+        self.bytes.push(u8::from(names.is_some()));
+        if let Some(names) = names {
+            self.number(names.len() as u64);
+            for (placeholder, name) in names {
+                self.text(placeholder).text(name);
+            }
+        }
+        self
+    }
+
+    /// `ExpressionAttributeValues`: presence, then the map as an item.
+    pub(super) fn values(
+        &mut self,
+        values: Option<&BTreeMap<String, AttributeValue>>,
+    ) -> &mut Self {
+        self.bytes.push(u8::from(values.is_some()));
+        if let Some(values) = values {
+            let as_item: Item = values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            self.item(&as_item);
+        }
+        self
+    }
+
+    pub(super) fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+}
+
+/// The item-cache key of the item with key map `key` in `table`.
+pub(super) fn item_key(table: &str, key: &Item) -> Vec<u8> {
+    KeyWriter::new(KeyKind::Item).text(table).item(key).finish()
+}
+
+/// The tag of the cached Query pages of one partition key value.
+pub(super) fn partition_tag(table: &str, partition_value: &AttributeValue) -> Option<Vec<u8>> {
+    let mut encoded = Vec::new();
+    encode_key_value(partition_value, &mut encoded).ok()?;
+    let mut writer = KeyWriter::new(KeyKind::PartitionTag);
+    writer.text(table);
+    writer.length(encoded.len());
+    writer.bytes.extend_from_slice(&encoded);
+    Some(writer.finish())
+}
+
+/// The tag of every cached Scan page of `table`.
+pub(super) fn table_tag(table: &str) -> Vec<u8> {
+    KeyWriter::new(KeyKind::TableTag).text(table).finish()
+}
+
+/// The key definition of `table`, read through `DescribeTable` each time
+/// (so a table dropped and created again with another key is never
+/// mistaken for the old one).
+pub(super) fn key_definition(db: &Database, table: &str) -> Result<KeyDefinition> {
+    let description = db.describe_table(table).send()?.table;
+    let type_of = |name: &str| {
+        description
+            .attribute_definitions
+            .iter()
+            .find(|definition| definition.attribute_name == name)
+            .map(|definition| definition.attribute_type)
+    };
+    let mut partition_key = None;
+    let mut sort_key = None;
+    for element in &description.key_schema {
+        let name = element.attribute_name.clone();
+        let Some(scalar) = type_of(&name) else {
+            continue;
+        };
+        match element.key_type {
+            KeyType::Hash => partition_key = Some((name, scalar)),
+            KeyType::Range => sort_key = Some((name, scalar)),
+        }
+    }
+    let partition_key = partition_key.ok_or_else(|| {
+        crate::kv::Error::ResourceNotFound(format!("table {table} has no partition key"))
+    })?;
+    Ok(KeyDefinition {
+        partition_key,
+        sort_key,
+    })
+}
+
+/// The key map of `item` under `key`, or `None` if a key attribute is
+/// missing (the table will refuse the item).
+pub(super) fn key_map_of(key: &KeyDefinition, item: &Item) -> Option<Item> {
+    key.names()
+        .map(|name| item.get(name).map(|value| (name.to_owned(), value.clone())))
+        .collect()
+}
+
+/// The partition tag of the item with key map `key`.
+pub(super) fn partition_tag_of(
+    table: &str,
+    definition: &KeyDefinition,
+    key: &Item,
+) -> Option<Vec<u8>> {
+    partition_tag(table, key.get(&definition.partition_key.0)?)
+}
