@@ -188,3 +188,58 @@ pub(super) fn partition_tag_of(
 ) -> Option<Vec<u8>> {
     partition_tag(table, key.get(&definition.partition_key.0)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item;
+
+    #[test]
+    fn keys_of_different_parameters_never_collide() {
+        let text = |parts: &[Option<&str>]| {
+            let mut writer = KeyWriter::new(KeyKind::Query);
+            for part in parts {
+                writer.optional_text(*part);
+            }
+            writer.finish()
+        };
+        assert_ne!(
+            text(&[Some("ab"), Some("c")]),
+            text(&[Some("a"), Some("bc")])
+        );
+        assert_ne!(text(&[None, Some("")]), text(&[Some(""), None]));
+        let names = BTreeMap::from([("#a".to_owned(), "b".to_owned())]);
+        let values = BTreeMap::from([("#a".to_owned(), AttributeValue::from("b"))]);
+        let with_names = KeyWriter::new(KeyKind::Query)
+            .names(Some(&names))
+            .values(None)
+            .finish();
+        let with_values = KeyWriter::new(KeyKind::Query)
+            .names(None)
+            .values(Some(&values))
+            .finish();
+        assert_ne!(with_names, with_values);
+        assert_ne!(
+            item_key("T", &item! { "k" => 1 }),
+            item_key("T", &item! { "k" => "1" })
+        );
+        assert_ne!(
+            item_key("T1", &item! { "k" => 1 }),
+            item_key("T", &item! { "1k" => 1 })
+        );
+        assert_ne!(
+            KeyWriter::new(KeyKind::Scan).finish(),
+            KeyWriter::new(KeyKind::Query).finish()
+        );
+    }
+
+    #[test]
+    fn equal_numbers_share_a_key() {
+        let one: AttributeValue = "1".parse().map(AttributeValue::N).unwrap();
+        let one_point_zero: AttributeValue = "1.00".parse().map(AttributeValue::N).unwrap();
+        assert_eq!(
+            item_key("T", &item! { "k" => one }),
+            item_key("T", &item! { "k" => one_point_zero })
+        );
+    }
+}
