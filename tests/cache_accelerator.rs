@@ -498,6 +498,12 @@ fn a_hit_reports_zero_consumed_capacity_and_applies_the_projection() {
         (capacity.table_name.as_str(), capacity.capacity_units),
         ("Music", 0.0)
     );
+    let shared = accelerator
+        .get_item("Music")
+        .key(key("Acme", "Hi"))
+        .send_shared()
+        .unwrap();
+    assert_eq!(shared.as_deref(), Some(&song("Acme", "Hi", 1)));
     // A projection the table refuses is the table's error.
     let bad = request().projection_expression("#missing").send();
     assert!(matches!(bad, Err(Error::Validation(_))));

@@ -6,7 +6,9 @@
 //! every parameter is equal. Requests that differ only in spelling (the
 //! same expression written twice ways) get two entries, never a wrong one.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::Database;
 use crate::kv::{KeyDefinition, KeyType, Result};
@@ -121,6 +123,20 @@ impl KeyWriter {
 /// The item-cache key of the item with key map `key` in `table`.
 pub(super) fn item_key(table: &str, key: &Item) -> Vec<u8> {
     KeyWriter::new(KeyKind::Item).text(table).item(key).finish()
+}
+
+/// [`item_key`] as the cache stores it, written in a reused per-thread
+/// buffer so a lookup allocates once.
+pub(super) fn shared_item_key(table: &str, key: &Item) -> Arc<[u8]> {
+    thread_local! {
+        static BUFFER: RefCell<KeyWriter> = const { RefCell::new(KeyWriter { bytes: Vec::new() }) };
+    }
+    BUFFER.with_borrow_mut(|writer| {
+        writer.bytes.clear();
+        writer.bytes.push(KeyKind::Item as u8);
+        writer.text(table).item(key);
+        Arc::from(writer.bytes.as_slice())
+    })
 }
 
 /// The tag of the cached Query pages of one partition key value.

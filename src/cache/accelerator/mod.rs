@@ -67,6 +67,12 @@
 //! - Writes made directly to the [`Database`] (write-around) are not seen
 //!   until the cached entries expire.
 //!
+//! # Copies
+//! Outputs are the table's own types (`GetItemOutput`, `QueryOutput`, ...)
+//! and own their items, so a hit copies the cached items out.
+//! [`GetItem::send_shared`] returns the cached `Arc<Item>` instead, for
+//! callers on the hot path (see "Accelerator" in `benches/README.md`).
+//!
 //! # Consumed capacity
 //! A response served from a cache read nothing from the table: when the
 //! caller asked for `ReturnConsumedCapacity`, it reports the table with 0
@@ -279,7 +285,7 @@ impl Accelerator {
     /// let load = |id: &String| -> Result<Option<User>, String> {
     ///     let found = accelerator.get_item("Users").key(item! { "Id" => id.as_str() }).send();
     ///     let item = found.map_err(|e| e.to_string())?.item;
-    ///     item.map(|item| nimbus::value::from_item(&item).map_err(|e| e.to_string()))
+    ///     item.map(|item| nimbus::value::from_item(item).map_err(|e| e.to_string()))
     ///         .transpose()
     /// };
     /// let ada = users.get_or_load_optional("u1".to_owned(), load)?;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::keys::{KeyKind, KeyWriter, item_key};
+use super::keys::{KeyKind, KeyWriter, item_key, shared_item_key};
 use super::request::{
     ExpressionAttributes, expression_attribute_setters, field_setters, text_setters,
     with_attributes,
@@ -41,18 +41,16 @@ impl Shared {
         capacity: ReturnConsumedCapacity,
     ) -> Result<Found> {
         let mut loaded = None;
-        let item = self
-            .items
-            .get_or_load(Arc::from(item_key(table, key)), |_| {
-                let output = self
-                    .db
-                    .get_item(table)
-                    .key(key.clone())
-                    .return_consumed_capacity(capacity)
-                    .send()?;
-                loaded = Some(output.consumed_capacity);
-                Ok::<_, crate::kv::Error>(output.item.map(Arc::new))
-            })?;
+        let item = self.items.get_or_load(shared_item_key(table, key), |_| {
+            let output = self
+                .db
+                .get_item(table)
+                .key(key.clone())
+                .return_consumed_capacity(capacity)
+                .send()?;
+            loaded = Some(output.consumed_capacity);
+            Ok::<_, crate::kv::Error>(output.item.map(Arc::new))
+        })?;
         let hit = loaded.is_none();
         self.counters.add(
             if hit {
@@ -186,6 +184,24 @@ impl GetItem {
 
     /// Runs the request.
     pub fn send(self) -> Result<GetItemOutput> {
+        let (item, consumed_capacity) = self.read()?;
+        Ok(GetItemOutput {
+            item: item.map(Arc::unwrap_or_clone),
+            consumed_capacity,
+        })
+    }
+
+    /// Runs the request and returns the item (projected, if asked) as the
+    /// item cache shares it, without copying it out. `send` copies a cached
+    /// item into its owned [`GetItemOutput`], which costs about as much as
+    /// decoding the item from the table; this does not. Consumed capacity
+    /// is not reported.
+    pub fn send_shared(self) -> Result<Option<Arc<Item>>> {
+        self.read().map(|(item, _)| item)
+    }
+
+    /// The item and the consumed capacity to report.
+    fn read(self) -> Result<(CachedItem, Option<ConsumedCapacity>)> {
         let shared = &self.accelerator.shared;
         let projection = match shared.read_projection(
             self.projection_expression.as_deref(),
@@ -196,20 +212,21 @@ impl GetItem {
             }
             _ => {
                 shared.counters.add(Counter::PassThrough, 1);
-                return self.to_table().send();
+                let output = self.to_table().send()?;
+                return Ok((output.item.map(Arc::new), output.consumed_capacity));
             }
         };
         let found = shared.find_item(&self.table, &self.key, self.return_consumed_capacity)?;
-        Ok(GetItemOutput {
-            item: found
-                .item
-                .map(|item| projected(&item, projection.as_deref())),
-            consumed_capacity: if found.hit {
-                shared.no_capacity(self.return_consumed_capacity, &self.table)
-            } else {
-                found.capacity
-            },
-        })
+        let item = match projection {
+            Some(projection) => found.item.map(|item| Arc::new(projection.apply(&item))),
+            None => found.item,
+        };
+        let capacity = if found.hit {
+            shared.no_capacity(self.return_consumed_capacity, &self.table)
+        } else {
+            found.capacity
+        };
+        Ok((item, capacity))
     }
 }
 
