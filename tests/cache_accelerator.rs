@@ -510,7 +510,7 @@ fn a_hit_reports_zero_consumed_capacity_and_applies_the_projection() {
     let stats = accelerator.stats();
     assert_eq!(
         (stats.item_hits, stats.item_misses, stats.pass_through_reads),
-        (1, 1, 1)
+        (2, 1, 1)
     );
 }
 
