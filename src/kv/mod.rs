@@ -40,6 +40,7 @@ mod catalogue;
 mod error;
 pub mod expr;
 mod index_ddl;
+mod index_read;
 mod items;
 mod keys;
 mod locks;
