@@ -119,6 +119,35 @@ impl IndexProjection {
             non_key_attributes: Vec::new(),
         }
     }
+
+    /// A `KEYS_ONLY` projection.
+    pub fn keys_only() -> Self {
+        Self {
+            projection_type: ProjectionType::KeysOnly,
+            non_key_attributes: Vec::new(),
+        }
+    }
+
+    /// An `INCLUDE` projection of the keys and `attributes`.
+    pub fn include(attributes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            projection_type: ProjectionType::Include,
+            non_key_attributes: attributes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A key schema of a HASH attribute and an optional RANGE attribute.
+fn key_schema_of(partition_key: String, sort_key: Option<String>) -> Vec<KeySchemaElement> {
+    std::iter::once(KeySchemaElement {
+        attribute_name: partition_key,
+        key_type: KeyType::Hash,
+    })
+    .chain(sort_key.map(|name| KeySchemaElement {
+        attribute_name: name,
+        key_type: KeyType::Range,
+    }))
+    .collect()
 }
 
 /// A local secondary index: the table's partition key with another sort key.
@@ -130,6 +159,66 @@ pub struct LocalSecondaryIndex {
     pub key_schema: Vec<KeySchemaElement>,
     /// What the index stores.
     pub projection: IndexProjection,
+}
+
+impl LocalSecondaryIndex {
+    /// An index on the table's `partition_key` sorted by `sort_key`,
+    /// projecting everything (change with [`Self::projection`]).
+    pub fn new(
+        index_name: impl Into<String>,
+        partition_key: impl Into<String>,
+        sort_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            index_name: index_name.into(),
+            key_schema: key_schema_of(partition_key.into(), Some(sort_key.into())),
+            projection: IndexProjection::all(),
+        }
+    }
+
+    /// Sets what the index stores.
+    pub fn projection(mut self, projection: IndexProjection) -> Self {
+        self.projection = projection;
+        self
+    }
+}
+
+impl GlobalSecondaryIndex {
+    /// An index keyed by `partition_key` alone, projecting everything
+    /// (add a sort key with [`Self::sort_key`]).
+    pub fn new(index_name: impl Into<String>, partition_key: impl Into<String>) -> Self {
+        Self {
+            index_name: index_name.into(),
+            key_schema: key_schema_of(partition_key.into(), None),
+            projection: IndexProjection::all(),
+            provisioned_throughput: None,
+        }
+    }
+
+    /// Adds the index's sort key.
+    pub fn sort_key(mut self, name: impl Into<String>) -> Self {
+        self.key_schema.truncate(1);
+        self.key_schema.push(KeySchemaElement {
+            attribute_name: name.into(),
+            key_type: KeyType::Range,
+        });
+        self
+    }
+
+    /// Sets what the index stores.
+    pub fn projection(mut self, projection: IndexProjection) -> Self {
+        self.projection = projection;
+        self
+    }
+
+    /// Sets the index's own capacity (provisioned tables).
+    pub fn provisioned_throughput(mut self, read_units: u64, write_units: u64) -> Self {
+        self.provisioned_throughput = Some(ProvisionedThroughput {
+            read_capacity_units: read_units,
+            write_capacity_units: write_units,
+        });
+        self
+    }
 }
 
 /// A global secondary index: its own partition key and optional sort key.
