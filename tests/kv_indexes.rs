@@ -68,7 +68,10 @@ fn wait_active(db: &Database, table: &str, index: &str) {
         if gsi.index_status == IndexStatus::Active {
             return;
         }
-        assert!(Instant::now() < deadline, "index {index} never became ACTIVE");
+        assert!(
+            Instant::now() < deadline,
+            "index {index} never became ACTIVE"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -147,7 +150,11 @@ fn projections_are_honoured_and_local_indexes_fetch_the_rest() {
         .send()
         .unwrap();
     assert_eq!(page.count, 5);
-    assert!(page.items.iter().all(|e| e.len() == 3 && !e.contains_key("note")));
+    assert!(
+        page.items
+            .iter()
+            .all(|e| e.len() == 3 && !e.contains_key("note"))
+    );
     // A global index cannot return attributes it does not store.
     let all = db
         .query("Orders")
@@ -251,7 +258,11 @@ fn global_indexes_are_sparse_and_follow_every_write() {
     };
     assert_eq!(description.item_count, 2);
     assert_eq!(count("ByStatus"), 0);
-    assert_eq!(count("ByCity"), 1, "order 1 kept its city; order 3 was deleted");
+    assert_eq!(
+        count("ByCity"),
+        1,
+        "order 1 kept its city; order 3 was deleted"
+    );
     assert_eq!(count("ByDate"), 2);
     assert_eq!(count("ByTotal"), 1, "order 1 has a total");
 }
@@ -286,16 +297,16 @@ fn bad_index_key_values_reject_the_whole_write() {
     let batch = db
         .batch_write_item()
         .put("Orders", order("ada", 2, "open", "2024-01"))
-        .put("Orders", item! { "customer" => "ada", "order" => 3, "date" => 7 })
+        .put(
+            "Orders",
+            item! { "customer" => "ada", "order" => 3, "date" => 7 },
+        )
         .send();
     assert!(validation(batch).contains("IndexName: ByDate"));
     // Nothing was written by any of them.
     assert_eq!(db.scan("Orders").send().unwrap().count, 0);
     for index in ["ByStatus", "ByCity"] {
-        assert_eq!(
-            db.scan("Orders").index_name(index).send().unwrap().count,
-            0
-        );
+        assert_eq!(db.scan("Orders").index_name(index).send().unwrap().count, 0);
     }
 }
 
@@ -417,9 +428,7 @@ fn a_global_index_added_later_is_backfilled_then_active() {
     db.update_table("Users")
         .attribute_definition("team", ScalarType::S)
         .attribute_definition("name", ScalarType::S)
-        .create_global_secondary_index(
-            GlobalSecondaryIndex::new("ByTeam", "team").sort_key("name"),
-        )
+        .create_global_secondary_index(GlobalSecondaryIndex::new("ByTeam", "team").sort_key("name"))
         .send()
         .unwrap();
     // Writes go on during the backfill.
@@ -429,7 +438,10 @@ fn a_global_index_added_later_is_backfilled_then_active() {
             .send()
             .unwrap();
     }
-    db.delete_item("Users").key(item! { "id" => 2 }).send().unwrap();
+    db.delete_item("Users")
+        .key(item! { "id" => 2 })
+        .send()
+        .unwrap();
     wait_active(&db, "Users", "ByTeam");
     let mut total = 0;
     for team in ["t0", "t1", "t2"] {
@@ -454,7 +466,11 @@ fn a_global_index_added_later_is_backfilled_then_active() {
     let description = db.describe_table("Users").send().unwrap().table;
     let gsi = &description.global_secondary_indexes[0];
     assert_eq!(gsi.item_count, total);
-    assert_eq!(total, 800 - 1 + 100, "8 of 10 items per ten, minus id 2, plus 100");
+    assert_eq!(
+        total,
+        800 - 1 + 100,
+        "8 of 10 items per ten, minus id 2, plus 100"
+    );
     // The 100 wrong-typed items were left out, not fatal; after the
     // backfill the same write is refused.
     let refused = db
@@ -478,7 +494,10 @@ fn an_interrupted_backfill_resumes_after_a_crash() {
             .unwrap();
         let mut batch = db.batch_write_item();
         for id in ids.clone() {
-            batch = batch.put("Users", item! { "id" => id, "team" => format!("t{}", id % 2) });
+            batch = batch.put(
+                "Users",
+                item! { "id" => id, "team" => format!("t{}", id % 2) },
+            );
             if id % 25 == 24 {
                 batch.send().unwrap();
                 batch = db.batch_write_item();
@@ -492,10 +511,18 @@ fn an_interrupted_backfill_resumes_after_a_crash() {
         // Crash part-way through.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let gsi = db.describe_table("Users").send().unwrap().table.global_secondary_indexes
-                [0]
-            .clone();
-            assert_eq!(gsi.index_status, IndexStatus::Creating, "crash before the end");
+            let gsi = db
+                .describe_table("Users")
+                .send()
+                .unwrap()
+                .table
+                .global_secondary_indexes[0]
+                .clone();
+            assert_eq!(
+                gsi.index_status,
+                IndexStatus::Creating,
+                "crash before the end"
+            );
             if gsi.backfill_items_scanned >= 512 {
                 break;
             }
@@ -519,7 +546,13 @@ fn an_interrupted_backfill_resumes_after_a_crash() {
         assert_eq!(ids.len(), 1500, "every item of {team} exactly once");
         assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 1500);
     }
-    let gsi = db.describe_table("Users").send().unwrap().table.global_secondary_indexes[0].clone();
+    let gsi = db
+        .describe_table("Users")
+        .send()
+        .unwrap()
+        .table
+        .global_secondary_indexes[0]
+        .clone();
     assert_eq!(gsi.item_count, 3000);
 }
 
@@ -569,7 +602,11 @@ fn deleting_a_global_index_reclaims_it() {
         .unwrap();
     wait_active(&db, "Orders", "ByStatus");
     assert_eq!(
-        db.scan("Orders").index_name("ByStatus").send().unwrap().count,
+        db.scan("Orders")
+            .index_name("ByStatus")
+            .send()
+            .unwrap()
+            .count,
         2
     );
     let missing = db
@@ -597,7 +634,11 @@ fn item_collections_are_limited_and_reported() {
     let one = metrics.size_bytes;
     assert!(one > 0);
     let second = put(2, "x").unwrap().item_collection_metrics.unwrap();
-    assert_eq!(second.size_bytes, 2 * one, "two equal items and their entries");
+    assert_eq!(
+        second.size_bytes,
+        2 * one,
+        "two equal items and their entries"
+    );
     // Growing past the limit fails and writes nothing.
     let big = "y".repeat(9000);
     assert!(matches!(
@@ -640,10 +681,19 @@ fn index_writes_are_charged_per_index() {
         .unwrap();
     let capacity = output.consumed_capacity.unwrap();
     assert_eq!(capacity.table.unwrap().write_capacity_units, 1.0);
-    assert_eq!(capacity.global_secondary_indexes["ByStatus"].write_capacity_units, 1.0);
-    assert_eq!(capacity.global_secondary_indexes["ByCity"].write_capacity_units, 1.0);
+    assert_eq!(
+        capacity.global_secondary_indexes["ByStatus"].write_capacity_units,
+        1.0
+    );
+    assert_eq!(
+        capacity.global_secondary_indexes["ByCity"].write_capacity_units,
+        1.0
+    );
     assert_eq!(capacity.local_secondary_indexes.len(), 2);
-    assert_eq!(capacity.write_capacity_units, 5.0, "table plus four indexes");
+    assert_eq!(
+        capacity.write_capacity_units, 5.0,
+        "table plus four indexes"
+    );
     // Changing an index key costs that index a delete and a put.
     let output = db
         .update_item("Orders")
@@ -655,10 +705,16 @@ fn index_writes_are_charged_per_index() {
         .send()
         .unwrap();
     let capacity = output.consumed_capacity.unwrap();
-    assert_eq!(capacity.global_secondary_indexes["ByStatus"].write_capacity_units, 2.0);
+    assert_eq!(
+        capacity.global_secondary_indexes["ByStatus"].write_capacity_units,
+        2.0
+    );
     // INCLUDE projects status into ByTotal: one write there; ByDate and
     // ByCity store nothing that changed.
-    assert_eq!(capacity.local_secondary_indexes["ByTotal"].write_capacity_units, 1.0);
+    assert_eq!(
+        capacity.local_secondary_indexes["ByTotal"].write_capacity_units,
+        1.0
+    );
     assert!(!capacity.local_secondary_indexes.contains_key("ByDate"));
     assert!(!capacity.global_secondary_indexes.contains_key("ByCity"));
 }
@@ -671,7 +727,12 @@ fn indexes_and_their_counts_survive_reopen() {
         orders(&db);
         for n in 0..20 {
             db.put_item("Orders")
-                .item(order("ada", n, if n % 2 == 0 { "open" } else { "done" }, "2024"))
+                .item(order(
+                    "ada",
+                    n,
+                    if n % 2 == 0 { "open" } else { "done" },
+                    "2024",
+                ))
                 .send()
                 .unwrap();
         }
@@ -823,7 +884,10 @@ fn index_queries_match_brute_force_scans_over_random_writes() {
                 .items()
                 .map(|i| i.unwrap()["order"].as_n().unwrap().to_i64().unwrap())
                 .collect();
-            assert_eq!(got, expected, "LSI ByTotal of {customer}: total, then order");
+            assert_eq!(
+                got, expected,
+                "LSI ByTotal of {customer}: total, then order"
+            );
         }
     }
 }

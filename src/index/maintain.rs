@@ -3,7 +3,7 @@
 //! index key attributes.
 
 use super::{IndexKind, IndexView, NotIndexed, entry_key, indexes, project};
-use crate::kv::{Result, TableDefinition, TableHandle};
+use crate::kv::{ProjectionType, Result, TableDefinition, TableHandle};
 use crate::partition::KeyspaceId;
 use crate::storage::WriteBatch;
 use crate::value::{Item, encode_item, item_size};
@@ -25,24 +25,57 @@ pub(crate) struct IndexWrite {
     pub(crate) units: f64,
 }
 
-/// The entry of `item` in `index`, if it has one: (row key, projected
-/// item). A bad index key value is an error when `strict`, else no entry.
+/// One image of the written item: the item, its size, and (for the new
+/// image) its encoding, which an ALL projection stores as is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Image<'a> {
+    pub(crate) item: &'a Item,
+    pub(crate) size: usize,
+    pub(crate) encoded: Option<&'a [u8]>,
+}
+
+/// The entry of an image in an index: its row key, and its projected
+/// item unless the projection is ALL (then the entry is the image).
+struct Entry {
+    key: Vec<u8>,
+    projected: Option<Item>,
+    size: usize,
+}
+
+/// The entry of `image` in `index`, if it has one. A bad index key value
+/// is an error when `strict`, else means no entry.
 fn entry_of(
     index: &IndexView<'_>,
     definition: &TableDefinition,
-    item: Option<&Item>,
+    image: Option<Image<'_>>,
     row_key: &[u8],
     strict: bool,
-) -> Result<Option<(Vec<u8>, Item)>> {
-    let Some(item) = item else {
+) -> Result<Option<Entry>> {
+    let Some(image) = image else {
         return Ok(None);
     };
-    match entry_key(index, item, row_key) {
-        Ok(key) => Ok(Some((key, project(index, &definition.key, item)))),
-        Err(NotIndexed::Missing) => Ok(None),
-        Err(NotIndexed::Invalid(error)) if strict => Err(error),
-        Err(NotIndexed::Invalid(_)) => Ok(None),
-    }
+    let key = match entry_key(index, image.item, row_key) {
+        Ok(key) => key,
+        Err(NotIndexed::Missing) => return Ok(None),
+        Err(NotIndexed::Invalid(error)) if strict => return Err(error),
+        Err(NotIndexed::Invalid(_)) => return Ok(None),
+    };
+    Ok(Some(
+        if index.projection.projection_type == ProjectionType::All {
+            Entry {
+                key,
+                projected: None,
+                size: image.size,
+            }
+        } else {
+            let projected = project(index, &definition.key, image.item);
+            Entry {
+                key,
+                size: item_size(&projected),
+                projected: Some(projected),
+            }
+        },
+    ))
 }
 
 /// Adds to `batch` the index entry changes of the item at `row_key` going
@@ -55,8 +88,8 @@ pub(crate) fn stage_entries(
     table: &TableHandle,
     definition: &TableDefinition,
     row_key: &[u8],
-    old: Option<&Item>,
-    new: Option<&Item>,
+    old: Option<Image<'_>>,
+    new: Option<Image<'_>>,
     writes: &mut Vec<IndexWrite>,
 ) -> Result<()> {
     let mut changes = Vec::new();
@@ -77,38 +110,50 @@ pub(crate) fn stage_entries(
         let after = entry_of(&index, definition, new, row_key, true)?;
         changes.push((index, before, after));
     }
+    let unit = crate::kv::write_units;
     for (index, before, after) in changes {
         let mut write = IndexWrite {
             keyspace: index.keyspace,
             name: index.name.to_owned(),
             kind: index.kind,
-            old: before.as_ref().map(|(_, e)| item_size(e)),
-            new: after.as_ref().map(|(_, e)| item_size(e)),
+            old: before.as_ref().map(|e| e.size),
+            new: after.as_ref().map(|e| e.size),
             units: 0.0,
         };
-        let unit = crate::kv::write_units;
         match (&before, &after) {
             (None, None) => continue,
-            (Some((old_key, old_entry)), Some((new_key, new_entry))) if old_key == new_key => {
-                if old_entry == new_entry {
+            (Some(b), Some(a)) if b.key == a.key => {
+                let unchanged = match (&b.projected, &a.projected) {
+                    (Some(b), Some(a)) => b == a,
+                    _ => old.map(|i| i.item) == new.map(|i| i.item),
+                };
+                if unchanged {
                     continue;
                 }
-                write.units = unit(item_size(new_entry).max(item_size(old_entry)));
+                write.units = unit(a.size.max(b.size));
             }
             _ => {
-                if let Some((old_key, old_entry)) = &before {
-                    batch.delete(old_key);
-                    write.units += unit(item_size(old_entry));
+                if let Some(b) = &before {
+                    batch.delete(&b.key);
+                    write.units += unit(b.size);
                 }
-                if let Some((_, new_entry)) = &after {
-                    write.units += unit(item_size(new_entry));
+                if let Some(a) = &after {
+                    write.units += unit(a.size);
                 }
             }
         }
-        if let Some((new_key, new_entry)) = &after {
-            let mut bytes = Vec::with_capacity(item_size(new_entry) + 16);
-            encode_item(new_entry, &mut bytes);
-            batch.put(new_key, &bytes);
+        if let Some(a) = &after {
+            match (&a.projected, new.and_then(|i| i.encoded)) {
+                (None, Some(encoded)) => batch.put(&a.key, encoded),
+                (projected, _) => {
+                    let entry = projected.as_ref().or(new.map(|i| i.item));
+                    let mut bytes = Vec::with_capacity(a.size + 16);
+                    if let Some(entry) = entry {
+                        encode_item(entry, &mut bytes);
+                    }
+                    batch.put(&a.key, &bytes);
+                }
+            }
         }
         writes.push(write);
     }

@@ -21,7 +21,7 @@ mod maintain;
 
 pub(crate) use backfill::{resume_backfills, start_backfill};
 pub(crate) use collection::{Collections, collection_id};
-pub(crate) use maintain::{IndexWrite, stage_entries};
+pub(crate) use maintain::{Image, IndexWrite, stage_entries};
 
 use parking_lot::Mutex;
 
@@ -81,11 +81,11 @@ pub(crate) fn find<'d>(
     definition: &'d crate::kv::TableDefinition,
     name: &str,
 ) -> Result<IndexView<'d>> {
-    indexes(definition)
-        .find(|i| i.name == name)
-        .ok_or_else(|| {
-            Error::validation(format!("The table does not have the specified index: {name}"))
-        })
+    indexes(definition).find(|i| i.name == name).ok_or_else(|| {
+        Error::validation(format!(
+            "The table does not have the specified index: {name}"
+        ))
+    })
 }
 
 /// The live state of one index: its entry count and size, and the
@@ -209,7 +209,11 @@ pub(crate) fn projects(index: &IndexView<'_>, table_key: &KeyDefinition, name: &
             table_key.names().any(|n| n == name)
                 || index.key.names().any(|n| n == name)
                 || (projection == ProjectionType::Include
-                    && index.projection.non_key_attributes.iter().any(|n| n == name))
+                    && index
+                        .projection
+                        .non_key_attributes
+                        .iter()
+                        .any(|n| n == name))
         }
     }
 }
@@ -240,5 +244,9 @@ pub(crate) fn covers(
 
 /// The top-level attribute names a projection expression reads.
 pub(crate) fn projection_names(projection: &Projection) -> Vec<&str> {
-    projection.paths().iter().map(|p| p.top_level_name()).collect()
+    projection
+        .paths()
+        .iter()
+        .map(|p| p.top_level_name())
+        .collect()
 }

@@ -207,10 +207,10 @@ impl KvState {
             let definition = handle.definition();
             for (keyspace, (items, bytes)) in definition.keyspaces().into_iter().zip(counts).skip(1)
             {
-                handle
-                    .indexes
-                    .write()
-                    .insert(keyspace, Arc::new(crate::index::IndexState::new(items, bytes)));
+                handle.indexes.write().insert(
+                    keyspace,
+                    Arc::new(crate::index::IndexState::new(items, bytes)),
+                );
             }
             tables.insert(definition.name.clone(), Arc::new(handle));
         }

@@ -12,8 +12,8 @@ use super::schema::{
     AttributeDefinition, BillingMode, GlobalIndexDefinition, GlobalSecondaryIndex,
     GlobalSecondaryIndexDescription, IndexProjection, IndexStatus, KeyDefinition,
     LocalSecondaryIndex, LocalSecondaryIndexDescription, MAX_GLOBAL_SECONDARY_INDEXES,
-    MAX_LOCAL_SECONDARY_INDEXES, MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType,
-    TableDefinition, resolve_key, validate_name,
+    MAX_LOCAL_SECONDARY_INDEXES, MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, TableDefinition,
+    resolve_key, validate_name,
 };
 use crate::db::DatabaseInner;
 use crate::storage::WriteBatch;
@@ -271,7 +271,10 @@ pub(crate) fn apply_update(
                 &globals,
                 &mut used,
             )?;
-            let key = global_keys.last().cloned().ok_or_else(|| invalid("no index"))?;
+            let key = global_keys
+                .last()
+                .cloned()
+                .ok_or_else(|| invalid("no index"))?;
             let mut batch = WriteBatch::new();
             let keyspace = db.kv.allocate_keyspaces(1, &mut batch);
             // The table may be empty: then there is nothing to backfill.
@@ -322,13 +325,20 @@ pub(crate) fn after_update(
 ) -> Result<()> {
     for index in &after.global_indexes {
         if index.status == IndexStatus::Creating
-            && !before.global_indexes.iter().any(|i| i.keyspace == index.keyspace)
+            && !before
+                .global_indexes
+                .iter()
+                .any(|i| i.keyspace == index.keyspace)
         {
             crate::index::start_backfill(db, &after.name, index.keyspace);
         }
     }
     for index in &before.global_indexes {
-        if !after.global_indexes.iter().any(|i| i.keyspace == index.keyspace) {
+        if !after
+            .global_indexes
+            .iter()
+            .any(|i| i.keyspace == index.keyspace)
+        {
             handle.forget_index(index.keyspace);
             purge_keyspace(&db.engine, index.keyspace)?;
         }

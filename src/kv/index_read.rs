@@ -81,8 +81,9 @@ pub(crate) fn must_fetch(
     let filter_covered = covers(index, table_key, Some(&wanted));
     let output_covered = match select {
         Select::AllAttributes => covers(index, table_key, None),
-        Select::SpecificAttributes => projection
-            .is_none_or(|p| covers(index, table_key, Some(&projection_names(p)))),
+        Select::SpecificAttributes => {
+            projection.is_none_or(|p| covers(index, table_key, Some(&projection_names(p))))
+        }
         Select::AllProjectedAttributes | Select::Count => true,
     };
     !(filter_covered && output_covered)
@@ -114,9 +115,6 @@ pub(crate) fn start_entry_key(
     let base_row = key_from_key_map(table_key, &base)
         .map_err(|e| start_invalid(Some(&e.message())))?
         .row_key(0);
-    entry_key(index, start, &base_row).map_err(|_| {
-        start_invalid(Some(
-            "The provided key element does not match the schema",
-        ))
-    })
+    entry_key(index, start, &base_row)
+        .map_err(|_| start_invalid(Some("The provided key element does not match the schema")))
 }

@@ -7,8 +7,8 @@ use super::expr::{self, ItemState, Projection};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{
     ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics, ReturnConsumedCapacity,
-    ReturnItemCollectionMetrics, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    capacity_setter, expression_attribute_setters, write_request_setters,
+    ReturnItemCollectionMetrics, ReturnValue, ReturnValuesOnConditionCheckFailure, capacity_setter,
+    expression_attribute_setters, write_request_setters,
 };
 use super::views::read_item_at;
 use super::write::{Effects, write_item};

@@ -53,13 +53,13 @@ mod transact;
 mod views;
 mod write;
 
+pub use crate::db::ITEM_COLLECTION_SIZE_LIMIT;
 pub use batch::{
     BATCH_BYTES_MAX, BATCH_GET_ITEMS_MAX, BATCH_WRITE_ITEMS_MAX, BatchGetItem, BatchGetItemOutput,
     BatchWriteItem, BatchWriteItemOutput, KeysAndAttributes, WriteRequest,
 };
-pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
 pub(crate) use capacity::write_units;
-pub use crate::db::ITEM_COLLECTION_SIZE_LIMIT;
+pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
 pub(crate) use catalogue::{BACKFILL_TAG, Counts, KvState, TableHandle, catalogue_key};
 pub use error::{CancellationReason, Error, Result};
 pub use index_ddl::GlobalSecondaryIndexUpdate;
@@ -73,6 +73,7 @@ pub use request::{
     Capacity, ConsumedCapacity, ItemCollectionMetrics, ReturnConsumedCapacity,
     ReturnItemCollectionMetrics, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
+pub(crate) use schema::TableDefinition;
 pub use schema::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexDescription,
     IndexProjection, IndexStatus, KeyDefinition, KeySchemaElement, KeyType, LocalSecondaryIndex,
@@ -80,7 +81,6 @@ pub use schema::{
     MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, ProvisionedThroughput, StreamSpecification,
     StreamViewType, TableDescription, TableStatus,
 };
-pub(crate) use schema::TableDefinition;
 pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
     DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput, UpdateTable,

@@ -5,12 +5,12 @@
 
 use std::ops::Bound;
 
+use super::capacity::read_units;
 use super::error::Result;
 use super::expr::{Condition, Projection};
-use super::capacity::read_units;
 use super::keys::{key_map_of, key_of_item};
-use super::views::read_item_at;
 use super::schema::KeyDefinition;
+use super::views::read_item_at;
 use crate::db::DatabaseInner;
 use crate::storage::Direction;
 use crate::value::{Item, decode_item, item_size};

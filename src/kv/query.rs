@@ -4,10 +4,9 @@
 use std::ops::Bound;
 
 use super::capacity::{read_units, report, report_with_indexes};
-use super::index_read::{index_for_read, index_select, must_fetch, start_entry_key};
-use crate::index::IndexView;
 use super::error::{Error, Result};
 use super::expr::{self, Comparator, SortKeyCondition};
+use super::index_read::{index_for_read, index_select, must_fetch, start_entry_key};
 use super::keys::{EncodedKey, key_from_key_map};
 use super::page::{Page, PageRequest, Select, check_select, read_page};
 use super::request::{
@@ -15,9 +14,8 @@ use super::request::{
     expression_attribute_setters,
 };
 use crate::Database;
-use crate::partition::{
-    keyspace_prefix, partition_prefix, prefix_successor, segment_tokens,
-};
+use crate::index::IndexView;
+use crate::partition::{keyspace_prefix, partition_prefix, prefix_successor, segment_tokens};
 use crate::storage::Direction;
 use crate::value::{AttributeValue, Item, encode_key_value};
 

@@ -29,8 +29,7 @@ pub const LIST_TABLES_LIMIT_MAX: usize = 100;
 pub(crate) fn describe(handle: &TableHandle, status: TableStatus) -> TableDescription {
     let definition = handle.definition();
     let (item_count, table_size_bytes) = handle.counts();
-    let (local_secondary_indexes, global_secondary_indexes) =
-        describe_indexes(handle, &definition);
+    let (local_secondary_indexes, global_secondary_indexes) = describe_indexes(handle, &definition);
     TableDescription {
         table_name: definition.name.clone(),
         table_status: status,
@@ -595,9 +594,11 @@ impl UpdateTable {
                 inner.engine.write(batch)?;
             }
             1 => {
-                let update = self.index_updates.into_iter().next().ok_or_else(|| {
-                    Error::validation("GlobalSecondaryIndexUpdates is empty")
-                })?;
+                let update = self
+                    .index_updates
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::validation("GlobalSecondaryIndexUpdates is empty"))?;
                 deleted = apply_update(
                     inner,
                     &handle,

@@ -17,7 +17,7 @@ use super::expr::Condition;
 use super::request::ReturnValuesOnConditionCheckFailure;
 use super::schema::TableDefinition;
 use crate::db::DatabaseInner;
-use crate::index::{IndexKind, IndexWrite, stage_entries};
+use crate::index::{Image, IndexKind, IndexWrite, stage_entries};
 use crate::storage::WriteBatch;
 use crate::value::{AttributeValue, Item, encode_item, item_size};
 
@@ -99,20 +99,37 @@ impl<'d> Staging<'d> {
         new: Option<&Item>,
     ) -> Result<()> {
         let mut effects = Effects::default();
+        let (old_size, new_size) = (old.map(item_size), new.map(item_size));
+        // The encoding is a little larger than DynamoDB's size of the item
+        // (tags and lengths); sizing from it avoids regrowth.
+        let encoded = new.map(|item| {
+            let mut bytes = Vec::with_capacity(new_size.unwrap_or(0) + 16 + 4 * item.len());
+            encode_item(item, &mut bytes);
+            bytes
+        });
         let has_indexes =
             !definition.local_indexes.is_empty() || !definition.global_indexes.is_empty();
         if has_indexes {
+            let old_image = old.zip(old_size).map(|(item, size)| Image {
+                item,
+                size,
+                encoded: None,
+            });
+            let new_image = new.zip(new_size).map(|(item, size)| Image {
+                item,
+                size,
+                encoded: encoded.as_deref(),
+            });
             stage_entries(
                 &mut self.batch,
                 table,
                 definition,
                 row_key,
-                old,
-                new,
+                old_image,
+                new_image,
                 &mut effects.indexes,
             )?;
         }
-        let (old_size, new_size) = (old.map(item_size), new.map(item_size));
         let collection = if definition.local_indexes.is_empty() {
             None
         } else {
@@ -125,20 +142,10 @@ impl<'d> Staging<'d> {
             let pk = &definition.key.partition_key.0;
             let value: Option<&AttributeValue> = new.or(old).and_then(|item| item.get(pk));
             effects.collection = value.map(|v| (Item::new().with(pk.clone(), v.clone()), 0));
-            Some((
-                crate::index::collection_id(definition, row_key)?,
-                delta,
-            ))
+            Some((crate::index::collection_id(definition, row_key)?, delta))
         };
-        match new {
-            Some(item) => {
-                // The encoding is a little larger than DynamoDB's size of
-                // the item (tags and lengths); sizing from it avoids
-                // regrowth.
-                let mut bytes = Vec::with_capacity(item_size(item) + 16 + 4 * item.len());
-                encode_item(item, &mut bytes);
-                self.batch.put(row_key, &bytes);
-            }
+        match encoded {
+            Some(bytes) => self.batch.put(row_key, &bytes),
             None if old.is_some() => self.batch.delete(row_key),
             None => {}
         }
