@@ -156,7 +156,7 @@ fn tables(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
     use nimbus::storage::Durability;
     use nimbus::{Database, DatabaseOptions};
 
-    section("Tables: create, conditional put, update, query pages");
+    section("Tables: create, conditional put, update, query pages, a GSI");
     let db = Database::open_with(
         path,
         DatabaseOptions::default().durability(Durability::Buffered),
@@ -275,10 +275,45 @@ fn tables(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
     );
+    // A global secondary index added to the populated table: backfilled in
+    // the background, then kept in the same batch as every write.
+    db.update_table("Music")
+        .attribute_definition("Plays", ScalarType::N)
+        .create_global_secondary_index(
+            kv::GlobalSecondaryIndex::new("ByPlays", "Artist").sort_key("Plays"),
+        )
+        .send()?;
+    while db
+        .describe_table("Music")
+        .send()?
+        .table
+        .global_secondary_indexes[0]
+        .index_status
+        != kv::IndexStatus::Active
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let top = db
+        .query("Music")
+        .index_name("ByPlays")
+        .key_condition_expression("Artist = :a")
+        .value(":a", "Acme Band")
+        .scan_index_forward(false)
+        .limit(2)
+        .send()?;
+    println!(
+        "GSI ByPlays, top 2    -> {:?}",
+        top.items
+            .iter()
+            .map(|i| format!("{} ({})", i["SongTitle"], i["Plays"]))
+            .collect::<Vec<_>>()
+    );
     let described = db.describe_table("Music").send()?.table;
     println!(
-        "Music: {} items, {} bytes",
-        described.item_count, described.table_size_bytes
+        "Music: {} items, {} bytes; index ByPlays: {} entries",
+        described.item_count,
+        described.table_size_bytes,
+        described.global_secondary_indexes[0].item_count
     );
     db.close()?;
     let reopened = Database::open(path)?;

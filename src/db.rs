@@ -29,7 +29,16 @@ pub struct DatabaseOptions {
     /// read sees the latest committed state). Within the bound, such reads
     /// share one snapshot, as a read replica would serve them.
     pub eventual_read_staleness: Duration,
+    /// The most bytes an item collection (a partition key's items and
+    /// their local index entries) may hold: 10 GB, as in DynamoDB.
+    pub item_collection_size_limit: u64,
+    /// Paces global index backfills to at most this many items per second
+    /// (default: as fast as they go).
+    pub index_backfill_items_per_second: Option<u64>,
 }
+
+/// DynamoDB's item collection size limit: 10 GB.
+pub const ITEM_COLLECTION_SIZE_LIMIT: u64 = 10 * (1 << 30);
 
 impl Default for DatabaseOptions {
     fn default() -> Self {
@@ -37,6 +46,8 @@ impl Default for DatabaseOptions {
             engine: EngineOptions::default(),
             clock: Arc::new(SystemClock),
             eventual_read_staleness: Duration::ZERO,
+            item_collection_size_limit: ITEM_COLLECTION_SIZE_LIMIT,
+            index_backfill_items_per_second: None,
         }
     }
 }
@@ -73,6 +84,18 @@ impl DatabaseOptions {
         self
     }
 
+    /// Sets the item collection size limit (tests use kilobytes).
+    pub fn item_collection_size_limit(mut self, bytes: u64) -> Self {
+        self.item_collection_size_limit = bytes;
+        self
+    }
+
+    /// Paces global index backfills to `items` per second.
+    pub fn index_backfill_items_per_second(mut self, items: u64) -> Self {
+        self.index_backfill_items_per_second = Some(items);
+        self
+    }
+
     /// Whether background threads flush and compact (default true).
     pub fn background_threads(mut self, on: bool) -> Self {
         self.engine.background_threads = on;
@@ -101,6 +124,8 @@ pub(crate) struct DatabaseInner {
     pub(crate) path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) eventual_read_staleness: Duration,
+    pub(crate) item_collection_size_limit: u64,
+    pub(crate) index_backfill_items_per_second: Option<u64>,
     pub(crate) kv: KvState,
     /// The object store (`db.objects()`): pack files and catalogue state.
     pub(crate) objects: crate::objects::ObjectStore,
@@ -162,17 +187,19 @@ impl Database {
             Arc::clone(&options.clock),
             options.engine.durability,
         )?;
-        Ok(Self {
-            inner: Arc::new(DatabaseInner {
-                engine,
-                fs,
-                path: path.to_path_buf(),
-                clock: options.clock,
-                eventual_read_staleness: options.eventual_read_staleness,
-                kv,
-                objects,
-            }),
-        })
+        let inner = Arc::new(DatabaseInner {
+            engine,
+            fs,
+            path: path.to_path_buf(),
+            clock: options.clock,
+            eventual_read_staleness: options.eventual_read_staleness,
+            item_collection_size_limit: options.item_collection_size_limit,
+            index_backfill_items_per_second: options.index_backfill_items_per_second,
+            kv,
+            objects,
+        });
+        crate::index::resume_backfills(&inner)?;
+        Ok(Self { inner })
     }
 
     /// The directory the database lives in.

@@ -15,9 +15,8 @@ use super::expr::{self, Projection};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity};
 use super::views::read_item_at;
-use super::write::{enter_tables, read_item, stage};
+use super::write::{Staging, enter_tables, read_item};
 use crate::Database;
-use crate::storage::WriteBatch;
 use crate::value::{Item, item_size, validate_item};
 
 /// The most keys one BatchGetItem may request.
@@ -189,6 +188,7 @@ impl BatchGetItem {
                     capacity_units: read,
                     read_capacity_units: read,
                     write_capacity_units: 0.0,
+                    ..ConsumedCapacity::default()
                 });
             }
         }
@@ -328,29 +328,28 @@ impl BatchWriteItem {
             .kv
             .locks
             .lock_all(planned.iter().map(|w| w.row_key.as_slice()));
-        let mut batch = WriteBatch::new();
+        let mut staging = Staging::new(inner);
         let mut changes = Vec::with_capacity(planned.len());
         for write in &planned {
             let old = read_item(inner, &write.row_key)?;
-            stage(
-                &mut batch,
+            staging.stage(
+                &write.table,
+                &write.table.definition(),
                 &write.row_key,
                 old.as_ref(),
                 write.item.as_ref(),
-            );
+            )?;
             changes.push((
                 old.as_ref().map(item_size),
                 write.item.as_ref().map(item_size),
             ));
         }
-        if !batch.is_empty() {
-            inner.engine.write(batch)?;
-        }
+        let effects = staging.commit()?;
         let mut units: BTreeMap<&str, f64> = BTreeMap::new();
-        for (write, (old, new)) in planned.iter().zip(changes) {
-            write.table.account(old, new);
+        for ((write, (old, new)), effects) in planned.iter().zip(changes).zip(effects) {
             *units.entry(&write.table_name).or_default() +=
-                write_units(old.unwrap_or(0).max(new.unwrap_or(0)));
+                write_units(old.unwrap_or(0).max(new.unwrap_or(0)))
+                    + effects.indexes.iter().map(|w| w.units).sum::<f64>();
         }
         let consumed_capacity = if self.return_consumed_capacity == ReturnConsumedCapacity::None {
             Vec::new()
@@ -362,6 +361,7 @@ impl BatchWriteItem {
                     capacity_units: write,
                     read_capacity_units: 0.0,
                     write_capacity_units: write,
+                    ..ConsumedCapacity::default()
                 })
                 .collect()
         };

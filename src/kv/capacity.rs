@@ -2,7 +2,8 @@
 //! (half for eventually consistent reads), a write unit per 1 KB written,
 //! rounded up per item, at least one; transactions cost double.
 
-use super::request::{ConsumedCapacity, ReturnConsumedCapacity};
+use super::request::{Capacity, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::index::IndexKind;
 
 /// Bytes per read capacity unit.
 pub const READ_UNIT_BYTES: usize = 4 * 1024;
@@ -20,19 +21,58 @@ pub(crate) fn write_units(bytes: usize) -> f64 {
     bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as f64
 }
 
-/// The report for a request, if it asked for one.
+/// The report for a request on a table alone, if it asked for one.
 pub(crate) fn report(
     wanted: ReturnConsumedCapacity,
     table: &str,
     read: f64,
     write: f64,
 ) -> Option<ConsumedCapacity> {
-    (wanted != ReturnConsumedCapacity::None).then(|| ConsumedCapacity {
+    report_with_indexes(wanted, table, (read, write), [])
+}
+
+/// One index's share of a request: kind, name, read and write units.
+pub(crate) type IndexUnits<'a> = (IndexKind, &'a str, f64, f64);
+
+/// The report for a request that also read or wrote indexes: the total
+/// covers the table and every index; `Indexes` breaks it down.
+pub(crate) fn report_with_indexes<'a>(
+    wanted: ReturnConsumedCapacity,
+    table: &str,
+    (read, write): (f64, f64),
+    indexes: impl IntoIterator<Item = IndexUnits<'a>>,
+) -> Option<ConsumedCapacity> {
+    if wanted == ReturnConsumedCapacity::None {
+        return None;
+    }
+    let mut report = ConsumedCapacity {
         table_name: table.to_owned(),
-        capacity_units: read + write,
-        read_capacity_units: read,
-        write_capacity_units: write,
-    })
+        ..ConsumedCapacity::default()
+    };
+    let (mut total_read, mut total_write) = (read, write);
+    for (kind, name, index_read, index_write) in indexes {
+        total_read += index_read;
+        total_write += index_write;
+        let map = match kind {
+            IndexKind::Local => &mut report.local_secondary_indexes,
+            IndexKind::Global => &mut report.global_secondary_indexes,
+        };
+        let entry = map.entry(name.to_owned()).or_default();
+        *entry = Capacity::new(
+            entry.read_capacity_units + index_read,
+            entry.write_capacity_units + index_write,
+        );
+    }
+    report.capacity_units = total_read + total_write;
+    report.read_capacity_units = total_read;
+    report.write_capacity_units = total_write;
+    if wanted == ReturnConsumedCapacity::Indexes {
+        report.table = Some(Capacity::new(read, write));
+    } else {
+        report.local_secondary_indexes.clear();
+        report.global_secondary_indexes.clear();
+    }
+    Some(report)
 }
 
 #[cfg(test)]

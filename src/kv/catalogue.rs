@@ -10,7 +10,11 @@
 //! 00000000 03 <keyspace BE>   a dropped keyspace whose rows are still being purged
 //! 00000000 04 <keyspace BE>   item count and bytes (i64 BE each), saved at close
 //! 00000000 05                 "closed cleanly": the saved counts are exact
+//! 00000000 06 <keyspace BE>   a GSI backfill's progress (see index::backfill)
 //! ```
+//!
+//! Index keyspaces have their own count rows (tag 04), so `describe_table`
+//! reports each index's entry count and size.
 //!
 //! Counts are kept exactly in memory while the database is open and saved
 //! on close. The clean marker is removed when the database opens, so after
@@ -34,20 +38,63 @@ const NEXT_KEYSPACE_TAG: u8 = 2;
 const DROPPED_TAG: u8 = 3;
 const STATS_TAG: u8 = 4;
 const CLEAN_TAG: u8 = 5;
+/// A backfill's progress row (written by `index::backfill`).
+pub(crate) const BACKFILL_TAG: u8 = 6;
 
 /// Rows deleted per batch while purging a dropped table.
 const PURGE_BATCH_ROWS: usize = 1024;
+
+/// Live entry count and size of a table or index, exact while open.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    items: AtomicI64,
+    bytes: AtomicI64,
+}
+
+impl Counts {
+    pub(crate) fn new(items: i64, bytes: i64) -> Self {
+        Self {
+            items: AtomicI64::new(items),
+            bytes: AtomicI64::new(bytes),
+        }
+    }
+
+    /// Records that an entry of `old` bytes became one of `new` bytes
+    /// (`None`: absent).
+    pub(crate) fn account(&self, old: Option<usize>, new: Option<usize>) {
+        let delta_items = i64::from(new.is_some()) - i64::from(old.is_some());
+        let delta_bytes = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
+        if delta_items != 0 {
+            self.items.fetch_add(delta_items, Ordering::Relaxed);
+        }
+        if delta_bytes != 0 {
+            self.bytes.fetch_add(delta_bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// (entry count, size in bytes).
+    pub(crate) fn get(&self) -> (u64, u64) {
+        (
+            self.items.load(Ordering::Relaxed).max(0) as u64,
+            self.bytes.load(Ordering::Relaxed).max(0) as u64,
+        )
+    }
+}
 
 /// One open table: its definition and live statistics.
 #[derive(Debug)]
 pub(crate) struct TableHandle {
     definition: RwLock<Arc<TableDefinition>>,
     /// Writers hold it shared; `delete_table` takes it exclusively, so no
-    /// write lands in a keyspace after its purge began.
+    /// write lands in a keyspace after its purge began. Index changes take
+    /// it exclusively too, so every write sees one definition throughout.
     pub(crate) gate: RwLock<()>,
     pub(crate) dropped: AtomicBool,
-    items: AtomicI64,
-    bytes: AtomicI64,
+    counts: Counts,
+    /// The live state of each index, by keyspace.
+    indexes: RwLock<HashMap<KeyspaceId, Arc<crate::index::IndexState>>>,
+    /// Item collection sizes of a table with local indexes.
+    pub(crate) collections: crate::index::Collections,
 }
 
 impl TableHandle {
@@ -56,9 +103,23 @@ impl TableHandle {
             definition: RwLock::new(Arc::new(definition)),
             gate: RwLock::new(()),
             dropped: AtomicBool::new(false),
-            items: AtomicI64::new(items),
-            bytes: AtomicI64::new(bytes),
+            counts: Counts::new(items, bytes),
+            indexes: RwLock::new(HashMap::new()),
+            collections: crate::index::Collections::default(),
         }
+    }
+
+    /// The live state of the index in `keyspace` (created on first use).
+    pub(crate) fn index_state(&self, keyspace: KeyspaceId) -> Arc<crate::index::IndexState> {
+        if let Some(state) = self.indexes.read().get(&keyspace) {
+            return Arc::clone(state);
+        }
+        Arc::clone(self.indexes.write().entry(keyspace).or_default())
+    }
+
+    /// Forgets a deleted index's live state.
+    pub(crate) fn forget_index(&self, keyspace: KeyspaceId) {
+        self.indexes.write().remove(&keyspace);
     }
 
     /// The current definition.
@@ -73,22 +134,12 @@ impl TableHandle {
     /// Records that an item of `old` bytes became one of `new` bytes
     /// (`None`: absent).
     pub(crate) fn account(&self, old: Option<usize>, new: Option<usize>) {
-        let delta_items = i64::from(new.is_some()) - i64::from(old.is_some());
-        let delta_bytes = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
-        if delta_items != 0 {
-            self.items.fetch_add(delta_items, Ordering::Relaxed);
-        }
-        if delta_bytes != 0 {
-            self.bytes.fetch_add(delta_bytes, Ordering::Relaxed);
-        }
+        self.counts.account(old, new);
     }
 
     /// (item count, size in bytes).
     pub(crate) fn counts(&self) -> (u64, u64) {
-        (
-            self.items.load(Ordering::Relaxed).max(0) as u64,
-            self.bytes.load(Ordering::Relaxed).max(0) as u64,
-        )
+        self.counts.get()
     }
 }
 
@@ -102,9 +153,12 @@ pub(crate) struct KvState {
     pub(crate) locks: KeyLocks,
     pub(crate) eventual: super::views::EventualView,
     closed: AtomicBool,
+    /// Background work (index backfills) holds it shared per step; close
+    /// takes it exclusively, so no step commits after the counts are saved.
+    pub(crate) quiesce: RwLock<()>,
 }
 
-fn catalogue_key(tag: u8, rest: &[u8]) -> Vec<u8> {
+pub(crate) fn catalogue_key(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut key = keyspace_prefix(CATALOGUE_KEYSPACE).to_vec();
     key.push(tag);
     key.extend_from_slice(rest);
@@ -139,16 +193,26 @@ impl KvState {
         let mut tables = HashMap::new();
         let mut batch = WriteBatch::new();
         for definition in definitions {
-            let stats_key = catalogue_key(STATS_TAG, &definition.keyspace.to_be_bytes());
-            let (items, bytes) = match engine.get(&stats_key)? {
-                Some(saved) if clean => decode_stats(&saved)?,
-                _ => recount(engine, definition.keyspace)?,
-            };
-            batch.delete(&stats_key);
-            tables.insert(
-                definition.name.clone(),
-                Arc::new(TableHandle::new(definition, items, bytes)),
-            );
+            let mut counts = Vec::new();
+            for keyspace in definition.keyspaces() {
+                let stats_key = catalogue_key(STATS_TAG, &keyspace.to_be_bytes());
+                counts.push(match engine.get(&stats_key)? {
+                    Some(saved) if clean => decode_stats(&saved)?,
+                    _ => recount(engine, keyspace)?,
+                });
+                batch.delete(&stats_key);
+            }
+            let (items, bytes) = counts[0];
+            let handle = TableHandle::new(definition, items, bytes);
+            let definition = handle.definition();
+            for (keyspace, (items, bytes)) in definition.keyspaces().into_iter().zip(counts).skip(1)
+            {
+                handle.indexes.write().insert(
+                    keyspace,
+                    Arc::new(crate::index::IndexState::new(items, bytes)),
+                );
+            }
+            tables.insert(definition.name.clone(), Arc::new(handle));
         }
         batch.delete(&catalogue_key(CLEAN_TAG, &[]));
         engine.write(batch)?;
@@ -159,6 +223,7 @@ impl KvState {
             locks: KeyLocks::new(),
             eventual: super::views::EventualView::default(),
             closed: AtomicBool::new(false),
+            quiesce: RwLock::new(()),
         };
         for row in engine.prefix(&catalogue_key(DROPPED_TAG, &[]), Direction::Forward, None)? {
             let (key, _) = row?;
@@ -224,9 +289,7 @@ impl KvState {
     pub(crate) fn drop_table(&self, engine: &Engine, handle: &TableHandle) -> Result<()> {
         let _gate = handle.gate.write();
         let definition = handle.definition();
-        let keyspaces: Vec<KeyspaceId> = std::iter::once(definition.keyspace)
-            .chain(definition.local_indexes.iter().map(|i| i.keyspace))
-            .collect();
+        let keyspaces = definition.keyspaces();
         let mut batch = WriteBatch::new();
         batch.delete(&catalogue_key(TABLE_TAG, definition.name.as_bytes()));
         for id in &keyspaces {
@@ -241,22 +304,42 @@ impl KvState {
         Ok(())
     }
 
+    /// Whether the database is closing (background work stops).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Every open table.
+    pub(crate) fn handles(&self) -> Vec<Arc<TableHandle>> {
+        self.tables.read().values().cloned().collect()
+    }
+
+    /// Adds the "dropped" marker of `keyspace` to `batch`: once committed,
+    /// its rows are purged (now, or at the next open after a crash).
+    pub(crate) fn mark_dropped(batch: &mut WriteBatch, keyspace: KeyspaceId) {
+        batch.put(&catalogue_key(DROPPED_TAG, &keyspace.to_be_bytes()), &[]);
+    }
+
     /// Saves the counts and the clean marker (on close or drop).
     pub(crate) fn save_on_close(&self, engine: &Engine) -> Result<(), StorageError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let _quiet = self.quiesce.write();
         let mut batch = WriteBatch::new();
         for handle in self.tables.read().values() {
             let definition = handle.definition();
-            let (items, bytes) = handle.counts();
-            let mut value = Vec::with_capacity(16);
-            value.extend_from_slice(&(items as i64).to_be_bytes());
-            value.extend_from_slice(&(bytes as i64).to_be_bytes());
-            batch.put(
-                &catalogue_key(STATS_TAG, &definition.keyspace.to_be_bytes()),
-                &value,
-            );
+            for keyspace in definition.keyspaces() {
+                let (items, bytes) = if keyspace == definition.keyspace {
+                    handle.counts()
+                } else {
+                    handle.index_state(keyspace).counts.get()
+                };
+                let mut value = Vec::with_capacity(16);
+                value.extend_from_slice(&(items as i64).to_be_bytes());
+                value.extend_from_slice(&(bytes as i64).to_be_bytes());
+                batch.put(&catalogue_key(STATS_TAG, &keyspace.to_be_bytes()), &value);
+            }
         }
         batch.put(&catalogue_key(CLEAN_TAG, &[]), &[]);
         engine.write(batch)?;
@@ -286,7 +369,7 @@ fn recount(engine: &Engine, keyspace: KeyspaceId) -> Result<(i64, i64), StorageE
 }
 
 /// Deletes every row of a dropped keyspace, then its dropped marker.
-fn purge_keyspace(engine: &Engine, keyspace: KeyspaceId) -> Result<(), StorageError> {
+pub(crate) fn purge_keyspace(engine: &Engine, keyspace: KeyspaceId) -> Result<(), StorageError> {
     loop {
         let mut batch = WriteBatch::new();
         let mut rows = 0;

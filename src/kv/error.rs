@@ -42,6 +42,10 @@ pub enum Error {
     /// The request exceeded the table's provisioned throughput.
     #[error("ProvisionedThroughputExceededException: {0}")]
     ProvisionedThroughputExceeded(String),
+    /// A write would grow an item collection (a partition key's items and
+    /// their local index entries) past its size limit (10 GB by default).
+    #[error("ItemCollectionSizeLimitExceededException: {0}")]
+    ItemCollectionSizeLimitExceeded(String),
     /// A limit of the account-level kind (concurrent table operations).
     #[error("LimitExceededException: {0}")]
     LimitExceeded(String),
@@ -109,6 +113,7 @@ impl Error {
             | Self::IdempotentParameterMismatch(m)
             | Self::TransactionInProgress(m)
             | Self::ProvisionedThroughputExceeded(m)
+            | Self::ItemCollectionSizeLimitExceeded(m)
             | Self::LimitExceeded(m) => m.clone(),
             Self::ConditionalCheckFailed { .. } => "The conditional request failed".into(),
             Self::TransactionCanceled { reasons } => canceled_message(reasons),

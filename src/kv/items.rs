@@ -1,17 +1,17 @@
 //! PutItem, GetItem, UpdateItem and DeleteItem: request builders and their
 //! outputs.
 
-use super::capacity::{read_units, report, write_units};
+use super::capacity::{IndexUnits, read_units, report, report_with_indexes, write_units};
 use super::error::{Error, Result};
 use super::expr::{self, ItemState, Projection};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{
-    ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, capacity_setter, expression_attribute_setters,
-    write_request_setters,
+    ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics, ReturnConsumedCapacity,
+    ReturnItemCollectionMetrics, ReturnValue, ReturnValuesOnConditionCheckFailure, capacity_setter,
+    expression_attribute_setters, write_request_setters,
 };
 use super::views::read_item_at;
-use super::write::write_item;
+use super::write::{Effects, write_item};
 use crate::Database;
 use crate::value::{Item, MAX_ITEM_BYTES, item_size, validate_item};
 
@@ -23,6 +23,34 @@ fn check_put_delete_return_values(value: ReturnValue) -> Result<()> {
             "ReturnValues can only be ALL_OLD or NONE",
         )),
     }
+}
+
+/// The capacity report of a single-item write: the item's units and its
+/// index entries'.
+fn write_report(
+    wanted: ReturnConsumedCapacity,
+    table: &str,
+    size: usize,
+    effects: &Effects,
+) -> Option<ConsumedCapacity> {
+    let indexes = effects
+        .indexes
+        .iter()
+        .map(|w| -> IndexUnits<'_> { (w.kind, &w.name, 0.0, w.units) });
+    report_with_indexes(wanted, table, (0.0, write_units(size)), indexes)
+}
+
+/// The item collection metrics of a write, if asked for (and the table
+/// has local indexes).
+fn collection_metrics(
+    wanted: ReturnItemCollectionMetrics,
+    effects: &mut Effects,
+) -> Option<ItemCollectionMetrics> {
+    if wanted == ReturnItemCollectionMetrics::None {
+        return None;
+    }
+    let (key, size) = effects.collection.take()?;
+    Some(ItemCollectionMetrics::new(key, size))
 }
 
 /// The item a write returns for `ALL_OLD` (or `None`).
@@ -44,6 +72,7 @@ pub struct PutItem {
     return_values: ReturnValue,
     on_failure: ReturnValuesOnConditionCheckFailure,
     return_consumed_capacity: ReturnConsumedCapacity,
+    return_item_collection_metrics: ReturnItemCollectionMetrics,
 }
 
 expression_attribute_setters!(PutItem);
@@ -52,6 +81,9 @@ write_request_setters!(PutItem);
 /// What `put_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PutItemOutput {
+    /// The size of the item collection written to, if requested (tables
+    /// with local secondary indexes).
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
     /// The replaced item, with `ReturnValue::AllOld`.
     pub attributes: Option<Item>,
     /// The capacity consumed, if requested.
@@ -69,6 +101,7 @@ impl PutItem {
             return_values: ReturnValue::None,
             on_failure: ReturnValuesOnConditionCheckFailure::None,
             return_consumed_capacity: ReturnConsumedCapacity::None,
+            return_item_collection_metrics: ReturnItemCollectionMetrics::None,
         }
     }
 
@@ -97,7 +130,7 @@ impl PutItem {
         let key = key_of_item(&definition.key, &self.item)?;
         let row_key = key.row_key(definition.keyspace);
         let new_size = item_size(&self.item);
-        let written = write_item(
+        let mut written = write_item(
             inner,
             &table,
             &row_key,
@@ -107,11 +140,15 @@ impl PutItem {
         )?;
         let old_size = written.old.as_ref().map_or(0, item_size);
         Ok(PutItemOutput {
-            consumed_capacity: report(
+            consumed_capacity: write_report(
                 self.return_consumed_capacity,
                 &self.table,
-                0.0,
-                write_units(new_size.max(old_size)),
+                new_size.max(old_size),
+                &written.effects,
+            ),
+            item_collection_metrics: collection_metrics(
+                self.return_item_collection_metrics,
+                &mut written.effects,
             ),
             attributes: all_old(self.return_values, written.old),
         })
@@ -227,6 +264,7 @@ pub struct UpdateItem {
     return_values: ReturnValue,
     on_failure: ReturnValuesOnConditionCheckFailure,
     return_consumed_capacity: ReturnConsumedCapacity,
+    return_item_collection_metrics: ReturnItemCollectionMetrics,
 }
 
 expression_attribute_setters!(UpdateItem);
@@ -235,6 +273,9 @@ write_request_setters!(UpdateItem);
 /// What `update_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UpdateItemOutput {
+    /// The size of the item collection written to, if requested (tables
+    /// with local secondary indexes).
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
     /// The attributes `return_values` asked for.
     pub attributes: Option<Item>,
     /// The capacity consumed, if requested.
@@ -253,6 +294,7 @@ impl UpdateItem {
             return_values: ReturnValue::None,
             on_failure: ReturnValuesOnConditionCheckFailure::None,
             return_consumed_capacity: ReturnConsumedCapacity::None,
+            return_item_collection_metrics: ReturnItemCollectionMetrics::None,
         }
     }
 
@@ -292,7 +334,7 @@ impl UpdateItem {
             update.check_key_attributes(definition.key.names())?;
         }
         let row_key = key.row_key(definition.keyspace);
-        let written = write_item(
+        let mut written = write_item(
             inner,
             &table,
             &row_key,
@@ -336,11 +378,15 @@ impl UpdateItem {
         };
         Ok(UpdateItemOutput {
             attributes,
-            consumed_capacity: report(
+            consumed_capacity: write_report(
                 self.return_consumed_capacity,
                 &self.table,
-                0.0,
-                write_units(size),
+                size,
+                &written.effects,
+            ),
+            item_collection_metrics: collection_metrics(
+                self.return_item_collection_metrics,
+                &mut written.effects,
             ),
         })
     }
@@ -358,6 +404,7 @@ pub struct DeleteItem {
     return_values: ReturnValue,
     on_failure: ReturnValuesOnConditionCheckFailure,
     return_consumed_capacity: ReturnConsumedCapacity,
+    return_item_collection_metrics: ReturnItemCollectionMetrics,
 }
 
 expression_attribute_setters!(DeleteItem);
@@ -366,6 +413,9 @@ write_request_setters!(DeleteItem);
 /// What `delete_item` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteItemOutput {
+    /// The size of the item collection written to, if requested (tables
+    /// with local secondary indexes).
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
     /// The deleted item, with `ReturnValue::AllOld`.
     pub attributes: Option<Item>,
     /// The capacity consumed, if requested.
@@ -383,6 +433,7 @@ impl DeleteItem {
             return_values: ReturnValue::None,
             on_failure: ReturnValuesOnConditionCheckFailure::None,
             return_consumed_capacity: ReturnConsumedCapacity::None,
+            return_item_collection_metrics: ReturnItemCollectionMetrics::None,
         }
     }
 
@@ -408,7 +459,7 @@ impl DeleteItem {
             .transpose()?;
         placeholders.check_unused()?;
         let key = key_from_key_map(&definition.key, &self.key)?;
-        let written = write_item(
+        let mut written = write_item(
             inner,
             &table,
             &key.row_key(definition.keyspace),
@@ -418,11 +469,15 @@ impl DeleteItem {
         )?;
         let size = written.old.as_ref().map_or(0, item_size);
         Ok(DeleteItemOutput {
-            consumed_capacity: report(
+            consumed_capacity: write_report(
                 self.return_consumed_capacity,
                 &self.table,
-                0.0,
-                write_units(size),
+                size,
+                &written.effects,
+            ),
+            item_collection_metrics: collection_metrics(
+                self.return_item_collection_metrics,
+                &mut written.effects,
             ),
             attributes: all_old(self.return_values, written.old),
         })

@@ -39,6 +39,8 @@ mod capacity;
 mod catalogue;
 mod error;
 pub mod expr;
+mod index_ddl;
+mod index_read;
 mod items;
 mod keys;
 mod locks;
@@ -51,13 +53,16 @@ mod transact;
 mod views;
 mod write;
 
+pub use crate::db::ITEM_COLLECTION_SIZE_LIMIT;
 pub use batch::{
     BATCH_BYTES_MAX, BATCH_GET_ITEMS_MAX, BATCH_WRITE_ITEMS_MAX, BatchGetItem, BatchGetItemOutput,
     BatchWriteItem, BatchWriteItemOutput, KeysAndAttributes, WriteRequest,
 };
+pub(crate) use capacity::write_units;
 pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
-pub(crate) use catalogue::KvState;
+pub(crate) use catalogue::{BACKFILL_TAG, Counts, KvState, TableHandle, catalogue_key};
 pub use error::{CancellationReason, Error, Result};
+pub use index_ddl::GlobalSecondaryIndexUpdate;
 pub use items::{
     DeleteItem, DeleteItemOutput, GetItem, GetItemOutput, PutItem, PutItemOutput, UpdateItem,
     UpdateItemOutput,
@@ -65,12 +70,16 @@ pub use items::{
 pub use page::{MAX_PAGE_BYTES, Select};
 pub use query::{Items, MAX_TOTAL_SEGMENTS, Paged, Query, QueryOutput, Scan, ScanOutput};
 pub use request::{
-    ConsumedCapacity, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    Capacity, ConsumedCapacity, ItemCollectionMetrics, ReturnConsumedCapacity,
+    ReturnItemCollectionMetrics, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
+pub(crate) use schema::TableDefinition;
 pub use schema::{
-    AttributeDefinition, BillingMode, IndexProjection, KeyDefinition, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, MAX_LOCAL_SECONDARY_INDEXES, ProjectionType, ProvisionedThroughput,
-    StreamSpecification, StreamViewType, TableDescription, TableStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexDescription,
+    IndexProjection, IndexStatus, KeyDefinition, KeySchemaElement, KeyType, LocalSecondaryIndex,
+    LocalSecondaryIndexDescription, MAX_GLOBAL_SECONDARY_INDEXES, MAX_LOCAL_SECONDARY_INDEXES,
+    MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, ProvisionedThroughput, StreamSpecification,
+    StreamViewType, TableDescription, TableStatus,
 };
 pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,

@@ -5,10 +5,12 @@
 
 use std::ops::Bound;
 
+use super::capacity::read_units;
 use super::error::Result;
 use super::expr::{Condition, Projection};
-use super::keys::key_map_of;
+use super::keys::{key_map_of, key_of_item};
 use super::schema::KeyDefinition;
+use super::views::read_item_at;
 use crate::db::DatabaseInner;
 use crate::storage::Direction;
 use crate::value::{Item, decode_item, item_size};
@@ -52,6 +54,12 @@ pub(crate) struct PageRequest<'a> {
     pub(crate) count_only: bool,
     pub(crate) limit: Option<usize>,
     pub(crate) key: &'a KeyDefinition,
+    /// The index read, if any: its key joins the table's in
+    /// `last_evaluated_key`.
+    pub(crate) index_key: Option<&'a KeyDefinition>,
+    /// Replace each index entry by its base item (a local index read that
+    /// wants attributes the index does not store): the table's keyspace.
+    pub(crate) fetch_from: Option<u32>,
     pub(crate) consistent: bool,
 }
 
@@ -63,6 +71,8 @@ pub(crate) struct Page {
     pub(crate) scanned_count: usize,
     pub(crate) last_evaluated_key: Option<Item>,
     pub(crate) bytes_read: usize,
+    /// Read units of the base items fetched for a local index read.
+    pub(crate) fetch_units: f64,
 }
 
 /// Reads one page.
@@ -76,15 +86,29 @@ pub(crate) fn read_page(db: &DatabaseInner, request: PageRequest<'_>) -> Result<
     )?;
     for row in rows {
         let (_, value) = row?;
-        let item = decode_item(&value)?;
+        let mut item = decode_item(&value)?;
         page.scanned_count += 1;
+        // An index page is sized on its entries (the projection).
         page.bytes_read += item_size(&item);
         let stop = request
             .limit
             .is_some_and(|limit| page.scanned_count >= limit)
             || page.bytes_read >= MAX_PAGE_BYTES;
         if stop {
-            page.last_evaluated_key = Some(key_map_of(request.key, &item));
+            let mut key = key_map_of(request.key, &item);
+            if let Some(index_key) = request.index_key {
+                key.extend(key_map_of(index_key, &item));
+            }
+            page.last_evaluated_key = Some(key);
+        }
+        if let Some(keyspace) = request.fetch_from {
+            let row_key = key_of_item(request.key, &item)?.row_key(keyspace);
+            // The entry and its item commit together, so the item exists
+            // in the same view.
+            if let Some(base) = read_item_at(db, &row_key, snapshot.as_deref())? {
+                page.fetch_units += read_units(item_size(&base), request.consistent);
+                item = base;
+            }
         }
         if request.filter.is_none_or(|filter| filter.evaluate(&item)) {
             page.count += 1;

@@ -3,9 +3,10 @@
 
 use std::ops::Bound;
 
-use super::capacity::{read_units, report};
+use super::capacity::{read_units, report, report_with_indexes};
 use super::error::{Error, Result};
 use super::expr::{self, Comparator, SortKeyCondition};
+use super::index_read::{index_for_read, index_select, must_fetch, start_entry_key};
 use super::keys::{EncodedKey, key_from_key_map};
 use super::page::{Page, PageRequest, Select, check_select, read_page};
 use super::request::{
@@ -13,9 +14,8 @@ use super::request::{
     expression_attribute_setters,
 };
 use crate::Database;
-use crate::partition::{
-    keyspace_prefix, partition_prefix, prefix_successor, segment_tokens, token,
-};
+use crate::index::IndexView;
+use crate::partition::{keyspace_prefix, partition_prefix, prefix_successor, segment_tokens};
 use crate::storage::Direction;
 use crate::value::{AttributeValue, Item, encode_key_value};
 
@@ -58,7 +58,37 @@ fn check_limit(limit: Option<usize>, field: &str) -> Result<()> {
 type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// The byte range of a partition that a sort key condition selects.
-fn sort_range(prefix: &[u8], condition: Option<&SortKeyCondition>) -> Result<KeyBounds> {
+/// `suffixed`: rows continue after the sort key (index entries end with
+/// the base item's key), so a key equal to a bound extends past it.
+fn sort_range(
+    prefix: &[u8],
+    condition: Option<&SortKeyCondition>,
+    suffixed: bool,
+) -> Result<KeyBounds> {
+    let (low, high) = plain_sort_range(prefix, condition)?;
+    if !suffixed {
+        return Ok((low, high));
+    }
+    let past = |key: Vec<u8>| match prefix_successor(&key) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    let low = match low {
+        Bound::Excluded(key) => match prefix_successor(&key) {
+            Some(start) => Bound::Included(start),
+            None => Bound::Excluded(key),
+        },
+        other => other,
+    };
+    let high = match high {
+        Bound::Included(key) => past(key),
+        other => other,
+    };
+    Ok((low, high))
+}
+
+/// [`sort_range`] for rows that end with their sort key.
+fn plain_sort_range(prefix: &[u8], condition: Option<&SortKeyCondition>) -> Result<KeyBounds> {
     let with = |value: &AttributeValue| -> Result<Vec<u8>> {
         let mut key = prefix.to_vec();
         encode_key_value(value, &mut key)?;
@@ -116,16 +146,21 @@ fn resume_after(range: KeyBounds, start_after: Option<Vec<u8>>, direction: Direc
 fn output(
     page: Page,
     table: &str,
+    index: Option<&IndexView<'_>>,
     consistent: bool,
     capacity: ReturnConsumedCapacity,
 ) -> QueryOutput {
+    let read = read_units(page.bytes_read, consistent);
     QueryOutput {
-        consumed_capacity: report(
-            capacity,
-            table,
-            read_units(page.bytes_read, consistent),
-            0.0,
-        ),
+        consumed_capacity: match index {
+            None => report(capacity, table, read, 0.0),
+            Some(index) => report_with_indexes(
+                capacity,
+                table,
+                (page.fetch_units, 0.0),
+                [(index.kind, index.name, read, 0.0)],
+            ),
+        },
         items: page.items,
         count: page.count,
         scanned_count: page.scanned_count,
@@ -139,6 +174,7 @@ fn output(
 pub struct Query {
     db: Database,
     table: String,
+    index_name: Option<String>,
     key_condition_expression: Option<String>,
     filter_expression: Option<String>,
     projection_expression: Option<String>,
@@ -159,6 +195,7 @@ impl Query {
         Self {
             db,
             table,
+            index_name: None,
             key_condition_expression: None,
             filter_expression: None,
             projection_expression: None,
@@ -170,6 +207,12 @@ impl Query {
             consistent_read: false,
             return_consumed_capacity: ReturnConsumedCapacity::None,
         }
+    }
+
+    /// Reads a secondary index of the table instead of the table.
+    pub fn index_name(mut self, name: impl Into<String>) -> Self {
+        self.index_name = Some(name.into());
+        self
     }
 
     /// The key condition: `=` on the partition key, optionally one
@@ -238,18 +281,26 @@ impl Query {
             ));
         };
         check_limit(self.limit, "Value at 'Limit'")?;
-        let select = check_select(
+        let index = self
+            .index_name
+            .as_deref()
+            .map(|name| index_for_read(&definition, name, self.consistent_read))
+            .transpose()?;
+        let has_projection = self.projection_expression.is_some();
+        let mut select = check_select(
             self.select,
-            self.projection_expression.is_some(),
-            false,
+            has_projection,
+            index.is_some(),
             "1 validation error detected: ",
         )?;
+        if let Some(index) = &index {
+            select = index_select(index, self.select, has_projection, select)?;
+        }
+        let read_key = index.as_ref().map_or(&definition.key, |i| i.key);
+        let keyspace = index.as_ref().map_or(definition.keyspace, |i| i.keyspace);
         let mut placeholders = self.attributes.placeholders(true)?;
-        let key_condition = expr::parse_key_condition(
-            key_condition,
-            &mut placeholders,
-            &definition.key.expr_schema(),
-        )?;
+        let key_condition =
+            expr::parse_key_condition(key_condition, &mut placeholders, &read_key.expr_schema())?;
         let filter = self
             .filter_expression
             .as_deref()
@@ -262,13 +313,17 @@ impl Query {
             .transpose()?;
         placeholders.check_unused()?;
         if let Some(filter) = &filter {
-            filter.check_no_key_attributes(definition.key.names())?;
+            filter.check_no_key_attributes(read_key.names())?;
         }
 
         let mut partition = Vec::new();
         encode_key_value(&key_condition.partition_value, &mut partition)?;
-        let prefix = partition_prefix(definition.keyspace, &partition);
-        let range = sort_range(&prefix, key_condition.sort_condition.as_ref())?;
+        let prefix = partition_prefix(keyspace, &partition);
+        let range = sort_range(
+            &prefix,
+            key_condition.sort_condition.as_ref(),
+            index.is_some(),
+        )?;
         let direction = if self.scan_index_forward {
             Direction::Forward
         } else {
@@ -277,24 +332,40 @@ impl Query {
         let start_after = match &self.exclusive_start_key {
             None => None,
             Some(start) => {
-                let key = key_from_key_map(&definition.key, start)
-                    .map_err(|e| starting_key_invalid(&e.message()))?;
-                let sort_ok = match (&key_condition.sort_condition, &definition.key.sort_key) {
+                let row = match &index {
+                    Some(index) => start_entry_key(&definition.key, index, start)?,
+                    None => key_from_key_map(&definition.key, start)
+                        .map_err(|e| starting_key_invalid(&e.message()))?
+                        .row_key(keyspace),
+                };
+                let sort_ok = match (&key_condition.sort_condition, &read_key.sort_key) {
                     (Some(condition), Some((name, _))) => {
                         start.get(name).is_some_and(|v| condition.matches(v))
                     }
                     _ => true,
                 };
-                if key.partition != partition || !sort_ok {
+                if !row.starts_with(&prefix) || !sort_ok {
                     return Err(Error::validation(
                         "The provided starting key is outside query boundaries based on \
                          provided conditions",
                     ));
                 }
-                Some(key.row_key(definition.keyspace))
+                Some(row)
             }
         };
         let (start, end) = resume_after(range, start_after, direction);
+        let fetch_from = index
+            .as_ref()
+            .filter(|i| {
+                must_fetch(
+                    i,
+                    &definition.key,
+                    select,
+                    projection.as_ref(),
+                    filter.as_ref(),
+                )
+            })
+            .map(|_| definition.keyspace);
         let page = read_page(
             inner,
             PageRequest {
@@ -306,12 +377,15 @@ impl Query {
                 count_only: select == Select::Count,
                 limit: self.limit,
                 key: &definition.key,
+                index_key: index.as_ref().map(|i| i.key),
+                fetch_from,
                 consistent: self.consistent_read,
             },
         )?;
         Ok(output(
             page,
             &self.table,
+            index.as_ref(),
             self.consistent_read,
             self.return_consumed_capacity,
         ))
@@ -325,6 +399,7 @@ impl Query {
 pub struct Scan {
     db: Database,
     table: String,
+    index_name: Option<String>,
     filter_expression: Option<String>,
     projection_expression: Option<String>,
     attributes: ExpressionAttributes,
@@ -345,6 +420,7 @@ impl Scan {
         Self {
             db,
             table,
+            index_name: None,
             filter_expression: None,
             projection_expression: None,
             attributes: ExpressionAttributes::default(),
@@ -356,6 +432,12 @@ impl Scan {
             consistent_read: false,
             return_consumed_capacity: ReturnConsumedCapacity::None,
         }
+    }
+
+    /// Reads a secondary index of the table instead of the table.
+    pub fn index_name(mut self, name: impl Into<String>) -> Self {
+        self.index_name = Some(name.into());
+        self
     }
 
     /// A filter applied after reading.
@@ -453,10 +535,20 @@ impl Scan {
             )));
         }
         let (segment, total) = self.segment_range()?;
-        let select = check_select(self.select, self.projection_expression.is_some(), false, "")?;
-        let mut placeholders = self.attributes.placeholders(
-            self.filter_expression.is_some() || self.projection_expression.is_some(),
-        )?;
+        let index = self
+            .index_name
+            .as_deref()
+            .map(|name| index_for_read(&definition, name, self.consistent_read))
+            .transpose()?;
+        let has_projection = self.projection_expression.is_some();
+        let mut select = check_select(self.select, has_projection, index.is_some(), "")?;
+        if let Some(index) = &index {
+            select = index_select(index, self.select, has_projection, select)?;
+        }
+        let keyspace = index.as_ref().map_or(definition.keyspace, |i| i.keyspace);
+        let mut placeholders = self
+            .attributes
+            .placeholders(self.filter_expression.is_some() || has_projection)?;
         let filter = self
             .filter_expression
             .as_deref()
@@ -471,13 +563,13 @@ impl Scan {
 
         let (first_token, end_token) = segment_tokens(segment, total);
         let with_token = |t: u64| {
-            let mut key = keyspace_prefix(definition.keyspace).to_vec();
+            let mut key = keyspace_prefix(keyspace).to_vec();
             key.extend_from_slice(&t.to_be_bytes());
             key
         };
         let end = match end_token {
             Some(t) => Bound::Excluded(with_token(t)),
-            None => match prefix_successor(&keyspace_prefix(definition.keyspace)) {
+            None => match prefix_successor(&keyspace_prefix(keyspace)) {
                 Some(end) => Bound::Excluded(end),
                 None => Bound::Unbounded,
             },
@@ -485,18 +577,39 @@ impl Scan {
         let start = match &self.exclusive_start_key {
             None => Bound::Included(with_token(first_token)),
             Some(start) => {
-                let key: EncodedKey = key_from_key_map(&definition.key, start)
-                    .map_err(|e| starting_key_invalid(&e.message()))?;
-                let t = token(&key.partition);
+                let row = match &index {
+                    Some(index) => start_entry_key(&definition.key, index, start)?,
+                    None => {
+                        let key: EncodedKey = key_from_key_map(&definition.key, start)
+                            .map_err(|e| starting_key_invalid(&e.message()))?;
+                        key.row_key(keyspace)
+                    }
+                };
+                let t = row
+                    .get(4..12)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
                 if t < first_token || end_token.is_some_and(|end| t >= end) {
                     return Err(starting_key_invalid(&format!(
                         "Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct \
                          Segment. TotalSegments: {total} Segment: {segment}"
                     )));
                 }
-                Bound::Excluded(key.row_key(definition.keyspace))
+                Bound::Excluded(row)
             }
         };
+        let fetch_from = index
+            .as_ref()
+            .filter(|i| {
+                must_fetch(
+                    i,
+                    &definition.key,
+                    select,
+                    projection.as_ref(),
+                    filter.as_ref(),
+                )
+            })
+            .map(|_| definition.keyspace);
         let page = read_page(
             inner,
             PageRequest {
@@ -508,12 +621,15 @@ impl Scan {
                 count_only: select == Select::Count,
                 limit: self.limit,
                 key: &definition.key,
+                index_key: index.as_ref().map(|i| i.key),
+                fetch_from,
                 consistent: self.consistent_read,
             },
         )?;
         Ok(output(
             page,
             &self.table,
+            index.as_ref(),
             self.consistent_read,
             self.return_consumed_capacity,
         ))

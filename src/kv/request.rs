@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::error::{Error, Result};
 use super::expr::Placeholders;
-use crate::value::AttributeValue;
+use crate::value::{AttributeValue, Item};
 
 /// What a write returns (`ReturnValues`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -59,17 +59,82 @@ pub enum ReturnConsumedCapacity {
     Indexes,
 }
 
-/// The capacity an operation consumed.
+/// The capacity an operation consumed (with `Indexes`, also broken down
+/// into the table and each index it touched).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumedCapacity {
     /// The table.
     pub table_name: String,
+    /// Read plus write units, the table's and its indexes'.
+    pub capacity_units: f64,
+    /// Read units.
+    pub read_capacity_units: f64,
+    /// Write units.
+    pub write_capacity_units: f64,
+    /// The table's own share (`ReturnConsumedCapacity::Indexes`).
+    pub table: Option<Capacity>,
+    /// Each local index's share, by name (`Indexes`).
+    pub local_secondary_indexes: BTreeMap<String, Capacity>,
+    /// Each global index's share, by name (`Indexes`).
+    pub global_secondary_indexes: BTreeMap<String, Capacity>,
+}
+
+/// The units one table or index consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Capacity {
     /// Read plus write units.
     pub capacity_units: f64,
     /// Read units.
     pub read_capacity_units: f64,
     /// Write units.
     pub write_capacity_units: f64,
+}
+
+impl Capacity {
+    /// `read` and `write` units.
+    pub(crate) fn new(read: f64, write: f64) -> Self {
+        Self {
+            capacity_units: read + write,
+            read_capacity_units: read,
+            write_capacity_units: write,
+        }
+    }
+}
+
+/// Whether a write on a table with local indexes reports its item
+/// collection's size (`ReturnItemCollectionMetrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReturnItemCollectionMetrics {
+    /// No report.
+    #[default]
+    None,
+    /// The size of the item collection written to.
+    Size,
+}
+
+/// The size of the item collection a write touched: the partition key's
+/// items and their local index entries.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ItemCollectionMetrics {
+    /// The partition key attribute and its value.
+    pub item_collection_key: Item,
+    /// DynamoDB's estimate: lower and upper bound, in GB.
+    pub size_estimation_range_gb: (f64, f64),
+    /// The exact size in bytes (nimbus knows it).
+    pub size_bytes: u64,
+}
+
+impl ItemCollectionMetrics {
+    /// The metrics of a collection of `size_bytes`.
+    pub(crate) fn new(item_collection_key: Item, size_bytes: u64) -> Self {
+        const GB: f64 = (1u64 << 30) as f64;
+        let low = (size_bytes as f64 / GB).floor();
+        Self {
+            item_collection_key,
+            size_estimation_range_gb: (low, low + 1.0),
+            size_bytes,
+        }
+    }
 }
 
 /// The expression attribute maps of one request.
@@ -216,6 +281,16 @@ macro_rules! write_request_setters {
             /// `AllOld` only).
             pub fn return_values(mut self, value: $crate::kv::ReturnValue) -> Self {
                 self.return_values = value;
+                self
+            }
+
+            /// Whether to report the size of the item collection written
+            /// to (tables with local secondary indexes).
+            pub fn return_item_collection_metrics(
+                mut self,
+                value: $crate::kv::ReturnItemCollectionMetrics,
+            ) -> Self {
+                self.return_item_collection_metrics = value;
                 self
             }
 

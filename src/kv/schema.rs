@@ -14,6 +14,12 @@ use crate::value::ScalarType;
 /// The most local secondary indexes a table may have.
 pub const MAX_LOCAL_SECONDARY_INDEXES: usize = 5;
 
+/// The most global secondary indexes a table may have.
+pub const MAX_GLOBAL_SECONDARY_INDEXES: usize = 20;
+
+/// The most `NonKeyAttributes` across all indexes of a table.
+pub const MAX_PROJECTED_NON_KEY_ATTRIBUTES: usize = 100;
+
 /// Shortest and longest table or index name.
 pub const TABLE_NAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=255;
 
@@ -113,6 +119,35 @@ impl IndexProjection {
             non_key_attributes: Vec::new(),
         }
     }
+
+    /// A `KEYS_ONLY` projection.
+    pub fn keys_only() -> Self {
+        Self {
+            projection_type: ProjectionType::KeysOnly,
+            non_key_attributes: Vec::new(),
+        }
+    }
+
+    /// An `INCLUDE` projection of the keys and `attributes`.
+    pub fn include(attributes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            projection_type: ProjectionType::Include,
+            non_key_attributes: attributes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A key schema of a HASH attribute and an optional RANGE attribute.
+fn key_schema_of(partition_key: String, sort_key: Option<String>) -> Vec<KeySchemaElement> {
+    std::iter::once(KeySchemaElement {
+        attribute_name: partition_key,
+        key_type: KeyType::Hash,
+    })
+    .chain(sort_key.map(|name| KeySchemaElement {
+        attribute_name: name,
+        key_type: KeyType::Range,
+    }))
+    .collect()
 }
 
 /// A local secondary index: the table's partition key with another sort key.
@@ -124,6 +159,137 @@ pub struct LocalSecondaryIndex {
     pub key_schema: Vec<KeySchemaElement>,
     /// What the index stores.
     pub projection: IndexProjection,
+}
+
+impl LocalSecondaryIndex {
+    /// An index on the table's `partition_key` sorted by `sort_key`,
+    /// projecting everything (change with [`Self::projection`]).
+    pub fn new(
+        index_name: impl Into<String>,
+        partition_key: impl Into<String>,
+        sort_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            index_name: index_name.into(),
+            key_schema: key_schema_of(partition_key.into(), Some(sort_key.into())),
+            projection: IndexProjection::all(),
+        }
+    }
+
+    /// Sets what the index stores.
+    pub fn projection(mut self, projection: IndexProjection) -> Self {
+        self.projection = projection;
+        self
+    }
+}
+
+impl GlobalSecondaryIndex {
+    /// An index keyed by `partition_key` alone, projecting everything
+    /// (add a sort key with [`Self::sort_key`]).
+    pub fn new(index_name: impl Into<String>, partition_key: impl Into<String>) -> Self {
+        Self {
+            index_name: index_name.into(),
+            key_schema: key_schema_of(partition_key.into(), None),
+            projection: IndexProjection::all(),
+            provisioned_throughput: None,
+        }
+    }
+
+    /// Adds the index's sort key.
+    pub fn sort_key(mut self, name: impl Into<String>) -> Self {
+        self.key_schema.truncate(1);
+        self.key_schema.push(KeySchemaElement {
+            attribute_name: name.into(),
+            key_type: KeyType::Range,
+        });
+        self
+    }
+
+    /// Sets what the index stores.
+    pub fn projection(mut self, projection: IndexProjection) -> Self {
+        self.projection = projection;
+        self
+    }
+
+    /// Sets the index's own capacity (provisioned tables).
+    pub fn provisioned_throughput(mut self, read_units: u64, write_units: u64) -> Self {
+        self.provisioned_throughput = Some(ProvisionedThroughput {
+            read_capacity_units: read_units,
+            write_capacity_units: write_units,
+        });
+        self
+    }
+}
+
+/// A global secondary index: its own partition key and optional sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GlobalSecondaryIndex {
+    /// The index's name.
+    pub index_name: String,
+    /// HASH and optional RANGE.
+    pub key_schema: Vec<KeySchemaElement>,
+    /// What the index stores.
+    pub projection: IndexProjection,
+    /// The index's own capacity (provisioned tables).
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+}
+
+/// An index's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IndexStatus {
+    /// Being built: existing items are being backfilled.
+    Creating,
+    /// Being changed.
+    Updating,
+    /// Being deleted.
+    Deleting,
+    /// Ready for queries.
+    Active,
+}
+
+/// `describe_table`'s view of a local secondary index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSecondaryIndexDescription {
+    /// The index's name.
+    pub index_name: String,
+    /// HASH (the table's partition key) and RANGE.
+    pub key_schema: Vec<KeySchemaElement>,
+    /// What the index stores.
+    pub projection: IndexProjection,
+    /// Entries in the index.
+    pub item_count: u64,
+    /// The sum of the entries' sizes, in bytes.
+    pub index_size_bytes: u64,
+    /// The ARN-like id.
+    pub index_arn: String,
+}
+
+/// `describe_table`'s view of a global secondary index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalSecondaryIndexDescription {
+    /// The index's name.
+    pub index_name: String,
+    /// HASH and optional RANGE.
+    pub key_schema: Vec<KeySchemaElement>,
+    /// What the index stores.
+    pub projection: IndexProjection,
+    /// CREATING while existing items are backfilled, then ACTIVE.
+    pub index_status: IndexStatus,
+    /// Whether existing items are being added to the index.
+    pub backfilling: bool,
+    /// Base items examined by the backfill so far (while it runs).
+    pub backfill_items_scanned: u64,
+    /// Items the backfill left out because an index key attribute had the
+    /// wrong type, was empty or too long (DynamoDB's silent violations).
+    pub backfill_items_skipped: u64,
+    /// The index's own capacity (provisioned tables).
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+    /// Entries in the index.
+    pub item_count: u64,
+    /// The sum of the entries' sizes, in bytes.
+    pub index_size_bytes: u64,
+    /// The ARN-like id.
+    pub index_arn: String,
 }
 
 /// A table's lifecycle state.
@@ -190,6 +356,19 @@ pub struct LocalIndexDefinition {
     pub keyspace: u32,
 }
 
+/// A global secondary index as stored in the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalIndexDefinition {
+    /// The definition as given.
+    pub index: GlobalSecondaryIndex,
+    /// The index key.
+    pub key: KeyDefinition,
+    /// The keyspace its rows live in.
+    pub keyspace: u32,
+    /// `Creating` until its backfill finished, then `Active`.
+    pub status: IndexStatus,
+}
+
 /// Everything the catalogue stores about a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableDefinition {
@@ -213,6 +392,9 @@ pub struct TableDefinition {
     pub stream_label: Option<String>,
     /// Local secondary indexes.
     pub local_indexes: Vec<LocalIndexDefinition>,
+    /// Global secondary indexes.
+    #[serde(default)]
+    pub global_indexes: Vec<GlobalIndexDefinition>,
     /// Creation time, milliseconds since the epoch.
     pub created_at_millis: u64,
 }
@@ -221,6 +403,19 @@ impl TableDefinition {
     /// The ARN-like id of the table.
     pub fn table_arn(&self) -> String {
         format!("arn:nimbus:dynamodb:local:000000000000:table/{}", self.name)
+    }
+
+    /// The ARN-like id of index `name`.
+    pub fn index_arn(&self, name: &str) -> String {
+        format!("{}/index/{name}", self.table_arn())
+    }
+
+    /// Every keyspace the table owns: its items', then its indexes'.
+    pub fn keyspaces(&self) -> Vec<u32> {
+        std::iter::once(self.keyspace)
+            .chain(self.local_indexes.iter().map(|i| i.keyspace))
+            .chain(self.global_indexes.iter().map(|i| i.keyspace))
+            .collect()
     }
 
     /// The ARN-like id of the current stream, if any.
@@ -263,7 +458,9 @@ pub struct TableDescription {
     /// The current stream's label.
     pub latest_stream_label: Option<String>,
     /// Local secondary indexes.
-    pub local_secondary_indexes: Vec<LocalSecondaryIndex>,
+    pub local_secondary_indexes: Vec<LocalSecondaryIndexDescription>,
+    /// Global secondary indexes.
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndexDescription>,
 }
 
 /// DynamoDB's "1 validation error detected: Value '{value}' at '{field}'

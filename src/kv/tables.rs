@@ -9,9 +9,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::catalogue::{KvState, TableHandle};
 use super::error::{Error, Result};
+use super::index_ddl::{
+    GlobalSecondaryIndexUpdate, after_update, apply_update, check_indexes, describe_indexes,
+};
 use super::schema::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, LocalIndexDefinition,
-    LocalSecondaryIndex, MAX_LOCAL_SECONDARY_INDEXES, ProjectionType, ProvisionedThroughput,
+    AttributeDefinition, BillingMode, GlobalIndexDefinition, GlobalSecondaryIndex, IndexStatus,
+    KeySchemaElement, KeyType, LocalIndexDefinition, LocalSecondaryIndex, ProvisionedThroughput,
     StreamSpecification, TableDefinition, TableDescription, TableStatus, check_definitions_used,
     constraint_error, resolve_key, validate_name,
 };
@@ -26,6 +29,7 @@ pub const LIST_TABLES_LIMIT_MAX: usize = 100;
 pub(crate) fn describe(handle: &TableHandle, status: TableStatus) -> TableDescription {
     let definition = handle.definition();
     let (item_count, table_size_bytes) = handle.counts();
+    let (local_secondary_indexes, global_secondary_indexes) = describe_indexes(handle, &definition);
     TableDescription {
         table_name: definition.name.clone(),
         table_status: status,
@@ -41,11 +45,8 @@ pub(crate) fn describe(handle: &TableHandle, status: TableStatus) -> TableDescri
         stream_specification: definition.stream_specification,
         latest_stream_arn: definition.stream_arn(),
         latest_stream_label: definition.stream_label.clone(),
-        local_secondary_indexes: definition
-            .local_indexes
-            .iter()
-            .map(|i| i.index.clone())
-            .collect(),
+        local_secondary_indexes,
+        global_secondary_indexes,
     }
 }
 
@@ -101,6 +102,7 @@ pub struct CreateTable {
     provisioned_throughput: Option<ProvisionedThroughput>,
     stream_specification: Option<StreamSpecification>,
     local_secondary_indexes: Vec<LocalSecondaryIndex>,
+    global_secondary_indexes: Vec<GlobalSecondaryIndex>,
 }
 
 /// What `create_table` returns.
@@ -121,6 +123,7 @@ impl CreateTable {
             provisioned_throughput: None,
             stream_specification: None,
             local_secondary_indexes: Vec::new(),
+            global_secondary_indexes: Vec::new(),
         }
     }
 
@@ -199,6 +202,13 @@ impl CreateTable {
         self
     }
 
+    /// Adds a global secondary index (also possible later, through
+    /// `update_table`).
+    pub fn global_secondary_index(mut self, index: GlobalSecondaryIndex) -> Self {
+        self.global_secondary_indexes.push(index);
+        self
+    }
+
     /// Runs the request.
     pub fn send(self) -> Result<CreateTableOutput> {
         validate_name(&self.table, "tableName")?;
@@ -210,58 +220,14 @@ impl CreateTable {
             .iter()
             .map(|e| e.attribute_name.as_str())
             .collect();
-        let mut index_keys = Vec::new();
-        if self.local_secondary_indexes.len() > MAX_LOCAL_SECONDARY_INDEXES {
-            return Err(Error::validation(
-                "One or more parameter values were invalid: Number of LocalSecondaryIndexes \
-                 exceeds per-table limit of 5",
-            ));
-        }
-        let mut names = BTreeSet::new();
-        for index in &self.local_secondary_indexes {
-            validate_name(&index.index_name, "localSecondaryIndexes.member.indexName")?;
-            if !names.insert(index.index_name.as_str()) {
-                return Err(Error::validation(format!(
-                    "One or more parameter values were invalid: Duplicate index name: {}",
-                    index.index_name
-                )));
-            }
-            if key.sort_key.is_none() {
-                return Err(Error::validation(
-                    "One or more parameter values were invalid: Table KeySchema does not have a \
-                     range key, which is required when specifying a LocalSecondaryIndex",
-                ));
-            }
-            let index_key = resolve_key(&index.key_schema, &self.attribute_definitions, "Index")?;
-            if index_key.partition_key.0 != key.partition_key.0 || index_key.sort_key.is_none() {
-                return Err(Error::validation(format!(
-                    "One or more parameter values were invalid: Index KeySchema does not have \
-                     the same leading hash key as table KeySchema for index: {}. index hash key: \
-                     {}, table hash key: {}",
-                    index.index_name, index_key.partition_key.0, key.partition_key.0
-                )));
-            }
-            match (
-                index.projection.projection_type,
-                index.projection.non_key_attributes.is_empty(),
-            ) {
-                (ProjectionType::Include, true) => {
-                    return Err(Error::validation(
-                        "One or more parameter values were invalid: NonKeyAttributes must be \
-                         specified for projection type INCLUDE",
-                    ));
-                }
-                (ProjectionType::All | ProjectionType::KeysOnly, false) => {
-                    return Err(Error::validation(
-                        "One or more parameter values were invalid: ProjectionType is ALL or \
-                         KEYS_ONLY, but NonKeyAttributes is specified",
-                    ));
-                }
-                _ => {}
-            }
-            used.extend(index.key_schema.iter().map(|e| e.attribute_name.as_str()));
-            index_keys.push(index_key);
-        }
+        let (local_keys, global_keys) = check_indexes(
+            &key,
+            &self.attribute_definitions,
+            self.billing_mode,
+            &self.local_secondary_indexes,
+            &self.global_secondary_indexes,
+            &mut used,
+        )?;
         check_definitions_used(&self.attribute_definitions, &used)?;
 
         let inner = &self.db.inner;
@@ -273,7 +239,8 @@ impl CreateTable {
             )));
         }
         let mut batch = WriteBatch::new();
-        let count = 1 + self.local_secondary_indexes.len() as u32;
+        let locals = self.local_secondary_indexes.len() as u32;
+        let count = 1 + locals + self.global_secondary_indexes.len() as u32;
         let keyspace = inner.kv.allocate_keyspaces(count, &mut batch);
         let now = inner.clock.since_epoch();
         let created_at_millis = now.as_millis() as u64;
@@ -294,12 +261,25 @@ impl CreateTable {
             local_indexes: self
                 .local_secondary_indexes
                 .into_iter()
-                .zip(index_keys)
+                .zip(local_keys)
                 .enumerate()
                 .map(|(n, (index, key))| LocalIndexDefinition {
                     index,
                     key,
                     keyspace: keyspace + 1 + n as u32,
+                })
+                .collect(),
+            // A new table is empty: its global indexes need no backfill.
+            global_indexes: self
+                .global_secondary_indexes
+                .into_iter()
+                .zip(global_keys)
+                .enumerate()
+                .map(|(n, (index, key))| GlobalIndexDefinition {
+                    index,
+                    key,
+                    keyspace: keyspace + 1 + locals + n as u32,
+                    status: IndexStatus::Active,
                 })
                 .collect(),
             created_at_millis,
@@ -480,6 +460,8 @@ pub struct UpdateTable {
     billing_mode: Option<BillingMode>,
     provisioned_throughput: Option<ProvisionedThroughput>,
     stream_specification: Option<StreamSpecification>,
+    attribute_definitions: Vec<AttributeDefinition>,
+    index_updates: Vec<GlobalSecondaryIndexUpdate>,
 }
 
 /// What `update_table` returns.
@@ -497,7 +479,44 @@ impl UpdateTable {
             billing_mode: None,
             provisioned_throughput: None,
             stream_specification: None,
+            attribute_definitions: Vec::new(),
+            index_updates: Vec::new(),
         }
+    }
+
+    /// Defines the type of a key attribute of an index being created.
+    pub fn attribute_definition(mut self, name: impl Into<String>, scalar: ScalarType) -> Self {
+        self.attribute_definitions.push(AttributeDefinition {
+            attribute_name: name.into(),
+            attribute_type: scalar,
+        });
+        self
+    }
+
+    /// Adds a global secondary index; it is CREATING while existing items
+    /// are backfilled in the background, then ACTIVE.
+    pub fn create_global_secondary_index(mut self, index: GlobalSecondaryIndex) -> Self {
+        self.index_updates
+            .push(GlobalSecondaryIndexUpdate::Create(index));
+        self
+    }
+
+    /// Deletes a global secondary index and reclaims its space.
+    pub fn delete_global_secondary_index(mut self, index_name: impl Into<String>) -> Self {
+        self.index_updates.push(GlobalSecondaryIndexUpdate::Delete {
+            index_name: index_name.into(),
+        });
+        self
+    }
+
+    /// DynamoDB's `GlobalSecondaryIndexUpdates` (one create or delete per
+    /// call).
+    pub fn global_secondary_index_updates(
+        mut self,
+        updates: impl IntoIterator<Item = GlobalSecondaryIndexUpdate>,
+    ) -> Self {
+        self.index_updates.extend(updates);
+        self
     }
 
     /// Switches the billing mode.
@@ -526,6 +545,7 @@ impl UpdateTable {
         if self.billing_mode.is_none()
             && self.provisioned_throughput.is_none()
             && self.stream_specification.is_none()
+            && self.index_updates.is_empty()
         {
             return Err(Error::validation(
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, \
@@ -565,13 +585,46 @@ impl UpdateTable {
         }
         definition.billing_mode = mode;
         definition.provisioned_throughput = throughput;
-        let mut batch = WriteBatch::new();
-        KvState::put_definition(&mut batch, &definition)?;
-        inner.engine.write(batch)?;
-        handle.set_definition(definition);
-        Ok(UpdateTableOutput {
-            table_description: describe(&handle, TableStatus::Active),
-        })
+        let before = handle.definition();
+        let mut deleted = None;
+        match self.index_updates.len() {
+            0 => {
+                let mut batch = WriteBatch::new();
+                KvState::put_definition(&mut batch, &definition)?;
+                inner.engine.write(batch)?;
+            }
+            1 => {
+                let update = self
+                    .index_updates
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::validation("GlobalSecondaryIndexUpdates is empty"))?;
+                deleted = apply_update(
+                    inner,
+                    &handle,
+                    &mut definition,
+                    update,
+                    &self.attribute_definitions,
+                )?;
+            }
+            _ => {
+                return Err(Error::LimitExceeded(format!(
+                    "Subscriber limit exceeded: Only 1 online index can be created or deleted \
+                     simultaneously per table: {}",
+                    self.table
+                )));
+            }
+        }
+        let after = definition.clone();
+        {
+            // Writes in flight finish with the old definition first.
+            let _gate = handle.gate.write();
+            handle.set_definition(definition);
+        }
+        let mut table_description = describe(&handle, TableStatus::Active);
+        table_description.global_secondary_indexes.extend(deleted);
+        after_update(inner, &handle, &before, &after)?;
+        Ok(UpdateTableOutput { table_description })
     }
 }
 

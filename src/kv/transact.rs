@@ -22,10 +22,9 @@ use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
 };
-use super::write::{check_condition, enter_tables, read_item, stage};
+use super::write::{Staging, check_condition, enter_tables, read_item};
 use crate::Database;
 use crate::partition::{TRANSACTIONS_KEYSPACE, keyspace_prefix};
-use crate::storage::WriteBatch;
 use crate::value::{Item, decode_item, encode_item, item_size, validate_item};
 
 /// The most actions one transaction may have.
@@ -521,7 +520,7 @@ impl TransactWriteItems {
         if failed {
             return Err(Error::TransactionCanceled { reasons });
         }
-        let mut batch = WriteBatch::new();
+        let mut staging = Staging::new(inner);
         let mut news = Vec::with_capacity(count);
         for (index, (action, old)) in planned.iter().zip(&olds).enumerate() {
             let new = match &action.change {
@@ -541,24 +540,40 @@ impl TransactWriteItems {
                 }
             };
             if !matches!(action.change, Change::None) {
-                stage(&mut batch, &action.row_key, old.as_ref(), new.as_ref());
+                staging
+                    .stage(
+                        &action.table,
+                        &action.table.definition(),
+                        &action.row_key,
+                        old.as_ref(),
+                        new.as_ref(),
+                    )
+                    .map_err(|e| match e {
+                        Error::Validation(_) => validation_reason(count, index, e),
+                        other => other,
+                    })?;
             }
             news.push(new);
         }
         if let Some(key) = &token_key {
             let mut record = fingerprint.to_be_bytes().to_vec();
             record.extend_from_slice(&now_millis.to_be_bytes());
-            batch.put(key, &record);
+            staging.batch.put(key, &record);
         }
-        if !batch.is_empty() {
-            inner.engine.write(batch)?;
-        }
-        let mut sizes = Vec::with_capacity(count);
-        for ((action, old), new) in planned.iter().zip(&olds).zip(&news) {
-            let (old, new) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
-            if !matches!(action.change, Change::None) {
-                action.table.account(old, new);
+        staging.commit().map_err(|e| match e {
+            Error::ItemCollectionSizeLimitExceeded(message) => {
+                let mut reasons = vec![CancellationReason::none(); count];
+                if let Some(reason) = reasons.first_mut() {
+                    *reason =
+                        CancellationReason::new("ItemCollectionSizeLimitExceeded", &message, None);
+                }
+                Error::TransactionCanceled { reasons }
             }
+            other => other,
+        })?;
+        let mut sizes = Vec::with_capacity(count);
+        for (old, new) in olds.iter().zip(&news) {
+            let (old, new) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
             sizes.push(old.unwrap_or(0).max(new.unwrap_or(0)));
         }
         Ok(self.capacity_report(&planned, |i| sizes[i], false))
@@ -815,6 +830,7 @@ impl TransactGetItems {
                         capacity_units: read,
                         read_capacity_units: read,
                         write_capacity_units: 0.0,
+                        ..ConsumedCapacity::default()
                     }),
                 }
             }

@@ -2,8 +2,9 @@
 //! (and BatchWriteItem request) takes: lock the item, read what is stored,
 //! check the condition, compute the new item, commit one batch, account.
 //!
-//! Later layers (indexes, streams) add their rows to the same batch here,
-//! so an item and everything derived from it commit atomically.
+//! [`Staging`] gathers the rows of one atomic write: each item's row and
+//! everything derived from it (index entries; later, stream records), so
+//! an item and its derivatives commit together or not at all.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,15 +15,30 @@ use super::catalogue::TableHandle;
 use super::error::{Error, Result};
 use super::expr::Condition;
 use super::request::ReturnValuesOnConditionCheckFailure;
+use super::schema::TableDefinition;
 use crate::db::DatabaseInner;
+use crate::index::{Image, IndexKind, IndexWrite, stage_entries};
 use crate::storage::WriteBatch;
-use crate::value::{Item, encode_item, item_size};
+use crate::value::{AttributeValue, Item, encode_item, item_size};
 
-/// What a write did: the item before and after (`None`: absent).
+/// What a write did: the item before and after (`None`: absent), its index
+/// entry changes, and its item collection's size (tables with local
+/// indexes).
 #[derive(Debug)]
 pub(crate) struct Written {
     pub(crate) old: Option<Item>,
     pub(crate) new: Option<Item>,
+    pub(crate) effects: Effects,
+}
+
+/// What one item's write did beyond its own row.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Index entries written or removed.
+    pub(crate) indexes: Vec<IndexWrite>,
+    /// The partition key value and the size after the write of the item
+    /// collection it belongs to (tables with local indexes only).
+    pub(crate) collection: Option<(Item, u64)>,
 }
 
 /// Reads and decodes the item at `row_key`.
@@ -42,24 +58,164 @@ pub(crate) fn check_condition(condition: Option<&Condition>, old: Option<&Item>)
     }
 }
 
-/// Adds the change from `old` to `new` of the item at `row_key` to `batch`
-/// (nothing when both are absent).
-pub(crate) fn stage(
-    batch: &mut WriteBatch,
-    row_key: &[u8],
-    old: Option<&Item>,
-    new: Option<&Item>,
-) {
-    match new {
-        Some(item) => {
-            // The encoding is a little larger than DynamoDB's size of the
-            // item (tags and lengths); sizing from it avoids regrowth.
-            let mut bytes = Vec::with_capacity(item_size(item) + 16 + 4 * item.len());
-            encode_item(item, &mut bytes);
-            batch.put(row_key, &bytes);
+/// One item of a [`Staging`].
+#[derive(Debug)]
+struct Staged {
+    table: Arc<TableHandle>,
+    old: Option<usize>,
+    new: Option<usize>,
+    effects: Effects,
+    /// The item collection's id and how much this write changes its size.
+    collection: Option<(Vec<u8>, i64)>,
+}
+
+/// The rows of one atomic write of one or more items.
+#[derive(Debug)]
+pub(crate) struct Staging<'d> {
+    db: &'d DatabaseInner,
+    /// Every row to write; callers may add their own (idempotency tokens).
+    pub(crate) batch: WriteBatch,
+    staged: Vec<Staged>,
+}
+
+impl<'d> Staging<'d> {
+    pub(crate) fn new(db: &'d DatabaseInner) -> Self {
+        Self {
+            db,
+            batch: WriteBatch::new(),
+            staged: Vec::new(),
         }
-        None if old.is_some() => batch.delete(row_key),
-        None => {}
+    }
+
+    /// Adds the change from `old` to `new` of the item at `row_key`, with
+    /// its index entries. Fails, staging nothing of this item, when `new`
+    /// gives an index key attribute a bad value.
+    pub(crate) fn stage(
+        &mut self,
+        table: &Arc<TableHandle>,
+        definition: &TableDefinition,
+        row_key: &[u8],
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<()> {
+        let mut effects = Effects::default();
+        let (old_size, new_size) = (old.map(item_size), new.map(item_size));
+        // The encoding is a little larger than DynamoDB's size of the item
+        // (tags and lengths); sizing from it avoids regrowth.
+        let encoded = new.map(|item| {
+            let mut bytes = Vec::with_capacity(new_size.unwrap_or(0) + 16 + 4 * item.len());
+            encode_item(item, &mut bytes);
+            bytes
+        });
+        let has_indexes =
+            !definition.local_indexes.is_empty() || !definition.global_indexes.is_empty();
+        if has_indexes {
+            let old_image = old.zip(old_size).map(|(item, size)| Image {
+                item,
+                size,
+                encoded: None,
+            });
+            let new_image = new.zip(new_size).map(|(item, size)| Image {
+                item,
+                size,
+                encoded: encoded.as_deref(),
+            });
+            stage_entries(
+                &mut self.batch,
+                table,
+                definition,
+                row_key,
+                old_image,
+                new_image,
+                &mut effects.indexes,
+            )?;
+        }
+        let collection = if definition.local_indexes.is_empty() {
+            None
+        } else {
+            let mut delta = new_size.unwrap_or(0) as i64 - old_size.unwrap_or(0) as i64;
+            for write in &effects.indexes {
+                if write.kind == IndexKind::Local {
+                    delta += write.new.unwrap_or(0) as i64 - write.old.unwrap_or(0) as i64;
+                }
+            }
+            let pk = &definition.key.partition_key.0;
+            let value: Option<&AttributeValue> = new.or(old).and_then(|item| item.get(pk));
+            effects.collection = value.map(|v| (Item::new().with(pk.clone(), v.clone()), 0));
+            Some((crate::index::collection_id(definition, row_key)?, delta))
+        };
+        match encoded {
+            Some(bytes) => self.batch.put(row_key, &bytes),
+            None if old.is_some() => self.batch.delete(row_key),
+            None => {}
+        }
+        self.staged.push(Staged {
+            table: Arc::clone(table),
+            old: old_size,
+            new: new_size,
+            effects,
+            collection,
+        });
+        Ok(())
+    }
+
+    /// Commits every staged row in one batch and accounts the changes;
+    /// returns each staged item's effects, in staging order. Fails, writing
+    /// nothing, if a write would grow an item collection past its limit.
+    pub(crate) fn commit(self) -> Result<Vec<Effects>> {
+        let db = self.db;
+        let limit = db.item_collection_size_limit;
+        let mut reserved: Vec<(&Staged, u64)> = Vec::new();
+        let release = |reserved: &[(&Staged, u64)]| {
+            for (staged, _) in reserved {
+                if let Some((id, delta)) = &staged.collection {
+                    staged.table.collections.release(id, *delta);
+                }
+            }
+        };
+        for staged in &self.staged {
+            if let Some((id, delta)) = &staged.collection {
+                let definition = staged.table.definition();
+                match staged
+                    .table
+                    .collections
+                    .reserve(db, &definition, id, *delta, limit)
+                {
+                    Ok(size) => reserved.push((staged, size)),
+                    Err(error) => {
+                        release(&reserved);
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        if !self.batch.is_empty()
+            && let Err(error) = db.engine.write(self.batch)
+        {
+            release(&reserved);
+            return Err(error.into());
+        }
+        let sizes: Vec<u64> = reserved.iter().map(|(_, size)| *size).collect();
+        let mut sizes = sizes.into_iter();
+        let mut effects = Vec::with_capacity(self.staged.len());
+        for mut staged in self.staged {
+            staged.table.account(staged.old, staged.new);
+            for write in &staged.effects.indexes {
+                staged
+                    .table
+                    .index_state(write.keyspace)
+                    .counts
+                    .account(write.old, write.new);
+            }
+            if staged.collection.is_some() {
+                let size = sizes.next().unwrap_or(0);
+                if let Some((_, total)) = &mut staged.effects.collection {
+                    *total = size;
+                }
+            }
+            effects.push(staged.effects);
+        }
+        Ok(effects)
     }
 }
 
@@ -87,7 +243,7 @@ pub(crate) fn enter_tables<'t>(
 /// held, and may fail without anything being written.
 pub(crate) fn write_item(
     db: &DatabaseInner,
-    table: &TableHandle,
+    table: &Arc<TableHandle>,
     row_key: &[u8],
     condition: Option<&Condition>,
     on_failure: ReturnValuesOnConditionCheckFailure,
@@ -97,6 +253,8 @@ pub(crate) fn write_item(
     if table.dropped.load(Ordering::Acquire) {
         return Err(Error::table_not_found(&table.definition().name));
     }
+    // Read under the gate: index changes swap definitions holding it.
+    let definition = table.definition();
     let _lock = db.kv.locks.lock(row_key);
     let old = read_item(db, row_key)?;
     if !check_condition(condition, old.as_ref()) {
@@ -107,11 +265,8 @@ pub(crate) fn write_item(
         return Err(Error::ConditionalCheckFailed { item });
     }
     let new = change(old.as_ref())?;
-    let mut batch = WriteBatch::new();
-    stage(&mut batch, row_key, old.as_ref(), new.as_ref());
-    if !batch.is_empty() {
-        db.engine.write(batch)?;
-    }
-    table.account(old.as_ref().map(item_size), new.as_ref().map(item_size));
-    Ok(Written { old, new })
+    let mut staging = Staging::new(db);
+    staging.stage(table, &definition, row_key, old.as_ref(), new.as_ref())?;
+    let effects = staging.commit()?.pop().unwrap_or_default();
+    Ok(Written { old, new, effects })
 }
