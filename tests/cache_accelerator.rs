@@ -10,7 +10,8 @@ use std::time::Duration;
 use nimbus::cache::accelerator::{TransactDelete, TransactPut, TransactUpdate};
 use nimbus::cache::{Accelerator, ManualClock};
 use nimbus::kv::{
-    Error, KeysAndAttributes, ReturnConsumedCapacity, ReturnValue, TransactGet, WriteRequest,
+    Error, GlobalSecondaryIndex, KeysAndAttributes, ReturnConsumedCapacity, ReturnValue,
+    TransactGet, WriteRequest,
 };
 use nimbus::{Database, Item, ScalarType, item};
 
@@ -671,4 +672,51 @@ fn concurrent_writers_and_readers_leave_the_cache_equal_to_the_table() {
         let stored = db.get_item("Music").key(key("Acme", title)).send().unwrap();
         assert_eq!(get(&accelerator, "Acme", title), stored.item, "{title}");
     }
+}
+
+#[test]
+fn index_queries_are_cached_apart_and_invalidated_by_any_write_to_the_table() {
+    let db = Database::memory().unwrap();
+    db.create_table("Music")
+        .partition_key("Artist", ScalarType::S)
+        .sort_key("SongTitle", ScalarType::S)
+        .attribute_definition("Genre", ScalarType::S)
+        .global_secondary_index(GlobalSecondaryIndex::new("ByGenre", "Genre"))
+        .send()
+        .unwrap();
+    let accelerator = Accelerator::builder(db.clone())
+        .clock(ManualClock::new())
+        .invalidate_queries_on_write(true)
+        .build();
+    let genre = |title: &str| item! { "Artist" => "Acme", "SongTitle" => title, "Genre" => "Jazz" };
+    put_direct(&db, genre("A"));
+    let jazz = || {
+        accelerator
+            .query("Music")
+            .index_name("ByGenre")
+            .key_condition_expression("Genre = :g")
+            .value(":g", "Jazz")
+            .send()
+            .unwrap()
+            .count
+    };
+    assert_eq!(jazz(), 1);
+    // The table's own query with the same condition is another page.
+    let table_query = accelerator
+        .query("Music")
+        .key_condition_expression("Artist = :g")
+        .value(":g", "Jazz")
+        .send()
+        .unwrap();
+    assert_eq!(table_query.count, 0);
+    assert_eq!(jazz(), 1);
+    // A write to another partition of the table changes the index's page.
+    accelerator
+        .put_item("Music")
+        .item(item! { "Artist" => "Zed", "SongTitle" => "B", "Genre" => "Jazz" })
+        .send()
+        .unwrap();
+    assert_eq!(jazz(), 2);
+    let stats = accelerator.stats();
+    assert_eq!((stats.query_hits, stats.query_misses), (1, 3));
 }

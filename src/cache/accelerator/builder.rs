@@ -98,7 +98,7 @@ impl AcceleratorBuilder {
 
     /// Opt-in: a write through the accelerator also drops the cached Query
     /// pages of the written item's partition key and every cached Scan page
-    /// of its table. Default `false`, DAX's behaviour: writes never touch
+    /// and secondary-index Query page of its table. Default `false`, DAX's behaviour: writes never touch
     /// the query cache, whose pages stay stale until their TTL ends.
     pub fn invalidate_queries_on_write(mut self, invalidate: bool) -> Self {
         self.invalidate_queries_on_write = invalidate;

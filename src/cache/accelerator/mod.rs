@@ -29,7 +29,7 @@
 //!   write-through refreshes them all at once (the issue keys the item
 //!   cache by table + key; DAX's own key format is not documented).
 //! - The **query cache** serves `query` and `scan`. An entry is keyed by
-//!   the canonical full request — table, every expression, the
+//!   the canonical full request — table, index, every expression, the
 //!   expression attribute names and values, scan direction, limit,
 //!   exclusive start key, select, parallel-scan segment — and holds one
 //!   result page (an empty page too).
@@ -63,7 +63,7 @@
 //!   returning its stale page until its TTL ends (DAX behaviour). With
 //!   [`AcceleratorBuilder::invalidate_queries_on_write`], a write instead
 //!   drops the cached Query pages of the written partition key and every
-//!   cached Scan page of the table.
+//!   cached Scan page, and Query page of a secondary index, of the table.
 //! - Writes made directly to the [`Database`] (write-around) are not seen
 //!   until the cached entries expire.
 //!
@@ -105,7 +105,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Cache, CacheBuilder, Clock};
 use crate::Database;
-use crate::kv::{ConsumedCapacity, ReturnConsumedCapacity, expr::Projection};
+use crate::kv::{Capacity, ConsumedCapacity, ReturnConsumedCapacity, expr::Projection};
 use crate::value::{Item, item_size};
 
 pub use builder::{AcceleratorBuilder, ITEM_TTL_DEFAULT, MAX_BYTES_DEFAULT, QUERY_TTL_DEFAULT};
@@ -371,6 +371,7 @@ impl Shared {
     ) -> Option<ConsumedCapacity> {
         (requested != ReturnConsumedCapacity::None).then(|| ConsumedCapacity {
             table_name: table.to_owned(),
+            table: (requested == ReturnConsumedCapacity::Indexes).then(Capacity::default),
             ..ConsumedCapacity::default()
         })
     }

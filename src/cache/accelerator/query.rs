@@ -1,7 +1,8 @@
 //! The query cache's reads: `query` and `scan`, one cached page per
 //! canonical request. Writes leave cached pages alone (DAX); in the opt-in
 //! invalidation mode a page is first registered under its partition key
-//! (Query) or its table (Scan), so a write can drop it.
+//! (a Query of the table) or its table (a Scan, or a Query of a secondary
+//! index), so a write can drop it.
 
 use std::sync::Arc;
 
@@ -86,6 +87,7 @@ impl Shared {
 pub struct Query {
     accelerator: Accelerator,
     table: String,
+    index_name: Option<String>,
     key_condition_expression: Option<String>,
     filter_expression: Option<String>,
     projection_expression: Option<String>,
@@ -100,6 +102,8 @@ pub struct Query {
 
 expression_attribute_setters!(Query);
 text_setters!(Query {
+    /// Reads a secondary index of the table instead of the table.
+    index_name,
     /// The key condition: `=` on the partition key, optionally one
     /// condition on the sort key.
     key_condition_expression,
@@ -124,6 +128,7 @@ impl Query {
         Self {
             accelerator,
             table,
+            index_name: None,
             key_condition_expression: None,
             filter_expression: None,
             projection_expression: None,
@@ -165,6 +170,9 @@ impl Query {
             .scan_index_forward(self.scan_index_forward)
             .consistent_read(self.consistent_read)
             .return_consumed_capacity(self.return_consumed_capacity);
+        if let Some(index) = &self.index_name {
+            request = request.index_name(index.clone());
+        }
         if let Some(condition) = &self.key_condition_expression {
             request = request.key_condition_expression(condition.clone());
         }
@@ -190,6 +198,7 @@ impl Query {
     fn cache_key(&self) -> Vec<u8> {
         KeyWriter::new(KeyKind::Query)
             .text(&self.table)
+            .optional_text(self.index_name.as_deref())
             .optional_text(self.key_condition_expression.as_deref())
             .optional_text(self.filter_expression.as_deref())
             .optional_text(self.projection_expression.as_deref())
@@ -203,8 +212,12 @@ impl Query {
     }
 
     /// The tag of the partition this query reads, if its key condition
-    /// parses against the table's key.
+    /// parses against the table's key. A query of a secondary index is
+    /// tagged with its table: a write to any partition may change it.
     fn partition_tag(&self) -> Option<Vec<u8>> {
+        if self.index_name.is_some() {
+            return Some(table_tag(&self.table));
+        }
         let definition = key_definition(&self.accelerator.shared.db, &self.table).ok()?;
         let schema = KeySchema {
             partition_key: (
@@ -261,6 +274,7 @@ impl Paged for Query {
 pub struct Scan {
     accelerator: Accelerator,
     table: String,
+    index_name: Option<String>,
     filter_expression: Option<String>,
     projection_expression: Option<String>,
     attributes: ExpressionAttributes,
@@ -275,6 +289,8 @@ pub struct Scan {
 
 expression_attribute_setters!(Scan);
 text_setters!(Scan {
+    /// Reads a secondary index of the table instead of the table.
+    index_name,
     /// A filter applied after reading.
     filter_expression,
     /// Which attributes to return.
@@ -294,6 +310,7 @@ impl Scan {
         Self {
             accelerator,
             table,
+            index_name: None,
             filter_expression: None,
             projection_expression: None,
             attributes: ExpressionAttributes::default(),
@@ -346,6 +363,9 @@ impl Scan {
             .scan(self.table.clone())
             .consistent_read(self.consistent_read)
             .return_consumed_capacity(self.return_consumed_capacity);
+        if let Some(index) = &self.index_name {
+            request = request.index_name(index.clone());
+        }
         if let Some(filter) = &self.filter_expression {
             request = request.filter_expression(filter.clone());
         }
@@ -374,6 +394,7 @@ impl Scan {
     fn cache_key(&self) -> Vec<u8> {
         KeyWriter::new(KeyKind::Scan)
             .text(&self.table)
+            .optional_text(self.index_name.as_deref())
             .optional_text(self.filter_expression.as_deref())
             .optional_text(self.projection_expression.as_deref())
             .names(self.attributes.names.as_ref())

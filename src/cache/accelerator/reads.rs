@@ -112,6 +112,16 @@ impl Shared {
     }
 }
 
+/// Adds the read units of one table read to a batch's total for its table.
+fn add_read(total: &mut ConsumedCapacity, part: &ConsumedCapacity) {
+    total.capacity_units += part.capacity_units;
+    total.read_capacity_units += part.read_capacity_units;
+    if let (Some(total), Some(part)) = (&mut total.table, part.table) {
+        total.capacity_units += part.capacity_units;
+        total.read_capacity_units += part.read_capacity_units;
+    }
+}
+
 /// The item a read returns: the cached one, projected if asked.
 fn projected(item: &Item, projection: Option<&Projection>) -> Item {
     match projection {
@@ -331,7 +341,7 @@ impl BatchGetItem {
         let mut response_bytes = 0;
         for (&table, projection) in &plan {
             let request = &self.request_items[table];
-            let mut read_units = 0.0;
+            let mut capacity = shared.no_capacity(self.return_consumed_capacity, table);
             for (index, key) in request.keys.iter().enumerate() {
                 if response_bytes >= BATCH_BYTES_MAX {
                     let unprocessed = KeysAndAttributes {
@@ -344,7 +354,9 @@ impl BatchGetItem {
                     break;
                 }
                 let found = shared.find_item(table, key, self.return_consumed_capacity)?;
-                read_units += found.capacity.map_or(0.0, |c| c.read_capacity_units);
+                if let (Some(total), Some(part)) = (&mut capacity, &found.capacity) {
+                    add_read(total, part);
+                }
                 if let Some(item) = found.item {
                     let item = projected(&item, projection.as_deref());
                     response_bytes += item_size(&item);
@@ -355,14 +367,7 @@ impl BatchGetItem {
                         .push(item);
                 }
             }
-            if self.return_consumed_capacity != ReturnConsumedCapacity::None {
-                output.consumed_capacity.push(ConsumedCapacity {
-                    table_name: table.to_owned(),
-                    capacity_units: read_units,
-                    read_capacity_units: read_units,
-                    write_capacity_units: 0.0,
-                });
-            }
+            output.consumed_capacity.extend(capacity);
         }
         let consistent: Vec<String> = self
             .request_items
