@@ -1,5 +1,5 @@
-//! A concurrent, byte-bounded, general-purpose cache: [`Cache<K, V>`]
-//! (the DAX-style accelerator over kv tables will build on it).
+//! A concurrent, byte-bounded, general-purpose cache, [`Cache<K, V>`], and
+//! the DAX-style [`Accelerator`] over kv tables built on it.
 //!
 //! ```
 //! use std::time::Duration;
