@@ -308,6 +308,20 @@ fn tables(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
             .map(|i| format!("{} ({})", i["SongTitle"], i["Plays"]))
             .collect::<Vec<_>>()
     );
+    // DAX-style accelerator: write-through item cache, and a query cache
+    // that, as in DAX, writes do not invalidate.
+    let accelerator = nimbus::cache::Accelerator::builder(db.clone()).build();
+    let song = item! { "Artist" => "Acme Band", "SongTitle" => "Rain" };
+    accelerator.get_item("Music").key(song.clone()).send()?;
+    let hit = accelerator.get_item("Music").key(song).send()?;
+    let stats = accelerator.stats();
+    println!(
+        "accelerator           -> Rain has {} plays; item hits {}, misses {}",
+        hit.item
+            .map_or_else(String::new, |i| i["Plays"].to_string()),
+        stats.item_hits,
+        stats.item_misses
+    );
     let described = db.describe_table("Music").send()?.table;
     println!(
         "Music: {} items, {} bytes; index ByPlays: {} entries",
