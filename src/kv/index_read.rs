@@ -14,7 +14,7 @@ use crate::index::{IndexKind, IndexView, covers, entry_key, projection_names};
 use crate::value::Item;
 
 /// The index a read names, after DynamoDB's checks.
-pub(crate) fn index_for_read<'d>(
+fn index_for_read<'d>(
     definition: &'d TableDefinition,
     name: &str,
     consistent: bool,
@@ -35,10 +35,45 @@ pub(crate) fn index_for_read<'d>(
     Ok(index)
 }
 
+/// The index a Query or Scan reads (if it names one) and its `Select`,
+/// after every check; `prefix` is what the operation puts before
+/// DynamoDB's model-constraint messages.
+pub(crate) fn read_target<'d>(
+    definition: &'d TableDefinition,
+    index_name: Option<&str>,
+    consistent: bool,
+    given: Option<Select>,
+    has_projection: bool,
+    prefix: &str,
+) -> Result<(Option<IndexView<'d>>, Select)> {
+    let index = index_name
+        .map(|name| index_for_read(definition, name, consistent))
+        .transpose()?;
+    let mut select = super::page::check_select(given, has_projection, index.is_some(), prefix)?;
+    if let Some(index) = &index {
+        select = index_select(index, given, has_projection, select)?;
+    }
+    Ok((index, select))
+}
+
+/// The table keyspace a read must fetch base items from, if it reads a
+/// local index and wants attributes the index does not store.
+pub(crate) fn fetch_keyspace(
+    index: Option<&IndexView<'_>>,
+    definition: &TableDefinition,
+    select: Select,
+    projection: Option<&Projection>,
+    filter: Option<&Condition>,
+) -> Option<u32> {
+    index
+        .filter(|i| must_fetch(i, &definition.key, select, projection, filter))
+        .map(|_| definition.keyspace)
+}
+
 /// The `Select` of a read: the given one, or the default — every
 /// projected attribute on an index, the projection expression's if any.
 /// A global index without an ALL projection cannot return every attribute.
-pub(crate) fn index_select(
+fn index_select(
     index: &IndexView<'_>,
     given: Option<Select>,
     has_projection: bool,
@@ -63,7 +98,7 @@ pub(crate) fn index_select(
 
 /// Whether a local index read must replace entries by their base items:
 /// it wants attributes the index does not store.
-pub(crate) fn must_fetch(
+fn must_fetch(
     index: &IndexView<'_>,
     table_key: &KeyDefinition,
     select: Select,

@@ -6,9 +6,9 @@ use std::ops::Bound;
 use super::capacity::{read_units, report, report_with_indexes};
 use super::error::{Error, Result};
 use super::expr::{self, Comparator, SortKeyCondition};
-use super::index_read::{index_for_read, index_select, must_fetch, start_entry_key};
+use super::index_read::{fetch_keyspace, read_target, start_entry_key};
 use super::keys::{EncodedKey, key_from_key_map};
-use super::page::{Page, PageRequest, Select, check_select, read_page};
+use super::page::{Page, PageRequest, Select, read_page};
 use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, capacity_setter,
     expression_attribute_setters,
@@ -281,21 +281,14 @@ impl Query {
             ));
         };
         check_limit(self.limit, "Value at 'Limit'")?;
-        let index = self
-            .index_name
-            .as_deref()
-            .map(|name| index_for_read(&definition, name, self.consistent_read))
-            .transpose()?;
-        let has_projection = self.projection_expression.is_some();
-        let mut select = check_select(
+        let (index, select) = read_target(
+            &definition,
+            self.index_name.as_deref(),
+            self.consistent_read,
             self.select,
-            has_projection,
-            index.is_some(),
+            self.projection_expression.is_some(),
             "1 validation error detected: ",
         )?;
-        if let Some(index) = &index {
-            select = index_select(index, self.select, has_projection, select)?;
-        }
         let read_key = index.as_ref().map_or(&definition.key, |i| i.key);
         let keyspace = index.as_ref().map_or(definition.keyspace, |i| i.keyspace);
         let mut placeholders = self.attributes.placeholders(true)?;
@@ -354,18 +347,13 @@ impl Query {
             }
         };
         let (start, end) = resume_after(range, start_after, direction);
-        let fetch_from = index
-            .as_ref()
-            .filter(|i| {
-                must_fetch(
-                    i,
-                    &definition.key,
-                    select,
-                    projection.as_ref(),
-                    filter.as_ref(),
-                )
-            })
-            .map(|_| definition.keyspace);
+        let fetch_from = fetch_keyspace(
+            index.as_ref(),
+            &definition,
+            select,
+            projection.as_ref(),
+            filter.as_ref(),
+        );
         let page = read_page(
             inner,
             PageRequest {
@@ -535,16 +523,15 @@ impl Scan {
             )));
         }
         let (segment, total) = self.segment_range()?;
-        let index = self
-            .index_name
-            .as_deref()
-            .map(|name| index_for_read(&definition, name, self.consistent_read))
-            .transpose()?;
         let has_projection = self.projection_expression.is_some();
-        let mut select = check_select(self.select, has_projection, index.is_some(), "")?;
-        if let Some(index) = &index {
-            select = index_select(index, self.select, has_projection, select)?;
-        }
+        let (index, select) = read_target(
+            &definition,
+            self.index_name.as_deref(),
+            self.consistent_read,
+            self.select,
+            has_projection,
+            "",
+        )?;
         let keyspace = index.as_ref().map_or(definition.keyspace, |i| i.keyspace);
         let mut placeholders = self
             .attributes
@@ -598,18 +585,13 @@ impl Scan {
                 Bound::Excluded(row)
             }
         };
-        let fetch_from = index
-            .as_ref()
-            .filter(|i| {
-                must_fetch(
-                    i,
-                    &definition.key,
-                    select,
-                    projection.as_ref(),
-                    filter.as_ref(),
-                )
-            })
-            .map(|_| definition.keyspace);
+        let fetch_from = fetch_keyspace(
+            index.as_ref(),
+            &definition,
+            select,
+            projection.as_ref(),
+            filter.as_ref(),
+        );
         let page = read_page(
             inner,
             PageRequest {
