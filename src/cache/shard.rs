@@ -329,6 +329,33 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         self.sketch.ensure_capacity(self.table.len());
     }
 
+    /// Rewrites the entry at `index` in place (a write to a resident key):
+    /// new value, weight and deadline. The write counts as an access: the
+    /// entry keeps its queue and gets a hit ([`Policy::Adaptive`]) or moves
+    /// to the back ([`Policy::Lru`]). Returns the old value.
+    pub(crate) fn replace_at(
+        &mut self,
+        index: u32,
+        slot: Slot<V>,
+        weight: u64,
+        deadline_nanos: u64,
+    ) -> Option<Slot<V>> {
+        let entry = node(&mut self.slab, index)?;
+        let old_weight = std::mem::replace(&mut entry.weight, weight);
+        let old_slot = std::mem::replace(&mut entry.slot, slot);
+        entry.deadline_nanos = deadline_nanos;
+        let list = match entry.queue {
+            Queue::Small => &mut self.small,
+            Queue::Main => &mut self.main,
+        };
+        list.bytes = list.bytes - old_weight + weight;
+        match self.policy {
+            Policy::Adaptive => entry.touch(),
+            Policy::Lru => self.touch_lru(index),
+        }
+        Some(old_slot)
+    }
+
     /// Removes the entry at `index` and returns it.
     pub(crate) fn remove_at(&mut self, index: u32) -> Option<Entry<K, V>> {
         let (hash, queue) = {

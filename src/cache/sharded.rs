@@ -300,7 +300,11 @@ where
         let Some(ttl) = ttl else {
             return NEVER;
         };
-        self.has_deadlines.store(true, Ordering::Relaxed);
+        // Written once: lookups read this flag, so a store per insert would
+        // bounce its cache line between cores.
+        if !self.has_deadlines.load(Ordering::Relaxed) {
+            self.has_deadlines.store(true, Ordering::Relaxed);
+        }
         let mut ttl_nanos = nanos(ttl);
         if self.jitter_nanos > 0 {
             let spread = self.jitter_nanos.saturating_mul(2).saturating_add(1);
@@ -339,9 +343,23 @@ where
                 Some(_) => {}
                 None => mark_flight_stale(&shard, &key),
             }
-            if let Some(old) = shard.find(hash, &key).and_then(|i| shard.remove_at(i)) {
-                self.release(old.weight);
-                self.counters.add(Counter::Removed, 1);
+            if let Some(index) = shard.find(hash, &key) {
+                let old_weight = shard.entry(index).map_or(0, |entry| entry.weight);
+                // A rewrite that fits without evicting (the usual update of
+                // a hot key) stays in place: no unlink, no relink, no index
+                // update, no sketch write.
+                if weight <= old_weight || self.try_reserve(weight - old_weight) {
+                    let deadline = self.deadline(&mut shard, ttl);
+                    let old = shard.replace_at(index, slot, weight, deadline);
+                    self.release(old_weight.saturating_sub(weight));
+                    self.counters.add(Counter::Removed, 1);
+                    self.inserted(shard, old);
+                    return Ok(());
+                }
+                if let Some(old) = shard.remove_at(index) {
+                    self.release(old.weight);
+                    self.counters.add(Counter::Removed, 1);
+                }
             }
             if !self.reserve(&mut shard, weight) {
                 drop(shard);
@@ -350,18 +368,36 @@ where
             }
             let deadline = self.deadline(&mut shard, ttl);
             shard.insert_new(key, slot, hash, weight, deadline, self.budget());
-            self.counters.add(Counter::Insert, 1);
-            shard.inserts_since_climb += 1;
-            let climb = shard.inserts_since_climb >= CLIMB_EVERY_INSERTS;
-            if climb {
-                shard.inserts_since_climb = 0;
-            }
-            drop(shard);
-            if climb && self.policy == Policy::Adaptive {
-                self.climb();
-            }
+            self.inserted(shard, None);
             return Ok(());
         }
+    }
+
+    /// Counts an insert, unlocks its shard, then drops the value it
+    /// replaced (user `Drop` code runs outside the lock) and offers the
+    /// hill climber a sample when the shard's turn has come.
+    fn inserted(&self, mut shard: WriteGuard<'_, Shard<K, V>>, replaced: Option<Slot<V>>) {
+        self.counters.add(Counter::Insert, 1);
+        shard.inserts_since_climb += 1;
+        let climb = shard.inserts_since_climb >= CLIMB_EVERY_INSERTS;
+        if climb {
+            shard.inserts_since_climb = 0;
+        }
+        drop(shard);
+        drop(replaced);
+        if climb && self.policy == Policy::Adaptive {
+            self.climb();
+        }
+    }
+
+    /// Reserves `bytes` more of the budget if they fit without evicting.
+    fn try_reserve(&self, bytes: u64) -> bool {
+        self.used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| total <= self.max_bytes)
+            })
+            .is_ok()
     }
 
     /// Reserves `weight` bytes of the budget, evicting from `shard` as
@@ -426,7 +462,9 @@ where
     }
 
     fn release(&self, bytes: u64) {
-        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if bytes > 0 {
+            self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
     }
 
     /// Offers the hill climber a sample, unless another thread is at it.
