@@ -221,10 +221,13 @@ where
         match self.policy {
             Policy::Adaptive => {
                 let shard = shard.read();
-                let Some(entry) = shard.find(hash, key).and_then(|i| shard.entry(i)) else {
+                let Some(index) = shard.find(hash, key) else {
                     return Lookup::Miss;
                 };
-                if entry.deadline_nanos != NEVER && entry.is_expired(self.now_nanos()) {
+                let Some(entry) = shard.entry(index) else {
+                    return Lookup::Miss;
+                };
+                if self.is_expired(&shard, index) {
                     return Lookup::Miss;
                 }
                 entry.touch();
@@ -241,7 +244,7 @@ where
                 let Some(entry) = shard.entry(index) else {
                     return Lookup::Miss;
                 };
-                if entry.deadline_nanos != NEVER && entry.is_expired(self.now_nanos()) {
+                if self.is_expired(&shard, index) {
                     return Lookup::Miss;
                 }
                 let found = match &entry.slot {
@@ -254,13 +257,27 @@ where
         }
     }
 
+    /// Whether the entry at `index` of `shard` (locked by the caller) has
+    /// expired. Caches without deadlines answer without reading the entry's
+    /// [`Meta`](super::shard::Meta) (another cache line); entries without
+    /// one, without reading the clock.
+    fn is_expired(&self, shard: &Shard<K, V>, index: u32) -> bool {
+        self.has_deadlines.load(Ordering::Relaxed)
+            && shard.meta(index).is_some_and(|meta| {
+                meta.deadline_nanos != NEVER && meta.is_expired(self.now_nanos())
+            })
+    }
+
     /// What `shard` (locked by the caller) holds for `key`, without
     /// counting or touching it.
     pub(super) fn peek_locked(&self, shard: &Shard<K, V>, hash: u64, key: &K) -> Lookup<V> {
-        let Some(entry) = shard.find(hash, key).and_then(|i| shard.entry(i)) else {
+        let Some(index) = shard.find(hash, key) else {
             return Lookup::Miss;
         };
-        if entry.deadline_nanos != NEVER && entry.is_expired(self.now_nanos()) {
+        let Some(entry) = shard.entry(index) else {
+            return Lookup::Miss;
+        };
+        if self.is_expired(shard, index) {
             return Lookup::Miss;
         }
         match &entry.slot {
@@ -344,7 +361,7 @@ where
                 None => mark_flight_stale(&shard, &key),
             }
             if let Some(index) = shard.find(hash, &key) {
-                let old_weight = shard.entry(index).map_or(0, |entry| entry.weight);
+                let old_weight = shard.meta(index).map_or(0, |meta| meta.weight);
                 // A rewrite that fits without evicting (the usual update of
                 // a hot key) stays in place: no unlink, no relink, no index
                 // update, no sketch write.
@@ -357,7 +374,7 @@ where
                     return Ok(());
                 }
                 if let Some(old) = shard.remove_at(index) {
-                    self.release(old.weight);
+                    self.release(old.meta.weight);
                     self.counters.add(Counter::Removed, 1);
                 }
             }
@@ -492,12 +509,12 @@ where
         let now = self.expiry_now();
         let mut shard = self.shards[self.shard_of(hash)].write();
         mark_flight_stale(&shard, key);
-        let entry = shard.find(hash, key).and_then(|i| shard.remove_at(i))?;
+        let removed = shard.find(hash, key).and_then(|i| shard.remove_at(i))?;
         drop(shard);
-        self.release(entry.weight);
+        self.release(removed.meta.weight);
         self.counters.add(Counter::Removed, 1);
-        match entry.slot {
-            Slot::Present(value) if !entry.is_expired(now) => Some(value),
+        match removed.slot {
+            Slot::Present(value) if !removed.meta.is_expired(now) => Some(value),
             Slot::Present(_) | Slot::Absent => None,
         }
     }
