@@ -154,10 +154,13 @@ impl Budget {
     }
 }
 
+/// A queue of entries: a circular doubly linked list through their
+/// [`Meta`]s, so the CLOCK hand gives an entry another round by moving
+/// `head` one step, without relinking anything.
 #[derive(Debug, Clone, Copy)]
 struct List {
+    /// The front (the next candidate for eviction); its `prev` is the back.
     head: u32,
-    tail: u32,
     len: usize,
     bytes: u64,
 }
@@ -166,7 +169,6 @@ impl Default for List {
     fn default() -> Self {
         Self {
             head: NIL,
-            tail: NIL,
             len: 0,
             bytes: 0,
         }
@@ -195,19 +197,27 @@ pub(crate) struct Shard<K, V> {
 
 /// Appends `index` to the back of `list`.
 fn link_back(meta: &mut [Meta], list: &mut List, index: u32, queue: Queue) {
-    let tail = list.tail;
+    let head = list.head;
+    let tail = meta.get(head as usize).map_or(index, |front| front.prev);
     let Some(entry) = meta.get_mut(index as usize) else {
         return;
     };
     entry.queue = queue;
-    entry.prev = tail;
-    entry.next = NIL;
     let weight = entry.weight;
-    match meta.get_mut(tail as usize) {
-        Some(previous) => previous.next = index,
-        None => list.head = index,
+    if head == NIL {
+        entry.prev = index;
+        entry.next = index;
+        list.head = index;
+    } else {
+        entry.prev = tail;
+        entry.next = head;
+        if let Some(back) = meta.get_mut(tail as usize) {
+            back.next = index;
+        }
+        if let Some(front) = meta.get_mut(head as usize) {
+            front.prev = index;
+        }
     }
-    list.tail = index;
     list.len += 1;
     list.bytes += weight;
 }
@@ -220,16 +230,28 @@ fn unlink(meta: &mut [Meta], list: &mut List, index: u32) {
     let (prev, next, weight) = (entry.prev, entry.next, entry.weight);
     entry.prev = NIL;
     entry.next = NIL;
-    match meta.get_mut(prev as usize) {
-        Some(previous) => previous.next = next,
-        None => list.head = next,
-    }
-    match meta.get_mut(next as usize) {
-        Some(following) => following.prev = prev,
-        None => list.tail = prev,
+    if next == index {
+        list.head = NIL;
+    } else {
+        if let Some(previous) = meta.get_mut(prev as usize) {
+            previous.next = next;
+        }
+        if let Some(following) = meta.get_mut(next as usize) {
+            following.prev = prev;
+        }
+        if list.head == index {
+            list.head = next;
+        }
     }
     list.len -= 1;
     list.bytes -= weight;
+}
+
+/// Moves the front of `list` to the back (one step of a CLOCK hand).
+fn rotate(meta: &[Meta], list: &mut List) {
+    if let Some(front) = meta.get(list.head as usize) {
+        list.head = front.next;
+    }
 }
 
 impl<K: Hash + Eq, V> Shard<K, V> {
@@ -286,8 +308,12 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     /// Records a hit on `index` under the write lock ([`Policy::Lru`]):
     /// moves it to the back of the LRU list.
     pub(crate) fn touch_lru(&mut self, index: u32) {
-        unlink(&mut self.meta, &mut self.main, index);
-        link_back(&mut self.meta, &mut self.main, index, Queue::Main);
+        if self.main.head == index {
+            rotate(&self.meta, &mut self.main);
+        } else {
+            unlink(&mut self.meta, &mut self.main, index);
+            link_back(&mut self.meta, &mut self.main, index, Queue::Main);
+        }
     }
 
     /// A uniform random number (xorshift64*), for TTL jitter.
@@ -477,17 +503,17 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         None
     }
 
-    /// The CLOCK hand passes `index` in `main`: spends one hit and gives it
-    /// another round.
+    /// The CLOCK hand passes `main`'s front entry, at `index`: spends one
+    /// of its hits (counting it in the sketch) and gives it another round.
     fn second_chance(&mut self, index: u32, freq: u8) {
         let (Some(entry), Some(meta)) = (self.entry(index), self.meta.get(index as usize)) else {
             return;
         };
+        debug_assert_eq!(self.main.head, index, "the hand is at the front");
         entry.freq.store(freq - 1, Ordering::Relaxed);
         let hash = meta.hash;
         self.sketch.increment(hash);
-        unlink(&mut self.meta, &mut self.main, index);
-        link_back(&mut self.meta, &mut self.main, index, Queue::Main);
+        rotate(&self.meta, &mut self.main);
     }
 
     /// Whether a candidate for `main` gets in: freely while `main` is under
@@ -557,7 +583,10 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         let mut keys = Vec::new();
         for list in [&self.small, &self.main] {
             let mut index = list.head;
-            while let (Some(entry), Some(meta)) = (self.entry(index), self.meta(index)) {
+            for _ in 0..list.len {
+                let (Some(entry), Some(meta)) = (self.entry(index), self.meta(index)) else {
+                    break;
+                };
                 keys.push(&entry.key);
                 index = meta.next;
             }

@@ -193,6 +193,7 @@ where
     }
 
     /// What the cache holds for `key`: a value, a cached absence, or nothing.
+    #[inline]
     pub fn lookup<Q>(&self, key: &Q) -> Lookup<V>
     where
         K: Borrow<Q>,
@@ -203,6 +204,7 @@ where
         found
     }
 
+    #[inline]
     fn count_lookup(&self, found: &Lookup<V>) {
         let counter = match found {
             Lookup::Miss => Counter::Miss,
@@ -212,55 +214,64 @@ where
     }
 
     /// Looks `key` up without counting it.
+    #[inline]
     pub(super) fn probe<Q>(&self, hash: u64, key: &Q) -> Lookup<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = &self.shards[self.shard_of(hash)];
-        match self.policy {
-            Policy::Adaptive => {
-                let shard = shard.read();
-                let Some(index) = shard.find(hash, key) else {
-                    return Lookup::Miss;
-                };
-                let Some(entry) = shard.entry(index) else {
-                    return Lookup::Miss;
-                };
-                if self.is_expired(&shard, index) {
-                    return Lookup::Miss;
-                }
-                entry.touch();
-                match &entry.slot {
-                    Slot::Present(value) => Lookup::Hit(value.clone()),
-                    Slot::Absent => Lookup::Absent,
-                }
-            }
-            Policy::Lru => {
-                let mut shard = shard.write();
-                let Some(index) = shard.find(hash, key) else {
-                    return Lookup::Miss;
-                };
-                let Some(entry) = shard.entry(index) else {
-                    return Lookup::Miss;
-                };
-                if self.is_expired(&shard, index) {
-                    return Lookup::Miss;
-                }
-                let found = match &entry.slot {
-                    Slot::Present(value) => Lookup::Hit(value.clone()),
-                    Slot::Absent => Lookup::Absent,
-                };
-                shard.touch_lru(index);
-                found
-            }
+        if self.policy == Policy::Lru {
+            return self.probe_lru(hash, key);
         }
+        let shard = self.shards[self.shard_of(hash)].read();
+        let Some(index) = shard.find(hash, key) else {
+            return Lookup::Miss;
+        };
+        let Some(entry) = shard.entry(index) else {
+            return Lookup::Miss;
+        };
+        if self.is_expired(&shard, index) {
+            return Lookup::Miss;
+        }
+        entry.touch();
+        match &entry.slot {
+            Slot::Present(value) => Lookup::Hit(value.clone()),
+            Slot::Absent => Lookup::Absent,
+        }
+    }
+
+    /// [`probe`](Self::probe) under [`Policy::Lru`]: a hit moves the entry,
+    /// so it takes the write lock. Kept out of line so the adaptive hit
+    /// path stays small.
+    #[inline(never)]
+    fn probe_lru<Q>(&self, hash: u64, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut shard = self.shards[self.shard_of(hash)].write();
+        let Some(index) = shard.find(hash, key) else {
+            return Lookup::Miss;
+        };
+        let Some(entry) = shard.entry(index) else {
+            return Lookup::Miss;
+        };
+        if self.is_expired(&shard, index) {
+            return Lookup::Miss;
+        }
+        let found = match &entry.slot {
+            Slot::Present(value) => Lookup::Hit(value.clone()),
+            Slot::Absent => Lookup::Absent,
+        };
+        shard.touch_lru(index);
+        found
     }
 
     /// Whether the entry at `index` of `shard` (locked by the caller) has
     /// expired. Caches without deadlines answer without reading the entry's
     /// [`Meta`](super::shard::Meta) (another cache line); entries without
     /// one, without reading the clock.
+    #[inline]
     fn is_expired(&self, shard: &Shard<K, V>, index: u32) -> bool {
         self.has_deadlines.load(Ordering::Relaxed)
             && shard.meta(index).is_some_and(|meta| {

@@ -12,15 +12,18 @@
 //! Threads beyond the owned slots share [`SHARED_STRIPES`] stripes with
 //! atomic adds.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-/// Stripes that belong to one thread at a time.
-const OWNED_STRIPES: usize = 32;
+/// Stripes that belong to one thread at a time (with the shared ones, a
+/// power of two: the stripe index is masked, not divided).
+const OWNED_STRIPES: usize = 28;
 /// Stripes shared, round-robin, by the threads that found no free owned
 /// stripe.
 const SHARED_STRIPES: usize = 4;
+const _: () = assert!((OWNED_STRIPES + SHARED_STRIPES).is_power_of_two());
 
 /// A snapshot of a cache's counters. Counts start at zero when the cache
 /// is built; `bytes_used` and `entries` are the current totals.
@@ -81,15 +84,15 @@ const COUNTERS: usize = 8;
 /// then [`SHARED_STRIPES`] shared ones.
 #[derive(Debug)]
 pub(crate) struct StripedCounters {
-    stripes: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
+    stripes: Box<[CachePadded<[AtomicU64; COUNTERS]>; OWNED_STRIPES + SHARED_STRIPES]>,
 }
 
 impl Default for StripedCounters {
     fn default() -> Self {
         Self {
-            stripes: (0..OWNED_STRIPES + SHARED_STRIPES)
-                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
-                .collect(),
+            stripes: Box::new(std::array::from_fn(|_| {
+                CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
+            })),
         }
     }
 }
@@ -98,58 +101,78 @@ impl Default for StripedCounters {
 static STRIPE_OWNED: [AtomicBool; OWNED_STRIPES] =
     [const { AtomicBool::new(false) }; OWNED_STRIPES];
 
-/// A thread's stripe: owned (released when the thread exits) or shared.
-struct StripeClaim {
-    index: usize,
-    owned: bool,
-}
-
-impl StripeClaim {
-    fn take() -> Self {
-        for (index, slot) in STRIPE_OWNED.iter().enumerate() {
-            if !slot.load(Ordering::Relaxed)
-                && slot
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return Self { index, owned: true };
-            }
-        }
-        static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
-        let shared = NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED_STRIPES;
-        Self {
-            index: OWNED_STRIPES + shared,
-            owned: false,
-        }
-    }
-}
-
-impl Drop for StripeClaim {
-    fn drop(&mut self) {
-        if self.owned {
-            STRIPE_OWNED[self.index].store(false, Ordering::Release);
-        }
-    }
-}
+/// In [`STRIPE`]: the thread owns the stripe (else it shares it).
+const STRIPE_OWNED_BIT: usize = 1 << 8;
+/// In [`STRIPE`]: the thread has no stripe yet.
+const STRIPE_UNSET: usize = usize::MAX;
 
 thread_local! {
-    static STRIPE: StripeClaim = StripeClaim::take();
+    /// This thread's stripe index, with [`STRIPE_OWNED_BIT`] if it owns
+    /// it. A plain `Cell` (no destructor) so the hot path reads it with one
+    /// load; the claim's release lives in [`CLAIM`].
+    static STRIPE: Cell<usize> = const { Cell::new(STRIPE_UNSET) };
+    /// Releases this thread's owned stripe when the thread exits.
+    static CLAIM: StripeRelease = const { StripeRelease(Cell::new(None)) };
+}
+
+/// Gives an owned stripe back when its thread exits.
+struct StripeRelease(Cell<Option<usize>>);
+
+impl Drop for StripeRelease {
+    fn drop(&mut self) {
+        if let Some(index) = self.0.get() {
+            // Later counts of this thread (from other thread-local
+            // destructors) go to a shared stripe.
+            let _ = STRIPE.try_with(|stripe| stripe.set(OWNED_STRIPES));
+            STRIPE_OWNED[index].store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Claims a stripe for this thread: a free owned one if any (registered
+/// for release at thread exit), else a shared one.
+#[cold]
+fn claim_stripe() -> usize {
+    for (index, slot) in STRIPE_OWNED.iter().enumerate() {
+        if !slot.load(Ordering::Relaxed)
+            && slot
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            // A thread already tearing down its thread-locals cannot
+            // register the release: it gives the stripe straight back.
+            if CLAIM.try_with(|claim| claim.0.set(Some(index))).is_err() {
+                slot.store(false, Ordering::Release);
+                break;
+            }
+            return index | STRIPE_OWNED_BIT;
+        }
+    }
+    static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
+    OWNED_STRIPES + NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED_STRIPES
 }
 
 impl StripedCounters {
     /// Adds `n` to `counter`.
+    #[inline]
     pub(crate) fn add(&self, counter: Counter, n: u64) {
-        if n == 0 {
-            return;
-        }
-        // A thread already tearing down its thread-locals counts on a
-        // shared stripe.
-        let (index, owned) = STRIPE
-            .try_with(|claim| (claim.index, claim.owned))
-            .unwrap_or((OWNED_STRIPES, false));
+        let stripe = STRIPE
+            .try_with(|stripe| {
+                let mut value = stripe.get();
+                if value == STRIPE_UNSET {
+                    value = claim_stripe();
+                    stripe.set(value);
+                }
+                value
+            })
+            .unwrap_or(OWNED_STRIPES);
+        let index = (stripe & !STRIPE_OWNED_BIT) & (OWNED_STRIPES + SHARED_STRIPES - 1);
         let cell = &self.stripes[index][counter as usize];
-        if owned {
-            cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        if stripe & STRIPE_OWNED_BIT != 0 {
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
         } else {
             cell.fetch_add(n, Ordering::Relaxed);
         }
