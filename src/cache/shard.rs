@@ -294,6 +294,27 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             .copied()
     }
 
+    /// The slab index and entry of `key`, in one probe (the hit path).
+    #[inline]
+    pub(crate) fn find_entry<Q>(&self, hash: u64, key: &Q) -> Option<(u32, &Entry<K, V>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slab = &self.slab;
+        let mut found = None;
+        self.table.find(hash, |&i| {
+            match slab.get(i as usize).and_then(Option::as_ref) {
+                Some(entry) if entry.key.borrow() == key => {
+                    found = Some((i, entry));
+                    true
+                }
+                _ => false,
+            }
+        });
+        found
+    }
+
     /// The entry at slab index `index`.
     pub(crate) fn entry(&self, index: u32) -> Option<&Entry<K, V>> {
         self.slab.get(index as usize).and_then(Option::as_ref)

@@ -224,10 +224,7 @@ where
             return self.probe_lru(hash, key);
         }
         let shard = self.shards[self.shard_of(hash)].read();
-        let Some(index) = shard.find(hash, key) else {
-            return Lookup::Miss;
-        };
-        let Some(entry) = shard.entry(index) else {
+        let Some((index, entry)) = shard.find_entry(hash, key) else {
             return Lookup::Miss;
         };
         if self.is_expired(&shard, index) {
