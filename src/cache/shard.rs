@@ -84,6 +84,9 @@ pub(crate) struct Entry<K, V> {
     pub(crate) slot: Slot<V>,
     /// Hits since the policy last looked (0..=[`FREQ_MAX`]).
     freq: AtomicU8,
+    /// Which queue holds the entry (in the padding after `freq`, which
+    /// keeps [`Meta`] at 32 bytes).
+    queue: Queue,
 }
 
 /// What the policy and the budget read of a cached entry (never a hit,
@@ -95,7 +98,6 @@ pub(crate) struct Meta {
     pub(crate) weight: u64,
     /// Clock nanoseconds at which the entry expires, or [`NEVER`].
     pub(crate) deadline_nanos: u64,
-    queue: Queue,
     prev: u32,
     next: u32,
 }
@@ -196,13 +198,12 @@ pub(crate) struct Shard<K, V> {
 }
 
 /// Appends `index` to the back of `list`.
-fn link_back(meta: &mut [Meta], list: &mut List, index: u32, queue: Queue) {
+fn link_back(meta: &mut [Meta], list: &mut List, index: u32) {
     let head = list.head;
     let tail = meta.get(head as usize).map_or(index, |front| front.prev);
     let Some(entry) = meta.get_mut(index as usize) else {
         return;
     };
-    entry.queue = queue;
     let weight = entry.weight;
     if head == NIL {
         entry.prev = index;
@@ -333,7 +334,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             rotate(&self.meta, &mut self.main);
         } else {
             unlink(&mut self.meta, &mut self.main, index);
-            link_back(&mut self.meta, &mut self.main, index, Queue::Main);
+            link_back(&mut self.meta, &mut self.main, index);
         }
     }
 
@@ -370,12 +371,12 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             key,
             slot,
             freq: AtomicU8::new(0),
+            queue,
         };
         let meta = Meta {
             hash,
             weight,
             deadline_nanos,
-            queue,
             prev: NIL,
             next: NIL,
         };
@@ -395,7 +396,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             Queue::Small => &mut self.small,
             Queue::Main => &mut self.main,
         };
-        link_back(&mut self.meta, list, index, queue);
+        link_back(&mut self.meta, list, index);
         let meta = &self.meta;
         self.table.insert_unique(hash, index, |&i| {
             meta.get(i as usize).map_or(0, |meta| meta.hash)
@@ -416,10 +417,11 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     ) -> Option<Slot<V>> {
         let entry = self.slab.get_mut(index as usize)?.as_mut()?;
         let old_slot = std::mem::replace(&mut entry.slot, slot);
+        let queue = entry.queue;
         let meta = self.meta.get_mut(index as usize)?;
         let old_weight = std::mem::replace(&mut meta.weight, weight);
         meta.deadline_nanos = deadline_nanos;
-        let list = match meta.queue {
+        let list = match queue {
             Queue::Small => &mut self.small,
             Queue::Main => &mut self.main,
         };
@@ -438,7 +440,8 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     /// Removes the entry at `index` and returns it.
     pub(crate) fn remove_at(&mut self, index: u32) -> Option<Removed<V>> {
         let meta = *self.meta(index)?;
-        let list = match meta.queue {
+        let queue = self.entry(index)?.queue;
+        let list = match queue {
             Queue::Small => &mut self.small,
             Queue::Main => &mut self.main,
         };
@@ -493,7 +496,10 @@ impl<K: Hash + Eq, V> Shard<K, V> {
                 }
                 if self.admits_to_main(hash, weight, budget) {
                     unlink(&mut self.meta, &mut self.small, index);
-                    link_back(&mut self.meta, &mut self.main, index, Queue::Main);
+                    link_back(&mut self.meta, &mut self.main, index);
+                    if let Some(Some(entry)) = self.slab.get_mut(index as usize) {
+                        entry.queue = Queue::Main;
+                    }
                     continue;
                 }
                 self.ghost.push(hash, self.table.len());
@@ -613,5 +619,16 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             }
         }
         keys
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_reads_32_bytes_and_the_policy_32_more_for_u64_entries() {
+        assert_eq!(size_of::<Option<Entry<u64, u64>>>(), 32);
+        assert_eq!(size_of::<Meta>(), 32);
     }
 }
