@@ -2,8 +2,13 @@
 //!
 //! Entries live in a slab (`Vec` of slots, reused through a free list) and
 //! are found through a `HashTable<u32>` of slab indices, so each key is
-//! stored once. Every entry is on one intrusive queue, linked by slab
-//! indices:
+//! stored once. An entry is split in two parallel slabs by who reads it: a
+//! hit reads only its [`Entry`] (key, value, hit counter: 32 bytes for
+//! `u64` keys and values), while what only the policy reads under the
+//! write lock (hash, weight, deadline, queue links) lives in [`Meta`]. The
+//! entries a hit reads are thus half as many cache lines as whole records
+//! would be (a hit on a 64-byte record in benches/peers stalled on two
+//! lines). Every entry is on one intrusive queue, linked by slab indices:
 //!
 //! - [`Policy::Adaptive`]: a probation FIFO (`small`) and a main CLOCK queue
 //!   (`main`). A hit only bumps the entry's 4-bit `freq` (one relaxed atomic,
@@ -72,29 +77,46 @@ enum Queue {
     Main,
 }
 
-/// A cached entry.
+/// What a hit reads of a cached entry.
 #[derive(Debug)]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
     pub(crate) slot: Slot<V>,
+    /// Hits since the policy last looked (0..=[`FREQ_MAX`]).
+    freq: AtomicU8,
+    /// Which queue holds the entry (in the padding after `freq`, which
+    /// keeps [`Meta`] at 32 bytes).
+    queue: Queue,
+}
+
+/// What the policy and the budget read of a cached entry (never a hit,
+/// unless the cache has deadlines).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
     pub(crate) hash: u64,
     /// Bytes charged to the budget, overhead included.
     pub(crate) weight: u64,
     /// Clock nanoseconds at which the entry expires, or [`NEVER`].
     pub(crate) deadline_nanos: u64,
-    /// Hits since the policy last looked (0..=[`FREQ_MAX`]).
-    freq: AtomicU8,
-    queue: Queue,
     prev: u32,
     next: u32,
 }
 
-impl<K, V> Entry<K, V> {
+impl Meta {
     /// Whether the entry's TTL has passed at `now_nanos`.
     pub(crate) fn is_expired(&self, now_nanos: u64) -> bool {
         self.deadline_nanos != NEVER && now_nanos >= self.deadline_nanos
     }
+}
 
+/// An entry taken out of its shard.
+#[derive(Debug)]
+pub(crate) struct Removed<V> {
+    pub(crate) slot: Slot<V>,
+    pub(crate) meta: Meta,
+}
+
+impl<K, V> Entry<K, V> {
     /// Records a hit: the only write a hit makes, and none once saturated.
     pub(crate) fn touch(&self) {
         let freq = self.freq.load(Ordering::Relaxed);
@@ -134,10 +156,13 @@ impl Budget {
     }
 }
 
+/// A queue of entries: a circular doubly linked list through their
+/// [`Meta`]s, so the CLOCK hand gives an entry another round by moving
+/// `head` one step, without relinking anything.
 #[derive(Debug, Clone, Copy)]
 struct List {
+    /// The front (the next candidate for eviction); its `prev` is the back.
     head: u32,
-    tail: u32,
     len: usize,
     bytes: u64,
 }
@@ -146,7 +171,6 @@ impl Default for List {
     fn default() -> Self {
         Self {
             head: NIL,
-            tail: NIL,
             len: 0,
             bytes: 0,
         }
@@ -158,6 +182,8 @@ impl Default for List {
 pub(crate) struct Shard<K, V> {
     table: HashTable<u32>,
     slab: Vec<Option<Entry<K, V>>>,
+    /// Parallel to `slab`; stale at free indices.
+    meta: Vec<Meta>,
     free: Vec<u32>,
     small: List,
     main: List,
@@ -171,47 +197,62 @@ pub(crate) struct Shard<K, V> {
     rng: u64,
 }
 
-fn node<K, V>(slab: &mut [Option<Entry<K, V>>], index: u32) -> Option<&mut Entry<K, V>> {
-    slab.get_mut(index as usize).and_then(Option::as_mut)
-}
-
 /// Appends `index` to the back of `list`.
-fn link_back<K, V>(slab: &mut [Option<Entry<K, V>>], list: &mut List, index: u32, queue: Queue) {
-    let tail = list.tail;
-    let Some(entry) = node(slab, index) else {
+fn link_back(meta: &mut [Meta], list: &mut List, index: u32) {
+    let head = list.head;
+    let tail = meta.get(head as usize).map_or(index, |front| front.prev);
+    let Some(entry) = meta.get_mut(index as usize) else {
         return;
     };
-    entry.queue = queue;
-    entry.prev = tail;
-    entry.next = NIL;
     let weight = entry.weight;
-    match node(slab, tail) {
-        Some(previous) => previous.next = index,
-        None => list.head = index,
+    if head == NIL {
+        entry.prev = index;
+        entry.next = index;
+        list.head = index;
+    } else {
+        entry.prev = tail;
+        entry.next = head;
+        if let Some(back) = meta.get_mut(tail as usize) {
+            back.next = index;
+        }
+        if let Some(front) = meta.get_mut(head as usize) {
+            front.prev = index;
+        }
     }
-    list.tail = index;
     list.len += 1;
     list.bytes += weight;
 }
 
 /// Takes `index` out of `list`.
-fn unlink<K, V>(slab: &mut [Option<Entry<K, V>>], list: &mut List, index: u32) {
-    let Some(entry) = node(slab, index) else {
+fn unlink(meta: &mut [Meta], list: &mut List, index: u32) {
+    let Some(entry) = meta.get_mut(index as usize) else {
         return;
     };
     let (prev, next, weight) = (entry.prev, entry.next, entry.weight);
     entry.prev = NIL;
     entry.next = NIL;
-    match node(slab, prev) {
-        Some(previous) => previous.next = next,
-        None => list.head = next,
-    }
-    match node(slab, next) {
-        Some(following) => following.prev = prev,
-        None => list.tail = prev,
+    if next == index {
+        list.head = NIL;
+    } else {
+        if let Some(previous) = meta.get_mut(prev as usize) {
+            previous.next = next;
+        }
+        if let Some(following) = meta.get_mut(next as usize) {
+            following.prev = prev;
+        }
+        if list.head == index {
+            list.head = next;
+        }
     }
     list.len -= 1;
     list.bytes -= weight;
+}
+
+/// Moves the front of `list` to the back (one step of a CLOCK hand).
+fn rotate(meta: &[Meta], list: &mut List) {
+    if let Some(front) = meta.get(list.head as usize) {
+        list.head = front.next;
+    }
 }
 
 impl<K: Hash + Eq, V> Shard<K, V> {
@@ -220,6 +261,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         Self {
             table: HashTable::new(),
             slab: Vec::new(),
+            meta: Vec::new(),
             free: Vec::new(),
             small: List::default(),
             main: List::default(),
@@ -253,16 +295,47 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             .copied()
     }
 
+    /// The slab index and entry of `key`, in one probe (the hit path).
+    #[inline]
+    pub(crate) fn find_entry<Q>(&self, hash: u64, key: &Q) -> Option<(u32, &Entry<K, V>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slab = &self.slab;
+        let mut found = None;
+        self.table.find(hash, |&i| {
+            match slab.get(i as usize).and_then(Option::as_ref) {
+                Some(entry) if entry.key.borrow() == key => {
+                    found = Some((i, entry));
+                    true
+                }
+                _ => false,
+            }
+        });
+        found
+    }
+
     /// The entry at slab index `index`.
     pub(crate) fn entry(&self, index: u32) -> Option<&Entry<K, V>> {
         self.slab.get(index as usize).and_then(Option::as_ref)
     }
 
+    /// The policy's record of the live entry at `index`.
+    pub(crate) fn meta(&self, index: u32) -> Option<&Meta> {
+        self.entry(index)?;
+        self.meta.get(index as usize)
+    }
+
     /// Records a hit on `index` under the write lock ([`Policy::Lru`]):
     /// moves it to the back of the LRU list.
     pub(crate) fn touch_lru(&mut self, index: u32) {
-        unlink(&mut self.slab, &mut self.main, index);
-        link_back(&mut self.slab, &mut self.main, index, Queue::Main);
+        if self.main.head == index {
+            rotate(&self.meta, &mut self.main);
+        } else {
+            unlink(&mut self.meta, &mut self.main, index);
+            link_back(&mut self.meta, &mut self.main, index);
+        }
     }
 
     /// A uniform random number (xorshift64*), for TTL jitter.
@@ -297,21 +370,25 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         let entry = Entry {
             key,
             slot,
+            freq: AtomicU8::new(0),
+            queue,
+        };
+        let meta = Meta {
             hash,
             weight,
             deadline_nanos,
-            freq: AtomicU8::new(0),
-            queue,
             prev: NIL,
             next: NIL,
         };
         let index = match self.free.pop() {
             Some(index) => {
                 self.slab[index as usize] = Some(entry);
+                self.meta[index as usize] = meta;
                 index
             }
             None => {
                 self.slab.push(Some(entry));
+                self.meta.push(meta);
                 (self.slab.len() - 1) as u32
             }
         };
@@ -319,32 +396,65 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             Queue::Small => &mut self.small,
             Queue::Main => &mut self.main,
         };
-        link_back(&mut self.slab, list, index, queue);
-        let slab = &self.slab;
+        link_back(&mut self.meta, list, index);
+        let meta = &self.meta;
         self.table.insert_unique(hash, index, |&i| {
-            slab.get(i as usize)
-                .and_then(Option::as_ref)
-                .map_or(0, |entry| entry.hash)
+            meta.get(i as usize).map_or(0, |meta| meta.hash)
         });
         self.sketch.ensure_capacity(self.table.len());
     }
 
-    /// Removes the entry at `index` and returns it.
-    pub(crate) fn remove_at(&mut self, index: u32) -> Option<Entry<K, V>> {
-        let (hash, queue) = {
-            let entry = self.entry(index)?;
-            (entry.hash, entry.queue)
-        };
+    /// Rewrites the entry at `index` in place (a write to a resident key):
+    /// new value, weight and deadline. The write counts as an access: the
+    /// entry keeps its queue and gets a hit ([`Policy::Adaptive`]) or moves
+    /// to the back ([`Policy::Lru`]). Returns the old value.
+    pub(crate) fn replace_at(
+        &mut self,
+        index: u32,
+        slot: Slot<V>,
+        weight: u64,
+        deadline_nanos: u64,
+    ) -> Option<Slot<V>> {
+        let entry = self.slab.get_mut(index as usize)?.as_mut()?;
+        let old_slot = std::mem::replace(&mut entry.slot, slot);
+        let queue = entry.queue;
+        let meta = self.meta.get_mut(index as usize)?;
+        let old_weight = std::mem::replace(&mut meta.weight, weight);
+        meta.deadline_nanos = deadline_nanos;
         let list = match queue {
             Queue::Small => &mut self.small,
             Queue::Main => &mut self.main,
         };
-        unlink(&mut self.slab, list, index);
-        if let Ok(found) = self.table.find_entry(hash, |&i| i == index) {
+        list.bytes = list.bytes - old_weight + weight;
+        match self.policy {
+            Policy::Adaptive => {
+                if let Some(entry) = self.entry(index) {
+                    entry.touch();
+                }
+            }
+            Policy::Lru => self.touch_lru(index),
+        }
+        Some(old_slot)
+    }
+
+    /// Removes the entry at `index` and returns it.
+    pub(crate) fn remove_at(&mut self, index: u32) -> Option<Removed<V>> {
+        let meta = *self.meta(index)?;
+        let queue = self.entry(index)?.queue;
+        let list = match queue {
+            Queue::Small => &mut self.small,
+            Queue::Main => &mut self.main,
+        };
+        unlink(&mut self.meta, list, index);
+        if let Ok(found) = self.table.find_entry(meta.hash, |&i| i == index) {
             found.remove();
         }
         self.free.push(index);
-        self.slab.get_mut(index as usize).and_then(Option::take)
+        let entry = self.slab.get_mut(index as usize).and_then(Option::take)?;
+        Some(Removed {
+            slot: entry.slot,
+            meta,
+        })
     }
 
     /// Evicts one entry (expired ones first when the policy meets them) and
@@ -363,9 +473,9 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             } else {
                 self.main.head
             };
-            let entry = self.entry(index)?;
-            let (hash, weight) = (entry.hash, entry.weight);
-            if entry.is_expired(now_nanos) {
+            let meta = *self.meta(index)?;
+            let (hash, weight) = (meta.hash, meta.weight);
+            if meta.is_expired(now_nanos) {
                 self.remove_at(index);
                 return Some((weight, Reason::Expired));
             }
@@ -373,7 +483,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
                 self.remove_at(index);
                 return Some((weight, Reason::Size));
             }
-            let freq = entry.freq.load(Ordering::Relaxed);
+            let freq = self.entry(index)?.freq.load(Ordering::Relaxed);
             if from_small {
                 // Hits in probation count in the sketch; then the entry duels
                 // like any other (S3-FIFO's free pass for any hit let
@@ -385,8 +495,11 @@ impl<K: Hash + Eq, V> Shard<K, V> {
                     entry.freq.store(0, Ordering::Relaxed);
                 }
                 if self.admits_to_main(hash, weight, budget) {
-                    unlink(&mut self.slab, &mut self.small, index);
-                    link_back(&mut self.slab, &mut self.main, index, Queue::Main);
+                    unlink(&mut self.meta, &mut self.small, index);
+                    link_back(&mut self.meta, &mut self.main, index);
+                    if let Some(Some(entry)) = self.slab.get_mut(index as usize) {
+                        entry.queue = Queue::Main;
+                    }
                     continue;
                 }
                 self.ghost.push(hash, self.table.len());
@@ -400,7 +513,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             // `main` is over its target (the climber grew `small`): its victim
             // still duels the probation head, so a burst of one-time keys
             // cannot push out a hot set through a growing `small`.
-            if let Some(candidate) = self.entry(self.small.head) {
+            if let Some(&candidate) = self.meta(self.small.head) {
                 let (candidate_hash, candidate_weight) = (candidate.hash, candidate.weight);
                 if self.sketch.frequency(hash) >= self.sketch.frequency(candidate_hash)
                     && !candidate.is_expired(now_nanos)
@@ -417,17 +530,17 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         None
     }
 
-    /// The CLOCK hand passes `index` in `main`: spends one hit and gives it
-    /// another round.
+    /// The CLOCK hand passes `main`'s front entry, at `index`: spends one
+    /// of its hits (counting it in the sketch) and gives it another round.
     fn second_chance(&mut self, index: u32, freq: u8) {
-        let Some(entry) = self.entry(index) else {
+        let (Some(entry), Some(meta)) = (self.entry(index), self.meta.get(index as usize)) else {
             return;
         };
+        debug_assert_eq!(self.main.head, index, "the hand is at the front");
         entry.freq.store(freq - 1, Ordering::Relaxed);
-        let hash = entry.hash;
+        let hash = meta.hash;
         self.sketch.increment(hash);
-        unlink(&mut self.slab, &mut self.main, index);
-        link_back(&mut self.slab, &mut self.main, index, Queue::Main);
+        rotate(&self.meta, &mut self.main);
     }
 
     /// Whether a candidate for `main` gets in: freely while `main` is under
@@ -441,12 +554,13 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         while steps_left > 0 {
             steps_left -= 1;
             let index = self.main.head;
-            let Some(victim) = self.entry(index) else {
+            let (Some(victim), Some(meta)) = (self.entry(index), self.meta.get(index as usize))
+            else {
                 return true;
             };
             let freq = victim.freq.load(Ordering::Relaxed);
             if freq == 0 {
-                return self.sketch.frequency(hash) > self.sketch.frequency(victim.hash);
+                return self.sketch.frequency(hash) > self.sketch.frequency(meta.hash);
             }
             self.second_chance(index, freq);
         }
@@ -456,17 +570,13 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     /// Removes every entry that has expired at `now_nanos`; returns how many
     /// and their total weight.
     pub(crate) fn purge_expired(&mut self, now_nanos: u64) -> (u64, u64) {
-        let expired: Vec<u32> = self
-            .slab
-            .iter()
-            .enumerate()
-            .filter(|(_, slot)| slot.as_ref().is_some_and(|e| e.is_expired(now_nanos)))
-            .map(|(index, _)| index as u32)
+        let expired: Vec<u32> = (0..self.slab.len() as u32)
+            .filter(|&index| self.meta(index).is_some_and(|m| m.is_expired(now_nanos)))
             .collect();
         let mut bytes = 0;
         for &index in &expired {
-            if let Some(entry) = self.remove_at(index) {
-                bytes += entry.weight;
+            if let Some(removed) = self.remove_at(index) {
+                bytes += removed.meta.weight;
             }
         }
         (expired.len() as u64, bytes)
@@ -479,6 +589,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         let bytes = self.small.bytes + self.main.bytes;
         self.table.clear();
         self.slab.clear();
+        self.meta.clear();
         self.free.clear();
         self.small = List::default();
         self.main = List::default();
@@ -499,11 +610,25 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         let mut keys = Vec::new();
         for list in [&self.small, &self.main] {
             let mut index = list.head;
-            while let Some(entry) = self.entry(index) {
+            for _ in 0..list.len {
+                let (Some(entry), Some(meta)) = (self.entry(index), self.meta(index)) else {
+                    break;
+                };
                 keys.push(&entry.key);
-                index = entry.next;
+                index = meta.next;
             }
         }
         keys
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_reads_32_bytes_and_the_policy_32_more_for_u64_entries() {
+        assert_eq!(size_of::<Option<Entry<u64, u64>>>(), 32);
+        assert_eq!(size_of::<Meta>(), 32);
     }
 }

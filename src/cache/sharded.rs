@@ -193,6 +193,7 @@ where
     }
 
     /// What the cache holds for `key`: a value, a cached absence, or nothing.
+    #[inline]
     pub fn lookup<Q>(&self, key: &Q) -> Lookup<V>
     where
         K: Borrow<Q>,
@@ -203,6 +204,7 @@ where
         found
     }
 
+    #[inline]
     fn count_lookup(&self, found: &Lookup<V>) {
         let counter = match found {
             Lookup::Miss => Counter::Miss,
@@ -212,55 +214,78 @@ where
     }
 
     /// Looks `key` up without counting it.
+    #[inline]
     pub(super) fn probe<Q>(&self, hash: u64, key: &Q) -> Lookup<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = &self.shards[self.shard_of(hash)];
-        match self.policy {
-            Policy::Adaptive => {
-                let shard = shard.read();
-                let Some(entry) = shard.find(hash, key).and_then(|i| shard.entry(i)) else {
-                    return Lookup::Miss;
-                };
-                if entry.deadline_nanos != NEVER && entry.is_expired(self.now_nanos()) {
-                    return Lookup::Miss;
-                }
-                entry.touch();
-                match &entry.slot {
-                    Slot::Present(value) => Lookup::Hit(value.clone()),
-                    Slot::Absent => Lookup::Absent,
-                }
-            }
-            Policy::Lru => {
-                let mut shard = shard.write();
-                let Some(index) = shard.find(hash, key) else {
-                    return Lookup::Miss;
-                };
-                let Some(entry) = shard.entry(index) else {
-                    return Lookup::Miss;
-                };
-                if entry.deadline_nanos != NEVER && entry.is_expired(self.now_nanos()) {
-                    return Lookup::Miss;
-                }
-                let found = match &entry.slot {
-                    Slot::Present(value) => Lookup::Hit(value.clone()),
-                    Slot::Absent => Lookup::Absent,
-                };
-                shard.touch_lru(index);
-                found
-            }
+        if self.policy == Policy::Lru {
+            return self.probe_lru(hash, key);
         }
+        let shard = self.shards[self.shard_of(hash)].read();
+        let Some((index, entry)) = shard.find_entry(hash, key) else {
+            return Lookup::Miss;
+        };
+        if self.is_expired(&shard, index) {
+            return Lookup::Miss;
+        }
+        entry.touch();
+        match &entry.slot {
+            Slot::Present(value) => Lookup::Hit(value.clone()),
+            Slot::Absent => Lookup::Absent,
+        }
+    }
+
+    /// [`probe`](Self::probe) under [`Policy::Lru`]: a hit moves the entry,
+    /// so it takes the write lock. Kept out of line so the adaptive hit
+    /// path stays small.
+    #[inline(never)]
+    fn probe_lru<Q>(&self, hash: u64, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut shard = self.shards[self.shard_of(hash)].write();
+        let Some(index) = shard.find(hash, key) else {
+            return Lookup::Miss;
+        };
+        let Some(entry) = shard.entry(index) else {
+            return Lookup::Miss;
+        };
+        if self.is_expired(&shard, index) {
+            return Lookup::Miss;
+        }
+        let found = match &entry.slot {
+            Slot::Present(value) => Lookup::Hit(value.clone()),
+            Slot::Absent => Lookup::Absent,
+        };
+        shard.touch_lru(index);
+        found
+    }
+
+    /// Whether the entry at `index` of `shard` (locked by the caller) has
+    /// expired. Caches without deadlines answer without reading the entry's
+    /// [`Meta`](super::shard::Meta) (another cache line); entries without
+    /// one, without reading the clock.
+    #[inline]
+    fn is_expired(&self, shard: &Shard<K, V>, index: u32) -> bool {
+        self.has_deadlines.load(Ordering::Relaxed)
+            && shard.meta(index).is_some_and(|meta| {
+                meta.deadline_nanos != NEVER && meta.is_expired(self.now_nanos())
+            })
     }
 
     /// What `shard` (locked by the caller) holds for `key`, without
     /// counting or touching it.
     pub(super) fn peek_locked(&self, shard: &Shard<K, V>, hash: u64, key: &K) -> Lookup<V> {
-        let Some(entry) = shard.find(hash, key).and_then(|i| shard.entry(i)) else {
+        let Some(index) = shard.find(hash, key) else {
             return Lookup::Miss;
         };
-        if entry.deadline_nanos != NEVER && entry.is_expired(self.now_nanos()) {
+        let Some(entry) = shard.entry(index) else {
+            return Lookup::Miss;
+        };
+        if self.is_expired(shard, index) {
             return Lookup::Miss;
         }
         match &entry.slot {
@@ -300,7 +325,11 @@ where
         let Some(ttl) = ttl else {
             return NEVER;
         };
-        self.has_deadlines.store(true, Ordering::Relaxed);
+        // Written once: lookups read this flag, so a store per insert would
+        // bounce its cache line between cores.
+        if !self.has_deadlines.load(Ordering::Relaxed) {
+            self.has_deadlines.store(true, Ordering::Relaxed);
+        }
         let mut ttl_nanos = nanos(ttl);
         if self.jitter_nanos > 0 {
             let spread = self.jitter_nanos.saturating_mul(2).saturating_add(1);
@@ -339,9 +368,23 @@ where
                 Some(_) => {}
                 None => mark_flight_stale(&shard, &key),
             }
-            if let Some(old) = shard.find(hash, &key).and_then(|i| shard.remove_at(i)) {
-                self.release(old.weight);
-                self.counters.add(Counter::Removed, 1);
+            if let Some(index) = shard.find(hash, &key) {
+                let old_weight = shard.meta(index).map_or(0, |meta| meta.weight);
+                // A rewrite that fits without evicting (the usual update of
+                // a hot key) stays in place: no unlink, no relink, no index
+                // update, no sketch write.
+                if weight <= old_weight || self.try_reserve(weight - old_weight) {
+                    let deadline = self.deadline(&mut shard, ttl);
+                    let old = shard.replace_at(index, slot, weight, deadline);
+                    self.release(old_weight.saturating_sub(weight));
+                    self.counters.add(Counter::Removed, 1);
+                    self.inserted(shard, old);
+                    return Ok(());
+                }
+                if let Some(old) = shard.remove_at(index) {
+                    self.release(old.meta.weight);
+                    self.counters.add(Counter::Removed, 1);
+                }
             }
             if !self.reserve(&mut shard, weight) {
                 drop(shard);
@@ -350,18 +393,36 @@ where
             }
             let deadline = self.deadline(&mut shard, ttl);
             shard.insert_new(key, slot, hash, weight, deadline, self.budget());
-            self.counters.add(Counter::Insert, 1);
-            shard.inserts_since_climb += 1;
-            let climb = shard.inserts_since_climb >= CLIMB_EVERY_INSERTS;
-            if climb {
-                shard.inserts_since_climb = 0;
-            }
-            drop(shard);
-            if climb && self.policy == Policy::Adaptive {
-                self.climb();
-            }
+            self.inserted(shard, None);
             return Ok(());
         }
+    }
+
+    /// Counts an insert, unlocks its shard, then drops the value it
+    /// replaced (user `Drop` code runs outside the lock) and offers the
+    /// hill climber a sample when the shard's turn has come.
+    fn inserted(&self, mut shard: WriteGuard<'_, Shard<K, V>>, replaced: Option<Slot<V>>) {
+        self.counters.add(Counter::Insert, 1);
+        shard.inserts_since_climb += 1;
+        let climb = shard.inserts_since_climb >= CLIMB_EVERY_INSERTS;
+        if climb {
+            shard.inserts_since_climb = 0;
+        }
+        drop(shard);
+        drop(replaced);
+        if climb && self.policy == Policy::Adaptive {
+            self.climb();
+        }
+    }
+
+    /// Reserves `bytes` more of the budget if they fit without evicting.
+    fn try_reserve(&self, bytes: u64) -> bool {
+        self.used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| total <= self.max_bytes)
+            })
+            .is_ok()
     }
 
     /// Reserves `weight` bytes of the budget, evicting from `shard` as
@@ -426,7 +487,9 @@ where
     }
 
     fn release(&self, bytes: u64) {
-        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if bytes > 0 {
+            self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
     }
 
     /// Offers the hill climber a sample, unless another thread is at it.
@@ -454,12 +517,12 @@ where
         let now = self.expiry_now();
         let mut shard = self.shards[self.shard_of(hash)].write();
         mark_flight_stale(&shard, key);
-        let entry = shard.find(hash, key).and_then(|i| shard.remove_at(i))?;
+        let removed = shard.find(hash, key).and_then(|i| shard.remove_at(i))?;
         drop(shard);
-        self.release(entry.weight);
+        self.release(removed.meta.weight);
         self.counters.add(Counter::Removed, 1);
-        match entry.slot {
-            Slot::Present(value) if !entry.is_expired(now) => Some(value),
+        match removed.slot {
+            Slot::Present(value) if !removed.meta.is_expired(now) => Some(value),
             Slot::Present(_) | Slot::Absent => None,
         }
     }
