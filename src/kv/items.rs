@@ -53,6 +53,20 @@ fn collection_metrics(
     Some(ItemCollectionMetrics::new(key, size))
 }
 
+/// Parses the condition of a write whose only expression it is (PutItem,
+/// DeleteItem), checking that every placeholder is used.
+fn parse_condition_only(
+    attributes: &ExpressionAttributes,
+    expression: Option<&str>,
+) -> Result<Option<expr::Condition>> {
+    let mut placeholders = attributes.placeholders(expression.is_some())?;
+    let condition = expression
+        .map(|text| expr::parse_condition(text, &mut placeholders))
+        .transpose()?;
+    placeholders.check_unused()?;
+    Ok(condition)
+}
+
 /// The item a write returns for `ALL_OLD` (or `None`).
 fn all_old(return_values: ReturnValue, old: Option<Item>) -> Option<Item> {
     (return_values == ReturnValue::AllOld)
@@ -117,15 +131,8 @@ impl PutItem {
         let table = inner.kv.table(&self.table)?;
         let definition = table.definition();
         check_put_delete_return_values(self.return_values)?;
-        let mut placeholders = self
-            .attributes
-            .placeholders(self.condition_expression.is_some())?;
-        let condition = self
-            .condition_expression
-            .as_deref()
-            .map(|text| expr::parse_condition(text, &mut placeholders))
-            .transpose()?;
-        placeholders.check_unused()?;
+        let condition =
+            parse_condition_only(&self.attributes, self.condition_expression.as_deref())?;
         validate_item(&self.item)?;
         let key = key_of_item(&definition.key, &self.item)?;
         let row_key = key.row_key(definition.keyspace);
@@ -449,15 +456,8 @@ impl DeleteItem {
         let table = inner.kv.table(&self.table)?;
         let definition = table.definition();
         check_put_delete_return_values(self.return_values)?;
-        let mut placeholders = self
-            .attributes
-            .placeholders(self.condition_expression.is_some())?;
-        let condition = self
-            .condition_expression
-            .as_deref()
-            .map(|text| expr::parse_condition(text, &mut placeholders))
-            .transpose()?;
-        placeholders.check_unused()?;
+        let condition =
+            parse_condition_only(&self.attributes, self.condition_expression.as_deref())?;
         let key = key_from_key_map(&definition.key, &self.key)?;
         let mut written = write_item(
             inner,
