@@ -13,7 +13,7 @@ use super::request::{
 };
 use super::stats::Counter;
 use super::{Accelerator, CachedPage, Shared};
-use crate::kv::expr::{self, KeySchema, Placeholders};
+use crate::kv::expr::{self, Placeholders};
 use crate::kv::{Paged, QueryOutput, Result, ReturnConsumedCapacity, ScanOutput, Select};
 use crate::value::Item;
 
@@ -219,16 +219,7 @@ impl Query {
             return Some(table_tag(&self.table));
         }
         let definition = key_definition(&self.accelerator.shared.db, &self.table).ok()?;
-        let schema = KeySchema {
-            partition_key: (
-                definition.partition_key.0.as_str(),
-                definition.partition_key.1,
-            ),
-            sort_key: definition
-                .sort_key
-                .as_ref()
-                .map(|(name, scalar)| (name.as_str(), *scalar)),
-        };
+        let schema = definition.expr_schema();
         let no_names = Default::default();
         let no_values = Default::default();
         let mut placeholders = Placeholders::new(
@@ -238,7 +229,7 @@ impl Query {
         .ok()?;
         let text = self.key_condition_expression.as_deref()?;
         let condition = expr::parse_key_condition(text, &mut placeholders, &schema).ok()?;
-        partition_tag(&self.table, &condition.partition_value)
+        partition_tag(&self.table, condition.partition_value())
     }
 
     /// Runs the request: one page.
