@@ -665,7 +665,7 @@ pub struct Items<R> {
 }
 
 impl<R: Paged> Items<R> {
-    fn new(request: R) -> Self {
+    pub(crate) fn new(request: R) -> Self {
         Self {
             request: Some(request),
             buffered: Vec::new().into_iter(),

@@ -14,7 +14,7 @@ use super::request::{
 use super::stats::Counter;
 use super::{Accelerator, CachedPage, Shared};
 use crate::kv::expr::{self, Placeholders};
-use crate::kv::{Paged, QueryOutput, Result, ReturnConsumedCapacity, ScanOutput, Select};
+use crate::kv::{Items, Paged, QueryOutput, Result, ReturnConsumedCapacity, ScanOutput, Select};
 use crate::value::Item;
 
 impl Shared {
@@ -232,6 +232,12 @@ impl Query {
         partition_tag(&self.table, condition.partition_value())
     }
 
+    /// Every matching item, reading page after page through the query
+    /// cache as the iterator goes (each page is cached on its own).
+    pub fn items(self) -> Items<Self> {
+        Items::new(self)
+    }
+
     /// Runs the request: one page.
     pub fn send(&self) -> Result<QueryOutput> {
         let shared = &self.accelerator.shared;
@@ -396,6 +402,12 @@ impl Scan {
             .optional_number(self.segment.map(u64::from))
             .optional_number(self.total_segments.map(u64::from))
             .finish()
+    }
+
+    /// Every matching item, reading page after page through the query
+    /// cache as the iterator goes (each page is cached on its own).
+    pub fn items(self) -> Items<Self> {
+        Items::new(self)
     }
 
     /// Runs the request: one page.
