@@ -34,6 +34,7 @@
 //! `value::encode_item`, and every write of an item takes its lock
 //! (`locks`) so conditions and transactions are serializable.
 
+mod backup;
 mod batch;
 mod capacity;
 mod catalogue;
@@ -54,6 +55,12 @@ mod views;
 mod write;
 
 pub use crate::db::ITEM_COLLECTION_SIZE_LIMIT;
+pub use backup::{
+    BackupDescription, BackupDetails, BackupStatus, BackupSummary, BackupType, CreateBackup,
+    CreateBackupOutput, DeleteBackup, DeleteBackupOutput, DescribeBackup, DescribeBackupOutput,
+    ListBackups, ListBackupsOutput, RestoreTableFromBackup, RestoreTableFromBackupOutput,
+    SourceTableDetails, SourceTableFeatureDetails,
+};
 pub use batch::{
     BATCH_BYTES_MAX, BATCH_GET_ITEMS_MAX, BATCH_WRITE_ITEMS_MAX, BatchGetItem, BatchGetItemOutput,
     BatchWriteItem, BatchWriteItemOutput, KeysAndAttributes, WriteRequest,
