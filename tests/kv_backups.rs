@@ -308,3 +308,70 @@ fn an_in_memory_database_has_no_backups() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_restore_cut_by_a_crash_leaves_no_table_and_can_be_redone() {
+    use nimbus::storage::fs::FileSystem;
+    use nimbus::storage::sim::SimFileSystem;
+
+    let disk = SimFileSystem::new();
+    let boot = || {
+        let session: Arc<dyn FileSystem> = Arc::new(disk.session());
+        Database::open_on(session, "/db", DatabaseOptions::default()).unwrap()
+    };
+    let arn = {
+        let db = boot();
+        events(&db);
+        for chunk in 0..5u64 {
+            let mut batch = db.batch_write_item();
+            for id in chunk * 25..chunk * 25 + 25 {
+                batch = batch.put("Events", event(id));
+            }
+            batch.send().unwrap();
+        }
+        let arn = db
+            .create_backup("Events")
+            .backup_name("before-crash")
+            .send()
+            .unwrap()
+            .backup_details
+            .backup_arn;
+        db.close().unwrap();
+        arn
+    };
+    // Cut the restore at a different write each time, crash, and reboot:
+    // the target is either complete or absent, never partial.
+    let mut completed = 0;
+    for n in 1..7u64 {
+        let target = format!("Restored{n}");
+        {
+            let db = boot();
+            disk.fail_nth_write(n);
+            let _ = db
+                .restore_table_from_backup(&target)
+                .backup_arn(&arn)
+                .send();
+            disk.crash(n);
+        }
+        let db = boot();
+        match db.describe_table(&target).send() {
+            Ok(output) => {
+                completed += 1;
+                assert_eq!(output.table.item_count, 125, "restore {n}");
+                assert_eq!(ids(&db, &target).len(), 125, "restore {n}");
+            }
+            Err(Error::ResourceNotFound(_)) => {}
+            Err(other) => panic!("restore {n}: {other:?}"),
+        }
+        db.close().unwrap();
+    }
+    assert!(completed < 6, "some restores were cut");
+    let db = boot();
+    let restored = db
+        .restore_table_from_backup("Final")
+        .backup_arn(&arn)
+        .send()
+        .unwrap()
+        .table_description;
+    assert_eq!(restored.item_count, 125);
+}
