@@ -39,7 +39,9 @@ mod batch;
 mod capacity;
 mod catalogue;
 mod error;
+mod export;
 pub mod expr;
+mod import;
 mod index_ddl;
 mod index_read;
 mod items;
@@ -69,6 +71,14 @@ pub(crate) use capacity::write_units;
 pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
 pub(crate) use catalogue::{BACKFILL_TAG, Counts, KvState, TableHandle, catalogue_key};
 pub use error::{CancellationReason, Error, Result};
+pub use export::{
+    ExportDescription, ExportFormat, ExportStatus, ExportTableToPointInTime,
+    ExportTableToPointInTimeOutput,
+};
+pub use import::{
+    IMPORT_ERRORS_REPORTED, ImportError, ImportStatus, ImportTable, ImportTableDescription,
+    ImportTableOutput, InputCompressionType, InputFormat,
+};
 pub use index_ddl::GlobalSecondaryIndexUpdate;
 pub use items::{
     DeleteItem, DeleteItemOutput, GetItem, GetItemOutput, PutItem, PutItemOutput, UpdateItem,
