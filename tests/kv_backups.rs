@@ -200,7 +200,8 @@ fn backups_are_listed_described_deleted_and_restored_with_overrides() {
         2
     );
 
-    // Restore the first backup keeping only ByDay.
+    // Restore the first backup keeping only ByDay, watching its progress.
+    let last_progress = Arc::new(std::sync::Mutex::new(None));
     let by_day = described
         .source_table_feature_details
         .global_secondary_indexes[1]
@@ -209,11 +210,20 @@ fn backups_are_listed_described_deleted_and_restored_with_overrides() {
     let restored = db
         .restore_table_from_backup("FromFirst")
         .backup_arn(&first.backup_arn)
+        .on_progress({
+            let last = Arc::clone(&last_progress);
+            move |p| *last.lock().unwrap() = Some(*p)
+        })
         .global_secondary_index_override([by_day])
         .send()
         .unwrap()
         .table_description;
     assert_eq!(restored.item_count, 100);
+    let last = last_progress.lock().unwrap().unwrap();
+    assert_eq!(
+        (last.items_done, last.items_total, last.finished),
+        (100, Some(100), true)
+    );
     let kept: Vec<&str> = restored
         .global_secondary_indexes
         .iter()

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use nimbus::kv::{ExportStatus, ImportStatus, InputCompressionType, InputFormat};
 use nimbus::{AttributeValue, Database, Item, ScalarType, item};
@@ -49,15 +50,26 @@ fn an_export_imports_back_to_the_same_items() {
         db.put_item("Source").item(all_types(n)).send().unwrap();
     }
     db.objects().create_bucket("exports").send().unwrap();
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&reports);
     let export = db
         .export_table_to_point_in_time("Source")
         .s3_bucket("exports")
         .s3_prefix("nightly")
+        .on_progress(move |p| seen.lock().unwrap().push(*p))
         .send()
         .unwrap()
         .export_description;
     assert_eq!(export.export_status, ExportStatus::Completed);
     assert_eq!(export.item_count, 1500);
+    let done: Vec<(u64, bool)> = reports
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| (p.items_done, p.finished))
+        .collect();
+    assert_eq!(done, [(1024, false), (1500, true)]);
+    assert_eq!(reports.lock().unwrap()[0].items_total, Some(1500));
     let summary = db
         .objects()
         .get_object("exports", &export.export_manifest)
@@ -81,6 +93,10 @@ fn an_export_imports_back_to_the_same_items() {
         .s3_bucket_source("exports", format!("{root}data/"))
         .input_compression_type(InputCompressionType::Gzip)
         .table_creation_parameters(table(&db, "Copy"))
+        .on_progress({
+            let reports = Arc::clone(&reports);
+            move |p| reports.lock().unwrap().push(*p)
+        })
         .send()
         .unwrap()
         .import_table_description;
@@ -91,6 +107,8 @@ fn an_export_imports_back_to_the_same_items() {
     );
     assert_eq!(imported.table_description.unwrap().item_count, 1500);
     assert_eq!(scan_all(&db, "Copy"), scan_all(&db, "Source"));
+    let last = *reports.lock().unwrap().last().unwrap();
+    assert!(last.finished && last.items_done == 1500);
 }
 
 #[test]

@@ -25,6 +25,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::catalogue::KvState;
 use super::error::{Error, Result};
+use super::progress::{OnProgress, Progress};
 use super::schema::{
     BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, LocalSecondaryIndex,
     TableDefinition, TableDescription, TableStatus, validate_name,
@@ -507,6 +508,7 @@ pub struct RestoreTableFromBackup {
     global_override: Option<Vec<GlobalSecondaryIndex>>,
     local_override: Option<Vec<LocalSecondaryIndex>>,
     billing_mode_override: Option<BillingMode>,
+    on_progress: OnProgress,
 }
 
 /// What `restore_table_from_backup` returns.
@@ -546,6 +548,13 @@ impl RestoreTableFromBackup {
     /// Gives the restored table another billing mode.
     pub fn billing_mode_override(mut self, mode: BillingMode) -> Self {
         self.billing_mode_override = Some(mode);
+        self
+    }
+
+    /// Calls `callback` as items are copied (every 1,024 and at the end;
+    /// `items_total` is the table's item count at backup time).
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = OnProgress::new(callback);
         self
     }
 
@@ -601,8 +610,14 @@ impl RestoreTableFromBackup {
         };
         let backup = Engine::open_with(Arc::clone(&db.fs), &source, options)?;
         let mut counts = Vec::with_capacity(targets.len());
-        for (from, to) in sources.iter().zip(&targets) {
-            counts.push(copy_keyspace(&backup, &db.engine, *from, *to)?);
+        let mut progress = Progress {
+            items_total: Some(descriptor.item_count),
+            ..Progress::default()
+        };
+        for (n, (from, to)) in sources.iter().zip(&targets).enumerate() {
+            // Progress counts the table's items; index entries follow them.
+            let report = (n == 0).then_some((&self.on_progress, &mut progress));
+            counts.push(copy_keyspace(&backup, &db.engine, (*from, *to), report)?);
         }
         backup.close()?;
 
@@ -681,8 +696,8 @@ impl NamedIndex for LocalSecondaryIndex {
 fn copy_keyspace(
     source: &Engine,
     target: &Engine,
-    from: KeyspaceId,
-    to: KeyspaceId,
+    (from, to): (KeyspaceId, KeyspaceId),
+    mut progress: Option<(&OnProgress, &mut Progress)>,
 ) -> Result<(i64, i64)> {
     let prefix = keyspace_prefix(to);
     let (mut items, mut bytes) = (0i64, 0i64);
@@ -691,8 +706,12 @@ fn copy_keyspace(
     for row in source.prefix(&keyspace_prefix(from), Direction::Forward, None)? {
         let (key, value) = row?;
         let item = decode_item(&value)?;
+        let size = item_size(&item);
         items += 1;
-        bytes += item_size(&item) as i64;
+        bytes += size as i64;
+        if let Some((callback, progress)) = &mut progress {
+            callback.item(progress, size as u64);
+        }
         let mut new_key = Vec::with_capacity(key.len());
         new_key.extend_from_slice(&prefix);
         new_key.extend_from_slice(key.get(prefix.len()..).unwrap_or_default());
@@ -705,6 +724,9 @@ fn copy_keyspace(
     }
     if rows > 0 {
         target.write(batch)?;
+    }
+    if let Some((callback, progress)) = progress {
+        callback.finish(progress);
     }
     Ok((items, bytes))
 }
@@ -757,6 +779,7 @@ impl Database {
             global_override: None,
             local_override: None,
             billing_mode_override: None,
+            on_progress: OnProgress::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ use md5::{Digest, Md5};
 use serde_json::json;
 
 use super::error::{Error, Result};
+use super::progress::{OnProgress, Progress};
 use crate::Database;
 use crate::partition::keyspace_prefix;
 use crate::storage::Direction;
@@ -86,6 +87,7 @@ pub struct ExportTableToPointInTime {
     s3_bucket: Option<String>,
     s3_prefix: Option<String>,
     export_format: ExportFormat,
+    on_progress: OnProgress,
 }
 
 /// What `export_table_to_point_in_time` returns.
@@ -128,6 +130,13 @@ impl ExportTableToPointInTime {
     /// The format (DynamoDB JSON, the only one nimbus writes).
     pub fn export_format(mut self, format: ExportFormat) -> Self {
         self.export_format = format;
+        self
+    }
+
+    /// Calls `callback` as items are written (every 1,024 and at the end;
+    /// `items_total` is the table's item count when the export starts).
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = OnProgress::new(callback);
         self
     }
 
@@ -197,6 +206,10 @@ impl ExportTableToPointInTime {
             Direction::Forward,
             Some(&snapshot),
         )?;
+        let mut progress = Progress {
+            items_total: Some(inner.kv.table(&definition.name)?.counts().0),
+            ..Progress::default()
+        };
         let mut manifest_files = String::new();
         let mut file = DataFile::new();
         let mut number = 0;
@@ -229,6 +242,7 @@ impl ExportTableToPointInTime {
             file.bytes += line.len();
             description.item_count += 1;
             description.billed_size_bytes += line.len() as u64;
+            self.on_progress.item(&mut progress, line.len() as u64);
             if file.items >= ITEMS_PER_FILE || file.bytes >= BYTES_PER_FILE {
                 flush(std::mem::replace(&mut file, DataFile::new()), &mut number)?;
             }
@@ -267,6 +281,7 @@ impl ExportTableToPointInTime {
             .put_object(bucket, &description.export_manifest)
             .body(summary.to_string().into_bytes())
             .send()?;
+        self.on_progress.finish(&mut progress);
         Ok(())
     }
 }
@@ -290,6 +305,7 @@ impl Database {
             s3_bucket: None,
             s3_prefix: None,
             export_format: ExportFormat::DynamoDbJson,
+            on_progress: OnProgress::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::io::Read;
 use flate2::read::MultiGzDecoder;
 
 use super::error::{Error, Result};
+use super::progress::{OnProgress, Progress};
 use super::schema::TableDescription;
 use super::tables::CreateTable;
 use crate::Database;
@@ -104,6 +105,7 @@ pub struct ImportTable {
     csv_delimiter: char,
     csv_header: Option<Vec<String>>,
     table: Option<CreateTable>,
+    on_progress: OnProgress,
 }
 
 /// What `import_table` returns.
@@ -152,6 +154,13 @@ impl ImportTable {
     /// The table to create (required): a `create_table` request, not sent.
     pub fn table_creation_parameters(mut self, table: CreateTable) -> Self {
         self.table = Some(table);
+        self
+    }
+
+    /// Calls `callback` as lines are imported (every 1,024 and at the end;
+    /// `bytes_done` counts source bytes read).
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = OnProgress::new(callback);
         self
     }
 
@@ -204,10 +213,13 @@ impl ImportTable {
             delimiter: self.csv_delimiter,
             header: self.csv_header.clone(),
             key_types: self.key_types(&created.table_name)?,
+            on_progress: &self.on_progress,
         };
+        let mut progress = Progress::default();
         for key in keys {
-            reader.object(&bucket, &key, &mut description)?;
+            reader.object(&bucket, &key, &mut description, &mut progress)?;
         }
+        self.on_progress.finish(&mut progress);
         description.table_description =
             Some(self.db.describe_table(&created.table_name).send()?.table);
         Ok(ImportTableOutput {
@@ -259,6 +271,7 @@ struct Reader<'a> {
     delimiter: char,
     header: Option<Vec<String>>,
     key_types: BTreeMap<String, ScalarType>,
+    on_progress: &'a OnProgress,
 }
 
 impl Reader<'_> {
@@ -268,6 +281,7 @@ impl Reader<'_> {
         bucket: &str,
         key: &str,
         description: &mut ImportTableDescription,
+        progress: &mut Progress,
     ) -> Result<()> {
         let reject = |description: &mut ImportTableDescription, line: u64, message: String| {
             description.error_count += 1;
@@ -304,6 +318,7 @@ impl Reader<'_> {
                 },
             };
             description.processed_item_count += 1;
+            self.on_progress.item(progress, line.len() as u64 + 1);
             let written = item.and_then(|item| {
                 self.db
                     .put_item(self.table)
@@ -424,6 +439,7 @@ impl Database {
             csv_delimiter: ',',
             csv_header: None,
             table: None,
+            on_progress: OnProgress::default(),
         }
     }
 }

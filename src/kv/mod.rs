@@ -48,6 +48,7 @@ mod items;
 mod keys;
 mod locks;
 mod page;
+mod progress;
 mod query;
 mod request;
 mod schema;
@@ -85,6 +86,7 @@ pub use items::{
     UpdateItemOutput,
 };
 pub use page::{MAX_PAGE_BYTES, Select};
+pub use progress::{PROGRESS_EVERY_ITEMS, Progress};
 pub use query::{Items, MAX_TOTAL_SEGMENTS, Paged, Query, QueryOutput, Scan, ScanOutput};
 pub use request::{
     Capacity, ConsumedCapacity, ItemCollectionMetrics, ReturnConsumedCapacity,
