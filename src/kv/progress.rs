@@ -21,9 +21,12 @@ pub struct Progress {
     pub finished: bool,
 }
 
+/// A progress callback.
+type Callback = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// A registered progress callback.
 #[derive(Clone, Default)]
-pub(crate) struct OnProgress(Option<Arc<dyn Fn(&Progress) + Send + Sync>>);
+pub(crate) struct OnProgress(Option<Callback>);
 
 impl fmt::Debug for OnProgress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
