@@ -180,10 +180,9 @@ impl ExportTableToPointInTime {
         };
         if let Err(error) = self.write(&root, &bucket, &definition, &mut description) {
             description.export_status = ExportStatus::Failed;
-            let text = error.to_string();
-            let code = text.split(':').next().unwrap_or("Unknown").to_owned();
-            description.failure_code = Some(format!("S3{code}"));
-            description.failure_message = Some(text);
+            let (code, message) = s3_failure(&*error);
+            description.failure_code = Some(code);
+            description.failure_message = Some(message);
         }
         Ok(ExportTableToPointInTimeOutput {
             export_description: description,
@@ -284,6 +283,14 @@ impl ExportTableToPointInTime {
         self.on_progress.finish(&mut progress);
         Ok(())
     }
+}
+
+/// DynamoDB's failure code (`S3NoSuchBucket`, ...) and message for an
+/// object store error that stopped an export or import.
+pub(crate) fn s3_failure(error: &dyn std::error::Error) -> (String, String) {
+    let message = error.to_string();
+    let code = message.split(':').next().unwrap_or("Unknown");
+    (format!("S3{code}"), message)
 }
 
 /// The base64 MD5 of `bytes` (the manifest's `md5Checksum`).

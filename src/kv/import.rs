@@ -194,11 +194,10 @@ impl ImportTable {
         let keys = match self.source_keys(&bucket) {
             Ok(keys) => keys,
             Err(error) => {
-                let text = error.to_string();
-                let code = text.split(':').next().unwrap_or("Unknown").to_owned();
+                let (code, message) = super::export::s3_failure(&error);
                 description.import_status = ImportStatus::Failed;
-                description.failure_code = Some(format!("S3{code}"));
-                description.failure_message = Some(text);
+                description.failure_code = Some(code);
+                description.failure_message = Some(message);
                 return Ok(ImportTableOutput {
                     import_table_description: description,
                 });
