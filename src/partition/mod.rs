@@ -11,11 +11,15 @@
 //! Keyspace ids are allocated once and never reused, so a dropped table's
 //! leftover rows can never be read as another table's. The fixed ids below
 //! 16 belong to system keyspaces; tables and indexes get ids from
-//! [`FIRST_ALLOCATED_KEYSPACE`] up. Splits and the ring are built in the
-//! partition issue.
+//! [`FIRST_ALLOCATED_KEYSPACE`] up. The placement ring is [`ring`]; a table's
+//! partitions (token ranges that split) are `map`.
 
 // Used by kv and objects as they land.
 #![allow(dead_code)]
+
+pub mod ring;
+
+pub use ring::{Node, RangeMove, Ring, RingBuilder, RingError, TokenRange};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -42,7 +46,7 @@ pub(crate) fn keyspace_prefix(id: KeyspaceId) -> [u8; 4] {
 }
 
 /// The 64-bit token of an encoded partition key: where it lies on the ring.
-pub(crate) fn token(encoded_partition_key: &[u8]) -> u64 {
+pub fn token(encoded_partition_key: &[u8]) -> u64 {
     xxh3_64(encoded_partition_key)
 }
 
