@@ -17,6 +17,8 @@
 // Used by kv and objects as they land.
 #![allow(dead_code)]
 
+pub(crate) mod bucket;
+pub(crate) mod map;
 pub mod ring;
 
 pub use ring::{Node, RangeMove, Ring, RingBuilder, RingError, TokenRange};
