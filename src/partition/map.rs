@@ -271,7 +271,13 @@ impl PartitionMap {
         let partitions = (0..count)
             .map(|i| {
                 let (start, end) = segment_tokens(i, count);
-                Arc::new(Partition::new(u64::from(i) + 1, start, end, None, now_nanos))
+                Arc::new(Partition::new(
+                    u64::from(i) + 1,
+                    start,
+                    end,
+                    None,
+                    now_nanos,
+                ))
             })
             .collect();
         Self {
@@ -321,7 +327,13 @@ impl PartitionMap {
         if self.partitions.len() >= MAX_PARTITIONS {
             return Err(MapError("the table has the most partitions allowed".into()));
         }
-        let left = Partition::new(self.next_id, parent.start, Some(at), Some(parent.id), now_nanos);
+        let left = Partition::new(
+            self.next_id,
+            parent.start,
+            Some(at),
+            Some(parent.id),
+            now_nanos,
+        );
         let right = Partition::new(self.next_id + 1, at, parent.end, Some(parent.id), now_nanos);
         left.set_counts(left_counts.0, left_counts.1);
         right.set_counts(right_counts.0, right_counts.1);
@@ -435,7 +447,10 @@ mod tests {
     fn damaged_map_rows_are_errors() {
         let good = PartitionMap::new(3, 0).encode();
         for cut in 0..good.len() {
-            assert!(PartitionMap::decode(&good[..cut], 0).is_err(), "cut at {cut}");
+            assert!(
+                PartitionMap::decode(&good[..cut], 0).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut unordered = good.clone();
         unordered[13 + 24 + 8..13 + 24 + 16].copy_from_slice(&0u64.to_be_bytes());
