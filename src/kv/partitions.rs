@@ -452,11 +452,15 @@ fn median_token(db: &DatabaseInner, table: &TableHandle, id: u64) -> Result<Opti
         Some(end) => db.engine.range(start..end, Direction::Forward, None)?,
         None => db.engine.range(start.., Direction::Forward, None)?,
     };
+    // Both children must hold rows: the split token is above the first
+    // row's token.
+    let mut first = None;
     let mut seen = 0u64;
     for row in rows {
         let (key, _) = row?;
         let token = row_token(&key);
-        if seen >= half && token > partition.start {
+        let first = *first.get_or_insert(token);
+        if seen >= half && token > first {
             return Ok(Some(token));
         }
         seen += 1;
