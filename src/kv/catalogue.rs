@@ -295,8 +295,9 @@ impl KvState {
         &self,
         definition: TableDefinition,
         partitions: crate::partition::map::PartitionMap,
+        created_nanos: u64,
     ) -> Arc<TableHandle> {
-        let partitions = super::partitions::TablePartitions::new(partitions);
+        let partitions = super::partitions::TablePartitions::new(partitions, Some(created_nanos));
         let handle = Arc::new(TableHandle::new(definition, 0, 0, partitions));
         self.tables
             .write()

@@ -142,14 +142,16 @@ pub(crate) struct TablePartitions {
 }
 
 impl TablePartitions {
-    pub(crate) fn new(map: PartitionMap) -> Self {
+    /// The partitions of a table; `created_nanos` for a table created in
+    /// this session (its throughput accrues from then).
+    pub(crate) fn new(map: PartitionMap, created_nanos: Option<u64>) -> Self {
         Self {
             map: RwLock::new(Arc::new(map)),
             pending: Mutex::new(Vec::new()),
             has_pending: AtomicBool::new(false),
             unsplittable: Mutex::new(Vec::new()),
             hot_keys: Mutex::new(Vec::new()),
-            throughput: super::throttle::TableThroughput::default(),
+            throughput: super::throttle::TableThroughput::new(created_nanos),
         }
     }
 
@@ -342,7 +344,7 @@ pub(crate) fn load(
     } else {
         Some(recount(engine, keyspace, &map)?)
     };
-    Ok((TablePartitions::new(map), totals))
+    Ok((TablePartitions::new(map, None), totals))
 }
 
 /// Applies a saved counts row if it matches the map's partitions.

@@ -310,13 +310,14 @@ impl CreateTable {
             on_demand_switches_millis: Vec::new(),
         };
         KvState::put_definition(&mut batch, &definition)?;
+        let now_nanos = super::partitions::now_nanos(inner);
         let partitions = crate::partition::map::PartitionMap::new(
             inner.partition_options.initial_partitions,
-            super::partitions::now_nanos(inner),
+            now_nanos,
         );
         super::partitions::stage_new_map(&mut batch, keyspace, &partitions);
         inner.engine.write(batch)?;
-        let handle = inner.kv.insert(definition, partitions);
+        let handle = inner.kv.insert(definition, partitions, now_nanos);
         Ok(CreateTableOutput {
             table_description: describe(&handle, TableStatus::Active),
         })

@@ -101,6 +101,19 @@ struct Buckets {
 #[derive(Debug, Default)]
 pub(crate) struct TableThroughput {
     buckets: Mutex<Option<Buckets>>,
+    /// When the table was created in this session: its buckets fill from
+    /// then, not from its first request. Tables loaded at open start
+    /// afresh at their first request (burst credit is not persisted).
+    created_nanos: Option<u64>,
+}
+
+impl TableThroughput {
+    pub(crate) fn new(created_nanos: Option<u64>) -> Self {
+        Self {
+            buckets: Mutex::new(None),
+            created_nanos,
+        }
+    }
 }
 
 fn partition_buckets(now: u64) -> PartitionBuckets {
@@ -118,10 +131,18 @@ fn with_buckets<T>(
     f: impl FnOnce(&mut Buckets) -> T,
 ) -> T {
     let mut guard = throughput.buckets.lock();
+    let start = if guard.is_none() {
+        throughput
+            .created_nanos
+            .map_or(now, |created| created.min(now))
+    } else {
+        now
+    };
     if guard.as_ref().is_some_and(|b| b.config != config) {
         // The throughput changed (update_table): start over at the new rates.
         *guard = None;
     }
+    let now = start;
     let buckets = guard.get_or_insert_with(|| Buckets {
         table: Pair::burst(config.table, now),
         indexes: config
