@@ -298,7 +298,7 @@ mod arithmetic {
             .partition_key("pk", ScalarType::S)
             .send()
             .unwrap();
-        let mut read = |bytes: usize, consistent: bool| {
+        let read = |bytes: usize, consistent: bool| {
             db.put_item("Tbl")
                 .item(item! { "pk" => "p", "data" => "x".repeat(bytes - 7) })
                 .send()

@@ -457,15 +457,13 @@ fn median_token(db: &DatabaseInner, table: &TableHandle, id: u64) -> Result<Opti
     // Both children must hold rows: the split token is above the first
     // row's token.
     let mut first = None;
-    let mut seen = 0u64;
-    for row in rows {
+    for (seen, row) in rows.enumerate() {
         let (key, _) = row?;
         let token = row_token(&key);
         let first = *first.get_or_insert(token);
-        if seen >= half && token > first {
+        if seen as u64 >= half && token > first {
             return Ok(Some(token));
         }
-        seen += 1;
     }
     Ok(None)
 }
