@@ -318,8 +318,79 @@ mod arithmetic {
         assert_eq!(read(10 * 1024, false), 1.5);
     }
 
+    fn table() -> Database {
+        let db = Database::memory().unwrap();
+        db.create_table("Tbl")
+            .partition_key("pk", ScalarType::S)
+            .send()
+            .unwrap();
+        db
+    }
+
     #[test]
     fn batch_writes_round_each_item_500_bytes_and_3_5_kb_cost_five() {
         assert_eq!(units_of_put(500) + units_of_put(3584), 5.0);
+        let db = table();
+        let out = db
+            .batch_write_item()
+            .put("Tbl", item! { "pk" => "a", "data" => "x".repeat(500 - 7) })
+            .put("Tbl", item! { "pk" => "b", "data" => "x".repeat(3584 - 7) })
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .unwrap();
+        assert_eq!(out.consumed_capacity[0].capacity_units, 5.0);
+    }
+
+    #[test]
+    fn batch_gets_round_each_item_1_5_kb_and_6_5_kb_cost_12_kb() {
+        let db = table();
+        db.put_item("Tbl")
+            .item(item! { "pk" => "a", "data" => "x".repeat(1536 - 7) })
+            .send()
+            .unwrap();
+        db.put_item("Tbl")
+            .item(item! { "pk" => "b", "data" => "x".repeat(6656 - 7) })
+            .send()
+            .unwrap();
+        let out = db
+            .batch_get_item()
+            .key("Tbl", item! { "pk" => "a" })
+            .key("Tbl", item! { "pk" => "b" })
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .unwrap();
+        // 12 KB eventually consistent: 3 units halved (a single sum of
+        // 8 KB would have been 1).
+        assert_eq!(out.consumed_capacity[0].capacity_units, 1.5);
+    }
+
+    #[test]
+    fn a_query_sums_its_items_then_rounds_once() {
+        let db = Database::memory().unwrap();
+        db.create_table("Tbl")
+            .partition_key("pk", ScalarType::S)
+            .sort_key("sk", ScalarType::N)
+            .send()
+            .unwrap();
+        // 1,500 items of about 64 bytes: DynamoDB's example (96 KB).
+        let mut total = 0;
+        for n in 0..1500 {
+            let item = item! { "pk" => "p", "sk" => n, "d" => "x".repeat(50) };
+            total += nimbus::value::item_size(&item);
+            db.put_item("Tbl").item(item).send().unwrap();
+        }
+        let out = db
+            .query("Tbl")
+            .key_condition_expression("pk = :p")
+            .value(":p", "p")
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .unwrap();
+        assert_eq!(out.count, 1500);
+        // One rounding of the sum, not 1,500 of one unit each.
+        let units = out.consumed_capacity.unwrap().capacity_units;
+        assert_eq!(units, total.div_ceil(4096) as f64);
+        assert!(units < 30.0);
     }
 }
