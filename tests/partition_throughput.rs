@@ -222,6 +222,52 @@ fn a_global_index_out_of_capacity_throttles_the_base_write() {
 }
 
 #[test]
+fn a_batch_write_beyond_capacity_is_refused_whole() {
+    let (db, clock) = setup(5, 5);
+    let batch = |from: usize, count: usize| {
+        let mut request = db.batch_write_item();
+        for i in from..from + count {
+            request = request.put("Tbl", item! { "pk" => format!("k{i}") });
+        }
+        request.send().map(|_| ())
+    };
+    batch(0, 3).unwrap();
+    // 3 more units do not fit in the 2 left: nothing of the batch lands.
+    assert!(throttled(batch(3, 3)));
+    assert_eq!(db.describe_table("Tbl").send().unwrap().table.item_count, 3);
+    clock.advance(Duration::from_secs(1));
+    batch(3, 3).unwrap();
+}
+
+#[test]
+fn a_transaction_costs_double_and_is_cancelled_when_throttled() {
+    let (db, clock) = setup(5, 5);
+    let transaction = |keys: &[&str]| {
+        let mut request = db.transact_write_items();
+        for key in keys {
+            request = request.item(nimbus::kv::TransactPut::new("Tbl", item! { "pk" => *key }));
+        }
+        request.send()
+    };
+    // Two items: 4 units of the 5.
+    transaction(&["a", "b"]).unwrap();
+    match transaction(&["c"]) {
+        Err(Error::TransactionCanceled { reasons }) => {
+            assert_eq!(reasons[0].code, "ProvisionedThroughputExceeded");
+        }
+        other => panic!("expected a throttled transaction, got {other:?}"),
+    }
+    let got = db
+        .get_item("Tbl")
+        .key(item! { "pk" => "c" })
+        .send()
+        .unwrap();
+    assert_eq!(got.item, None);
+    clock.advance(Duration::from_secs(1));
+    transaction(&["c"]).unwrap();
+}
+
+#[test]
 fn on_demand_tables_never_throttle() {
     let db = Database::memory().unwrap();
     db.create_table("Tbl")

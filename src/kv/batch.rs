@@ -13,10 +13,13 @@ use super::catalogue::TableHandle;
 use super::error::{Error, Result};
 use super::expr::{self, Projection};
 use super::keys::{key_from_key_map, key_of_item};
+use super::partitions::{row_token, run_pending};
 use super::request::{ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity};
+use super::throttle::{ItemCharge, admit_writes};
 use super::views::read_item_at;
 use super::write::{Staging, enter_tables, read_item};
 use crate::Database;
+use crate::index::IndexKind;
 use crate::value::{Item, item_size, validate_item};
 
 /// The most keys one BatchGetItem may request.
@@ -334,20 +337,62 @@ impl BatchWriteItem {
             .lock_all(planned.iter().map(|w| w.row_key.as_slice()));
         let mut staging = Staging::new(inner);
         let mut changes = Vec::with_capacity(planned.len());
-        for write in &planned {
+        let definitions: Vec<_> = planned.iter().map(|w| w.table.definition()).collect();
+        // Per item: its table units (item and local index entries) and how
+        // many index writes it staged.
+        let mut shares: Vec<(f64, usize)> = Vec::with_capacity(planned.len());
+        let mut staged_index_writes = 0;
+        for (write, definition) in planned.iter().zip(&definitions) {
             let old = read_item(inner, &write.row_key)?;
             staging.stage(
                 &write.table,
-                &write.table.definition(),
+                definition,
                 &write.row_key,
                 old.as_ref(),
                 write.item.as_ref(),
             )?;
-            changes.push((
+            let (old_size, new_size) = (
                 old.as_ref().map(item_size),
                 write.item.as_ref().map(item_size),
+            );
+            changes.push((old_size, new_size));
+            let total = staging.index_writes().count();
+            let local: f64 = staging
+                .index_writes()
+                .skip(staged_index_writes)
+                .filter(|w| w.kind == IndexKind::Local)
+                .map(|w| w.units)
+                .sum();
+            shares.push((
+                write_units(old_size.unwrap_or(0).max(new_size.unwrap_or(0))) + local,
+                total - staged_index_writes,
             ));
+            staged_index_writes = total;
         }
+        let mut writes = staging.index_writes();
+        let charges: Vec<ItemCharge<'_>> = planned
+            .iter()
+            .zip(&definitions)
+            .zip(&shares)
+            .map(|((write, definition), (units, index_writes))| ItemCharge {
+                table: &write.table,
+                definition,
+                token: row_token(&write.row_key),
+                units: *units,
+                global: writes
+                    .by_ref()
+                    .take(*index_writes)
+                    .filter(|w| w.kind == IndexKind::Global)
+                    .map(|w| (w.name.as_str(), w.units))
+                    .collect(),
+            })
+            .collect();
+        // DynamoDB returns throttled writes as unprocessed, or fails when
+        // none can be processed; nimbus admits the batch whole or not at
+        // all, so a refusal is always the latter.
+        admit_writes(inner, &charges).map_err(|(_, error)| error)?;
+        drop(charges);
+        drop(writes);
         let effects = staging.commit()?;
         let mut units: BTreeMap<&str, f64> = BTreeMap::new();
         for ((write, (old, new)), effects) in planned.iter().zip(changes).zip(effects) {
@@ -369,6 +414,11 @@ impl BatchWriteItem {
                 })
                 .collect()
         };
+        drop(_locks);
+        drop(_gates);
+        for table in planned.iter().map(|w| &w.table) {
+            run_pending(inner, table);
+        }
         Ok(BatchWriteItemOutput {
             unprocessed_items: BTreeMap::new(),
             consumed_capacity,

@@ -123,6 +123,35 @@ fn partition_buckets(now: u64) -> PartitionBuckets {
     }
 }
 
+/// Makes `slot` hold buckets built for `config` (rebuilt when the table's
+/// throughput changed; a new table's fill from its creation).
+fn ensure_buckets<'s>(
+    throughput: &TableThroughput,
+    slot: &'s mut Option<Buckets>,
+    config: Config,
+    now: u64,
+) -> &'s mut Buckets {
+    let start = match slot {
+        None => throughput
+            .created_nanos
+            .map_or(now, |created| created.min(now)),
+        Some(_) => now,
+    };
+    if slot.as_ref().is_some_and(|b| b.config != config) {
+        // The throughput changed (update_table): start over at the new rates.
+        *slot = None;
+    }
+    slot.get_or_insert_with(|| Buckets {
+        table: Pair::burst(config.table, start),
+        indexes: config
+            .indexes
+            .iter()
+            .filter_map(|(name, t)| t.map(|t| (name.clone(), Pair::burst(t, start))))
+            .collect(),
+        config,
+    })
+}
+
 /// Runs `f` on the table's buckets, (re)built for `config` first.
 fn with_buckets<T>(
     throughput: &TableThroughput,
@@ -131,28 +160,7 @@ fn with_buckets<T>(
     f: impl FnOnce(&mut Buckets) -> T,
 ) -> T {
     let mut guard = throughput.buckets.lock();
-    let start = if guard.is_none() {
-        throughput
-            .created_nanos
-            .map_or(now, |created| created.min(now))
-    } else {
-        now
-    };
-    if guard.as_ref().is_some_and(|b| b.config != config) {
-        // The throughput changed (update_table): start over at the new rates.
-        *guard = None;
-    }
-    let now = start;
-    let buckets = guard.get_or_insert_with(|| Buckets {
-        table: Pair::burst(config.table, now),
-        indexes: config
-            .indexes
-            .iter()
-            .filter_map(|(name, t)| t.map(|t| (name.clone(), Pair::burst(t, now))))
-            .collect(),
-        config,
-    });
-    f(buckets)
+    f(ensure_buckets(throughput, &mut guard, config, now))
 }
 
 /// Where a request lands: its table and, for item requests on the base
@@ -287,4 +295,140 @@ impl Target<'_> {
             self.table.partitions.heat(self.db, partition, token, units);
         }
     }
+}
+
+/// One item's share of a multi-item write (BatchWriteItem,
+/// TransactWriteItems).
+pub(crate) struct ItemCharge<'a> {
+    pub(crate) table: &'a TableHandle,
+    pub(crate) definition: &'a TableDefinition,
+    pub(crate) token: u64,
+    /// Units on the table: the item and its local index entries.
+    pub(crate) units: f64,
+    /// Units per global index.
+    pub(crate) global: Vec<(&'a str, f64)>,
+}
+
+/// Admits and charges every item of a multi-item write, or none: the
+/// whole write is refused, with the index of the first item that did not
+/// fit, when a table, partition or global index lacks the units. Locks
+/// tables' buckets in keyspace order, then partitions in token order, as
+/// single-item requests do (table, then partition), so none can deadlock.
+pub(crate) fn admit_writes(
+    db: &DatabaseInner,
+    charges: &[ItemCharge<'_>],
+) -> Result<(), (usize, Error)> {
+    let now = now_nanos(db);
+    let mut provisioned: Vec<(u32, &TableThroughput, Config)> = Vec::new();
+    for charge in charges {
+        let keyspace = charge.definition.keyspace;
+        if provisioned.iter().any(|(k, _, _)| *k == keyspace) {
+            continue;
+        }
+        if let Some(config) = Config::of(charge.definition) {
+            provisioned.push((keyspace, &charge.table.partitions.throughput, config));
+        }
+    }
+    provisioned.sort_by_key(|(k, _, _)| *k);
+    let mut tables = Vec::with_capacity(provisioned.len());
+    for (keyspace, throughput, config) in provisioned {
+        let mut guard = throughput.buckets.lock();
+        ensure_buckets(throughput, &mut guard, config, now);
+        tables.push((keyspace, guard));
+    }
+    // The partitions of provisioned tables with their summed units and the
+    // first item landing in each, in (keyspace, token) order.
+    let mut partitions: Vec<(u32, std::sync::Arc<Partition>, f64, usize)> = Vec::new();
+    for (i, charge) in charges.iter().enumerate() {
+        let keyspace = charge.definition.keyspace;
+        if !tables.iter().any(|(k, _)| *k == keyspace) {
+            continue;
+        }
+        let partition = charge.table.partitions.partition(charge.token);
+        match partitions
+            .iter_mut()
+            .find(|(k, p, _, _)| *k == keyspace && p.id == partition.id)
+        {
+            Some(entry) => entry.2 += charge.units,
+            None => partitions.push((keyspace, partition, charge.units, i)),
+        }
+    }
+    partitions.sort_by_key(|(k, p, _, _)| (*k, p.start));
+    let mut loads: Vec<_> = partitions
+        .iter()
+        .map(|(_, p, _, _)| p.load.lock())
+        .collect();
+    // Check everything first, so a refusal charges nothing.
+    for (keyspace, guard) in &mut tables {
+        let Some(buckets) = guard.as_mut() else {
+            continue;
+        };
+        let mine = || {
+            charges
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.definition.keyspace == *keyspace)
+        };
+        let units: f64 = mine().map(|(_, c)| c.units).sum();
+        let first = mine().map(|(i, _)| i).next().unwrap_or(0);
+        for (name, pair) in &mut buckets.indexes {
+            let index_units: f64 = mine()
+                .flat_map(|(_, c)| c.global.iter())
+                .filter(|(n, _)| n == name)
+                .map(|(_, u)| u)
+                .sum();
+            if index_units > 0.0 && !pair.write.allows(index_units, now) {
+                return Err((
+                    first,
+                    Error::ProvisionedThroughputExceeded(INDEX_THROTTLED.into()),
+                ));
+            }
+        }
+        if !buckets.table.write.allows(units, now) {
+            return Err((
+                first,
+                Error::ProvisionedThroughputExceeded(TABLE_THROTTLED.into()),
+            ));
+        }
+    }
+    for ((_, _, units, first), load) in partitions.iter().zip(&mut loads) {
+        let buckets = load.buckets.get_or_insert_with(|| partition_buckets(now));
+        if !buckets.write.allows(*units, now) {
+            return Err((
+                *first,
+                Error::ProvisionedThroughputExceeded(TABLE_THROTTLED.into()),
+            ));
+        }
+    }
+    for ((_, _, units, _), load) in partitions.iter().zip(&mut loads) {
+        if let Some(buckets) = load.buckets.as_mut() {
+            buckets.write.spend(*units, now);
+        }
+    }
+    for (keyspace, guard) in &mut tables {
+        let Some(buckets) = guard.as_mut() else {
+            continue;
+        };
+        for charge in charges
+            .iter()
+            .filter(|c| c.definition.keyspace == *keyspace)
+        {
+            buckets.table.write.spend(charge.units, now);
+            for (name, index_units) in &charge.global {
+                if let Some((_, pair)) = buckets.indexes.iter_mut().find(|(n, _)| n == name) {
+                    pair.write.spend(*index_units, now);
+                }
+            }
+        }
+    }
+    drop(loads);
+    drop(tables);
+    for charge in charges {
+        let partition = charge.table.partitions.partition(charge.token);
+        charge
+            .table
+            .partitions
+            .heat(db, &partition, charge.token, charge.units);
+    }
+    Ok(())
 }

@@ -18,12 +18,15 @@ use super::catalogue::TableHandle;
 use super::error::{CancellationReason, Error, Result};
 use super::expr::{self, Condition, ItemState, Projection, UpdateExpression};
 use super::keys::{key_from_key_map, key_of_item};
+use super::partitions::{row_token, run_pending};
 use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
 };
+use super::throttle::{ItemCharge, admit_writes};
 use super::write::{Staging, check_condition, enter_tables, read_item};
 use crate::Database;
+use crate::index::IndexKind;
 use crate::partition::{TRANSACTIONS_KEYSPACE, keyspace_prefix};
 use crate::value::{Item, decode_item, encode_item, item_size, validate_item};
 
@@ -522,6 +525,9 @@ impl TransactWriteItems {
         }
         let mut staging = Staging::new(inner);
         let mut news = Vec::with_capacity(count);
+        // Per staged action: its index, table units and index write count.
+        let mut shares: Vec<(usize, f64, usize)> = Vec::with_capacity(count);
+        let mut staged_index_writes = 0;
         for (index, (action, old)) in planned.iter().zip(&olds).enumerate() {
             let new = match &action.change {
                 Change::Put(item) => Some(item.clone()),
@@ -552,9 +558,57 @@ impl TransactWriteItems {
                         Error::Validation(_) => validation_reason(count, index, e),
                         other => other,
                     })?;
+                let total = staging.index_writes().count();
+                let local: f64 = staging
+                    .index_writes()
+                    .skip(staged_index_writes)
+                    .filter(|w| w.kind == IndexKind::Local)
+                    .map(|w| w.units)
+                    .sum();
+                let size = old
+                    .as_ref()
+                    .map_or(0, item_size)
+                    .max(new.as_ref().map_or(0, item_size));
+                // Transactions cost double: a prepare and a commit.
+                shares.push((
+                    index,
+                    2.0 * (write_units(size) + local),
+                    total - staged_index_writes,
+                ));
+                staged_index_writes = total;
             }
             news.push(new);
         }
+        let definitions: Vec<_> = planned.iter().map(|p| p.table.definition()).collect();
+        let mut writes = staging.index_writes();
+        let charges: Vec<ItemCharge<'_>> = shares
+            .iter()
+            .map(|&(index, units, index_writes)| ItemCharge {
+                table: &planned[index].table,
+                definition: &definitions[index],
+                token: row_token(&planned[index].row_key),
+                units,
+                global: writes
+                    .by_ref()
+                    .take(index_writes)
+                    .filter(|w| w.kind == IndexKind::Global)
+                    .map(|w| (w.name.as_str(), 2.0 * w.units))
+                    .collect(),
+            })
+            .collect();
+        if let Err((at, error)) = admit_writes(inner, &charges) {
+            let mut reasons = vec![CancellationReason::none(); count];
+            if let Some(reason) = shares.get(at).and_then(|s| reasons.get_mut(s.0)) {
+                *reason = CancellationReason::new(
+                    "ProvisionedThroughputExceeded",
+                    &error.message(),
+                    None,
+                );
+            }
+            return Err(Error::TransactionCanceled { reasons });
+        }
+        drop(charges);
+        drop(writes);
         if let Some(key) = &token_key {
             let mut record = fingerprint.to_be_bytes().to_vec();
             record.extend_from_slice(&now_millis.to_be_bytes());
@@ -575,6 +629,12 @@ impl TransactWriteItems {
         for (old, new) in olds.iter().zip(&news) {
             let (old, new) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
             sizes.push(old.unwrap_or(0).max(new.unwrap_or(0)));
+        }
+        // Splits the writes asked for run once no gate is held.
+        drop(_locks);
+        drop(_gates);
+        for action in &planned {
+            run_pending(inner, &action.table);
         }
         Ok(self.capacity_report(&planned, |i| sizes[i], false))
     }
