@@ -24,7 +24,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::catalogue::{TableHandle, catalogue_key};
 use super::error::{Error, Result};
-use super::schema::TableDefinition;
+use super::schema::{BillingMode, TableDefinition};
 use crate::db::DatabaseInner;
 use crate::partition::map::{HeatVerdict, Partition, PartitionMap};
 use crate::partition::{keyspace_prefix, prefix_successor};
@@ -186,7 +186,16 @@ impl TablePartitions {
 
     /// Adds `units` of load on `token` to its partition's heat; asks for a
     /// heat split, or records a hot key, when a hot window just ended.
-    pub(crate) fn heat(&self, db: &DatabaseInner, partition: &Partition, token: u64, units: f64) {
+    /// Provisioned tables with a stream are never split for heat (a
+    /// DynamoDB rule); their hot keys are still reported.
+    pub(crate) fn heat(
+        &self,
+        db: &DatabaseInner,
+        definition: &TableDefinition,
+        partition: &Partition,
+        token: u64,
+        units: f64,
+    ) {
         let options = &db.partition_options;
         let Some(threshold) = options.heat_units_per_second else {
             return;
@@ -202,7 +211,13 @@ impl TablePartitions {
             (partition.start, partition.end),
         );
         match verdict {
-            Some(HeatVerdict::Split { at }) => self.request_split(partition.id, Some(at)),
+            Some(HeatVerdict::Split { at }) => {
+                let streamed = definition.billing_mode == BillingMode::Provisioned
+                    && definition.stream_label.is_some();
+                if !streamed {
+                    self.request_split(partition.id, Some(at));
+                }
+            }
             Some(HeatVerdict::HotKey {
                 token,
                 units_per_second,

@@ -229,9 +229,13 @@ impl Target<'_> {
             });
         }
         if let Some((partition, token)) = self.partition {
-            self.table
-                .partitions
-                .heat(self.db, partition, token, units * READ_HEAT_WEIGHT);
+            self.table.partitions.heat(
+                self.db,
+                self.definition,
+                partition,
+                token,
+                units * READ_HEAT_WEIGHT,
+            );
         }
     }
 
@@ -292,7 +296,9 @@ impl Target<'_> {
 
     fn heat(&self, units: f64) {
         if let Some((partition, token)) = self.partition {
-            self.table.partitions.heat(self.db, partition, token, units);
+            self.table
+                .partitions
+                .heat(self.db, self.definition, partition, token, units);
         }
     }
 }
@@ -425,10 +431,13 @@ pub(crate) fn admit_writes(
     drop(tables);
     for charge in charges {
         let partition = charge.table.partitions.partition(charge.token);
-        charge
-            .table
-            .partitions
-            .heat(db, &partition, charge.token, charge.units);
+        charge.table.partitions.heat(
+            db,
+            charge.definition,
+            &partition,
+            charge.token,
+            charge.units,
+        );
     }
     Ok(())
 }
