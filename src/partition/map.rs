@@ -115,7 +115,9 @@ impl Heat {
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 7;
             self.rng ^= self.rng << 17;
-            let slot = (self.rng % self.seen) as usize;
+            // A uniform slot in 0..seen by multiply-shift (no division on
+            // the request path).
+            let slot = ((u128::from(self.rng) * u128::from(self.seen)) >> 64) as usize;
             if slot < HEAT_SAMPLES {
                 self.samples[slot] = (token, units);
             }
@@ -156,20 +158,25 @@ impl Heat {
         if heaviest.1 * 2.0 >= total {
             return Some(hot_key);
         }
-        // The weighted median: the first token at which the running load
-        // reaches half. Splitting there leaves less than half on the left.
-        let mut running = 0.0;
-        let mut at = start;
-        for (token, units) in &self.samples {
-            running += units;
-            if running * 2.0 >= total {
-                at = *token;
-                break;
+        // The boundary whose left side carries closest to half the load:
+        // a split at token `t` leaves every token below `t` on the left.
+        let mut best: Option<(f64, u64)> = None;
+        let mut left = 0.0;
+        let mut i = 0;
+        while i < self.samples.len() {
+            let token = self.samples[i].0;
+            let gap = (left - total / 2.0).abs();
+            if token > start && best.is_none_or(|(b, _)| gap < b) {
+                best = Some((gap, token));
+            }
+            while i < self.samples.len() && self.samples[i].0 == token {
+                left += self.samples[i].1;
+                i += 1;
             }
         }
-        if at == start {
-            at = at.saturating_add(1);
-        }
+        let Some((_, at)) = best else {
+            return Some(hot_key);
+        };
         let inside = at > start && end.is_none_or(|end| at < end);
         Some(if inside {
             HeatVerdict::Split { at }
@@ -466,15 +473,15 @@ mod tests {
     fn heat_splits_at_the_token_halving_the_load_or_names_a_hot_key() {
         let mut heat = Heat::new(7, 0);
         let range = (0, None);
-        // Tokens 100..=103 carry 1, 1, 1, 1 units: half is reached at 101,
-        // so the right child starts at 101.
+        // Tokens 100..=103 carry equal load: splitting at 102 leaves 100
+        // and 101 (half) on the left.
         for _ in 0..50 {
             for token in 100..104 {
                 assert_eq!(heat.record(token, 1.0, 0, SECOND, 10.0, range), None);
             }
         }
         let verdict = heat.record(5, 0.0, SECOND, SECOND, 10.0, range);
-        assert_eq!(verdict, Some(HeatVerdict::Split { at: 101 }));
+        assert_eq!(verdict, Some(HeatVerdict::Split { at: 102 }));
         // Below the threshold: no verdict.
         heat.record(9, 5.0, SECOND + 1, SECOND, 10.0, range);
         assert_eq!(heat.record(9, 0.0, 3 * SECOND, SECOND, 10.0, range), None);
