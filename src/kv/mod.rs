@@ -89,8 +89,8 @@ pub use schema::{
 };
 pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
-    DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput, UpdateTable,
-    UpdateTableOutput,
+    DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput,
+    ON_DEMAND_SWITCHES_PER_DAY, UpdateTable, UpdateTableOutput,
 };
 pub use throttle::{INDEX_THROTTLED, TABLE_THROTTLED};
 pub use transact::{

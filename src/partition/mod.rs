@@ -11,8 +11,13 @@
 //! Keyspace ids are allocated once and never reused, so a dropped table's
 //! leftover rows can never be read as another table's. The fixed ids below
 //! 16 belong to system keyspaces; tables and indexes get ids from
-//! [`FIRST_ALLOCATED_KEYSPACE`] up. The placement ring is [`ring`]; a table's
-//! partitions (token ranges that split) are `map`.
+//! `FIRST_ALLOCATED_KEYSPACE` up.
+//!
+//! - [`ring`] (public): placement of token ranges on many nodes.
+//! - `map`: a table's partitions — token ranges with counts, heat and
+//!   throughput buckets — and how one splits (the kv layer persists it and
+//!   decides when, in `kv::partitions`).
+//! - `bucket`: the token bucket of provisioned throughput.
 
 // Used by kv and objects as they land.
 #![allow(dead_code)]

@@ -21,6 +21,22 @@
 //! lists those ranges. Lookups go through a radix index over the top bits of the
 //! token, so finding a range costs one or two cache lines, not a binary
 //! search over every point.
+//!
+//! ```
+//! use nimbus::partition::{Node, Ring, token};
+//!
+//! let nodes = (0..6).map(|i| Node::new(format!("n{i}"), format!("az{}", i % 3)));
+//! let ring = Ring::new(nodes)?;
+//! let zones: Vec<&str> = ring.replicas(token(b"user#42")).map(|n| n.zone.as_str()).collect();
+//! assert_eq!(zones.len(), 3); // three replicas, on three zones
+//!
+//! // A seventh node takes ranges; each changes only by gaining it.
+//! let bigger = ring.with_node(Node::new("n6", "az0"))?;
+//! for range in ring.moves(&bigger) {
+//!     assert_eq!(range.gained_by().collect::<Vec<_>>(), ["n6"]);
+//! }
+//! # Ok::<(), nimbus::partition::RingError>(())
+//! ```
 
 use std::collections::HashSet;
 use std::fmt;
