@@ -35,6 +35,8 @@ pub struct DatabaseOptions {
     /// Paces global index backfills to at most this many items per second
     /// (default: as fast as they go).
     pub index_backfill_items_per_second: Option<u64>,
+    /// How tables are partitioned: initial count, size and heat splits.
+    pub partitions: crate::kv::PartitionOptions,
 }
 
 /// DynamoDB's item collection size limit: 10 GB.
@@ -48,6 +50,7 @@ impl Default for DatabaseOptions {
             eventual_read_staleness: Duration::ZERO,
             item_collection_size_limit: ITEM_COLLECTION_SIZE_LIMIT,
             index_backfill_items_per_second: None,
+            partitions: crate::kv::PartitionOptions::default(),
         }
     }
 }
@@ -96,6 +99,28 @@ impl DatabaseOptions {
         self
     }
 
+    /// Sets how many partitions a new table starts with (default 1).
+    pub fn initial_partitions(mut self, count: u32) -> Self {
+        self.partitions.initial_partitions = count.max(1);
+        self
+    }
+
+    /// Sets the size above which a partition splits (default 10 GB; tests
+    /// use kilobytes).
+    pub fn partition_split_bytes(mut self, bytes: u64) -> Self {
+        self.partitions.split_bytes = bytes;
+        self
+    }
+
+    /// Sets when a partition splits for heat: a load above
+    /// `units_per_second` (write units; reads count a third) sustained for
+    /// `window`. `None` disables heat splits.
+    pub fn partition_heat_split(mut self, units_per_second: Option<f64>, window: Duration) -> Self {
+        self.partitions.heat_units_per_second = units_per_second;
+        self.partitions.heat_window = window;
+        self
+    }
+
     /// Whether background threads flush and compact (default true).
     pub fn background_threads(mut self, on: bool) -> Self {
         self.engine.background_threads = on;
@@ -126,6 +151,7 @@ pub(crate) struct DatabaseInner {
     pub(crate) eventual_read_staleness: Duration,
     pub(crate) item_collection_size_limit: u64,
     pub(crate) index_backfill_items_per_second: Option<u64>,
+    pub(crate) partition_options: crate::kv::PartitionOptions,
     pub(crate) kv: KvState,
     /// The object store (`db.objects()`): pack files and catalogue state.
     pub(crate) objects: crate::objects::ObjectStore,
@@ -195,6 +221,7 @@ impl Database {
             eventual_read_staleness: options.eventual_read_staleness,
             item_collection_size_limit: options.item_collection_size_limit,
             index_backfill_items_per_second: options.index_backfill_items_per_second,
+            partition_options: options.partitions,
             kv,
             objects,
         });

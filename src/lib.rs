@@ -22,7 +22,7 @@ pub use value::{AttributeType, AttributeValue, Item, Number, ScalarType, ValueEr
 
 pub mod storage;
 
-pub(crate) mod partition;
+pub mod partition;
 
 pub mod time;
 

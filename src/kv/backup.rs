@@ -25,6 +25,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::catalogue::KvState;
 use super::error::{Error, Result};
+use super::partitions::{TablePartitions, row_token};
 use super::progress::{OnProgress, Progress};
 use super::schema::{
     BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, LocalSecondaryIndex,
@@ -33,6 +34,7 @@ use super::schema::{
 use super::tables::describe;
 use crate::Database;
 use crate::db::DatabaseInner;
+use crate::partition::map::PartitionMap;
 use crate::partition::{KeyspaceId, keyspace_prefix};
 use crate::storage::{Direction, Durability, Engine, EngineOptions, WriteBatch};
 use crate::value::{decode_item, item_size};
@@ -609,6 +611,8 @@ impl RestoreTableFromBackup {
             ..EngineOptions::default()
         };
         let backup = Engine::open_with(Arc::clone(&db.fs), &source, options)?;
+        let now_nanos = super::partitions::now_nanos(db);
+        let map = PartitionMap::new(db.partition_options.initial_partitions, now_nanos);
         let mut counts = Vec::with_capacity(targets.len());
         let mut progress = Progress {
             items_total: Some(descriptor.item_count),
@@ -617,7 +621,14 @@ impl RestoreTableFromBackup {
         for (n, (from, to)) in sources.iter().zip(&targets).enumerate() {
             // Progress counts the table's items; index entries follow them.
             let report = (n == 0).then_some((&self.on_progress, &mut progress));
-            counts.push(copy_keyspace(&backup, &db.engine, (*from, *to), report)?);
+            let partitions = (n == 0).then_some(&map);
+            counts.push(copy_keyspace(
+                &backup,
+                &db.engine,
+                (*from, *to),
+                report,
+                partitions,
+            )?);
         }
         backup.close()?;
 
@@ -627,6 +638,7 @@ impl RestoreTableFromBackup {
         definition.table_id =
             super::tables::table_id(&definition.name, first, definition.created_at_millis);
         definition.stream_specification = None;
+        definition.on_demand_switches_millis = Vec::new();
         definition.stream_label = None;
         definition.keyspace = first;
         let mut next = first + 1;
@@ -640,11 +652,13 @@ impl RestoreTableFromBackup {
         }
         let mut batch = WriteBatch::new();
         KvState::put_definition(&mut batch, &definition)?;
+        super::partitions::stage_new_map(&mut batch, first, &map);
         for keyspace in &targets {
             KvState::unmark_dropped(&mut batch, *keyspace);
         }
         db.engine.write(batch)?;
-        let handle = db.kv.insert_with_counts(definition, &counts);
+        let partitions = TablePartitions::new(map, Some(now_nanos));
+        let handle = db.kv.insert_with_counts(definition, &counts, partitions);
         Ok(RestoreTableFromBackupOutput {
             table_description: describe(&handle, TableStatus::Active),
         })
@@ -698,6 +712,7 @@ fn copy_keyspace(
     target: &Engine,
     (from, to): (KeyspaceId, KeyspaceId),
     mut progress: Option<(&OnProgress, &mut Progress)>,
+    partitions: Option<&PartitionMap>,
 ) -> Result<(i64, i64)> {
     let prefix = keyspace_prefix(to);
     let (mut items, mut bytes) = (0i64, 0i64);
@@ -715,6 +730,9 @@ fn copy_keyspace(
         let mut new_key = Vec::with_capacity(key.len());
         new_key.extend_from_slice(&prefix);
         new_key.extend_from_slice(key.get(prefix.len()..).unwrap_or_default());
+        if let Some(map) = partitions {
+            map.get(row_token(&new_key)).account(None, Some(size));
+        }
         batch.put(&new_key, &value);
         rows += 1;
         if rows == RESTORE_BATCH_ROWS {

@@ -11,6 +11,7 @@
 //! 00000000 04 <keyspace BE>   item count and bytes (i64 BE each), saved at close
 //! 00000000 05                 "closed cleanly": the saved counts are exact
 //! 00000000 06 <keyspace BE>   a GSI backfill's progress (see index::backfill)
+//! 00000000 10, 11             a table's partition map and counts (see kv::partitions)
 //! ```
 //!
 //! Index keyspaces have their own count rows (tag 04), so `describe_table`
@@ -95,11 +96,19 @@ pub(crate) struct TableHandle {
     indexes: RwLock<HashMap<KeyspaceId, Arc<crate::index::IndexState>>>,
     /// Item collection sizes of a table with local indexes.
     pub(crate) collections: crate::index::Collections,
+    /// Partitions: token ranges, their counts, buckets and heat.
+    pub(crate) partitions: super::partitions::TablePartitions,
 }
 
 impl TableHandle {
-    fn new(definition: TableDefinition, items: i64, bytes: i64) -> Self {
+    fn new(
+        definition: TableDefinition,
+        items: i64,
+        bytes: i64,
+        partitions: super::partitions::TablePartitions,
+    ) -> Self {
         Self {
+            partitions,
             definition: RwLock::new(Arc::new(definition)),
             gate: RwLock::new(()),
             dropped: AtomicBool::new(false),
@@ -197,16 +206,22 @@ impl KvState {
         let mut batch = WriteBatch::new();
         for definition in definitions {
             let mut counts = Vec::new();
+            let (partitions, recounted) =
+                super::partitions::load(engine, &definition, clean, &mut batch)?;
             for keyspace in definition.keyspaces() {
                 let stats_key = catalogue_key(STATS_TAG, &keyspace.to_be_bytes());
                 counts.push(match engine.get(&stats_key)? {
                     Some(saved) if clean => decode_stats(&saved)?,
+                    // The partition recount already scanned the table.
+                    _ if keyspace == definition.keyspace && recounted.is_some() => {
+                        recounted.unwrap_or_default()
+                    }
                     _ => recount(engine, keyspace)?,
                 });
                 batch.delete(&stats_key);
             }
             let (items, bytes) = counts[0];
-            let handle = TableHandle::new(definition, items, bytes);
+            let handle = TableHandle::new(definition, items, bytes, partitions);
             let definition = handle.definition();
             for (keyspace, (items, bytes)) in definition.keyspaces().into_iter().zip(counts).skip(1)
             {
@@ -280,8 +295,14 @@ impl KvState {
     }
 
     /// Registers a created table (after its batch is committed).
-    pub(crate) fn insert(&self, definition: TableDefinition) -> Arc<TableHandle> {
-        let handle = Arc::new(TableHandle::new(definition, 0, 0));
+    pub(crate) fn insert(
+        &self,
+        definition: TableDefinition,
+        partitions: crate::partition::map::PartitionMap,
+        created_nanos: u64,
+    ) -> Arc<TableHandle> {
+        let partitions = super::partitions::TablePartitions::new(partitions, Some(created_nanos));
+        let handle = Arc::new(TableHandle::new(definition, 0, 0, partitions));
         self.tables
             .write()
             .insert(handle.definition().name.clone(), Arc::clone(&handle));
@@ -296,6 +317,7 @@ impl KvState {
         let keyspaces = definition.keyspaces();
         let mut batch = WriteBatch::new();
         batch.delete(&catalogue_key(TABLE_TAG, definition.name.as_bytes()));
+        super::partitions::stage_drop(&mut batch, definition.keyspace);
         for id in &keyspaces {
             batch.put(&catalogue_key(DROPPED_TAG, &id.to_be_bytes()), &[]);
         }
@@ -331,9 +353,10 @@ impl KvState {
         &self,
         definition: TableDefinition,
         counts: &[(i64, i64)],
+        partitions: super::partitions::TablePartitions,
     ) -> Arc<TableHandle> {
         let (items, bytes) = counts.first().copied().unwrap_or_default();
-        let handle = Arc::new(TableHandle::new(definition, items, bytes));
+        let handle = Arc::new(TableHandle::new(definition, items, bytes, partitions));
         let definition = handle.definition();
         for (keyspace, (items, bytes)) in definition.keyspaces().into_iter().zip(counts).skip(1) {
             handle.indexes.write().insert(
@@ -362,6 +385,9 @@ impl KvState {
         let mut batch = WriteBatch::new();
         for handle in self.tables.read().values() {
             let definition = handle.definition();
+            handle
+                .partitions
+                .save_counts(&mut batch, definition.keyspace);
             for keyspace in definition.keyspaces() {
                 let (items, bytes) = if keyspace == definition.keyspace {
                     handle.counts()

@@ -5,11 +5,13 @@ use super::capacity::{IndexUnits, read_units, report, report_with_indexes, write
 use super::error::{Error, Result};
 use super::expr::{self, ItemState, Projection};
 use super::keys::{key_from_key_map, key_of_item};
+use super::partitions::{row_token, run_pending};
 use super::request::{
     ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics, ReturnConsumedCapacity,
     ReturnItemCollectionMetrics, ReturnValue, ReturnValuesOnConditionCheckFailure, capacity_setter,
     expression_attribute_setters, write_request_setters,
 };
+use super::throttle::Target;
 use super::views::read_item_at;
 use super::write::{Effects, write_item};
 use crate::Database;
@@ -234,20 +236,25 @@ impl GetItem {
             .transpose()?;
         placeholders.check_unused()?;
         let key = key_from_key_map(&definition.key, &self.key)?;
+        let row_key = key.row_key(definition.keyspace);
+        let token = row_token(&row_key);
+        let partition = table.partitions.partition(token);
+        let target = Target {
+            db: inner,
+            table: &table,
+            definition: &definition,
+            partition: Some((&partition, token)),
+            index: None,
+        };
+        target.check_read()?;
         let snapshot = inner.kv.eventual.snapshot(inner, self.consistent_read)?;
-        let item = read_item_at(
-            inner,
-            &key.row_key(definition.keyspace),
-            snapshot.as_deref(),
-        )?;
+        let item = read_item_at(inner, &row_key, snapshot.as_deref())?;
         let size = item.as_ref().map_or(0, item_size);
+        let units = read_units(size, self.consistent_read);
+        target.charge_read(units);
+        run_pending(inner, &table);
         Ok(GetItemOutput {
-            consumed_capacity: report(
-                self.return_consumed_capacity,
-                &self.table,
-                read_units(size, self.consistent_read),
-                0.0,
-            ),
+            consumed_capacity: report(self.return_consumed_capacity, &self.table, units, 0.0),
             item: match (item, projection) {
                 (Some(item), Some(projection)) => Some(projection.apply(&item)),
                 (item, None) => item,

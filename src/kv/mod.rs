@@ -48,11 +48,13 @@ mod items;
 mod keys;
 mod locks;
 mod page;
+mod partitions;
 mod progress;
 mod query;
 mod request;
 mod schema;
 mod tables;
+mod throttle;
 mod transact;
 mod views;
 mod write;
@@ -86,6 +88,10 @@ pub use items::{
     UpdateItemOutput,
 };
 pub use page::{MAX_PAGE_BYTES, Select};
+pub use partitions::{
+    HEAT_SPLIT_UNITS_PER_SECOND, HEAT_SPLIT_WINDOW, HOT_KEYS_MAX, HotKey, PARTITION_READ_UNITS_MAX,
+    PARTITION_SPLIT_BYTES, PARTITION_WRITE_UNITS_MAX, PartitionDescription, PartitionOptions,
+};
 pub use progress::{PROGRESS_EVERY_ITEMS, Progress};
 pub use query::{Items, MAX_TOTAL_SEGMENTS, Paged, Query, QueryOutput, Scan, ScanOutput};
 pub use request::{
@@ -102,9 +108,10 @@ pub use schema::{
 };
 pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
-    DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput, UpdateTable,
-    UpdateTableOutput,
+    DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput,
+    ON_DEMAND_SWITCHES_PER_DAY, UpdateTable, UpdateTableOutput,
 };
+pub use throttle::{INDEX_THROTTLED, TABLE_THROTTLED};
 pub use transact::{
     CLIENT_REQUEST_TOKEN_MAX, ConditionCheck, IDEMPOTENCY_WINDOW, TRANSACT_ITEMS_MAX,
     TRANSACT_PAYLOAD_BYTES_MAX, TRANSACTION_LOCK_PATIENCE, TransactDelete, TransactGet,

@@ -13,6 +13,7 @@ use super::request::{
     ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity, capacity_setter,
     expression_attribute_setters,
 };
+use super::throttle::Target;
 use crate::Database;
 use crate::index::IndexView;
 use crate::partition::{keyspace_prefix, partition_prefix, prefix_successor, segment_tokens};
@@ -364,6 +365,22 @@ impl Query {
             projection.as_ref(),
             filter.as_ref(),
         );
+        // A base-table or local-index Query reads one partition of the
+        // table; a global index's is metered on the index.
+        let token = crate::kv::partitions::row_token(&prefix);
+        let global = index
+            .as_ref()
+            .filter(|i| i.kind == crate::index::IndexKind::Global)
+            .map(|i| i.name);
+        let base = global.is_none().then(|| table.partitions.partition(token));
+        let target = Target {
+            db: inner,
+            table: &table,
+            definition: &definition,
+            partition: base.as_deref().map(|p| (p, token)),
+            index: global,
+        };
+        target.check_read()?;
         let page = read_page(
             inner,
             PageRequest {
@@ -380,6 +397,8 @@ impl Query {
                 consistent: self.consistent_read,
             },
         )?;
+        target.charge_read(read_units(page.bytes_read, self.consistent_read) + page.fetch_units);
+        crate::kv::partitions::run_pending(inner, &table);
         Ok(output(
             page,
             &self.table,
@@ -602,6 +621,20 @@ impl Scan {
             projection.as_ref(),
             filter.as_ref(),
         );
+        // A Scan spans partitions: it is metered on the table (or global
+        // index) alone.
+        let global = index
+            .as_ref()
+            .filter(|i| i.kind == crate::index::IndexKind::Global)
+            .map(|i| i.name);
+        let target = Target {
+            db: inner,
+            table: &table,
+            definition: &definition,
+            partition: None,
+            index: global,
+        };
+        target.check_read()?;
         let page = read_page(
             inner,
             PageRequest {
@@ -618,6 +651,8 @@ impl Scan {
                 consistent: self.consistent_read,
             },
         )?;
+        target.charge_read(read_units(page.bytes_read, self.consistent_read) + page.fetch_units);
+        crate::kv::partitions::run_pending(inner, &table);
         Ok(output(
             page,
             &self.table,

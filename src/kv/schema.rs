@@ -470,6 +470,10 @@ pub struct TableDefinition {
     pub global_indexes: Vec<GlobalIndexDefinition>,
     /// Creation time, milliseconds since the epoch.
     pub created_at_millis: u64,
+    /// When the table last switched from provisioned to on-demand
+    /// (milliseconds since the epoch; DynamoDB allows 4 per 24 hours).
+    #[serde(default)]
+    pub on_demand_switches_millis: Vec<u64>,
 }
 
 impl TableDefinition {
@@ -534,6 +538,11 @@ pub struct TableDescription {
     pub local_secondary_indexes: Vec<LocalSecondaryIndexDescription>,
     /// Global secondary indexes.
     pub global_secondary_indexes: Vec<GlobalSecondaryIndexDescription>,
+    /// The table's partitions in token order (a nimbus extension:
+    /// DynamoDB does not show them).
+    pub partitions: Vec<super::PartitionDescription>,
+    /// Partition keys found too hot to split away (most recent last).
+    pub hot_keys: Vec<super::HotKey>,
 }
 
 /// DynamoDB's "1 validation error detected: Value '{value}' at '{field}'

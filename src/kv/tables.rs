@@ -47,6 +47,8 @@ pub(crate) fn describe(handle: &TableHandle, status: TableStatus) -> TableDescri
         latest_stream_label: definition.stream_label.clone(),
         local_secondary_indexes,
         global_secondary_indexes,
+        partitions: handle.partitions.describe(),
+        hot_keys: handle.partitions.hot_keys(),
     }
 }
 
@@ -68,6 +70,28 @@ fn check_billing(mode: BillingMode, throughput: Option<ProvisionedThroughput>) -
         }
         _ => Ok(()),
     }
+}
+
+/// Switches from provisioned to on-demand allowed per rolling day.
+pub const ON_DEMAND_SWITCHES_PER_DAY: usize = 4;
+
+/// Records a switch to on-demand at `now_millis`, or refuses it as
+/// DynamoDB does when the last 24 hours already had
+/// [`ON_DEMAND_SWITCHES_PER_DAY`] of them.
+fn record_on_demand_switch(definition: &mut TableDefinition, now_millis: u64) -> Result<()> {
+    const DAY_MILLIS: u64 = 24 * 60 * 60 * 1000;
+    definition
+        .on_demand_switches_millis
+        .retain(|&at| now_millis.saturating_sub(at) < DAY_MILLIS);
+    if definition.on_demand_switches_millis.len() >= ON_DEMAND_SWITCHES_PER_DAY {
+        return Err(Error::LimitExceeded(format!(
+            "Subscriber limit exceeded: Update to PayPerRequest mode are limited to {} times \
+             within 1 day(s) for table: {}",
+            ON_DEMAND_SWITCHES_PER_DAY, definition.name
+        )));
+    }
+    definition.on_demand_switches_millis.push(now_millis);
+    Ok(())
 }
 
 fn check_stream(spec: Option<StreamSpecification>) -> Result<()> {
@@ -283,10 +307,17 @@ impl CreateTable {
                 })
                 .collect(),
             created_at_millis,
+            on_demand_switches_millis: Vec::new(),
         };
         KvState::put_definition(&mut batch, &definition)?;
+        let now_nanos = super::partitions::now_nanos(inner);
+        let partitions = crate::partition::map::PartitionMap::new(
+            inner.partition_options.initial_partitions,
+            now_nanos,
+        );
+        super::partitions::stage_new_map(&mut batch, keyspace, &partitions);
         inner.engine.write(batch)?;
-        let handle = inner.kv.insert(definition);
+        let handle = inner.kv.insert(definition, partitions, now_nanos);
         Ok(CreateTableOutput {
             table_description: describe(&handle, TableStatus::Active),
         })
@@ -564,6 +595,11 @@ impl UpdateTable {
         };
         check_billing(mode, throughput)?;
         check_stream(self.stream_specification)?;
+        if definition.billing_mode == BillingMode::Provisioned && mode == BillingMode::PayPerRequest
+        {
+            let now = inner.clock.since_epoch().as_millis() as u64;
+            record_on_demand_switch(&mut definition, now)?;
+        }
         if let Some(spec) = self.stream_specification {
             let enabled = definition.stream_label.is_some();
             match (enabled, spec.stream_enabled) {

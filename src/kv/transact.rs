@@ -18,13 +18,16 @@ use super::catalogue::TableHandle;
 use super::error::{CancellationReason, Error, Result};
 use super::expr::{self, Condition, ItemState, Projection, UpdateExpression};
 use super::keys::{key_from_key_map, key_of_item};
+use super::partitions::{row_token, run_pending};
 use super::request::{
     CollectionTally, ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics,
     ReturnConsumedCapacity, ReturnItemCollectionMetrics, ReturnValuesOnConditionCheckFailure,
     expression_attribute_setters,
 };
+use super::throttle::{ItemCharge, admit_writes};
 use super::write::{Effects, Staging, check_condition, enter_tables, read_item};
 use crate::Database;
+use crate::index::IndexKind;
 use crate::partition::{TRANSACTIONS_KEYSPACE, keyspace_prefix};
 use crate::value::{Item, decode_item, encode_item, item_size, validate_item};
 
@@ -535,6 +538,9 @@ impl TransactWriteItems {
         let mut staging = Staging::new(inner);
         let mut staged = Vec::with_capacity(count);
         let mut news = Vec::with_capacity(count);
+        // Per staged action: its index, table units and index write count.
+        let mut shares: Vec<(usize, f64, usize)> = Vec::with_capacity(count);
+        let mut staged_index_writes = 0;
         for (index, (action, old)) in planned.iter().zip(&olds).enumerate() {
             let new = match &action.change {
                 Change::Put(item) => Some(item.clone()),
@@ -566,9 +572,57 @@ impl TransactWriteItems {
                         other => other,
                     })?;
                 staged.push(index);
+                let total = staging.index_writes().count();
+                let local: f64 = staging
+                    .index_writes()
+                    .skip(staged_index_writes)
+                    .filter(|w| w.kind == IndexKind::Local)
+                    .map(|w| w.units)
+                    .sum();
+                let size = old
+                    .as_ref()
+                    .map_or(0, item_size)
+                    .max(new.as_ref().map_or(0, item_size));
+                // Transactions cost double: a prepare and a commit.
+                shares.push((
+                    index,
+                    2.0 * (write_units(size) + local),
+                    total - staged_index_writes,
+                ));
+                staged_index_writes = total;
             }
             news.push(new);
         }
+        let definitions: Vec<_> = planned.iter().map(|p| p.table.definition()).collect();
+        let mut writes = staging.index_writes();
+        let charges: Vec<ItemCharge<'_>> = shares
+            .iter()
+            .map(|&(index, units, index_writes)| ItemCharge {
+                table: &planned[index].table,
+                definition: &definitions[index],
+                token: row_token(&planned[index].row_key),
+                units,
+                global: writes
+                    .by_ref()
+                    .take(index_writes)
+                    .filter(|w| w.kind == IndexKind::Global)
+                    .map(|w| (w.name.as_str(), 2.0 * w.units))
+                    .collect(),
+            })
+            .collect();
+        if let Err((at, error)) = admit_writes(inner, &charges) {
+            let mut reasons = vec![CancellationReason::none(); count];
+            if let Some(reason) = shares.get(at).and_then(|s| reasons.get_mut(s.0)) {
+                *reason = CancellationReason::new(
+                    "ProvisionedThroughputExceeded",
+                    &error.message(),
+                    None,
+                );
+            }
+            return Err(Error::TransactionCanceled { reasons });
+        }
+        drop(charges);
+        drop(writes);
         if let Some(key) = &token_key {
             let mut record = fingerprint.to_be_bytes().to_vec();
             record.extend_from_slice(&now_millis.to_be_bytes());
@@ -590,6 +644,12 @@ impl TransactWriteItems {
             let (old, new) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
             sizes.push(old.unwrap_or(0).max(new.unwrap_or(0)));
         }
+        // Splits the writes asked for run once no gate is held.
+        drop(_locks);
+        drop(_gates);
+        for action in &planned {
+            run_pending(inner, &action.table);
+        }
         let mut per_action: Vec<Option<Effects>> = (0..count).map(|_| None).collect();
         for (index, effects) in staged.into_iter().zip(effects) {
             per_action[index] = Some(effects);
@@ -598,9 +658,10 @@ impl TransactWriteItems {
     }
 
     /// What the request reports: capacity per table — two write units per
-    /// KB per action (a replay reports read units, as DynamoDB does), plus
-    /// each index write at its ordinary price (index propagation is not
-    /// part of the transaction's protocol) — and the item collections
+    /// KB per action and per local index entry written (a replay reports
+    /// read units, as DynamoDB does), plus each global index write at its
+    /// ordinary price (GSI propagation is not part of the transaction's
+    /// protocol; the throttle charges the same) — and the item collections
     /// changed.
     fn report(
         &self,
@@ -619,10 +680,16 @@ impl TransactWriteItems {
                 (0.0, 2.0 * write_units(size))
             };
             let action_effects = effects.get_mut(index).and_then(Option::as_mut);
-            let indexes = action_effects
-                .iter()
-                .flat_map(|e| e.indexes.iter())
-                .map(|w| -> IndexUnits<'_> { (w.kind, &w.name, 0.0, w.units) });
+            let indexes =
+                action_effects
+                    .iter()
+                    .flat_map(|e| e.indexes.iter())
+                    .map(|w| -> IndexUnits<'_> {
+                        // A local index entry is written with its item, so it
+                        // is part of the transaction; a global one is not.
+                        let factor = if w.kind == IndexKind::Local { 2.0 } else { 1.0 };
+                        (w.kind, &w.name, 0.0, factor * w.units)
+                    });
             tally.add(&action.table_name, units, indexes);
             if let Some(action_effects) = effects.get_mut(index).and_then(Option::as_mut) {
                 collections.add(&action.table_name, action_effects);

@@ -16,6 +16,8 @@ use super::error::{Error, Result};
 use super::expr::Condition;
 use super::request::ReturnValuesOnConditionCheckFailure;
 use super::schema::TableDefinition;
+use super::throttle::Target;
+use super::write_units;
 use crate::db::DatabaseInner;
 use crate::index::{Image, IndexKind, IndexWrite, stage_entries};
 use crate::storage::WriteBatch;
@@ -62,6 +64,8 @@ pub(crate) fn check_condition(condition: Option<&Condition>, old: Option<&Item>)
 #[derive(Debug)]
 struct Staged {
     table: Arc<TableHandle>,
+    /// The item's token: which partition its counts go to.
+    token: u64,
     old: Option<usize>,
     new: Option<usize>,
     effects: Effects,
@@ -151,12 +155,19 @@ impl<'d> Staging<'d> {
         }
         self.staged.push(Staged {
             table: Arc::clone(table),
+            token: super::partitions::row_token(row_key),
             old: old_size,
             new: new_size,
             effects,
             collection,
         });
         Ok(())
+    }
+
+    /// The index entry changes staged so far (their capacity is checked
+    /// before the commit).
+    pub(crate) fn index_writes(&self) -> impl Iterator<Item = &IndexWrite> {
+        self.staged.iter().flat_map(|s| s.effects.indexes.iter())
     }
 
     /// Commits every staged row in one batch and accounts the changes;
@@ -200,6 +211,12 @@ impl<'d> Staging<'d> {
         let mut effects = Vec::with_capacity(self.staged.len());
         for mut staged in self.staged {
             staged.table.account(staged.old, staged.new);
+            staged.table.partitions.account(
+                staged.token,
+                staged.old,
+                staged.new,
+                db.partition_options.split_bytes,
+            );
             for write in &staged.effects.indexes {
                 staged
                     .table
@@ -240,8 +257,23 @@ pub(crate) fn enter_tables<'t>(
 
 /// Writes one item atomically. `change` maps the stored item to the new
 /// one (`None` deletes); it runs under the item's lock after the condition
-/// held, and may fail without anything being written.
+/// held, and may fail without anything being written. In provisioned mode
+/// the write is refused, with no effect, when its capacity is spent.
+/// Then applies any partition split the write asked for.
 pub(crate) fn write_item(
+    db: &DatabaseInner,
+    table: &Arc<TableHandle>,
+    row_key: &[u8],
+    condition: Option<&Condition>,
+    on_failure: ReturnValuesOnConditionCheckFailure,
+    change: impl FnOnce(Option<&Item>) -> Result<Option<Item>>,
+) -> Result<Written> {
+    let written = write_item_gated(db, table, row_key, condition, on_failure, change);
+    super::partitions::run_pending(db, table);
+    written
+}
+
+fn write_item_gated(
     db: &DatabaseInner,
     table: &Arc<TableHandle>,
     row_key: &[u8],
@@ -257,7 +289,19 @@ pub(crate) fn write_item(
     let definition = table.definition();
     let _lock = db.kv.locks.lock(row_key);
     let old = read_item(db, row_key)?;
+    let token = super::partitions::row_token(row_key);
+    let partition = table.partitions.partition(token);
+    let target = Target {
+        db,
+        table,
+        definition: &definition,
+        partition: Some((&partition, token)),
+        index: None,
+    };
     if !check_condition(condition, old.as_ref()) {
+        // DynamoDB charges a failed condition: the stored item's size, or
+        // one unit when there is none.
+        target.charge_write(write_units(old.as_ref().map_or(0, item_size)));
         let item = match on_failure {
             ReturnValuesOnConditionCheckFailure::AllOld => old,
             ReturnValuesOnConditionCheckFailure::None => None,
@@ -267,6 +311,20 @@ pub(crate) fn write_item(
     let new = change(old.as_ref())?;
     let mut staging = Staging::new(db);
     staging.stage(table, &definition, row_key, old.as_ref(), new.as_ref())?;
+    let size = old
+        .as_ref()
+        .map_or(0, item_size)
+        .max(new.as_ref().map_or(0, item_size));
+    let mut units = write_units(size);
+    let mut global: Vec<(&str, f64)> = Vec::new();
+    for write in staging.index_writes() {
+        match write.kind {
+            IndexKind::Local => units += write.units,
+            IndexKind::Global => global.push((&write.name, write.units)),
+        }
+    }
+    target.admit_write(units, &global)?;
+    drop(global);
     let effects = staging.commit()?.pop().unwrap_or_default();
     Ok(Written { old, new, effects })
 }

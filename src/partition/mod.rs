@@ -11,11 +11,22 @@
 //! Keyspace ids are allocated once and never reused, so a dropped table's
 //! leftover rows can never be read as another table's. The fixed ids below
 //! 16 belong to system keyspaces; tables and indexes get ids from
-//! [`FIRST_ALLOCATED_KEYSPACE`] up. Splits and the ring are built in the
-//! partition issue.
+//! `FIRST_ALLOCATED_KEYSPACE` up.
+//!
+//! - [`ring`] (public): placement of token ranges on many nodes.
+//! - `map`: a table's partitions — token ranges with counts, heat and
+//!   throughput buckets — and how one splits (the kv layer persists it and
+//!   decides when, in `kv::partitions`).
+//! - `bucket`: the token bucket of provisioned throughput.
 
 // Used by kv and objects as they land.
 #![allow(dead_code)]
+
+pub(crate) mod bucket;
+pub(crate) mod map;
+pub mod ring;
+
+pub use ring::{Node, RangeMove, Ring, RingBuilder, RingError, TokenRange};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -42,7 +53,7 @@ pub(crate) fn keyspace_prefix(id: KeyspaceId) -> [u8; 4] {
 }
 
 /// The 64-bit token of an encoded partition key: where it lies on the ring.
-pub(crate) fn token(encoded_partition_key: &[u8]) -> u64 {
+pub fn token(encoded_partition_key: &[u8]) -> u64 {
     xxh3_64(encoded_partition_key)
 }
 
