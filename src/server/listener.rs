@@ -58,6 +58,10 @@ impl Default for ServerOptions {
     }
 }
 
+/// An open connection: a handle on its socket (to close it at shutdown)
+/// and its thread (to join it).
+type Connection = (TcpStream, Option<JoinHandle<()>>);
+
 /// State shared by the listener and connection threads.
 struct Shared {
     context: Context,
@@ -68,7 +72,7 @@ struct Shared {
     next_request: AtomicU64,
     request_id_seed: u64,
     /// Open connections, so shutdown can wake the idle ones.
-    connections: Mutex<HashMap<u64, (TcpStream, Option<JoinHandle<()>>)>>,
+    connections: Mutex<HashMap<u64, Connection>>,
 }
 
 /// A running DynamoDB-compatible endpoint over a [`Database`].
@@ -146,7 +150,7 @@ impl Server {
         if let Some(listener) = self.listener.take() {
             let _ = listener.join();
         }
-        let connections: Vec<(TcpStream, Option<JoinHandle<()>>)> = self
+        let connections: Vec<Connection> = self
             .shared
             .connections
             .lock()
