@@ -6,7 +6,7 @@
 //! - idle RSS of the server after loading the table;
 //! - GetItem and PutItem requests/s and p50/p99 latency with 2 client
 //!   threads, each on one keep-alive connection (5 repetitions, median),
-//!   in memory and over a data directory (default durability).
+//!   in memory and over a data directory (`Buffered` and `Sync` durability).
 //!
 //! `cargo build --release --bin nimbus && cargo run --release --example server_load`
 //! (`NIMBUS_LOAD_SECONDS` sets each repetition's length, default 2).
@@ -246,7 +246,13 @@ fn main() {
     let _ = child.kill();
     let _ = child.wait();
     measure("memory", &["--memory"], seconds);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_string_lossy().into_owned();
-    measure("data dir", &["--data", &path], seconds);
+    for durability in ["buffered", "sync"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_string_lossy().into_owned();
+        measure(
+            &format!("data dir, {durability}"),
+            &["--data", &path, "--durability", durability],
+            seconds,
+        );
+    }
 }

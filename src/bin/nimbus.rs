@@ -9,15 +9,19 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nimbus::Database;
 use nimbus::server::{Server, ServerOptions};
+use nimbus::storage::Durability;
+use nimbus::{Database, DatabaseOptions};
 
 const USAGE: &str = "\
-usage: nimbus serve [--data DIR | --memory] [--port PORT] [--host ADDR]
+usage: nimbus serve [--data DIR [--durability sync|buffered] | --memory]
+                    [--port PORT] [--host ADDR]
                     [--credentials ACCESS_KEY:SECRET]... [--max-body BYTES]
                     [--max-connections N] [--quiet]
 
   --data DIR        serve the database in DIR (created if missing)
+  --durability D    sync (default): a write is acknowledged after fsync;
+                    buffered: after write(2), fsynced in the background
   --memory          serve an in-memory database (the default without --data)
   --port PORT       TCP port (default 8000; 0 picks a free one)
   --host ADDR       address to bind (default 127.0.0.1; 0.0.0.0 for all)
@@ -54,6 +58,7 @@ fn install_signal_handlers() {}
 
 struct Arguments {
     data: Option<String>,
+    durability: Durability,
     options: ServerOptions,
 }
 
@@ -62,6 +67,7 @@ fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Arguments, 
         return Err("expected the `serve` subcommand".into());
     }
     let mut data = None;
+    let mut durability = Durability::Sync;
     let mut host: IpAddr = Ipv4Addr::LOCALHOST.into();
     let mut port = 8000u16;
     let mut options = ServerOptions {
@@ -74,6 +80,13 @@ fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Arguments, 
         match flag.as_str() {
             "--data" => data = Some(value("--data")?),
             "--memory" => data = None,
+            "--durability" => {
+                durability = match value("--durability")?.as_str() {
+                    "sync" => Durability::Sync,
+                    "buffered" => Durability::Buffered,
+                    other => return Err(format!("--durability: {other} is not sync or buffered")),
+                };
+            }
             "--port" => {
                 port = value("--port")?
                     .parse()
@@ -108,7 +121,11 @@ fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Arguments, 
     }
     options.address = SocketAddr::new(host, port);
     options.credentials = credentials;
-    Ok(Arguments { data, options })
+    Ok(Arguments {
+        data,
+        durability,
+        options,
+    })
 }
 
 fn main() -> ExitCode {
@@ -124,7 +141,10 @@ fn main() -> ExitCode {
         }
     };
     let db = match &arguments.data {
-        Some(dir) => Database::open(dir),
+        Some(dir) => Database::open_with(
+            dir,
+            DatabaseOptions::default().durability(arguments.durability),
+        ),
         None => Database::memory(),
     };
     let db = match db {
