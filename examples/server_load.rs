@@ -200,13 +200,26 @@ fn run(address: &str, operation: &'static str, seconds: f64) -> (f64, f64, f64) 
     )
 }
 
+/// Stops the server with SIGTERM (its graceful shutdown closes the
+/// database cleanly) and waits for it.
+fn stop(mut child: Child) {
+    let terminated = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !terminated {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
 fn measure(label: &str, extra: &[&str], seconds: f64) {
-    let (mut child, address, startup) = spawn(extra);
+    let (child, address, startup) = spawn(extra);
     load(&address);
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = rss_kib(child.id());
@@ -226,8 +239,7 @@ fn measure(label: &str, extra: &[&str], seconds: f64) {
             median(runs.iter().map(|r| r.2).collect()),
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(child);
 }
 
 fn main() {
@@ -236,23 +248,26 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
     // Startup and RSS of a bare server, before any table exists.
-    let (mut child, _, startup) = spawn(&["--memory"]);
+    let (child, _, startup) = spawn(&["--memory"]);
     std::thread::sleep(Duration::from_millis(200));
     println!(
         "empty server: startup to first answer {:.1} ms; idle RSS {:.1} MiB",
         startup.as_secs_f64() * 1000.0,
         rss_kib(child.id()) as f64 / 1024.0
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(child);
     measure("memory", &["--memory"], seconds);
     for durability in ["buffered", "sync"] {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().to_string_lossy().into_owned();
-        measure(
-            &format!("data dir, {durability}"),
-            &["--data", &path, "--durability", durability],
-            seconds,
+        let arguments = ["--data", path.as_str(), "--durability", durability];
+        measure(&format!("data dir, {durability}"), &arguments, seconds);
+        // Reopening the loaded directory (its log is replayed).
+        let (child, _, startup) = spawn(&arguments);
+        println!(
+            "data dir, {durability}: reopen to first answer {:.1} ms",
+            startup.as_secs_f64() * 1000.0
         );
+        stop(child);
     }
 }
