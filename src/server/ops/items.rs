@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{Context, apply_placeholders, resolve_placeholders};
+use crate::kv::ReturnValue;
 use crate::server::error::WireError;
 use crate::server::legacy::{
     AttributeValueUpdate, ExpectedAttributeValue, Translator, check_not_mixed,
@@ -15,7 +16,19 @@ use crate::server::wire::{
     Names, Output, Values, collection_metrics, consumed_capacity, on_failure, parse, required,
     return_capacity, return_metrics, return_values, table_name,
 };
-use crate::value::Item;
+use crate::value::{Item, validate_item};
+
+/// PutItem's and DeleteItem's rule on `ReturnValues`, checked (with the
+/// item's own rules) before the table is looked up, as DynamoDB orders
+/// its validation; the kv layer checks the same after its lookup.
+fn check_put_delete_return_values(value: ReturnValue) -> Result<(), WireError> {
+    match value {
+        ReturnValue::None | ReturnValue::AllOld => Ok(()),
+        _ => Err(WireError::validation(
+            "ReturnValues can only be ALL_OLD or NONE",
+        )),
+    }
+}
 
 /// The members every single-item write shares.
 #[derive(Deserialize)]
@@ -112,6 +125,8 @@ pub fn put_item(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
     let table = table_name(input.table_name.take(), "tableName")?;
     let item = required(input.item.take(), "item")?;
     let returns = return_values(input.return_values.as_deref())?;
+    check_put_delete_return_values(returns)?;
+    validate_item(&item)?;
     let on_failure = on_failure(input.return_values_on_condition_check_failure.as_deref())?;
     let capacity = return_capacity(input.return_consumed_capacity.as_deref())?;
     let metrics = return_metrics(input.return_item_collection_metrics.as_deref())?;
@@ -141,6 +156,7 @@ pub fn update_item(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError>
     let mut input: WriteInput = parse(body)?;
     let table = table_name(input.table_name.take(), "tableName")?;
     let key = required(input.key.take(), "key")?;
+    validate_item(&key)?;
     let returns = return_values(input.return_values.as_deref())?;
     let on_failure = on_failure(input.return_values_on_condition_check_failure.as_deref())?;
     let capacity = return_capacity(input.return_consumed_capacity.as_deref())?;
@@ -174,10 +190,12 @@ pub fn delete_item(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError>
     let mut input: WriteInput = parse(body)?;
     let table = table_name(input.table_name.take(), "tableName")?;
     let key = required(input.key.take(), "key")?;
+    validate_item(&key)?;
     let returns = return_values(input.return_values.as_deref())?;
     let on_failure = on_failure(input.return_values_on_condition_check_failure.as_deref())?;
     let capacity = return_capacity(input.return_consumed_capacity.as_deref())?;
     let metrics = return_metrics(input.return_item_collection_metrics.as_deref())?;
+    check_put_delete_return_values(returns)?;
     let expressions = input.expressions()?;
     let mut request = context
         .db
@@ -216,6 +234,7 @@ pub fn get_item(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
     let input: GetItemInput = parse(body)?;
     let table = table_name(input.table_name, "tableName")?;
     let key = required(input.key, "key")?;
+    validate_item(&key)?;
     let capacity = return_capacity(input.return_consumed_capacity.as_deref())?;
     let (projection, names) = projection_of(
         input.projection_expression,
