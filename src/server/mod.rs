@@ -18,6 +18,7 @@
 //! - `error` — [`WireError`]: DynamoDB's error answers.
 
 mod error;
+mod fuzz;
 mod http;
 mod legacy;
 mod listener;
@@ -26,6 +27,7 @@ mod sigv4;
 mod wire;
 
 pub use error::WireError;
+pub use fuzz::fuzz_request;
 pub use listener::{BODY_BYTES_MAX_DEFAULT, Server, ServerOptions};
 pub use ops::{DYNAMODB_SERVICE, STREAMS_SERVICE};
 pub use sigv4::SKEW_SECONDS_MAX;
