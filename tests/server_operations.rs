@@ -127,6 +127,40 @@ fn create_describe_list_update_delete_table() {
 }
 
 #[test]
+fn absent_billing_mode_means_provisioned_as_on_the_wire() {
+    let mut client = Client::start();
+    let created = client.ok(
+        "CreateTable",
+        json!({
+            "TableName": "old_style",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 7}
+        }),
+    );
+    let description = &created["TableDescription"];
+    assert_eq!(
+        description["ProvisionedThroughput"]["WriteCapacityUnits"],
+        7
+    );
+    assert!(description.get("BillingModeSummary").is_none());
+    let message = client.fails(
+        "CreateTable",
+        json!({
+            "TableName": "no_capacity",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]
+        }),
+        "ValidationException",
+    );
+    assert_eq!(
+        message,
+        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits \
+         must both be specified when BillingMode is PROVISIONED"
+    );
+}
+
+#[test]
 fn item_operations_match_the_rust_api() {
     let db = Database::memory().unwrap();
     let mut client = Client::start_with(db.clone(), ServerOptions::default());

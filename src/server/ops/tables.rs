@@ -270,9 +270,11 @@ pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
         .create_table(table.clone())
         .key_schema(schema)
         .attribute_definitions(definitions);
-    if let Some(mode) = billing_mode(input.billing_mode.as_deref())? {
-        request = request.billing_mode(mode);
-    }
+    // On the wire an absent BillingMode means PROVISIONED (DynamoDB's API
+    // default, which old clients rely on); the Rust API defaults to
+    // on-demand.
+    let mode = billing_mode(input.billing_mode.as_deref())?.unwrap_or(BillingMode::Provisioned);
+    request = request.billing_mode(mode);
     if let Some((read, write)) = throughput(input.provisioned_throughput)? {
         request = request.provisioned_throughput(read, write);
     }
