@@ -52,7 +52,13 @@ struct ReadExpressions {
 
 impl ReadInput {
     fn expressions(&mut self, filter_member: &'static str) -> Result<ReadExpressions, WireError> {
-        let legacy_filter = self.query_filter.take().or(self.scan_filter.take());
+        // Each operation reads only its own member (DynamoDB ignores
+        // members an operation does not define).
+        let legacy_filter = if filter_member == "QueryFilter" {
+            self.query_filter.take()
+        } else {
+            self.scan_filter.take()
+        };
         let mut legacy = Vec::new();
         if self.key_conditions.is_some() {
             legacy.push("KeyConditions");
