@@ -320,3 +320,37 @@ fn describe_endpoints_and_limits() {
     let limits = client.ok("DescribeLimits", json!({}));
     assert_eq!(limits["TableMaxReadCapacityUnits"], 40_000);
 }
+
+#[test]
+fn connections_over_the_limit_get_503_and_close_honours_connection_close() {
+    let options = ServerOptions {
+        connections_max: 1,
+        ..ServerOptions::default()
+    };
+    let mut client = Client::start_with(Database::memory().unwrap(), options);
+    // The first connection is registered once it has been served.
+    assert_eq!(client.call("ListTables", json!({})).status, 200);
+    let mut second = BufReader::new(client.connect());
+    second
+        .get_mut()
+        .write_all(b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 2\r\n\r\n{}")
+        .unwrap();
+    let refused = read_answer(&mut second);
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.json()["__type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#ServiceUnavailable")
+    );
+
+    let answer = client.post(
+        &[
+            ("X-Amz-Target", "DynamoDB_20120810.ListTables"),
+            ("Connection", "close"),
+        ],
+        b"{}",
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("Connection"), Some("close"));
+}
