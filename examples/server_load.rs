@@ -11,6 +11,9 @@
 //! `cargo build --release --bin nimbus && cargo run --release --example server_load`
 //! (`NIMBUS_LOAD_SECONDS` sets each repetition's length, default 2).
 
+// A measuring harness: any failure must stop the run loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
