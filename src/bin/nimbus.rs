@@ -179,3 +179,63 @@ fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Arguments, String> {
+        parse_arguments(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    #[test]
+    fn serve_defaults_to_memory_on_localhost_8000() {
+        let arguments = parse(&["serve"]).unwrap();
+        assert_eq!(arguments.data, None);
+        assert_eq!(arguments.options.address, "127.0.0.1:8000".parse().unwrap());
+        assert!(arguments.options.log_requests);
+        assert!(arguments.options.credentials.is_empty());
+        assert_eq!(arguments.durability, Durability::Sync);
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let arguments = parse(&[
+            "serve",
+            "--data",
+            "/tmp/x",
+            "--durability",
+            "buffered",
+            "--port",
+            "0",
+            "--host",
+            "0.0.0.0",
+            "--credentials",
+            "AK:secret:with:colons",
+            "--max-body",
+            "1024",
+            "--max-connections",
+            "7",
+            "--quiet",
+        ])
+        .unwrap();
+        assert_eq!(arguments.data.as_deref(), Some("/tmp/x"));
+        assert_eq!(arguments.durability, Durability::Buffered);
+        assert_eq!(arguments.options.address, "0.0.0.0:0".parse().unwrap());
+        assert_eq!(arguments.options.credentials["AK"], "secret:with:colons");
+        assert_eq!(arguments.options.body_bytes_max, 1024);
+        assert_eq!(arguments.options.connections_max, 7);
+        assert!(!arguments.options.log_requests);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["run"]).is_err());
+        assert!(parse(&["serve", "--port"]).is_err());
+        assert!(parse(&["serve", "--port", "70000"]).is_err());
+        assert!(parse(&["serve", "--durability", "maybe"]).is_err());
+        assert!(parse(&["serve", "--credentials", "nocolon"]).is_err());
+        assert!(parse(&["serve", "--bogus"]).is_err());
+    }
+}
