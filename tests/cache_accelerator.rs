@@ -554,6 +554,13 @@ fn query_pages_are_keyed_by_every_parameter() {
     assert_eq!(query().limit(2).send().unwrap(), first);
     let stats = accelerator.stats();
     assert_eq!((stats.query_hits, stats.query_misses), (1, 5));
+    // `items()` pages through the cache: both pages of two were cached above.
+    let all: Vec<Item> = query().limit(2).items().map(Result::unwrap).collect();
+    assert_eq!(all, ["A", "B", "C"].map(|t| song("Acme", t, 1)));
+    let stats = accelerator.stats();
+    assert_eq!((stats.query_hits, stats.query_misses), (3, 5));
+    let scanned = accelerator.scan("Music").limit(1).items().count();
+    assert_eq!(scanned, 3);
     // An empty page is cached too (negative caching).
     let empty = || {
         accelerator

@@ -184,18 +184,15 @@ pub(crate) fn entry_key(
     item: &Item,
     base_row_key: &[u8],
 ) -> std::result::Result<Vec<u8>, NotIndexed> {
-    let key = index.key;
+    // Composite keys concatenate their attributes' encodings; each is
+    // self-delimiting, so entries sort by the first, then the second.
     let mut partition = Vec::new();
-    encode_part(
-        index,
-        (&key.partition_key.0, key.partition_key.1),
-        KeyRole::Partition,
-        item,
-        &mut partition,
-    )?;
+    for attribute in index.key.partition_attributes() {
+        encode_part(index, attribute, KeyRole::Partition, item, &mut partition)?;
+    }
     let mut rest = Vec::new();
-    if let Some((name, scalar)) = &key.sort_key {
-        encode_part(index, (name, *scalar), KeyRole::Sort, item, &mut rest)?;
+    for attribute in index.key.sort_attributes() {
+        encode_part(index, attribute, KeyRole::Sort, item, &mut rest)?;
     }
     rest.extend_from_slice(base_row_key.get(ROW_KEY_HEADER..).unwrap_or_default());
     Ok(row_key(index.keyspace, &partition, &rest))

@@ -8,12 +8,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::capacity::{read_units, write_units};
+use super::capacity::{IndexUnits, Tally, read_units, write_units};
 use super::catalogue::TableHandle;
 use super::error::{Error, Result};
 use super::expr::{self, Projection};
 use super::keys::{key_from_key_map, key_of_item};
-use super::request::{ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity};
+use super::request::{
+    CollectionTally, ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics,
+    ReturnConsumedCapacity, ReturnItemCollectionMetrics,
+};
 use super::views::read_item_at;
 use super::write::{Staging, enter_tables, read_item};
 use crate::Database;
@@ -212,6 +215,7 @@ pub struct BatchWriteItem {
     db: Database,
     request_items: BTreeMap<String, Vec<WriteRequest>>,
     return_consumed_capacity: ReturnConsumedCapacity,
+    return_item_collection_metrics: ReturnItemCollectionMetrics,
 }
 
 /// What `batch_write_item` returns.
@@ -221,6 +225,9 @@ pub struct BatchWriteItemOutput {
     pub unprocessed_items: BTreeMap<String, Vec<WriteRequest>>,
     /// The capacity consumed per table, if requested.
     pub consumed_capacity: Vec<ConsumedCapacity>,
+    /// Per table, the item collections the writes changed (tables with
+    /// local indexes), if requested.
+    pub item_collection_metrics: BTreeMap<String, Vec<ItemCollectionMetrics>>,
 }
 
 /// One validated write.
@@ -237,6 +244,7 @@ impl BatchWriteItem {
             db,
             request_items: BTreeMap::new(),
             return_consumed_capacity: ReturnConsumedCapacity::None,
+            return_item_collection_metrics: ReturnItemCollectionMetrics::None,
         }
     }
 
@@ -266,6 +274,12 @@ impl BatchWriteItem {
     /// Whether to report consumed capacity.
     pub fn return_consumed_capacity(mut self, value: ReturnConsumedCapacity) -> Self {
         self.return_consumed_capacity = value;
+        self
+    }
+
+    /// Whether to report the sizes of the item collections written to.
+    pub fn return_item_collection_metrics(mut self, value: ReturnItemCollectionMetrics) -> Self {
+        self.return_item_collection_metrics = value;
         self
     }
 
@@ -345,29 +359,21 @@ impl BatchWriteItem {
             ));
         }
         let effects = staging.commit()?;
-        let mut units: BTreeMap<&str, f64> = BTreeMap::new();
-        for ((write, (old, new)), effects) in planned.iter().zip(changes).zip(effects) {
-            *units.entry(&write.table_name).or_default() +=
-                write_units(old.unwrap_or(0).max(new.unwrap_or(0)))
-                    + effects.indexes.iter().map(|w| w.units).sum::<f64>();
+        let mut tally = Tally::default();
+        let mut collections = CollectionTally::default();
+        for ((write, (old, new)), mut effects) in planned.iter().zip(changes).zip(effects) {
+            let units = write_units(old.unwrap_or(0).max(new.unwrap_or(0)));
+            let indexes = effects
+                .indexes
+                .iter()
+                .map(|w| -> IndexUnits<'_> { (w.kind, &w.name, 0.0, w.units) });
+            tally.add(&write.table_name, (0.0, units), indexes);
+            collections.add(&write.table_name, &mut effects);
         }
-        let consumed_capacity = if self.return_consumed_capacity == ReturnConsumedCapacity::None {
-            Vec::new()
-        } else {
-            units
-                .into_iter()
-                .map(|(table, write)| ConsumedCapacity {
-                    table_name: table.to_owned(),
-                    capacity_units: write,
-                    read_capacity_units: 0.0,
-                    write_capacity_units: write,
-                    ..ConsumedCapacity::default()
-                })
-                .collect()
-        };
         Ok(BatchWriteItemOutput {
             unprocessed_items: BTreeMap::new(),
-            consumed_capacity,
+            consumed_capacity: tally.report(self.return_consumed_capacity),
+            item_collection_metrics: collections.report(self.return_item_collection_metrics),
         })
     }
 }

@@ -75,6 +75,77 @@ pub(crate) fn report_with_indexes<'a>(
     Some(report)
 }
 
+/// The capacity a multi-item request (BatchWriteItem, TransactWriteItems)
+/// consumed, gathered per table and per index in the order tables first
+/// appear.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    tables: Vec<TableTally>,
+}
+
+#[derive(Debug)]
+struct TableTally {
+    table: String,
+    read: f64,
+    write: f64,
+    indexes: Vec<(IndexKind, String, f64, f64)>,
+}
+
+impl Tally {
+    /// Adds units consumed on `table` and its indexes.
+    pub(crate) fn add<'a>(
+        &mut self,
+        table: &str,
+        (read, write): (f64, f64),
+        indexes: impl IntoIterator<Item = IndexUnits<'a>>,
+    ) {
+        let at = match self.tables.iter().position(|t| t.table == table) {
+            Some(at) => at,
+            None => {
+                self.tables.push(TableTally {
+                    table: table.to_owned(),
+                    read: 0.0,
+                    write: 0.0,
+                    indexes: Vec::new(),
+                });
+                self.tables.len() - 1
+            }
+        };
+        let entry = &mut self.tables[at];
+        entry.read += read;
+        entry.write += write;
+        for (kind, name, index_read, index_write) in indexes {
+            match entry
+                .indexes
+                .iter_mut()
+                .find(|i| i.0 == kind && i.1 == name)
+            {
+                Some(index) => {
+                    index.2 += index_read;
+                    index.3 += index_write;
+                }
+                None => entry
+                    .indexes
+                    .push((kind, name.to_owned(), index_read, index_write)),
+            }
+        }
+    }
+
+    /// One report per table, if the request asked for them.
+    pub(crate) fn report(&self, wanted: ReturnConsumedCapacity) -> Vec<ConsumedCapacity> {
+        self.tables
+            .iter()
+            .filter_map(|t| {
+                let indexes = t
+                    .indexes
+                    .iter()
+                    .map(|(kind, name, read, write)| (*kind, name.as_str(), *read, *write));
+                report_with_indexes(wanted, &t.table, (t.read, t.write), indexes)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +158,26 @@ mod tests {
         assert_eq!(read_units(4096, true), 1.0);
         assert_eq!(read_units(4097, true), 2.0);
         assert_eq!(read_units(4097, false), 1.0);
+    }
+
+    #[test]
+    fn a_tally_sums_per_table_and_index() {
+        let mut tally = Tally::default();
+        tally.add("A", (0.0, 2.0), [(IndexKind::Global, "G", 0.0, 1.0)]);
+        tally.add("B", (0.0, 1.0), []);
+        tally.add("A", (0.0, 2.0), [(IndexKind::Global, "G", 0.0, 2.0)]);
+        assert!(tally.report(ReturnConsumedCapacity::None).is_empty());
+        let reports = tally.report(ReturnConsumedCapacity::Indexes);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].table_name, "A");
+        assert_eq!(reports[0].capacity_units, 7.0);
+        assert_eq!(reports[0].table, Some(Capacity::new(0.0, 4.0)));
+        assert_eq!(
+            reports[0].global_secondary_indexes["G"],
+            Capacity::new(0.0, 3.0)
+        );
+        assert_eq!(reports[1].capacity_units, 1.0);
+        let total = tally.report(ReturnConsumedCapacity::Total);
+        assert!(total[0].global_secondary_indexes.is_empty() && total[0].table.is_none());
     }
 }

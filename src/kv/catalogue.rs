@@ -156,6 +156,9 @@ pub(crate) struct KvState {
     /// Background work (index backfills) holds it shared per step; close
     /// takes it exclusively, so no step commits after the counts are saved.
     pub(crate) quiesce: RwLock<()>,
+    /// Restores and backup deletions hold it, so a backup is never
+    /// deleted while a restore reads it.
+    pub(crate) backups: Mutex<()>,
 }
 
 pub(crate) fn catalogue_key(tag: u8, rest: &[u8]) -> Vec<u8> {
@@ -224,6 +227,7 @@ impl KvState {
             eventual: super::views::EventualView::default(),
             closed: AtomicBool::new(false),
             quiesce: RwLock::new(()),
+            backups: Mutex::new(()),
         };
         for row in engine.prefix(&catalogue_key(DROPPED_TAG, &[]), Direction::Forward, None)? {
             let (key, _) = row?;
@@ -312,6 +316,35 @@ impl KvState {
     /// Every open table.
     pub(crate) fn handles(&self) -> Vec<Arc<TableHandle>> {
         self.tables.read().values().cloned().collect()
+    }
+
+    /// Adds the removal of `keyspace`'s "dropped" marker to `batch` (a
+    /// restore publishing the keyspace it filled).
+    pub(crate) fn unmark_dropped(batch: &mut WriteBatch, keyspace: KeyspaceId) {
+        batch.delete(&catalogue_key(DROPPED_TAG, &keyspace.to_be_bytes()));
+    }
+
+    /// Registers a table restored with rows already in place: `counts` are
+    /// the entry counts and sizes of its keyspaces, in
+    /// [`TableDefinition::keyspaces`] order.
+    pub(crate) fn insert_with_counts(
+        &self,
+        definition: TableDefinition,
+        counts: &[(i64, i64)],
+    ) -> Arc<TableHandle> {
+        let (items, bytes) = counts.first().copied().unwrap_or_default();
+        let handle = Arc::new(TableHandle::new(definition, items, bytes));
+        let definition = handle.definition();
+        for (keyspace, (items, bytes)) in definition.keyspaces().into_iter().zip(counts).skip(1) {
+            handle.indexes.write().insert(
+                keyspace,
+                Arc::new(crate::index::IndexState::new(*items, *bytes)),
+            );
+        }
+        self.tables
+            .write()
+            .insert(definition.name.clone(), Arc::clone(&handle));
+        handle
     }
 
     /// Adds the "dropped" marker of `keyspace` to `batch`: once committed,

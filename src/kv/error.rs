@@ -46,6 +46,15 @@ pub enum Error {
     /// their local index entries) past its size limit (10 GB by default).
     #[error("ItemCollectionSizeLimitExceededException: {0}")]
     ItemCollectionSizeLimitExceeded(String),
+    /// The table to back up does not exist (CreateBackup).
+    #[error("TableNotFoundException: {0}")]
+    TableNotFound(String),
+    /// The table to restore into already exists (RestoreTableFromBackup).
+    #[error("TableAlreadyExistsException: {0}")]
+    TableAlreadyExists(String),
+    /// No backup has this ARN.
+    #[error("BackupNotFoundException: {0}")]
+    BackupNotFound(String),
     /// A limit of the account-level kind (concurrent table operations).
     #[error("LimitExceededException: {0}")]
     LimitExceeded(String),
@@ -114,6 +123,9 @@ impl Error {
             | Self::TransactionInProgress(m)
             | Self::ProvisionedThroughputExceeded(m)
             | Self::ItemCollectionSizeLimitExceeded(m)
+            | Self::TableNotFound(m)
+            | Self::TableAlreadyExists(m)
+            | Self::BackupNotFound(m)
             | Self::LimitExceeded(m) => m.clone(),
             Self::ConditionalCheckFailed { .. } => "The conditional request failed".into(),
             Self::TransactionCanceled { reasons } => canceled_message(reasons),

@@ -13,7 +13,7 @@ use super::schema::{
     GlobalSecondaryIndexDescription, IndexProjection, IndexStatus, KeyDefinition,
     LocalSecondaryIndex, LocalSecondaryIndexDescription, MAX_GLOBAL_SECONDARY_INDEXES,
     MAX_LOCAL_SECONDARY_INDEXES, MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, TableDefinition,
-    resolve_key, validate_name,
+    resolve_global_key, resolve_key, validate_name,
 };
 use crate::db::DatabaseInner;
 use crate::storage::WriteBatch;
@@ -117,7 +117,7 @@ pub(crate) fn check_indexes<'a>(
                 index.index_name
             )));
         }
-        let index_key = resolve_key(&index.key_schema, definitions, "Index")?;
+        let index_key = resolve_global_key(&index.key_schema, definitions)?;
         check_projection(&index.projection)?;
         match (billing_mode, &index.provisioned_throughput) {
             (BillingMode::Provisioned, None) => {

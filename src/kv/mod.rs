@@ -34,17 +34,21 @@
 //! `value::encode_item`, and every write of an item takes its lock
 //! (`locks`) so conditions and transactions are serializable.
 
+mod backup;
 mod batch;
 mod capacity;
 mod catalogue;
 mod error;
+mod export;
 pub mod expr;
+mod import;
 mod index_ddl;
 mod index_read;
 mod items;
 mod keys;
 mod locks;
 mod page;
+mod progress;
 mod query;
 mod request;
 mod schema;
@@ -54,6 +58,12 @@ mod views;
 mod write;
 
 pub use crate::db::ITEM_COLLECTION_SIZE_LIMIT;
+pub use backup::{
+    BackupDescription, BackupDetails, BackupStatus, BackupSummary, BackupType, CreateBackup,
+    CreateBackupOutput, DeleteBackup, DeleteBackupOutput, DescribeBackup, DescribeBackupOutput,
+    ListBackups, ListBackupsOutput, RestoreTableFromBackup, RestoreTableFromBackupOutput,
+    SourceTableDetails, SourceTableFeatureDetails,
+};
 pub use batch::{
     BATCH_BYTES_MAX, BATCH_GET_ITEMS_MAX, BATCH_WRITE_ITEMS_MAX, BatchGetItem, BatchGetItemOutput,
     BatchWriteItem, BatchWriteItemOutput, KeysAndAttributes, WriteRequest,
@@ -62,12 +72,21 @@ pub(crate) use capacity::write_units;
 pub use capacity::{READ_UNIT_BYTES, WRITE_UNIT_BYTES};
 pub(crate) use catalogue::{BACKFILL_TAG, Counts, KvState, TableHandle, catalogue_key};
 pub use error::{CancellationReason, Error, Result};
+pub use export::{
+    ExportDescription, ExportFormat, ExportStatus, ExportTableToPointInTime,
+    ExportTableToPointInTimeOutput,
+};
+pub use import::{
+    IMPORT_ERRORS_REPORTED, ImportError, ImportStatus, ImportTable, ImportTableDescription,
+    ImportTableOutput, InputCompressionType, InputFormat,
+};
 pub use index_ddl::GlobalSecondaryIndexUpdate;
 pub use items::{
     DeleteItem, DeleteItemOutput, GetItem, GetItemOutput, PutItem, PutItemOutput, UpdateItem,
     UpdateItemOutput,
 };
 pub use page::{MAX_PAGE_BYTES, Select};
+pub use progress::{PROGRESS_EVERY_ITEMS, Progress};
 pub use query::{Items, MAX_TOTAL_SEGMENTS, Paged, Query, QueryOutput, Scan, ScanOutput};
 pub use request::{
     Capacity, ConsumedCapacity, ItemCollectionMetrics, ReturnConsumedCapacity,

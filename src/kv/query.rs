@@ -310,8 +310,15 @@ impl Query {
         }
 
         let mut partition = Vec::new();
-        encode_key_value(&key_condition.partition_value, &mut partition)?;
-        let prefix = partition_prefix(keyspace, &partition);
+        for value in &key_condition.partition_values {
+            encode_key_value(value, &mut partition)?;
+        }
+        // Composite sort keys: the leading attributes fixed by `=` extend
+        // the prefix; the condition applies to the attribute after them.
+        let mut prefix = partition_prefix(keyspace, &partition);
+        for value in &key_condition.sort_prefix {
+            encode_key_value(value, &mut prefix)?;
+        }
         let range = sort_range(
             &prefix,
             key_condition.sort_condition.as_ref(),
@@ -331,7 +338,10 @@ impl Query {
                         .map_err(|e| starting_key_invalid(&e.message()))?
                         .row_key(keyspace),
                 };
-                let sort_ok = match (&key_condition.sort_condition, &read_key.sort_key) {
+                let conditioned = read_key
+                    .sort_attributes()
+                    .nth(key_condition.sort_prefix.len());
+                let sort_ok = match (&key_condition.sort_condition, conditioned) {
                     (Some(condition), Some((name, _))) => {
                         start.get(name).is_some_and(|v| condition.matches(v))
                     }
@@ -655,7 +665,7 @@ pub struct Items<R> {
 }
 
 impl<R: Paged> Items<R> {
-    fn new(request: R) -> Self {
+    pub(crate) fn new(request: R) -> Self {
         Self {
             request: Some(request),
             buffered: Vec::new().into_iter(),

@@ -137,6 +137,43 @@ impl ItemCollectionMetrics {
     }
 }
 
+/// The item collections a multi-item write changed, per table, each with
+/// its size after the request (BatchWriteItem, TransactWriteItems).
+#[derive(Debug, Default)]
+pub(crate) struct CollectionTally {
+    tables: BTreeMap<String, Vec<ItemCollectionMetrics>>,
+}
+
+impl CollectionTally {
+    /// Records the collection one write changed, if its table has one.
+    pub(crate) fn add(&mut self, table: &str, effects: &mut super::write::Effects) {
+        let Some((key, size)) = effects.collection.take() else {
+            return;
+        };
+        let metrics = ItemCollectionMetrics::new(key, size);
+        let list = self.tables.entry(table.to_owned()).or_default();
+        // Writes are staged in order, so a later size is the newer one.
+        match list
+            .iter_mut()
+            .find(|m| m.item_collection_key == metrics.item_collection_key)
+        {
+            Some(seen) => *seen = metrics,
+            None => list.push(metrics),
+        }
+    }
+
+    /// The metrics, if the request asked for them.
+    pub(crate) fn report(
+        self,
+        wanted: ReturnItemCollectionMetrics,
+    ) -> BTreeMap<String, Vec<ItemCollectionMetrics>> {
+        match wanted {
+            ReturnItemCollectionMetrics::None => BTreeMap::new(),
+            ReturnItemCollectionMetrics::Size => self.tables,
+        }
+    }
+}
+
 /// The expression attribute maps of one request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ExpressionAttributes {

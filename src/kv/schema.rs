@@ -20,6 +20,10 @@ pub const MAX_GLOBAL_SECONDARY_INDEXES: usize = 20;
 /// The most `NonKeyAttributes` across all indexes of a table.
 pub const MAX_PROJECTED_NON_KEY_ATTRIBUTES: usize = 100;
 
+/// The most attributes of a global secondary index's partition key, and
+/// of its sort key (DynamoDB's multi-attribute keys, November 2025).
+pub const MAX_INDEX_KEY_ATTRIBUTES: usize = 4;
+
 /// Shortest and longest table or index name.
 pub const TABLE_NAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=255;
 
@@ -195,9 +199,29 @@ impl GlobalSecondaryIndex {
         }
     }
 
-    /// Adds the index's sort key.
+    /// Adds a further partition key attribute: a composite (multi-attribute)
+    /// partition key of up to [`MAX_INDEX_KEY_ATTRIBUTES`] attributes, in
+    /// the order given. Queries must then give `=` on every one of them.
+    pub fn partition_key(mut self, name: impl Into<String>) -> Self {
+        let at = self
+            .key_schema
+            .iter()
+            .take_while(|e| e.key_type == KeyType::Hash)
+            .count();
+        self.key_schema.insert(
+            at,
+            KeySchemaElement {
+                attribute_name: name.into(),
+                key_type: KeyType::Hash,
+            },
+        );
+        self
+    }
+
+    /// Adds a sort key attribute. Called more than once, it builds a
+    /// composite sort key of up to [`MAX_INDEX_KEY_ATTRIBUTES`] attributes,
+    /// ordered by the first, then the second, and so on.
     pub fn sort_key(mut self, name: impl Into<String>) -> Self {
-        self.key_schema.truncate(1);
         self.key_schema.push(KeySchemaElement {
             attribute_name: name.into(),
             key_type: KeyType::Range,
@@ -221,12 +245,13 @@ impl GlobalSecondaryIndex {
     }
 }
 
-/// A global secondary index: its own partition key and optional sort key.
+/// A global secondary index: its own partition key and optional sort key,
+/// each of one attribute or (composite keys) up to four.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GlobalSecondaryIndex {
     /// The index's name.
     pub index_name: String,
-    /// HASH and optional RANGE.
+    /// 1–4 HASH elements, then 0–4 RANGE elements.
     pub key_schema: Vec<KeySchemaElement>,
     /// What the index stores.
     pub projection: IndexProjection,
@@ -306,42 +331,90 @@ pub enum TableStatus {
 }
 
 /// The resolved key of a table or index: names and types.
+///
+/// Tables and local indexes have one partition key attribute and at most
+/// one sort key attribute. A global index may have composite keys: the
+/// further attributes are in `more_partition_keys` and `more_sort_keys`,
+/// and its entries are keyed by the concatenated (self-delimiting)
+/// encodings, so they sort by the first attribute, then the second.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KeyDefinition {
-    /// The partition key's name and type.
+    /// The (first) partition key attribute's name and type.
     pub partition_key: (String, ScalarType),
-    /// The sort key's name and type, if any.
+    /// The (first) sort key attribute's name and type, if any.
     pub sort_key: Option<(String, ScalarType)>,
+    /// The partition key attributes after the first (composite keys of
+    /// global indexes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_partition_keys: Vec<(String, ScalarType)>,
+    /// The sort key attributes after the first (composite keys of global
+    /// indexes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_sort_keys: Vec<(String, ScalarType)>,
 }
 
 impl KeyDefinition {
+    /// A key of one partition key attribute and an optional sort key.
+    pub fn simple(
+        partition_key: (String, ScalarType),
+        sort_key: Option<(String, ScalarType)>,
+    ) -> Self {
+        Self {
+            partition_key,
+            sort_key,
+            more_partition_keys: Vec::new(),
+            more_sort_keys: Vec::new(),
+        }
+    }
+
+    /// The partition key attributes, in key schema order.
+    pub fn partition_attributes(&self) -> impl Iterator<Item = (&str, ScalarType)> {
+        std::iter::once(&self.partition_key)
+            .chain(&self.more_partition_keys)
+            .map(|(name, scalar)| (name.as_str(), *scalar))
+    }
+
+    /// The sort key attributes, in key schema order.
+    pub fn sort_attributes(&self) -> impl Iterator<Item = (&str, ScalarType)> {
+        self.sort_key
+            .iter()
+            .chain(&self.more_sort_keys)
+            .map(|(name, scalar)| (name.as_str(), *scalar))
+    }
+
+    /// Whether either key has more than one attribute.
+    pub fn is_composite(&self) -> bool {
+        !self.more_partition_keys.is_empty() || !self.more_sort_keys.is_empty()
+    }
+
     /// The key attribute names, partition key first.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.partition_key.0.as_str())
-            .chain(self.sort_key.as_ref().map(|(name, _)| name.as_str()))
+        self.partition_attributes()
+            .chain(self.sort_attributes())
+            .map(|(name, _)| name)
     }
 
     /// The expression layer's view of the schema.
     pub(crate) fn expr_schema(&self) -> crate::kv::expr::KeySchema<'_> {
         crate::kv::expr::KeySchema {
-            partition_key: (self.partition_key.0.as_str(), self.partition_key.1),
-            sort_key: self.sort_key.as_ref().map(|(n, t)| (n.as_str(), *t)),
+            partition_keys: self.partition_attributes().collect(),
+            sort_keys: self.sort_attributes().collect(),
         }
     }
 
     /// The key schema elements describing this key.
     pub fn key_schema(&self) -> Vec<KeySchemaElement> {
-        let mut schema = vec![KeySchemaElement {
-            attribute_name: self.partition_key.0.clone(),
-            key_type: KeyType::Hash,
-        }];
-        if let Some((name, _)) = &self.sort_key {
-            schema.push(KeySchemaElement {
-                attribute_name: name.clone(),
-                key_type: KeyType::Range,
-            });
-        }
-        schema
+        let element = |name: &str, key_type| KeySchemaElement {
+            attribute_name: name.to_owned(),
+            key_type,
+        };
+        self.partition_attributes()
+            .map(|(name, _)| element(name, KeyType::Hash))
+            .chain(
+                self.sort_attributes()
+                    .map(|(name, _)| element(name, KeyType::Range)),
+            )
+            .collect()
     }
 }
 
@@ -501,30 +574,27 @@ pub(crate) fn validate_name(name: &str, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// Resolves a key schema against the attribute definitions.
-pub(crate) fn resolve_key(
-    key_schema: &[KeySchemaElement],
-    definitions: &[AttributeDefinition],
-    what: &str,
-) -> Result<KeyDefinition> {
-    let type_of = |name: &str| -> Result<ScalarType> {
-        definitions
-            .iter()
-            .find(|d| d.attribute_name == name)
-            .map(|d| d.attribute_type)
-            .ok_or_else(|| {
-                Error::validation(format!(
-                    "One or more parameter values were invalid: Some index key attributes are \
-                     not defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: \
-                     [{}]",
-                    definitions
-                        .iter()
-                        .map(|d| d.attribute_name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
-    };
+/// The type `definitions` give the key attribute `name`.
+fn key_attribute_type(definitions: &[AttributeDefinition], name: &str) -> Result<ScalarType> {
+    definitions
+        .iter()
+        .find(|d| d.attribute_name == name)
+        .map(|d| d.attribute_type)
+        .ok_or_else(|| {
+            Error::validation(format!(
+                "One or more parameter values were invalid: Some index key attributes are not \
+                 defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: [{}]",
+                definitions
+                    .iter()
+                    .map(|d| d.attribute_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// Checks the lengths of a key schema's attribute names.
+fn check_key_names(key_schema: &[KeySchemaElement], what: &str) -> Result<()> {
     for element in key_schema {
         if element.attribute_name.is_empty() {
             return Err(Error::validation("Empty attribute name"));
@@ -536,11 +606,93 @@ pub(crate) fn resolve_key(
             )));
         }
     }
+    Ok(())
+}
+
+/// Resolves a global secondary index's key schema: one HASH element and
+/// an optional RANGE element as for tables, or a composite key of 1–4
+/// HASH elements followed by 0–4 RANGE elements.
+pub(crate) fn resolve_global_key(
+    key_schema: &[KeySchemaElement],
+    definitions: &[AttributeDefinition],
+) -> Result<KeyDefinition> {
+    let hashes = key_schema
+        .iter()
+        .take_while(|e| e.key_type == KeyType::Hash)
+        .count();
+    if hashes == 0 || (hashes == 1 && key_schema.len() <= 2) {
+        return resolve_key(key_schema, definitions, "Index");
+    }
+    if key_schema.len() > 2 * MAX_INDEX_KEY_ATTRIBUTES {
+        return Err(constraint_error(
+            "KeySchema",
+            "keySchema",
+            "Member must have length less than or equal to 8",
+        ));
+    }
+    let (hash, range) = key_schema.split_at(hashes);
+    if range.iter().any(|e| e.key_type == KeyType::Hash) {
+        return Err(Error::validation(
+            "Invalid KeySchema: every HASH KeySchemaElement must come before the RANGE \
+             KeySchemaElements",
+        ));
+    }
+    for (elements, kind) in [(hash, "HASH"), (range, "RANGE")] {
+        if elements.len() > MAX_INDEX_KEY_ATTRIBUTES {
+            return Err(Error::validation(format!(
+                "Invalid KeySchema: a global secondary index key can have at most \
+                 {MAX_INDEX_KEY_ATTRIBUTES} {kind} KeySchemaElements"
+            )));
+        }
+    }
+    check_key_names(key_schema, "Index")?;
+    let mut seen = BTreeSet::new();
+    if let Some(twice) = key_schema
+        .iter()
+        .find(|e| !seen.insert(e.attribute_name.as_str()))
+    {
+        return Err(Error::validation(format!(
+            "Invalid KeySchema: Duplicate attribute name in KeySchema: {}",
+            twice.attribute_name
+        )));
+    }
+    let resolve = |elements: &[KeySchemaElement]| -> Result<Vec<(String, ScalarType)>> {
+        elements
+            .iter()
+            .map(|e| {
+                Ok((
+                    e.attribute_name.clone(),
+                    key_attribute_type(definitions, &e.attribute_name)?,
+                ))
+            })
+            .collect()
+    };
+    let mut partition = resolve(hash)?.into_iter();
+    let mut sort = resolve(range)?.into_iter();
+    let Some(partition_key) = partition.next() else {
+        return resolve_key(key_schema, definitions, "Index");
+    };
+    Ok(KeyDefinition {
+        partition_key,
+        sort_key: sort.next(),
+        more_partition_keys: partition.collect(),
+        more_sort_keys: sort.collect(),
+    })
+}
+
+/// Resolves a key schema against the attribute definitions.
+pub(crate) fn resolve_key(
+    key_schema: &[KeySchemaElement],
+    definitions: &[AttributeDefinition],
+    what: &str,
+) -> Result<KeyDefinition> {
+    let type_of = |name: &str| key_attribute_type(definitions, name);
+    check_key_names(key_schema, what)?;
     match key_schema {
-        [hash] if hash.key_type == KeyType::Hash => Ok(KeyDefinition {
-            partition_key: (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
-            sort_key: None,
-        }),
+        [hash] if hash.key_type == KeyType::Hash => Ok(KeyDefinition::simple(
+            (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
+            None,
+        )),
         [hash, range] if hash.key_type == KeyType::Hash && range.key_type == KeyType::Range => {
             if hash.attribute_name == range.attribute_name {
                 return Err(Error::validation(
@@ -548,13 +700,13 @@ pub(crate) fn resolve_key(
                      name",
                 ));
             }
-            Ok(KeyDefinition {
-                partition_key: (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
-                sort_key: Some((
+            Ok(KeyDefinition::simple(
+                (hash.attribute_name.clone(), type_of(&hash.attribute_name)?),
+                Some((
                     range.attribute_name.clone(),
                     type_of(&range.attribute_name)?,
                 )),
-            })
+            ))
         }
         [] => Err(constraint_error(
             "[]",

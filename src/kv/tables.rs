@@ -324,7 +324,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// A unique, UUID-shaped table id.
-fn table_id(name: &str, keyspace: u32, created_at_millis: u64) -> String {
+pub(crate) fn table_id(name: &str, keyspace: u32, created_at_millis: u64) -> String {
     use xxhash_rust::xxh3::xxh3_128;
     let mut seed = name.as_bytes().to_vec();
     seed.extend_from_slice(&keyspace.to_be_bytes());

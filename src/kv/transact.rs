@@ -7,22 +7,23 @@
 //! all-or-nothing and serializable against single-item writes and other
 //! transactions. A get transaction reads one engine snapshot.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use xxhash_rust::xxh3::Xxh3;
 
-use super::capacity::{read_units, write_units};
+use super::capacity::{IndexUnits, Tally, read_units, write_units};
 use super::catalogue::TableHandle;
 use super::error::{CancellationReason, Error, Result};
 use super::expr::{self, Condition, ItemState, Projection, UpdateExpression};
 use super::keys::{key_from_key_map, key_of_item};
 use super::request::{
-    ConsumedCapacity, ExpressionAttributes, ReturnConsumedCapacity,
-    ReturnValuesOnConditionCheckFailure, expression_attribute_setters,
+    CollectionTally, ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics,
+    ReturnConsumedCapacity, ReturnItemCollectionMetrics, ReturnValuesOnConditionCheckFailure,
+    expression_attribute_setters,
 };
-use super::write::{Staging, check_condition, enter_tables, read_item};
+use super::write::{Effects, Staging, check_condition, enter_tables, read_item};
 use crate::Database;
 use crate::partition::{TRANSACTIONS_KEYSPACE, keyspace_prefix};
 use crate::value::{Item, decode_item, encode_item, item_size, validate_item};
@@ -231,6 +232,7 @@ pub struct TransactWriteItems {
     items: Vec<TransactWriteItem>,
     client_request_token: Option<String>,
     return_consumed_capacity: ReturnConsumedCapacity,
+    return_item_collection_metrics: ReturnItemCollectionMetrics,
 }
 
 /// What `transact_write_items` returns.
@@ -238,6 +240,9 @@ pub struct TransactWriteItems {
 pub struct TransactWriteItemsOutput {
     /// The capacity consumed per table, if requested.
     pub consumed_capacity: Vec<ConsumedCapacity>,
+    /// Per table, the item collections the actions changed (tables with
+    /// local indexes), if requested.
+    pub item_collection_metrics: BTreeMap<String, Vec<ItemCollectionMetrics>>,
 }
 
 fn cancelled(count: usize, index: usize, reason: CancellationReason) -> Error {
@@ -264,7 +269,14 @@ impl TransactWriteItems {
             items: Vec::new(),
             client_request_token: None,
             return_consumed_capacity: ReturnConsumedCapacity::None,
+            return_item_collection_metrics: ReturnItemCollectionMetrics::None,
         }
+    }
+
+    /// Whether to report the sizes of the item collections written to.
+    pub fn return_item_collection_metrics(mut self, value: ReturnItemCollectionMetrics) -> Self {
+        self.return_item_collection_metrics = value;
+        self
     }
 
     /// Adds an action.
@@ -468,7 +480,7 @@ impl TransactWriteItems {
                             .into(),
                     ));
                 }
-                return Ok(self.capacity_report(&planned, |_| 0, true));
+                return Ok(self.report(&planned, &[], Vec::new(), true));
             }
         }
 
@@ -521,6 +533,7 @@ impl TransactWriteItems {
             return Err(Error::TransactionCanceled { reasons });
         }
         let mut staging = Staging::new(inner);
+        let mut staged = Vec::with_capacity(count);
         let mut news = Vec::with_capacity(count);
         for (index, (action, old)) in planned.iter().zip(&olds).enumerate() {
             let new = match &action.change {
@@ -552,6 +565,7 @@ impl TransactWriteItems {
                         Error::Validation(_) => validation_reason(count, index, e),
                         other => other,
                     })?;
+                staged.push(index);
             }
             news.push(new);
         }
@@ -560,7 +574,7 @@ impl TransactWriteItems {
             record.extend_from_slice(&now_millis.to_be_bytes());
             staging.batch.put(key, &record);
         }
-        staging.commit().map_err(|e| match e {
+        let effects = staging.commit().map_err(|e| match e {
             Error::ItemCollectionSizeLimitExceeded(message) => {
                 let mut reasons = vec![CancellationReason::none(); count];
                 if let Some(reason) = reasons.first_mut() {
@@ -576,47 +590,47 @@ impl TransactWriteItems {
             let (old, new) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
             sizes.push(old.unwrap_or(0).max(new.unwrap_or(0)));
         }
-        Ok(self.capacity_report(&planned, |i| sizes[i], false))
+        let mut per_action: Vec<Option<Effects>> = (0..count).map(|_| None).collect();
+        for (index, effects) in staged.into_iter().zip(effects) {
+            per_action[index] = Some(effects);
+        }
+        Ok(self.report(&planned, &sizes, per_action, false))
     }
 
-    /// Capacity per table: two write units per KB per action (a replay
-    /// reports read units, as DynamoDB does).
-    fn capacity_report(
+    /// What the request reports: capacity per table — two write units per
+    /// KB per action (a replay reports read units, as DynamoDB does), plus
+    /// each index write at its ordinary price (index propagation is not
+    /// part of the transaction's protocol) — and the item collections
+    /// changed.
+    fn report(
         &self,
         planned: &[Planned],
-        size: impl Fn(usize) -> usize,
+        sizes: &[usize],
+        mut effects: Vec<Option<Effects>>,
         replay: bool,
     ) -> TransactWriteItemsOutput {
-        if self.return_consumed_capacity == ReturnConsumedCapacity::None {
-            return TransactWriteItemsOutput::default();
-        }
-        let mut per_table: Vec<ConsumedCapacity> = Vec::new();
+        let mut tally = Tally::default();
+        let mut collections = CollectionTally::default();
         for (index, action) in planned.iter().enumerate() {
-            let (read, write) = if replay {
-                (read_units(size(index), true), 0.0)
+            let size = sizes.get(index).copied().unwrap_or(0);
+            let units = if replay {
+                (read_units(size, true), 0.0)
             } else {
-                (0.0, 2.0 * write_units(size(index)))
+                (0.0, 2.0 * write_units(size))
             };
-            let entry = match per_table
-                .iter_mut()
-                .find(|c| c.table_name == action.table_name)
-            {
-                Some(entry) => entry,
-                None => {
-                    per_table.push(ConsumedCapacity {
-                        table_name: action.table_name.clone(),
-                        ..ConsumedCapacity::default()
-                    });
-                    let last = per_table.len() - 1;
-                    &mut per_table[last]
-                }
-            };
-            entry.read_capacity_units += read;
-            entry.write_capacity_units += write;
-            entry.capacity_units += read + write;
+            let action_effects = effects.get_mut(index).and_then(Option::as_mut);
+            let indexes = action_effects
+                .iter()
+                .flat_map(|e| e.indexes.iter())
+                .map(|w| -> IndexUnits<'_> { (w.kind, &w.name, 0.0, w.units) });
+            tally.add(&action.table_name, units, indexes);
+            if let Some(action_effects) = effects.get_mut(index).and_then(Option::as_mut) {
+                collections.add(&action.table_name, action_effects);
+            }
         }
         TransactWriteItemsOutput {
-            consumed_capacity: per_table,
+            consumed_capacity: tally.report(self.return_consumed_capacity),
+            item_collection_metrics: collections.report(self.return_item_collection_metrics),
         }
     }
 

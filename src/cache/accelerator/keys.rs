@@ -182,10 +182,7 @@ pub(super) fn key_definition(db: &Database, table: &str) -> Result<KeyDefinition
     let partition_key = partition_key.ok_or_else(|| {
         crate::kv::Error::ResourceNotFound(format!("table {table} has no partition key"))
     })?;
-    Ok(KeyDefinition {
-        partition_key,
-        sort_key,
-    })
+    Ok(KeyDefinition::simple(partition_key, sort_key))
 }
 
 /// The key map of `item` under `key`, or `None` if a key attribute is

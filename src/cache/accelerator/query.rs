@@ -13,8 +13,8 @@ use super::request::{
 };
 use super::stats::Counter;
 use super::{Accelerator, CachedPage, Shared};
-use crate::kv::expr::{self, KeySchema, Placeholders};
-use crate::kv::{Paged, QueryOutput, Result, ReturnConsumedCapacity, ScanOutput, Select};
+use crate::kv::expr::{self, Placeholders};
+use crate::kv::{Items, Paged, QueryOutput, Result, ReturnConsumedCapacity, ScanOutput, Select};
 use crate::value::Item;
 
 impl Shared {
@@ -219,16 +219,7 @@ impl Query {
             return Some(table_tag(&self.table));
         }
         let definition = key_definition(&self.accelerator.shared.db, &self.table).ok()?;
-        let schema = KeySchema {
-            partition_key: (
-                definition.partition_key.0.as_str(),
-                definition.partition_key.1,
-            ),
-            sort_key: definition
-                .sort_key
-                .as_ref()
-                .map(|(name, scalar)| (name.as_str(), *scalar)),
-        };
+        let schema = definition.expr_schema();
         let no_names = Default::default();
         let no_values = Default::default();
         let mut placeholders = Placeholders::new(
@@ -238,7 +229,13 @@ impl Query {
         .ok()?;
         let text = self.key_condition_expression.as_deref()?;
         let condition = expr::parse_key_condition(text, &mut placeholders, &schema).ok()?;
-        partition_tag(&self.table, &condition.partition_value)
+        partition_tag(&self.table, condition.partition_value())
+    }
+
+    /// Every matching item, reading page after page through the query
+    /// cache as the iterator goes (each page is cached on its own).
+    pub fn items(self) -> Items<Self> {
+        Items::new(self)
     }
 
     /// Runs the request: one page.
@@ -405,6 +402,12 @@ impl Scan {
             .optional_number(self.segment.map(u64::from))
             .optional_number(self.total_segments.map(u64::from))
             .finish()
+    }
+
+    /// Every matching item, reading page after page through the query
+    /// cache as the iterator goes (each page is cached on its own).
+    pub fn items(self) -> Items<Self> {
+        Items::new(self)
     }
 
     /// Runs the request: one page.

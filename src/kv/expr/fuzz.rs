@@ -59,10 +59,7 @@ pub fn fuzz_expression(data: &[u8]) {
     if let Ok(projection) = parse_projection(text, &mut placeholders) {
         let _ = projection.apply(&item);
     }
-    let schema = KeySchema {
-        partition_key: ("pk", ScalarType::S),
-        sort_key: Some(("sk", ScalarType::N)),
-    };
+    let schema = KeySchema::simple(("pk", ScalarType::S), Some(("sk", ScalarType::N)));
     if let Ok(key_condition) = parse_key_condition(text, &mut placeholders, &schema)
         && let Some(sort) = key_condition.sort_condition
     {

@@ -14,22 +14,52 @@ use super::error::{ExpressionError, ExpressionKind};
 use super::placeholders::Placeholders;
 use crate::value::{AttributeValue, ScalarType};
 
-/// The key attributes of the table or index being queried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The key attributes of the table or index being queried: one partition
+/// and at most one sort key attribute, or (composite keys of a global
+/// index) up to four of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySchema<'k> {
-    /// The partition key's name and type.
-    pub partition_key: (&'k str, ScalarType),
-    /// The sort key's name and type, if the table has one.
-    pub sort_key: Option<(&'k str, ScalarType)>,
+    /// The partition key attributes' names and types, in key order.
+    pub partition_keys: Vec<(&'k str, ScalarType)>,
+    /// The sort key attributes' names and types, in key order.
+    pub sort_keys: Vec<(&'k str, ScalarType)>,
+}
+
+impl<'k> KeySchema<'k> {
+    /// A schema of one partition key attribute and an optional sort key.
+    pub fn simple(
+        partition_key: (&'k str, ScalarType),
+        sort_key: Option<(&'k str, ScalarType)>,
+    ) -> Self {
+        Self {
+            partition_keys: vec![partition_key],
+            sort_keys: sort_key.into_iter().collect(),
+        }
+    }
+
+    fn is_composite(&self) -> bool {
+        self.partition_keys.len() > 1 || self.sort_keys.len() > 1
+    }
 }
 
 /// A validated key condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCondition {
-    /// The partition key value to read.
-    pub partition_value: AttributeValue,
-    /// The condition on the sort key, if any.
+    /// The partition key values to read, one per partition key attribute.
+    pub partition_values: Vec<AttributeValue>,
+    /// Composite sort keys: the values the leading sort key attributes
+    /// must equal, before the one `sort_condition` constrains.
+    pub sort_prefix: Vec<AttributeValue>,
+    /// The condition on the sort key attribute after `sort_prefix`, if any.
     pub sort_condition: Option<SortKeyCondition>,
+}
+
+impl KeyCondition {
+    /// The (first) partition key value.
+    pub fn partition_value(&self) -> &AttributeValue {
+        // Parsing always yields one value per partition key attribute.
+        &self.partition_values[0]
+    }
 }
 
 /// The one condition a Query may put on the sort key.
@@ -88,12 +118,15 @@ pub(crate) fn parse_key_condition(
     let condition = parse_condition_grammar(source, ExpressionKind::KeyCondition, placeholders)?;
     let mut leaves = Vec::new();
     collect_leaves(&condition, &mut leaves)?;
-    if leaves.len() > 2 {
-        return Err(ExpressionError::validation(
-            "Conditions can be of length 1 or 2 only",
-        ));
+    let most = (schema.partition_keys.len() + schema.sort_keys.len()).max(2);
+    if leaves.len() > most {
+        return Err(ExpressionError::validation(if most == 2 {
+            "Conditions can be of length 1 or 2 only".to_owned()
+        } else {
+            format!("Conditions can be of length 1 to {most} only")
+        }));
     }
-    let mut terms: Vec<Term> = Vec::with_capacity(2);
+    let mut terms: Vec<Term> = Vec::with_capacity(leaves.len());
     for leaf in leaves {
         let term = term(leaf)?;
         if terms.iter().any(|t| t.attribute == term.attribute) {
@@ -221,12 +254,13 @@ fn term(leaf: &Condition) -> Result<Term, ExpressionError> {
     })
 }
 
-/// Matches the terms to the key schema.
+/// Matches the terms to the key schema: `=` on every partition key
+/// attribute; then conditions on the sort key attributes left to right,
+/// without gaps, every one but the last an `=`.
 fn check_schema(
     mut terms: Vec<Term>,
     schema: &KeySchema<'_>,
 ) -> Result<KeyCondition, ExpressionError> {
-    let (partition_name, partition_type) = schema.partition_key;
     let missed = |name: &str| {
         Err(ExpressionError::validation(format!(
             "Query condition missed key schema element: {name}"
@@ -237,35 +271,69 @@ fn check_schema(
             "Query key condition not supported",
         ))
     };
-    let Some(position) = terms.iter().position(|t| t.attribute == partition_name) else {
-        return missed(partition_name);
-    };
-    let partition = terms.remove(position);
-    let SortKeyCondition::Compare(Comparator::Equal, partition_value) = partition.condition else {
-        return not_supported();
-    };
-    check_type(&partition_value, partition_type)?;
-    let sort_condition = match (terms.pop(), schema.sort_key) {
-        (None, _) => None,
-        (Some(_), None) => return not_supported(),
-        (Some(term), Some((sort_name, _))) if term.attribute != sort_name => {
-            return missed(sort_name);
+    let mut partition_values = Vec::with_capacity(schema.partition_keys.len());
+    for &(name, scalar) in &schema.partition_keys {
+        let Some(position) = terms.iter().position(|t| t.attribute == name) else {
+            return missed(name);
+        };
+        let SortKeyCondition::Compare(Comparator::Equal, value) = terms.remove(position).condition
+        else {
+            return not_supported();
+        };
+        check_type(&value, scalar)?;
+        partition_values.push(value);
+    }
+    // Each remaining term must name a sort key attribute; together they
+    // must be the first `terms.len()` of them.
+    let mut by_position: Vec<Option<Term>> = schema.sort_keys.iter().map(|_| None).collect();
+    for term in terms {
+        match schema
+            .sort_keys
+            .iter()
+            .position(|(name, _)| *name == term.attribute)
+        {
+            Some(position) => by_position[position] = Some(term),
+            None if schema.sort_keys.is_empty() => return not_supported(),
+            None if !schema.is_composite() => return missed(schema.sort_keys[0].0),
+            None => return not_supported(),
         }
-        (Some(term), Some((_, sort_type))) => {
-            match &term.condition {
-                SortKeyCondition::Compare(_, value) | SortKeyCondition::BeginsWith(value) => {
-                    check_type(value, sort_type)?;
-                }
-                SortKeyCondition::Between(low, high) => {
-                    check_type(low, sort_type)?;
-                    check_type(high, sort_type)?;
-                }
+    }
+    let given = by_position
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |last| last + 1);
+    let mut sort_prefix = Vec::new();
+    let mut sort_condition = None;
+    for (position, (term, &(name, scalar))) in by_position
+        .into_iter()
+        .zip(&schema.sort_keys)
+        .take(given)
+        .enumerate()
+    {
+        let Some(term) = term else {
+            return missed(name);
+        };
+        match &term.condition {
+            SortKeyCondition::Compare(_, value) | SortKeyCondition::BeginsWith(value) => {
+                check_type(value, scalar)?;
             }
-            Some(term.condition)
+            SortKeyCondition::Between(low, high) => {
+                check_type(low, scalar)?;
+                check_type(high, scalar)?;
+            }
         }
-    };
+        if position + 1 == given {
+            sort_condition = Some(term.condition);
+        } else if let SortKeyCondition::Compare(Comparator::Equal, value) = term.condition {
+            sort_prefix.push(value);
+        } else {
+            // Only the last sort key condition may be a range.
+            return not_supported();
+        }
+    }
     Ok(KeyCondition {
-        partition_value,
+        partition_values,
+        sort_prefix,
         sort_condition,
     })
 }

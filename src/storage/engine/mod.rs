@@ -229,6 +229,11 @@ impl Engine {
         self.handle.close()
     }
 
+    /// The durability the engine was opened with.
+    pub fn durability(&self) -> Durability {
+        self.shared().options.durability
+    }
+
     /// The directory of the database.
     pub fn path(&self) -> &Path {
         &self.shared().dir

@@ -50,10 +50,7 @@ fn projections_keep_document_structure() {
 }
 
 fn key_condition(text: &str, sort: bool) -> Result<KeyCondition, String> {
-    let schema = KeySchema {
-        partition_key: ("pk", ScalarType::S),
-        sort_key: sort.then_some(("sk", ScalarType::N)),
-    };
+    let schema = KeySchema::simple(("pk", ScalarType::S), sort.then_some(("sk", ScalarType::N)));
     with_placeholders(|p| parse_key_condition(text, p, &schema)).map_err(|e| e.message().to_owned())
 }
 
@@ -65,7 +62,8 @@ fn key_conditions_accept_what_a_query_can_serve() {
     let ten = AttributeValue::from(10);
     let expect = |sort| {
         Ok(KeyCondition {
-            partition_value: key.clone(),
+            partition_values: vec![key.clone()],
+            sort_prefix: Vec::new(),
             sort_condition: sort,
         })
     };
@@ -104,6 +102,77 @@ fn key_conditions_accept_what_a_query_can_serve() {
     assert!(
         prefix.matches(&AttributeValue::from("abc")) && !prefix.matches(&AttributeValue::from("b"))
     );
+}
+
+/// A composite global index key: HASH h1 (S), h2 (S); RANGE r1 (N), r2 (S).
+fn composite_condition(text: &str) -> Result<KeyCondition, String> {
+    let schema = KeySchema {
+        partition_keys: vec![("h1", ScalarType::S), ("h2", ScalarType::S)],
+        sort_keys: vec![("r1", ScalarType::N), ("r2", ScalarType::S)],
+    };
+    with_placeholders(|p| parse_key_condition(text, p, &schema)).map_err(|e| e.message().to_owned())
+}
+
+#[test]
+fn composite_key_conditions_go_left_to_right() {
+    // DynamoDB multi-attribute GSI keys (Nov 2025); ALT test_gsi_composite_keys.py:
+    // `=` on every HASH attribute, RANGE conditions left to right without
+    // gaps, only the last one a range.
+    let (key, ab) = (AttributeValue::from("key"), AttributeValue::from("ab"));
+    let condition = |prefix: Vec<AttributeValue>, sort| {
+        Ok(KeyCondition {
+            partition_values: vec![key.clone(), ab.clone()],
+            sort_prefix: prefix,
+            sort_condition: sort,
+        })
+    };
+    assert_eq!(
+        composite_condition("h2 = :ab AND h1 = :key"),
+        condition(vec![], None)
+    );
+    assert_eq!(
+        composite_condition("h1 = :key AND h2 = :ab AND r1 >= :n3"),
+        condition(
+            vec![],
+            Some(SortKeyCondition::Compare(
+                Comparator::GreaterOrEqual,
+                AttributeValue::from(3)
+            ))
+        )
+    );
+    assert_eq!(
+        composite_condition("begins_with(r2, :he) AND r1 = :n3 AND h1 = :key AND h2 = :ab"),
+        condition(
+            vec![AttributeValue::from(3)],
+            Some(SortKeyCondition::BeginsWith(AttributeValue::from("he")))
+        )
+    );
+    let refused = [
+        ("h1 = :key", "Query condition missed key schema element: h2"),
+        (
+            "h1 = :key AND h2 > :ab",
+            "Query key condition not supported",
+        ),
+        (
+            "h1 = :key AND h2 = :ab AND r2 = :x",
+            "Query condition missed key schema element: r1",
+        ),
+        (
+            "h1 = :key AND h2 = :ab AND r1 > :n3 AND r2 = :x",
+            "Query key condition not supported",
+        ),
+        (
+            "h1 = :key AND h2 = :ab AND extra = :x",
+            "Query key condition not supported",
+        ),
+        (
+            "h1 = :key AND h2 = :ab AND r1 = :x",
+            "One or more parameter values were invalid: Condition parameter type does not match schema type",
+        ),
+    ];
+    for (text, message) in refused {
+        assert_eq!(composite_condition(text), Err(message.to_owned()), "{text}");
+    }
 }
 
 #[test]

@@ -1,0 +1,318 @@
+//! Export of a table to the object store, in the layout DynamoDB's
+//! ExportTableToPointInTime writes to S3 (format DYNAMODB_JSON):
+//!
+//! ```text
+//! <prefix>/AWSDynamoDB/<export id>/manifest-summary.json
+//! <prefix>/AWSDynamoDB/<export id>/manifest-files.json
+//! <prefix>/AWSDynamoDB/<export id>/data/<n>.json.gz   one {"Item": {...}} per line
+//! ```
+//!
+//! The items come from one engine snapshot, so the export is the table at
+//! one instant while writes go on, and it consumes no capacity. nimbus has
+//! no point-in-time log yet, so the export is of the table as it is when
+//! the call starts (DynamoDB requires PITR and accepts an earlier time).
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use md5::{Digest, Md5};
+use serde_json::json;
+
+use super::error::{Error, Result};
+use super::progress::{OnProgress, Progress};
+use crate::Database;
+use crate::partition::keyspace_prefix;
+use crate::storage::Direction;
+use crate::value::decode_item;
+
+/// Items per data file.
+const ITEMS_PER_FILE: u64 = 100_000;
+/// Uncompressed bytes per data file, at most (roughly).
+const BYTES_PER_FILE: usize = 64 << 20;
+
+/// How an export ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExportStatus {
+    /// Every item was written and the manifests are in place.
+    Completed,
+    /// The object store refused a write (see `failure_code`).
+    Failed,
+}
+
+/// The only export format nimbus writes (DynamoDB's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ExportFormat {
+    /// One `{"Item": {...}}` per line, gzip-compressed.
+    #[default]
+    DynamoDbJson,
+}
+
+/// Where an export went and what it wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportDescription {
+    /// The export's ARN-like id.
+    pub export_arn: String,
+    /// Completed or Failed.
+    pub export_status: ExportStatus,
+    /// The table exported.
+    pub table_arn: String,
+    /// The instant the items were read at.
+    pub export_time: SystemTime,
+    /// The bucket written to.
+    pub s3_bucket: String,
+    /// The key prefix written under.
+    pub s3_prefix: Option<String>,
+    /// The key of `manifest-summary.json`.
+    pub export_manifest: String,
+    /// Items written.
+    pub item_count: u64,
+    /// Uncompressed bytes of the data files.
+    pub billed_size_bytes: u64,
+    /// The format written.
+    pub export_format: ExportFormat,
+    /// Why it failed (`S3NoSuchBucket`, ...).
+    pub failure_code: Option<String>,
+    /// The object store's message.
+    pub failure_message: Option<String>,
+}
+
+/// An `export_table_to_point_in_time` request.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until `send` is called"]
+pub struct ExportTableToPointInTime {
+    db: Database,
+    table: String,
+    s3_bucket: Option<String>,
+    s3_prefix: Option<String>,
+    export_format: ExportFormat,
+    on_progress: OnProgress,
+}
+
+/// What `export_table_to_point_in_time` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportTableToPointInTimeOutput {
+    /// The finished export.
+    pub export_description: ExportDescription,
+}
+
+/// One data file being filled.
+struct DataFile {
+    encoder: GzEncoder<Vec<u8>>,
+    items: u64,
+    bytes: usize,
+}
+
+impl DataFile {
+    fn new() -> Self {
+        Self {
+            encoder: GzEncoder::new(Vec::new(), Compression::fast()),
+            items: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl ExportTableToPointInTime {
+    /// The bucket to write to (required; it must exist).
+    pub fn s3_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.s3_bucket = Some(bucket.into());
+        self
+    }
+
+    /// A key prefix for everything written.
+    pub fn s3_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.s3_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The format (DynamoDB JSON, the only one nimbus writes).
+    pub fn export_format(mut self, format: ExportFormat) -> Self {
+        self.export_format = format;
+        self
+    }
+
+    /// Calls `callback` as items are written (every 1,024 and at the end;
+    /// `items_total` is the table's item count when the export starts).
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = OnProgress::new(callback);
+        self
+    }
+
+    /// Runs the export; returns when it has completed or failed.
+    pub fn send(self) -> Result<ExportTableToPointInTimeOutput> {
+        let Some(bucket) = self.s3_bucket.clone() else {
+            return Err(Error::validation(
+                "1 validation error detected: Value null at 's3Bucket' failed to satisfy \
+                 constraint: Member must not be null",
+            ));
+        };
+        let inner = &self.db.inner;
+        let table = inner.kv.table(&self.table)?;
+        let definition = table.definition();
+        let now = inner.clock.since_epoch();
+        let id = format!(
+            "{:013}-{:08x}",
+            now.as_millis(),
+            xxhash_rust::xxh3::xxh3_64(format!("{}{:?}", definition.table_id, now).as_bytes())
+                as u32
+        );
+        let root = match &self.s3_prefix {
+            Some(prefix) if !prefix.is_empty() => {
+                format!("{}/AWSDynamoDB/{id}", prefix.trim_end_matches('/'))
+            }
+            _ => format!("AWSDynamoDB/{id}"),
+        };
+        let mut description = ExportDescription {
+            export_arn: format!("{}/export/{id}", definition.table_arn()),
+            export_status: ExportStatus::Completed,
+            table_arn: definition.table_arn(),
+            export_time: SystemTime::UNIX_EPOCH + now,
+            s3_bucket: bucket.clone(),
+            s3_prefix: self.s3_prefix.clone(),
+            export_manifest: format!("{root}/manifest-summary.json"),
+            item_count: 0,
+            billed_size_bytes: 0,
+            export_format: self.export_format,
+            failure_code: None,
+            failure_message: None,
+        };
+        if let Err(error) = self.write(&root, &bucket, &definition, &mut description) {
+            description.export_status = ExportStatus::Failed;
+            let (code, message) = s3_failure(&*error);
+            description.failure_code = Some(code);
+            description.failure_message = Some(message);
+        }
+        Ok(ExportTableToPointInTimeOutput {
+            export_description: description,
+        })
+    }
+
+    /// Writes the data files and manifests, filling in the counts.
+    fn write(
+        &self,
+        root: &str,
+        bucket: &str,
+        definition: &super::TableDefinition,
+        description: &mut ExportDescription,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let inner = &self.db.inner;
+        let objects = self.db.objects();
+        let snapshot = inner.engine.snapshot()?;
+        let rows = inner.engine.prefix(
+            &keyspace_prefix(definition.keyspace),
+            Direction::Forward,
+            Some(&snapshot),
+        )?;
+        let mut progress = Progress {
+            items_total: Some(inner.kv.table(&definition.name)?.counts().0),
+            ..Progress::default()
+        };
+        let mut manifest_files = String::new();
+        let mut file = DataFile::new();
+        let mut number = 0;
+        let mut flush = |file: DataFile,
+                         number: &mut u32|
+         -> std::result::Result<(), Box<dyn std::error::Error>> {
+            let body = file.encoder.finish()?;
+            let key = format!("{root}/data/{:05}.json.gz", *number);
+            *number += 1;
+            let md5 = base64_md5(&body);
+            let put = objects.put_object(bucket, &key).body(body).send()?;
+            manifest_files.push_str(
+                &json!({
+                    "itemCount": file.items,
+                    "md5Checksum": md5,
+                    "etag": put.e_tag,
+                    "dataFileS3Key": key,
+                })
+                .to_string(),
+            );
+            manifest_files.push('\n');
+            Ok(())
+        };
+        for row in rows {
+            let (_, value) = row?;
+            let item = decode_item(&value)?;
+            let line = format!("{{\"Item\":{}}}\n", item.to_json());
+            file.encoder.write_all(line.as_bytes())?;
+            file.items += 1;
+            file.bytes += line.len();
+            description.item_count += 1;
+            description.billed_size_bytes += line.len() as u64;
+            self.on_progress.item(&mut progress, line.len() as u64);
+            if file.items >= ITEMS_PER_FILE || file.bytes >= BYTES_PER_FILE {
+                flush(std::mem::replace(&mut file, DataFile::new()), &mut number)?;
+            }
+        }
+        if file.items > 0 || number == 0 {
+            flush(file, &mut number)?;
+        }
+        let files_key = format!("{root}/manifest-files.json");
+        objects
+            .put_object(bucket, &files_key)
+            .body(manifest_files.into_bytes())
+            .send()?;
+        let millis = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_millis() as u64
+        };
+        let summary = json!({
+            "version": "2020-06-30",
+            "exportArn": description.export_arn,
+            "startTime": millis(description.export_time),
+            "endTime": millis(SystemTime::UNIX_EPOCH + inner.clock.since_epoch()),
+            "tableArn": description.table_arn,
+            "tableId": definition.table_id,
+            "exportTime": millis(description.export_time),
+            "s3Bucket": bucket,
+            "s3Prefix": self.s3_prefix,
+            "s3SseAlgorithm": "AES256",
+            "s3SseKmsKeyId": null,
+            "manifestFilesS3Key": files_key,
+            "billedSizeBytes": description.billed_size_bytes,
+            "itemCount": description.item_count,
+            "outputFormat": "DYNAMODB_JSON",
+        });
+        objects
+            .put_object(bucket, &description.export_manifest)
+            .body(summary.to_string().into_bytes())
+            .send()?;
+        self.on_progress.finish(&mut progress);
+        Ok(())
+    }
+}
+
+/// DynamoDB's failure code (`S3NoSuchBucket`, ...) and message for an
+/// object store error that stopped an export or import.
+pub(crate) fn s3_failure(error: &dyn std::error::Error) -> (String, String) {
+    let message = error.to_string();
+    let code = message.split(':').next().unwrap_or("Unknown");
+    (format!("S3{code}"), message)
+}
+
+/// The base64 MD5 of `bytes` (the manifest's `md5Checksum`).
+fn base64_md5(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
+}
+
+impl Database {
+    /// Starts an `ExportTableToPointInTime` request: the table's items, as
+    /// of now, written to a bucket of this database's object store.
+    pub fn export_table_to_point_in_time(
+        &self,
+        table: impl Into<String>,
+    ) -> ExportTableToPointInTime {
+        ExportTableToPointInTime {
+            db: self.clone(),
+            table: table.into(),
+            s3_bucket: None,
+            s3_prefix: None,
+            export_format: ExportFormat::DynamoDbJson,
+            on_progress: OnProgress::default(),
+        }
+    }
+}
