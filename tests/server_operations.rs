@@ -502,3 +502,66 @@ fn persistent_data_survives_a_server_restart() {
     );
     assert_eq!(got["Item"]["v"], json!({"S": "kept"}));
 }
+
+#[test]
+fn backups_are_taken_listed_restored_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let mut client = Client::start_with(db, ServerOptions::default());
+    create_table(&mut client, "source", false);
+    put(
+        &mut client,
+        "source",
+        json!({"pk": {"S": "k"}, "v": {"N": "1"}}),
+    );
+    let created = client.ok(
+        "CreateBackup",
+        json!({"TableName": "source", "BackupName": "nightly"}),
+    );
+    let details = &created["BackupDetails"];
+    assert_eq!(details["BackupName"], "nightly");
+    assert_eq!(details["BackupStatus"], "AVAILABLE");
+    assert_eq!(details["BackupType"], "USER");
+    let arn = details["BackupArn"].as_str().unwrap().to_owned();
+
+    let listed = client.ok("ListBackups", json!({"TableName": "source"}));
+    assert_eq!(listed["BackupSummaries"][0]["BackupArn"], arn);
+    assert_eq!(listed["BackupSummaries"][0]["TableName"], "source");
+    let described = client.ok("DescribeBackup", json!({"BackupArn": arn}));
+    assert_eq!(
+        described["BackupDescription"]["SourceTableDetails"]["ItemCount"],
+        1
+    );
+
+    let restored = client.ok(
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "restored", "BackupArn": arn}),
+    );
+    assert_eq!(restored["TableDescription"]["TableName"], "restored");
+    let got = client.ok(
+        "GetItem",
+        json!({"TableName": "restored", "Key": {"pk": {"S": "k"}}}),
+    );
+    assert_eq!(got["Item"]["v"], json!({"N": "1"}));
+    client.fails(
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "restored", "BackupArn": arn}),
+        "TableAlreadyExistsException",
+    );
+
+    let deleted = client.ok("DeleteBackup", json!({"BackupArn": arn}));
+    assert_eq!(
+        deleted["BackupDescription"]["BackupDetails"]["BackupStatus"],
+        "DELETED"
+    );
+    client.fails(
+        "DescribeBackup",
+        json!({"BackupArn": arn}),
+        "BackupNotFoundException",
+    );
+    client.fails(
+        "CreateBackup",
+        json!({"TableName": "missing", "BackupName": "b01"}),
+        "TableNotFoundException",
+    );
+}

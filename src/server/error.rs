@@ -208,6 +208,15 @@ impl From<kv::Error> for WireError {
                 "ItemCollectionSizeLimitExceededException",
                 message,
             ),
+            kv::Error::TableNotFound(_) => {
+                Self::new(400, DYNAMODB, "TableNotFoundException", message)
+            }
+            kv::Error::TableAlreadyExists(_) => {
+                Self::new(400, DYNAMODB, "TableAlreadyExistsException", message)
+            }
+            kv::Error::BackupNotFound(_) => {
+                Self::new(400, DYNAMODB, "BackupNotFoundException", message)
+            }
             kv::Error::LimitExceeded(_) => {
                 Self::new(400, DYNAMODB, "LimitExceededException", message)
             }

@@ -4,6 +4,7 @@
 //! handler function and one line in [`DYNAMODB_OPERATIONS`] or
 //! [`STREAMS_OPERATIONS`].
 
+mod backups;
 mod batch;
 mod items;
 mod reads;
@@ -40,17 +41,22 @@ pub const STREAMS_SERVICE: &str = "DynamoDBStreams_20120810";
 pub const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("BatchGetItem", batch::batch_get_item),
     ("BatchWriteItem", batch::batch_write_item),
+    ("CreateBackup", backups::create_backup),
     ("CreateTable", tables::create_table),
+    ("DeleteBackup", backups::delete_backup),
     ("DeleteItem", items::delete_item),
     ("DeleteTable", tables::delete_table),
+    ("DescribeBackup", backups::describe_backup),
     ("DescribeEndpoints", tables::describe_endpoints),
     ("DescribeLimits", tables::describe_limits),
     ("DescribeTable", tables::describe_table),
     ("GetItem", items::get_item),
+    ("ListBackups", backups::list_backups),
     ("ListTables", tables::list_tables),
     ("ListTagsOfResource", tables::list_tags_of_resource),
     ("PutItem", items::put_item),
     ("Query", reads::query),
+    ("RestoreTableFromBackup", backups::restore_table_from_backup),
     ("Scan", reads::scan),
     ("TagResource", tables::tag_resource),
     ("TransactGetItems", batch::transact_get_items),

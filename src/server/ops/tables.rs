@@ -52,7 +52,8 @@ struct ProjectionInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct IndexInput {
+/// An index as sent in CreateTable, UpdateTable and restore overrides.
+pub(super) struct IndexInput {
     index_name: Option<String>,
     key_schema: Option<Vec<KeySchemaInput>>,
     projection: Option<ProjectionInput>,
@@ -186,7 +187,7 @@ fn projection(input: Option<ProjectionInput>) -> Result<IndexProjection, WireErr
     })
 }
 
-fn global_index(input: IndexInput) -> Result<GlobalSecondaryIndex, WireError> {
+pub(super) fn global_index(input: IndexInput) -> Result<GlobalSecondaryIndex, WireError> {
     Ok(GlobalSecondaryIndex {
         index_name: table_name(input.index_name, "indexName")?,
         key_schema: key_schema(input.key_schema, "keySchema")?,
@@ -200,7 +201,16 @@ fn global_index(input: IndexInput) -> Result<GlobalSecondaryIndex, WireError> {
     })
 }
 
-fn billing_mode(value: Option<&str>) -> Result<Option<BillingMode>, WireError> {
+/// A local secondary index from its wire shape.
+pub(super) fn local_index(input: IndexInput) -> Result<LocalSecondaryIndex, WireError> {
+    Ok(LocalSecondaryIndex {
+        index_name: table_name(input.index_name, "indexName")?,
+        key_schema: key_schema(input.key_schema, "keySchema")?,
+        projection: projection(input.projection)?,
+    })
+}
+
+pub(super) fn billing_mode(value: Option<&str>) -> Result<Option<BillingMode>, WireError> {
     choice(
         value,
         "billingMode",
@@ -292,11 +302,7 @@ pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
         }
     }
     for index in input.local_secondary_indexes.unwrap_or_default() {
-        request = request.local_secondary_index(LocalSecondaryIndex {
-            index_name: table_name(index.index_name, "indexName")?,
-            key_schema: key_schema(index.key_schema, "keySchema")?,
-            projection: projection(index.projection)?,
-        });
+        request = request.local_secondary_index(local_index(index)?);
     }
     for index in input.global_secondary_indexes.unwrap_or_default() {
         request = request.global_secondary_index(global_index(index)?);
@@ -561,7 +567,7 @@ pub fn list_tags_of_resource(context: &Context, body: &[u8]) -> Result<Vec<u8>, 
 /// The tags of every table, by ARN.
 pub type Tags = BTreeMap<String, BTreeMap<String, String>>;
 
-fn key_schema_json(schema: &[KeySchemaElement]) -> Value {
+pub(super) fn key_schema_json(schema: &[KeySchemaElement]) -> Value {
     schema
         .iter()
         .map(|element| {
@@ -573,7 +579,7 @@ fn key_schema_json(schema: &[KeySchemaElement]) -> Value {
         .collect()
 }
 
-fn projection_json(projection: &IndexProjection) -> Value {
+pub(super) fn projection_json(projection: &IndexProjection) -> Value {
     let projection_type = match projection.projection_type {
         ProjectionType::All => "ALL",
         ProjectionType::KeysOnly => "KEYS_ONLY",
@@ -586,7 +592,7 @@ fn projection_json(projection: &IndexProjection) -> Value {
     }
 }
 
-fn throughput_json(throughput: Option<&ProvisionedThroughput>) -> Value {
+pub(super) fn throughput_json(throughput: Option<&ProvisionedThroughput>) -> Value {
     let (read, write) =
         throughput.map_or((0, 0), |t| (t.read_capacity_units, t.write_capacity_units));
     json!({ "ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0 })
