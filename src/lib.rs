@@ -39,6 +39,9 @@ pub(crate) mod replication;
 
 pub mod cache;
 
+#[cfg(feature = "server")]
+pub mod server;
+
 /// Locks and atomics of hand-written concurrent code, swapped for loom's
 /// under `--cfg loom`.
 pub(crate) mod sync;

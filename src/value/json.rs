@@ -289,7 +289,7 @@ const VALIDATION_PREFIXES: &[&str] = &[
 ];
 
 /// Converts a serde_json error into DynamoDB's error class and message.
-fn from_json_error(error: serde_json::Error) -> ValueError {
+pub(crate) fn from_json_error(error: serde_json::Error) -> ValueError {
     let text = error.to_string();
     // serde_json appends the position; DynamoDB's messages carry none.
     let message = match text.rfind(" at line ") {

@@ -19,6 +19,7 @@ pub use attribute::{AttributeType, AttributeValue};
 pub use codec::{decode_item, encode_item, fuzz_item_codec};
 pub use error::ValueError;
 pub use item::Item;
+pub(crate) use json::from_json_error;
 pub use key::{MAX_ENCODED_NUMBER_BYTES, decode_key_value, encode_key_value, encode_number};
 pub use number::{MAX_LEADING_EXPONENT, MAX_SIGNIFICANT_DIGITS, MIN_LEADING_EXPONENT, Number};
 pub use serde_item::{from_attribute_value, from_item, to_attribute_value, to_item};
