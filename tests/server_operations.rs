@@ -565,3 +565,67 @@ fn backups_are_taken_listed_restored_and_deleted() {
         "TableNotFoundException",
     );
 }
+
+#[test]
+fn tables_export_to_and_import_from_the_object_store() {
+    let db = Database::memory().unwrap();
+    db.objects().create_bucket("exports").send().unwrap();
+    let mut client = Client::start_with(db, ServerOptions::default());
+    create_table(&mut client, "source", false);
+    for n in 0..30 {
+        put(
+            &mut client,
+            "source",
+            json!({"pk": {"S": format!("k{n}")}, "v": {"N": n.to_string()}}),
+        );
+    }
+    let arn = client.ok("DescribeTable", json!({"TableName": "source"}))["Table"]["TableArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let export = client.ok(
+        "ExportTableToPointInTime",
+        json!({"TableArn": arn, "S3Bucket": "exports", "S3Prefix": "x"}),
+    )["ExportDescription"]
+        .clone();
+    assert_eq!(export["ExportStatus"], "COMPLETED");
+    assert_eq!(export["ItemCount"], 30);
+    let data = export["ExportManifest"]
+        .as_str()
+        .unwrap()
+        .replace("manifest-summary.json", "data/");
+    let import = client.ok(
+        "ImportTable",
+        json!({
+            "S3BucketSource": {"S3Bucket": "exports", "S3KeyPrefix": data},
+            "InputFormat": "DYNAMODB_JSON",
+            "InputCompressionType": "GZIP",
+            "TableCreationParameters": {
+                "TableName": "copy",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST"
+            }
+        }),
+    )["ImportTableDescription"]
+        .clone();
+    assert_eq!(import["ImportStatus"], "COMPLETED");
+    assert_eq!(
+        (
+            import["ImportedItemCount"].clone(),
+            import["ErrorCount"].clone()
+        ),
+        (json!(30), json!(0))
+    );
+    let got = client.ok(
+        "GetItem",
+        json!({"TableName": "copy", "Key": {"pk": {"S": "k7"}}}),
+    );
+    assert_eq!(got["Item"]["v"], json!({"N": "7"}));
+    client.fails(
+        "ImportTable",
+        json!({"S3BucketSource": {"S3Bucket": "exports"}, "InputFormat": "ION",
+               "TableCreationParameters": {"TableName": "bad"}}),
+        "ValidationException",
+    );
+}

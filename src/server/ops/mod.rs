@@ -6,6 +6,7 @@
 
 mod backups;
 mod batch;
+mod exports;
 mod items;
 mod reads;
 mod tables;
@@ -50,7 +51,12 @@ pub const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("DescribeEndpoints", tables::describe_endpoints),
     ("DescribeLimits", tables::describe_limits),
     ("DescribeTable", tables::describe_table),
+    (
+        "ExportTableToPointInTime",
+        exports::export_table_to_point_in_time,
+    ),
     ("GetItem", items::get_item),
+    ("ImportTable", exports::import_table),
     ("ListBackups", backups::list_backups),
     ("ListTables", tables::list_tables),
     ("ListTagsOfResource", tables::list_tags_of_resource),

@@ -74,9 +74,10 @@ struct TagInput {
     value: Option<String>,
 }
 
+/// CreateTable's parameters (also ImportTable's TableCreationParameters).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct CreateTableInput {
+pub(super) struct CreateTableInput {
     table_name: Option<String>,
     key_schema: Option<Vec<KeySchemaInput>>,
     attribute_definitions: Option<Vec<AttributeDefinitionInput>>,
@@ -266,13 +267,15 @@ fn tags(input: Vec<TagInput>) -> Result<Vec<(String, String)>, WireError> {
         .collect()
 }
 
-/// `CreateTable`.
-pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
-    let input: CreateTableInput = parse(body)?;
-    let table = table_name(input.table_name, "tableName")?;
-    let schema = key_schema(input.key_schema, "keySchema")?;
+/// The kv request `input` describes, and its table's name.
+pub(super) fn create_table_request(
+    context: &Context,
+    input: &mut CreateTableInput,
+) -> Result<(String, crate::kv::CreateTable), WireError> {
+    let table = table_name(input.table_name.take(), "tableName")?;
+    let schema = key_schema(input.key_schema.take(), "keySchema")?;
     let definitions = attribute_definitions(required(
-        input.attribute_definitions,
+        input.attribute_definitions.take(),
         "attributeDefinitions",
     )?)?;
     let mut request = context
@@ -285,10 +288,10 @@ pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
     // on-demand.
     let mode = billing_mode(input.billing_mode.as_deref())?.unwrap_or(BillingMode::Provisioned);
     request = request.billing_mode(mode);
-    if let Some((read, write)) = throughput(input.provisioned_throughput)? {
+    if let Some((read, write)) = throughput(input.provisioned_throughput.take())? {
         request = request.provisioned_throughput(read, write);
     }
-    if let Some(spec) = stream(input.stream_specification)? {
+    if let Some(spec) = stream(input.stream_specification.take())? {
         request = request.stream_specification(spec);
     }
     for (member, indexes) in [
@@ -301,12 +304,19 @@ pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
             )));
         }
     }
-    for index in input.local_secondary_indexes.unwrap_or_default() {
+    for index in input.local_secondary_indexes.take().unwrap_or_default() {
         request = request.local_secondary_index(local_index(index)?);
     }
-    for index in input.global_secondary_indexes.unwrap_or_default() {
+    for index in input.global_secondary_indexes.take().unwrap_or_default() {
         request = request.global_secondary_index(global_index(index)?);
     }
+    Ok((table, request))
+}
+
+/// `CreateTable`.
+pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
+    let mut input: CreateTableInput = parse(body)?;
+    let (_, request) = create_table_request(context, &mut input)?;
     let tags = tags(input.tags.unwrap_or_default())?;
     let output = request.send()?;
     if !tags.is_empty() {
