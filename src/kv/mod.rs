@@ -48,8 +48,11 @@ mod page;
 mod query;
 mod request;
 mod schema;
+mod stream;
+mod sweeper;
 mod tables;
 mod transact;
+mod ttl;
 mod views;
 mod write;
 
@@ -81,6 +84,15 @@ pub use schema::{
     MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, ProvisionedThroughput, StreamSpecification,
     StreamViewType, TableDescription, TableStatus,
 };
+pub(crate) use stream::Streams;
+pub use stream::{
+    DEFAULT_STREAM_RETENTION, DescribeStream, DescribeStreamOutput, GET_RECORDS_BYTES_MAX,
+    GET_RECORDS_LIMIT_MAX, GetRecords, GetRecordsOutput, GetShardIterator, GetShardIteratorOutput,
+    ITERATOR_LIFETIME, Identity, ListStreams, ListStreamsOutput, OperationType, Record,
+    SequenceNumberRange, Shard, ShardIteratorType, StreamDescription, StreamRecord, StreamStatus,
+    StreamSummary,
+};
+pub(crate) use sweeper::Sweeper;
 pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
     DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput, UpdateTable,
@@ -92,6 +104,12 @@ pub use transact::{
     TransactGetItems, TransactGetItemsOutput, TransactPut, TransactUpdate, TransactWriteItem,
     TransactWriteItems, TransactWriteItemsOutput,
 };
+pub use ttl::{
+    DEFAULT_TTL_SWEEP_INTERVAL, DescribeTimeToLive, DescribeTimeToLiveOutput, TTL_IGNORED_AFTER,
+    TimeToLiveDescription, TimeToLiveSpecification, TimeToLiveStatus, UpdateTimeToLive,
+    UpdateTimeToLiveOutput,
+};
+pub(crate) use {stream::trim_streams, ttl::sweep_expired};
 
 use crate::Database;
 

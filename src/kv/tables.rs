@@ -248,7 +248,7 @@ impl CreateTable {
             .stream_specification
             .filter(|s| s.stream_enabled)
             .map(|_| stream_label(now));
-        let definition = TableDefinition {
+        let mut definition = TableDefinition {
             name: self.table.clone(),
             table_id: table_id(&self.table, keyspace, created_at_millis),
             keyspace,
@@ -258,6 +258,8 @@ impl CreateTable {
             provisioned_throughput: self.provisioned_throughput,
             stream_specification: self.stream_specification,
             stream_label,
+            stream_keyspace: None,
+            time_to_live: None,
             local_indexes: self
                 .local_secondary_indexes
                 .into_iter()
@@ -284,8 +286,23 @@ impl CreateTable {
                 .collect(),
             created_at_millis,
         };
+        let stream = match self.stream_specification {
+            Some(StreamSpecification {
+                stream_enabled: true,
+                stream_view_type: Some(view),
+            }) => Some(super::stream::create_stream(
+                inner,
+                &mut definition,
+                view,
+                &mut batch,
+            )?),
+            _ => None,
+        };
         KvState::put_definition(&mut batch, &definition)?;
         inner.engine.write(batch)?;
+        if let Some(stream) = stream {
+            stream.register(inner);
+        }
         let handle = inner.kv.insert(definition);
         Ok(CreateTableOutput {
             table_description: describe(&handle, TableStatus::Active),
@@ -564,6 +581,7 @@ impl UpdateTable {
         };
         check_billing(mode, throughput)?;
         check_stream(self.stream_specification)?;
+        let mut stream_change = None;
         if let Some(spec) = self.stream_specification {
             let enabled = definition.stream_label.is_some();
             match (enabled, spec.stream_enabled) {
@@ -578,13 +596,31 @@ impl UpdateTable {
                 }
                 (false, true) => {
                     definition.stream_label = Some(stream_label(inner.clock.since_epoch()));
+                    stream_change = spec.stream_view_type.map(Ok);
                 }
-                (true, false) => definition.stream_label = None,
+                (true, false) => {
+                    definition.stream_label = None;
+                    stream_change = definition.stream_keyspace.take().map(Err);
+                }
             }
             definition.stream_specification = Some(spec);
         }
         definition.billing_mode = mode;
         definition.provisioned_throughput = throughput;
+        // A new stream is live before any write sees the definition naming
+        // it; a disabled one is closed once no write names it any more.
+        let mut disabled_stream = None;
+        match stream_change {
+            Some(Ok(view)) => {
+                let mut batch = WriteBatch::new();
+                let stream =
+                    super::stream::create_stream(inner, &mut definition, view, &mut batch)?;
+                inner.engine.write(batch)?;
+                stream.register(inner);
+            }
+            Some(Err(keyspace)) => disabled_stream = Some(keyspace),
+            None => {}
+        }
         let before = handle.definition();
         let mut deleted = None;
         match self.index_updates.len() {
@@ -621,6 +657,9 @@ impl UpdateTable {
             let _gate = handle.gate.write();
             handle.set_definition(definition);
         }
+        if let Some(keyspace) = disabled_stream {
+            super::stream::disable_stream(inner, keyspace)?;
+        }
         let mut table_description = describe(&handle, TableStatus::Active);
         table_description.global_secondary_indexes.extend(deleted);
         after_update(inner, &handle, &before, &after)?;
@@ -654,7 +693,12 @@ impl DeleteTable {
         let _ddl = inner.kv.ddl.lock();
         let handle = inner.kv.table(&self.table)?;
         let table_description = describe(&handle, TableStatus::Deleting);
+        let stream = handle.definition().stream_keyspace;
         inner.kv.drop_table(&inner.engine, &handle)?;
+        if let Some(keyspace) = stream {
+            // The stream stays readable for the retention period.
+            super::stream::disable_stream(inner, keyspace)?;
+        }
         Ok(DeleteTableOutput { table_description })
     }
 }
