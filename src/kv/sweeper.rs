@@ -23,6 +23,9 @@ pub const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 struct Signal {
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// Rounds finished so far, for callers waiting for one.
+    rounds: Mutex<u64>,
+    round_done: Condvar,
 }
 
 /// The handle on the background thread (idle until started).
@@ -64,10 +67,32 @@ impl Sweeper {
         }
     }
 
+    /// Waits until a round that started after this call has finished;
+    /// false if no thread runs (background threads are off or stopped).
+    pub(crate) fn wait_for_round(&self) -> bool {
+        if self.thread.lock().is_none() {
+            return false;
+        }
+        let mut rounds = self.signal.rounds.lock();
+        // The round in progress may have started before the call.
+        let target = *rounds + 2;
+        self.signal.wake.notify_all();
+        while *rounds < target {
+            if *self.signal.stopped.lock() {
+                return false;
+            }
+            self.signal.round_done.wait(&mut rounds);
+        }
+        true
+    }
+
     /// Tells the thread to stop without waiting (from `Drop`).
     pub(crate) fn signal_stop(&self) {
         *self.signal.stopped.lock() = true;
         self.signal.wake.notify_all();
+        // Waiters see `stopped` once woken.
+        let _rounds = self.signal.rounds.lock();
+        self.signal.round_done.notify_all();
     }
 }
 
@@ -92,5 +117,8 @@ fn run(db: &Weak<DatabaseInner>, signal: &Signal, interval: Duration) {
             let _ = super::trim_streams(&inner);
             next_trim = Instant::now() + TRIM_INTERVAL;
         }
+        drop(inner);
+        *signal.rounds.lock() += 1;
+        signal.round_done.notify_all();
     }
 }

@@ -304,6 +304,14 @@ impl Database {
     pub fn run_ttl_sweep_now(&self) -> Result<usize> {
         sweep_expired(&self.inner)
     }
+
+    /// Waits until the background sweeper has run a whole round that
+    /// started after this call (tests use it instead of sleeping); false if
+    /// background threads are off.
+    #[doc(hidden)]
+    pub fn wait_for_background_sweep(&self) -> bool {
+        self.inner.sweeper.wait_for_round()
+    }
 }
 
 #[cfg(test)]
