@@ -158,12 +158,11 @@ impl<'d> Staging<'d> {
             Some((crate::index::collection_id(definition, row_key)?, delta))
         };
         // No record for a write that changes nothing (DynamoDB Streams).
-        if let Some(keyspace) = definition.stream_keyspace
+        if definition.stream_keyspace.is_some()
             && old != new
             && let Some(reserved) = super::stream::stage_record(
                 self.db,
                 definition,
-                keyspace,
                 row_key,
                 old,
                 new,

@@ -242,17 +242,17 @@ pub(crate) fn split_shard(db: &DatabaseInner, table: &str, token: u64) -> Result
 
 /// Adds the record of the change from `old` to `new` (which differ) of the
 /// item at `row_key` to `batch`, reserving its sequence number; `None` if
-/// the table's stream has no open shard.
+/// the table has no stream with an open shard.
 pub(crate) fn stage_record(
     db: &DatabaseInner,
     definition: &TableDefinition,
-    keyspace: KeyspaceId,
     row_key: &[u8],
     old: Option<&crate::value::Item>,
     new: Option<&crate::value::Item>,
     service: bool,
     batch: &mut WriteBatch,
 ) -> Option<(Arc<StreamLog>, Reservation)> {
+    let keyspace = definition.stream_keyspace?;
     let log = db.streams.get(keyspace)?;
     let view = definition
         .stream_specification

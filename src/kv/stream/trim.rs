@@ -56,8 +56,11 @@ fn trim_step(db: &DatabaseInner, log: &StreamLog) -> Result<bool> {
     let mut old: Vec<(u64, Vec<u8>)> = Vec::new();
     for shard in &descriptor.shards {
         let prefix = shard_prefix(descriptor.keyspace, shard.number);
-        let mut taken = 0;
-        for row in db.engine.prefix(&prefix, Direction::Forward, None)? {
+        for (taken, row) in db
+            .engine
+            .prefix(&prefix, Direction::Forward, None)?
+            .enumerate()
+        {
             let (key, value) = row?;
             let sequence = sequence_of_key(&key).ok_or_else(|| bad("record key"))?;
             let created = created_millis(&value).ok_or_else(|| bad("record time"))?;
@@ -69,7 +72,6 @@ fn trim_step(db: &DatabaseInner, log: &StreamLog) -> Result<bool> {
                 keep = keep.min(sequence);
                 break;
             }
-            taken += 1;
             old.push((sequence, key.to_vec()));
         }
     }
