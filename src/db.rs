@@ -263,7 +263,7 @@ impl Database {
     /// Flushes, stops background work and closes the files. Later calls on
     /// any clone fail with `Closed`.
     pub fn close(&self) -> Result<()> {
-        self.inner.sweeper.stop();
+        crate::kv::stop_background(&self.inner);
         self.inner.kv.save_on_close(&self.inner.engine)?;
         self.inner.engine.close()
     }

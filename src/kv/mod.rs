@@ -52,6 +52,7 @@ mod stream;
 mod sweeper;
 mod tables;
 mod transact;
+mod trigger;
 mod ttl;
 mod views;
 mod write;
@@ -104,12 +105,24 @@ pub use transact::{
     TransactGetItems, TransactGetItemsOutput, TransactPut, TransactUpdate, TransactWriteItem,
     TransactWriteItems, TransactWriteItemsOutput,
 };
+pub use trigger::{
+    BATCH_SIZE_MAX, ConsumerBatch, CreateEventSourceMapping, EventSourceMapping, FailedBatch,
+    FailureReason, Handler, HandlerError, OnFailure, OpenStreamConsumer, RECORD_AGE_MAX,
+    RETRY_ATTEMPTS_MAX, StartingPosition, StreamConsumer,
+};
 pub use ttl::{
     DEFAULT_TTL_SWEEP_INTERVAL, DescribeTimeToLive, DescribeTimeToLiveOutput, TTL_IGNORED_AFTER,
     TimeToLiveDescription, TimeToLiveSpecification, TimeToLiveStatus, UpdateTimeToLive,
     UpdateTimeToLiveOutput,
 };
 pub(crate) use {stream::trim_streams, ttl::sweep_expired};
+
+/// Stops the kv layer's background threads (sweeper, event-source
+/// mappings) before the database closes.
+pub(crate) fn stop_background(db: &crate::db::DatabaseInner) {
+    db.sweeper.stop();
+    db.streams.stop_mappings();
+}
 
 use crate::Database;
 

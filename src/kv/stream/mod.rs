@@ -47,9 +47,10 @@ pub use reader::{
     ListStreamsOutput, SequenceNumberRange, Shard, ShardIteratorType, StreamDescription,
     StreamStatus, StreamSummary,
 };
+pub(crate) use reader::{Position, read_shard};
 pub use record::{Identity, OperationType, Record, StreamRecord};
-pub(crate) use record::{StoredRecord, record_key};
-pub(crate) use shard::{Reservation, StreamLog};
+pub(crate) use record::{StoredRecord, parse_sequence, record_key};
+pub(crate) use shard::{Reservation, StreamDescriptor as StreamDescriptorView, StreamLog};
 pub use trim::DEFAULT_STREAM_RETENTION;
 pub(crate) use trim::trim_streams;
 
@@ -66,6 +67,8 @@ use shard::{StreamRow, new_descriptor, parse_stream_row};
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
     logs: RwLock<HashMap<KeyspaceId, Arc<StreamLog>>>,
+    /// Running event-source mappings, stopped when the database closes.
+    mappings: parking_lot::Mutex<Vec<crate::kv::trigger::EventSourceMapping>>,
 }
 
 impl Streams {
@@ -160,6 +163,19 @@ impl Streams {
 
     fn insert(&self, log: Arc<StreamLog>) {
         self.logs.write().insert(log.keyspace, log);
+    }
+
+    /// Registers a running mapping.
+    pub(crate) fn add_mapping(&self, mapping: crate::kv::trigger::EventSourceMapping) {
+        self.mappings.lock().push(mapping);
+    }
+
+    /// Stops every mapping (on close).
+    pub(crate) fn stop_mappings(&self) {
+        let mappings = std::mem::take(&mut *self.mappings.lock());
+        for mapping in mappings {
+            mapping.stop();
+        }
     }
 
     /// Forgets a purged stream.

@@ -11,7 +11,9 @@
 
 use std::collections::BTreeSet;
 
-use parking_lot::Mutex;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::kv::catalogue::catalogue_key;
@@ -158,6 +160,9 @@ pub(crate) struct LogState {
 pub(crate) struct StreamLog {
     pub(crate) keyspace: KeyspaceId,
     pub(crate) state: Mutex<LogState>,
+    /// Signalled when the visible bound may have moved (a write ended) or
+    /// shards changed; consumers wait on it instead of polling.
+    changed: Condvar,
 }
 
 /// A sequence number reserved for a record in a staged write.
@@ -183,6 +188,7 @@ impl StreamLog {
                 pending: BTreeSet::new(),
                 trimmed_through,
             }),
+            changed: Condvar::new(),
         }
     }
 
@@ -207,6 +213,25 @@ impl StreamLog {
     /// Ends a reservation (its write committed or failed).
     pub(crate) fn release(&self, sequence: u64) {
         self.state.lock().pending.remove(&sequence);
+        self.changed.notify_all();
+    }
+
+    /// Waits until the visible bound passes `bound` or `timeout` elapses.
+    pub(crate) fn wait_beyond(&self, bound: u64, timeout: Duration) {
+        let mut state = self.state.lock();
+        let visible = state
+            .pending
+            .first()
+            .copied()
+            .unwrap_or(state.next_sequence);
+        if visible <= bound {
+            self.changed.wait_for(&mut state, timeout);
+        }
+    }
+
+    /// Wakes every waiter (a consumer is stopping, shards changed).
+    pub(crate) fn wake_all(&self) {
+        self.changed.notify_all();
     }
 
     /// Every record below this sequence number is committed or will never
@@ -281,6 +306,7 @@ impl StreamLog {
         descriptor.put(&mut batch)?;
         engine.write(batch)?;
         state.descriptor = descriptor;
+        self.changed.notify_all();
         Ok((first, first + 1))
     }
 
