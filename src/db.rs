@@ -40,6 +40,9 @@ pub struct DatabaseOptions {
     /// How often the background TTL sweep runs: expired items are deleted
     /// at most about this long after they expire (default 1 s).
     pub ttl_sweep_interval: Duration,
+    /// Whether reads hide items whose TTL has passed but that the sweep
+    /// has not deleted yet (default false: returned, as DynamoDB does).
+    pub ttl_hide_expired_items: bool,
 }
 
 /// DynamoDB's item collection size limit: 10 GB.
@@ -55,6 +58,7 @@ impl Default for DatabaseOptions {
             index_backfill_items_per_second: None,
             stream_retention: crate::kv::DEFAULT_STREAM_RETENTION,
             ttl_sweep_interval: crate::kv::DEFAULT_TTL_SWEEP_INTERVAL,
+            ttl_hide_expired_items: false,
         }
     }
 }
@@ -115,6 +119,14 @@ impl DatabaseOptions {
         self
     }
 
+    /// Hides expired-but-unswept items from GetItem, BatchGetItem,
+    /// TransactGetItems, Query and Scan (writes and conditions still see
+    /// them until the sweep deletes them).
+    pub fn ttl_hide_expired_items(mut self, hide: bool) -> Self {
+        self.ttl_hide_expired_items = hide;
+        self
+    }
+
     /// Whether background threads flush, compact, sweep expired items and
     /// trim streams (default true; without them, tests trigger the work
     /// with `run_ttl_sweep_now` and `trim_streams_now`).
@@ -149,6 +161,7 @@ pub(crate) struct DatabaseInner {
     pub(crate) index_backfill_items_per_second: Option<u64>,
     pub(crate) stream_retention: Duration,
     pub(crate) ttl_sweep_interval: Duration,
+    pub(crate) ttl_hide_expired_items: bool,
     pub(crate) kv: KvState,
     /// Every stream, by keyspace.
     pub(crate) streams: crate::kv::Streams,
@@ -232,6 +245,7 @@ impl Database {
             index_backfill_items_per_second: options.index_backfill_items_per_second,
             stream_retention: options.stream_retention,
             ttl_sweep_interval: options.ttl_sweep_interval,
+            ttl_hide_expired_items: options.ttl_hide_expired_items,
             kv,
             streams,
             sweeper: crate::kv::Sweeper::default(),

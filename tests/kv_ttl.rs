@@ -287,3 +287,68 @@ fn the_background_sweep_deletes_expired_items_by_itself() {
     );
     db.close().unwrap();
 }
+
+#[test]
+fn an_option_hides_expired_items_from_reads_until_they_are_swept() {
+    let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(NOW));
+    let db = Database::memory_with(
+        DatabaseOptions::default()
+            .clock(clock.clone())
+            .background_threads(false)
+            .ttl_hide_expired_items(true),
+    )
+    .unwrap();
+    db.create_table("Sessions")
+        .partition_key("id", ScalarType::S)
+        .send()
+        .unwrap();
+    db.update_time_to_live("Sessions")
+        .attribute_name("exp")
+        .enabled(true)
+        .send()
+        .unwrap();
+    db.put_item("Sessions")
+        .item(item! { "id" => "a", "exp" => NOW + 10 })
+        .send()
+        .unwrap();
+    db.put_item("Sessions")
+        .item(item! { "id" => "b", "exp" => NOW + 1000 })
+        .send()
+        .unwrap();
+    let get = |id: &str| {
+        db.get_item("Sessions")
+            .key(item! { "id" => id })
+            .send()
+            .unwrap()
+            .item
+    };
+    assert!(get("a").is_some());
+    clock.advance(Duration::from_secs(10));
+    assert!(get("a").is_none(), "expired: hidden before the sweep");
+    assert!(get("b").is_some());
+    let scanned = db.scan("Sessions").send().unwrap();
+    assert_eq!((scanned.count, scanned.scanned_count), (1, 2));
+    let batch = db
+        .batch_get_item()
+        .request_items(
+            "Sessions",
+            nimbus::kv::KeysAndAttributes {
+                keys: vec![item! { "id" => "a" }, item! { "id" => "b" }],
+                ..Default::default()
+            },
+        )
+        .send()
+        .unwrap();
+    assert_eq!(batch.responses["Sessions"].len(), 1);
+    let transact = db
+        .transact_get_items()
+        .item(nimbus::kv::TransactGet::new(
+            "Sessions",
+            item! { "id" => "a" },
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(transact.responses, [None]);
+    // The item is still stored until the sweep deletes it.
+    assert_eq!(db.run_ttl_sweep_now().unwrap(), 1);
+}

@@ -166,7 +166,9 @@ impl BatchGetItem {
                     unprocessed.keys.push(key.clone());
                     continue;
                 }
-                if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())? {
+                if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())?
+                    .filter(|item| !super::ttl::hides(inner, &table_name, item))
+                {
                     let size = item_size(&item);
                     read_bytes += size;
                     let item = match &projection {

@@ -241,6 +241,7 @@ impl GetItem {
             snapshot.as_deref(),
         )?;
         let size = item.as_ref().map_or(0, item_size);
+        let item = item.filter(|item| !super::ttl::hides(inner, &self.table, item));
         Ok(GetItemOutput {
             consumed_capacity: report(
                 self.return_consumed_capacity,

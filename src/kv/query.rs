@@ -368,6 +368,7 @@ impl Query {
                 index_key: index.as_ref().map(|i| i.key),
                 fetch_from,
                 consistent: self.consistent_read,
+                expiry: super::ttl::Expiry::of(inner, &definition),
             },
         )?;
         Ok(output(
@@ -606,6 +607,7 @@ impl Scan {
                 index_key: index.as_ref().map(|i| i.key),
                 fetch_from,
                 consistent: self.consistent_read,
+                expiry: super::ttl::Expiry::of(inner, &definition),
             },
         )?;
         Ok(output(

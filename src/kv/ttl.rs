@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::{KvState, TableHandle};
 use super::error::{Error, Result};
-use super::schema::constraint_error;
+use super::schema::{TableDefinition, constraint_error};
 use super::write::{Staging, read_item};
 use crate::Database;
 use crate::db::DatabaseInner;
@@ -208,6 +208,45 @@ pub(crate) fn is_expired(item: &Item, name: &str, now: Duration) -> bool {
     let expiry = number.to_f64();
     let now = now.as_secs_f64();
     expiry <= now && expiry >= now - TTL_IGNORED_AFTER.as_secs_f64()
+}
+
+/// The rule hiding expired-but-unswept items from reads, when the
+/// database was opened with `ttl_hide_expired_items(true)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Expiry {
+    attribute: String,
+    now: Duration,
+}
+
+impl Expiry {
+    /// The rule for `definition`'s reads now (`None`: nothing is hidden).
+    pub(crate) fn of(db: &DatabaseInner, definition: &TableDefinition) -> Option<Self> {
+        if !db.ttl_hide_expired_items {
+            return None;
+        }
+        let ttl = definition.time_to_live.as_ref().filter(|t| t.enabled)?;
+        Some(Self {
+            attribute: ttl.attribute_name.clone(),
+            now: db.clock.since_epoch(),
+        })
+    }
+
+    /// Whether `item` is hidden (an index entry that does not project the
+    /// TTL attribute cannot tell, and is shown).
+    pub(crate) fn hides(&self, item: &Item) -> bool {
+        is_expired(item, &self.attribute, self.now)
+    }
+}
+
+/// Whether a read of `table` hides `item` as expired.
+pub(crate) fn hides(db: &DatabaseInner, table: &str, item: &Item) -> bool {
+    db.ttl_hide_expired_items
+        && db
+            .kv
+            .table(table)
+            .ok()
+            .and_then(|handle| Expiry::of(db, &handle.definition()))
+            .is_some_and(|expiry| expiry.hides(item))
 }
 
 /// Deletes the expired items of every TTL-enabled table; returns how many.
