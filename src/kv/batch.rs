@@ -167,7 +167,7 @@ impl BatchGetItem {
                     continue;
                 }
                 if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())?
-                    .filter(|item| !super::ttl::hides(inner, &table_name, item))
+                    .filter(|item| !super::ttl::hides(inner, table_name, item))
                 {
                     let size = item_size(&item);
                     read_bytes += size;
