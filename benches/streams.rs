@@ -111,6 +111,70 @@ fn put_items(c: &mut Criterion) {
     group.finish();
 }
 
+/// PutItem throughput per table, alternating between the tables within
+/// each of 5 repetitions of 2,000 puts (so drift in the machine or in
+/// background work hits them alike); prints the medians and the ratios to
+/// the table without a stream.
+fn put_overhead(_: &mut Criterion) {
+    const PUTS: u64 = 2_000;
+    const REPETITIONS: usize = 5;
+    for (mode, buffered) in [("in-memory", false), ("buffered", true)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = if buffered {
+            open(dir.path())
+        } else {
+            Database::memory().expect("memory")
+        };
+        let tables = [
+            ("off", None),
+            ("keys_only", Some(StreamViewType::KeysOnly)),
+            ("new_image", Some(StreamViewType::NewImage)),
+            ("new_and_old_images", Some(StreamViewType::NewAndOldImages)),
+        ];
+        for (table, view) in tables {
+            create(&db, table, view);
+            for id in 0..ITEMS {
+                db.put_item(table)
+                    .item(full_item(id, 0))
+                    .send()
+                    .expect("load");
+            }
+        }
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); tables.len()];
+        let mut version = 1;
+        for repetition in 0..REPETITIONS {
+            for offset in 0..tables.len() {
+                let index = (repetition + offset) % tables.len();
+                let items: Vec<Item> = (0..PUTS)
+                    .map(|n| {
+                        version += 1;
+                        full_item(mix(version ^ n) % ITEMS, version)
+                    })
+                    .collect();
+                let start = Instant::now();
+                for item in items {
+                    db.put_item(tables[index].0).item(item).send().expect("put");
+                }
+                rates[index].push(PUTS as f64 / start.elapsed().as_secs_f64());
+            }
+        }
+        let medians: Vec<f64> = rates
+            .iter_mut()
+            .map(|r| {
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            })
+            .collect();
+        for ((table, _), median) in tables.iter().zip(&medians) {
+            println!(
+                "streams_put_overhead {mode} {table}: {median:.0} puts/s, {:.2}x the table \
+                 without a stream",
+                median / medians[0]
+            );
+        }
+    }
+}
+
 fn get_records(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = open(dir.path());
@@ -222,5 +286,11 @@ fn trigger_latency(c: &mut Criterion) {
     mapping.stop();
 }
 
-criterion_group!(benches, put_items, get_records, trigger_latency);
+criterion_group!(
+    benches,
+    put_overhead,
+    put_items,
+    get_records,
+    trigger_latency
+);
 criterion_main!(benches);

@@ -381,18 +381,32 @@ fn delivery_resumes_after_the_last_acknowledged_batch_after_a_crash() {
         for n in 0..9 {
             put(&db, &format!("k{n}"));
         }
-        // Acknowledges two batches of 3, then fails the third forever.
-        let (handler, rx, _) = forwarding(&["k6"]);
+        // Acknowledges two batches of 3, then fails the third forever,
+        // telling the test each time it fails.
+        let (tx, rx) = mpsc::channel::<Result<Vec<String>, ()>>();
+        let tx = Mutex::new(tx);
         let _mapping = db
-            .create_event_source_mapping("Events", handler)
+            .create_event_source_mapping("Events", move |records: &[Record]| {
+                let keys: Vec<String> = records.iter().map(pk).collect();
+                if keys.contains(&"k6".to_owned()) {
+                    let _ = tx.lock().unwrap().send(Err(()));
+                    return Err("mail server down".into());
+                }
+                tx.lock().unwrap().send(Ok(keys))?;
+                Ok(())
+            })
             .name("mailer")
             .batch_size(3)
             .retry_backoff(Duration::from_millis(1))
             .starting_position(StartingPosition::TrimHorizon)
             .send()
             .unwrap();
-        let acknowledged = receive(&rx, 6);
-        // The third batch is being retried: crash now.
+        let mut acknowledged = Vec::new();
+        // The third batch is read only after the second's checkpoint is
+        // saved (and synced): once it fails, crash.
+        while let Ok(keys) = rx.recv_timeout(PATIENCE).unwrap() {
+            acknowledged.extend(keys);
+        }
         disk.crash(7);
         acknowledged
     };

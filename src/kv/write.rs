@@ -164,8 +164,13 @@ impl<'d> Staging<'d> {
                 self.db,
                 definition,
                 row_key,
-                old,
-                new,
+                super::stream::Change {
+                    old: old.zip(old_size),
+                    new: match (new, new_size, encoded.as_deref()) {
+                        (Some(item), Some(size), Some(bytes)) => Some((item, size, bytes)),
+                        _ => None,
+                    },
+                },
                 self.service,
                 &mut self.batch,
             )

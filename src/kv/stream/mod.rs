@@ -48,8 +48,8 @@ pub use reader::{
     StreamStatus, StreamSummary,
 };
 pub(crate) use reader::{Position, read_shard};
+pub(crate) use record::{Change, encode_change, parse_sequence, record_key};
 pub use record::{Identity, OperationType, Record, StreamRecord};
-pub(crate) use record::{StoredRecord, parse_sequence, record_key};
 pub(crate) use shard::{Reservation, StreamDescriptor as StreamDescriptorView, StreamLog};
 pub use trim::DEFAULT_STREAM_RETENTION;
 pub(crate) use trim::trim_streams;
@@ -256,15 +256,14 @@ pub(crate) fn split_shard(db: &DatabaseInner, table: &str, token: u64) -> Result
     Ok((id(left), id(right)))
 }
 
-/// Adds the record of the change from `old` to `new` (which differ) of the
-/// item at `row_key` to `batch`, reserving its sequence number; `None` if
-/// the table has no stream with an open shard.
+/// Adds the record of `change` (whose sides differ) of the item at
+/// `row_key` to `batch`, reserving its sequence number; `None` if the table
+/// has no stream with an open shard.
 pub(crate) fn stage_record(
     db: &DatabaseInner,
     definition: &TableDefinition,
     row_key: &[u8],
-    old: Option<&crate::value::Item>,
-    new: Option<&crate::value::Item>,
+    change: Change<'_>,
     service: bool,
     batch: &mut WriteBatch,
 ) -> Option<(Arc<StreamLog>, Reservation)> {
@@ -280,12 +279,11 @@ pub(crate) fn stage_record(
         .map(u64::from_be_bytes)
         .unwrap_or(0);
     let now_millis = db.clock.since_epoch().as_millis() as u64;
-    let mut record = StoredRecord::of_change(&definition.key, view, old, new, now_millis, service);
+    let value = encode_change(&definition.key, view, change, now_millis, service);
     let reservation = log.reserve(token)?;
-    record.sequence = reservation.sequence;
     batch.put(
         &record_key(keyspace, reservation.shard, reservation.sequence),
-        &record.encode(),
+        &value,
     );
     Some((log, reservation))
 }
