@@ -86,6 +86,10 @@ pub use schema::{
     StreamViewType, TableDescription, TableStatus,
 };
 pub(crate) use stream::Streams;
+/// Closes a table's stream shard at a partition split (called by the
+/// partition split code).
+#[allow(unused_imports)]
+pub(crate) use stream::split_shard;
 pub use stream::{
     DEFAULT_STREAM_RETENTION, DescribeStream, DescribeStreamOutput, GET_RECORDS_BYTES_MAX,
     GET_RECORDS_LIMIT_MAX, GetRecords, GetRecordsOutput, GetShardIterator, GetShardIteratorOutput,
