@@ -267,6 +267,9 @@ pub(crate) fn stage_record(
     service: bool,
     batch: &mut WriteBatch,
 ) -> Option<(Arc<StreamLog>, Reservation)> {
+    // A definition copied without its stream (a restored table clears the
+    // label) must not write into the original table's stream.
+    definition.stream_label.as_ref()?;
     let keyspace = definition.stream_keyspace?;
     let log = db.streams.get(keyspace)?;
     let view = definition
