@@ -37,6 +37,14 @@ pub struct DatabaseOptions {
     pub index_backfill_items_per_second: Option<u64>,
     /// How tables are partitioned: initial count, size and heat splits.
     pub partitions: crate::kv::PartitionOptions,
+    /// How long stream records are kept (default 24 h, as in DynamoDB).
+    pub stream_retention: Duration,
+    /// How often the background TTL sweep runs: expired items are deleted
+    /// at most about this long after they expire (default 1 s).
+    pub ttl_sweep_interval: Duration,
+    /// Whether reads hide items whose TTL has passed but that the sweep
+    /// has not deleted yet (default false: returned, as DynamoDB does).
+    pub ttl_hide_expired_items: bool,
 }
 
 /// DynamoDB's item collection size limit: 10 GB.
@@ -51,6 +59,9 @@ impl Default for DatabaseOptions {
             item_collection_size_limit: ITEM_COLLECTION_SIZE_LIMIT,
             index_backfill_items_per_second: None,
             partitions: crate::kv::PartitionOptions::default(),
+            stream_retention: crate::kv::DEFAULT_STREAM_RETENTION,
+            ttl_sweep_interval: crate::kv::DEFAULT_TTL_SWEEP_INTERVAL,
+            ttl_hide_expired_items: false,
         }
     }
 }
@@ -121,7 +132,29 @@ impl DatabaseOptions {
         self
     }
 
-    /// Whether background threads flush and compact (default true).
+    /// Sets how long stream records are kept.
+    pub fn stream_retention(mut self, retention: Duration) -> Self {
+        self.stream_retention = retention;
+        self
+    }
+
+    /// Sets how often the background TTL sweep runs.
+    pub fn ttl_sweep_interval(mut self, interval: Duration) -> Self {
+        self.ttl_sweep_interval = interval;
+        self
+    }
+
+    /// Hides expired-but-unswept items from GetItem, BatchGetItem,
+    /// TransactGetItems, Query and Scan (writes and conditions still see
+    /// them until the sweep deletes them).
+    pub fn ttl_hide_expired_items(mut self, hide: bool) -> Self {
+        self.ttl_hide_expired_items = hide;
+        self
+    }
+
+    /// Whether background threads flush, compact, sweep expired items and
+    /// trim streams (default true; without them, tests trigger the work
+    /// with `run_ttl_sweep_now` and `trim_streams_now`).
     pub fn background_threads(mut self, on: bool) -> Self {
         self.engine.background_threads = on;
         self
@@ -152,7 +185,14 @@ pub(crate) struct DatabaseInner {
     pub(crate) item_collection_size_limit: u64,
     pub(crate) index_backfill_items_per_second: Option<u64>,
     pub(crate) partition_options: crate::kv::PartitionOptions,
+    pub(crate) stream_retention: Duration,
+    pub(crate) ttl_sweep_interval: Duration,
+    pub(crate) ttl_hide_expired_items: bool,
     pub(crate) kv: KvState,
+    /// Every stream, by keyspace.
+    pub(crate) streams: crate::kv::Streams,
+    /// The TTL sweep and stream trimming thread.
+    pub(crate) sweeper: crate::kv::Sweeper,
     /// The object store (`db.objects()`): pack files and catalogue state.
     pub(crate) objects: crate::objects::ObjectStore,
 }
@@ -206,6 +246,14 @@ impl Database {
         options: DatabaseOptions,
     ) -> Result<Self> {
         let kv = KvState::load(&engine)?;
+        let now_millis = options.clock.since_epoch().as_millis() as u64;
+        let streams = crate::kv::Streams::load(&engine, &kv, now_millis).map_err(|e| match e {
+            crate::kv::Error::Storage(e) => e,
+            other => {
+                crate::storage::StorageError::corruption("stream catalogue", 0, other.to_string())
+            }
+        })?;
+        let background = options.engine.background_threads;
         let objects = crate::objects::ObjectStore::open(
             &engine,
             Arc::clone(&fs),
@@ -222,10 +270,18 @@ impl Database {
             item_collection_size_limit: options.item_collection_size_limit,
             index_backfill_items_per_second: options.index_backfill_items_per_second,
             partition_options: options.partitions,
+            stream_retention: options.stream_retention,
+            ttl_sweep_interval: options.ttl_sweep_interval,
+            ttl_hide_expired_items: options.ttl_hide_expired_items,
             kv,
+            streams,
+            sweeper: crate::kv::Sweeper::default(),
             objects,
         });
         crate::index::resume_backfills(&inner)?;
+        if background {
+            crate::kv::Sweeper::start(&inner);
+        }
         Ok(Self { inner })
     }
 
@@ -248,6 +304,7 @@ impl Database {
     /// Flushes, stops background work and closes the files. Later calls on
     /// any clone fail with `Closed`.
     pub fn close(&self) -> Result<()> {
+        crate::kv::stop_background(&self.inner);
         self.inner.kv.save_on_close(&self.inner.engine)?;
         self.inner.engine.close()
     }
@@ -255,6 +312,7 @@ impl Database {
 
 impl Drop for DatabaseInner {
     fn drop(&mut self) {
+        self.sweeper.signal_stop();
         // Saves the tables' counts so the next open need not recount them.
         // An error here (a failed or closed engine) only costs that
         // recount, so it is not reported.

@@ -174,7 +174,9 @@ impl BatchGetItem {
                     unprocessed.keys.push(key.clone());
                     continue;
                 }
-                if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())? {
+                if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())?
+                    .filter(|item| !super::ttl::hides(inner, table_name, item))
+                {
                     read += read_units(item_size(&item), request.consistent_read);
                     let item = match &projection {
                         Some(projection) => projection.apply(&item),

@@ -58,6 +58,13 @@ pub enum Error {
     /// A limit of the account-level kind (concurrent table operations).
     #[error("LimitExceededException: {0}")]
     LimitExceeded(String),
+    /// A shard iterator is older than its 15-minute lifetime.
+    #[error("ExpiredIteratorException: {0}")]
+    ExpiredIterator(String),
+    /// A stream position refers to records already trimmed (older than
+    /// the retention period).
+    #[error("TrimmedDataAccessException: {0}")]
+    TrimmedDataAccess(String),
     /// The storage engine failed (I/O, corruption, closed database).
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
@@ -126,7 +133,9 @@ impl Error {
             | Self::TableNotFound(m)
             | Self::TableAlreadyExists(m)
             | Self::BackupNotFound(m)
-            | Self::LimitExceeded(m) => m.clone(),
+            | Self::LimitExceeded(m)
+            | Self::ExpiredIterator(m)
+            | Self::TrimmedDataAccess(m) => m.clone(),
             Self::ConditionalCheckFailed { .. } => "The conditional request failed".into(),
             Self::TransactionCanceled { reasons } => canceled_message(reasons),
             Self::Storage(e) => e.to_string(),

@@ -253,6 +253,7 @@ impl GetItem {
         let units = read_units(size, self.consistent_read);
         target.charge_read(units);
         run_pending(inner, &table);
+        let item = item.filter(|item| !super::ttl::hides(inner, &self.table, item));
         Ok(GetItemOutput {
             consumed_capacity: report(self.return_consumed_capacity, &self.table, units, 0.0),
             item: match (item, projection) {

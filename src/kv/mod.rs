@@ -53,9 +53,13 @@ mod progress;
 mod query;
 mod request;
 mod schema;
+mod stream;
+mod sweeper;
 mod tables;
 mod throttle;
 mod transact;
+mod trigger;
+mod ttl;
 mod views;
 mod write;
 
@@ -106,6 +110,15 @@ pub use schema::{
     MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, ProvisionedThroughput, StreamSpecification,
     StreamViewType, TableDescription, TableStatus,
 };
+pub(crate) use stream::Streams;
+pub use stream::{
+    DEFAULT_STREAM_RETENTION, DescribeStream, DescribeStreamOutput, GET_RECORDS_BYTES_MAX,
+    GET_RECORDS_LIMIT_MAX, GetRecords, GetRecordsOutput, GetShardIterator, GetShardIteratorOutput,
+    ITERATOR_LIFETIME, Identity, ListStreams, ListStreamsOutput, OperationType, Record,
+    SequenceNumberRange, Shard, ShardIteratorType, StreamDescription, StreamRecord, StreamStatus,
+    StreamSummary,
+};
+pub(crate) use sweeper::Sweeper;
 pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
     DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput,
@@ -118,6 +131,24 @@ pub use transact::{
     TransactGetItems, TransactGetItemsOutput, TransactPut, TransactUpdate, TransactWriteItem,
     TransactWriteItems, TransactWriteItemsOutput,
 };
+pub use trigger::{
+    BATCH_SIZE_MAX, ConsumerBatch, CreateEventSourceMapping, EventSourceMapping, FailedBatch,
+    FailureReason, Handler, HandlerError, OnFailure, OpenStreamConsumer, RECORD_AGE_MAX,
+    RETRY_ATTEMPTS_MAX, StartingPosition, StreamConsumer,
+};
+pub use ttl::{
+    DEFAULT_TTL_SWEEP_INTERVAL, DescribeTimeToLive, DescribeTimeToLiveOutput, TTL_IGNORED_AFTER,
+    TimeToLiveDescription, TimeToLiveSpecification, TimeToLiveStatus, UpdateTimeToLive,
+    UpdateTimeToLiveOutput,
+};
+pub(crate) use {stream::trim_streams, ttl::sweep_expired};
+
+/// Stops the kv layer's background threads (sweeper, event-source
+/// mappings) before the database closes.
+pub(crate) fn stop_background(db: &crate::db::DatabaseInner) {
+    db.sweeper.stop();
+    db.streams.stop_mappings();
+}
 
 use crate::Database;
 

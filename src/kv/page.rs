@@ -61,6 +61,8 @@ pub(crate) struct PageRequest<'a> {
     /// wants attributes the index does not store): the table's keyspace.
     pub(crate) fetch_from: Option<u32>,
     pub(crate) consistent: bool,
+    /// Hides expired-but-unswept items, like a filter (an option).
+    pub(crate) expiry: Option<super::ttl::Expiry>,
 }
 
 /// One page read.
@@ -110,7 +112,8 @@ pub(crate) fn read_page(db: &DatabaseInner, request: PageRequest<'_>) -> Result<
                 item = base;
             }
         }
-        if request.filter.is_none_or(|filter| filter.evaluate(&item)) {
+        let expired = request.expiry.as_ref().is_some_and(|e| e.hides(&item));
+        if !expired && request.filter.is_none_or(|filter| filter.evaluate(&item)) {
             page.count += 1;
             if !request.count_only {
                 page.items.push(match request.projection {

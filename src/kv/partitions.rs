@@ -521,8 +521,8 @@ fn record_hot_key(
 /// or `None` when the partition no longer exists or `at` is not inside it
 /// (another split came first).
 ///
-/// Streams: this is where a split closes the parent's shard and opens one
-/// per child — add their rows to `batch` before it is written.
+/// With a stream, the split also closes the stream shard covering `at`
+/// and opens one per child (`stream::split_shard`).
 pub(crate) fn apply_partition_split(
     db: &DatabaseInner,
     table: &TableHandle,
@@ -567,5 +567,13 @@ pub(crate) fn apply_partition_split(
     db.engine.write(batch)?;
     let children = (next.partitions()[index].id, next.partitions()[index + 1].id);
     *table.partitions.map.write() = Arc::new(next);
+    // The stream's shard covering the parent closes and two children open,
+    // still under the gate, so no write lands between the two splits. (A
+    // crash between the two batches leaves the parent shard open; its
+    // records stay in order and none is lost.)
+    let definition = table.definition();
+    if definition.stream_label.is_some() && definition.stream_keyspace.is_some() {
+        super::stream::split_shard(db, &definition.name, at)?;
+    }
     Ok(Some(children))
 }

@@ -395,6 +395,7 @@ impl Query {
                 index_key: index.as_ref().map(|i| i.key),
                 fetch_from,
                 consistent: self.consistent_read,
+                expiry: super::ttl::Expiry::of(inner, &definition),
             },
         )?;
         target.charge_read(read_units(page.bytes_read, self.consistent_read) + page.fetch_units);
@@ -649,6 +650,7 @@ impl Scan {
                 index_key: index.as_ref().map(|i| i.key),
                 fetch_from,
                 consistent: self.consistent_read,
+                expiry: super::ttl::Expiry::of(inner, &definition),
             },
         )?;
         target.charge_read(read_units(page.bytes_read, self.consistent_read) + page.fetch_units);

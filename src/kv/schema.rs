@@ -463,6 +463,12 @@ pub struct TableDefinition {
     pub stream_specification: Option<StreamSpecification>,
     /// The label of the current stream (its creation time), if enabled.
     pub stream_label: Option<String>,
+    /// The keyspace of the current stream's records, if enabled.
+    #[serde(default)]
+    pub stream_keyspace: Option<u32>,
+    /// The time-to-live setting, once `update_time_to_live` was called.
+    #[serde(default)]
+    pub time_to_live: Option<super::ttl::TimeToLiveSpecification>,
     /// Local secondary indexes.
     pub local_indexes: Vec<LocalIndexDefinition>,
     /// Global secondary indexes.

@@ -272,7 +272,7 @@ impl CreateTable {
             .stream_specification
             .filter(|s| s.stream_enabled)
             .map(|_| stream_label(now));
-        let definition = TableDefinition {
+        let mut definition = TableDefinition {
             name: self.table.clone(),
             table_id: table_id(&self.table, keyspace, created_at_millis),
             keyspace,
@@ -282,6 +282,8 @@ impl CreateTable {
             provisioned_throughput: self.provisioned_throughput,
             stream_specification: self.stream_specification,
             stream_label,
+            stream_keyspace: None,
+            time_to_live: None,
             local_indexes: self
                 .local_secondary_indexes
                 .into_iter()
@@ -309,6 +311,18 @@ impl CreateTable {
             created_at_millis,
             on_demand_switches_millis: Vec::new(),
         };
+        let stream = match self.stream_specification {
+            Some(StreamSpecification {
+                stream_enabled: true,
+                stream_view_type: Some(view),
+            }) => Some(super::stream::create_stream(
+                inner,
+                &mut definition,
+                view,
+                &mut batch,
+            )?),
+            _ => None,
+        };
         KvState::put_definition(&mut batch, &definition)?;
         let now_nanos = super::partitions::now_nanos(inner);
         let partitions = crate::partition::map::PartitionMap::new(
@@ -317,6 +331,9 @@ impl CreateTable {
         );
         super::partitions::stage_new_map(&mut batch, keyspace, &partitions);
         inner.engine.write(batch)?;
+        if let Some(stream) = stream {
+            stream.register(inner);
+        }
         let handle = inner.kv.insert(definition, partitions, now_nanos);
         Ok(CreateTableOutput {
             table_description: describe(&handle, TableStatus::Active),
@@ -600,6 +617,7 @@ impl UpdateTable {
             let now = inner.clock.since_epoch().as_millis() as u64;
             record_on_demand_switch(&mut definition, now)?;
         }
+        let mut stream_change = None;
         if let Some(spec) = self.stream_specification {
             let enabled = definition.stream_label.is_some();
             match (enabled, spec.stream_enabled) {
@@ -614,13 +632,31 @@ impl UpdateTable {
                 }
                 (false, true) => {
                     definition.stream_label = Some(stream_label(inner.clock.since_epoch()));
+                    stream_change = spec.stream_view_type.map(Ok);
                 }
-                (true, false) => definition.stream_label = None,
+                (true, false) => {
+                    definition.stream_label = None;
+                    stream_change = definition.stream_keyspace.take().map(Err);
+                }
             }
             definition.stream_specification = Some(spec);
         }
         definition.billing_mode = mode;
         definition.provisioned_throughput = throughput;
+        // A new stream is live before any write sees the definition naming
+        // it; a disabled one is closed once no write names it any more.
+        let mut disabled_stream = None;
+        match stream_change {
+            Some(Ok(view)) => {
+                let mut batch = WriteBatch::new();
+                let stream =
+                    super::stream::create_stream(inner, &mut definition, view, &mut batch)?;
+                inner.engine.write(batch)?;
+                stream.register(inner);
+            }
+            Some(Err(keyspace)) => disabled_stream = Some(keyspace),
+            None => {}
+        }
         let before = handle.definition();
         let mut deleted = None;
         match self.index_updates.len() {
@@ -657,6 +693,9 @@ impl UpdateTable {
             let _gate = handle.gate.write();
             handle.set_definition(definition);
         }
+        if let Some(keyspace) = disabled_stream {
+            super::stream::disable_stream(inner, keyspace)?;
+        }
         let mut table_description = describe(&handle, TableStatus::Active);
         table_description.global_secondary_indexes.extend(deleted);
         after_update(inner, &handle, &before, &after)?;
@@ -690,7 +729,12 @@ impl DeleteTable {
         let _ddl = inner.kv.ddl.lock();
         let handle = inner.kv.table(&self.table)?;
         let table_description = describe(&handle, TableStatus::Deleting);
+        let stream = handle.definition().stream_keyspace;
         inner.kv.drop_table(&inner.engine, &handle)?;
+        if let Some(keyspace) = stream {
+            // The stream stays readable for the retention period.
+            super::stream::disable_stream(inner, keyspace)?;
+        }
         Ok(DeleteTableOutput { table_description })
     }
 }

@@ -894,7 +894,8 @@ impl TransactGetItems {
             let item = match inner.engine.get_at(&snapshot, row_key)? {
                 Some(bytes) => Some(decode_item(&bytes)?),
                 None => None,
-            };
+            }
+            .filter(|item| !super::ttl::hides(inner, &get.table, item));
             if self.return_consumed_capacity != ReturnConsumedCapacity::None {
                 let read = 2.0 * read_units(item.as_ref().map_or(0, item_size), true);
                 match output

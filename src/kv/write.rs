@@ -3,8 +3,8 @@
 //! check the condition, compute the new item, commit one batch, account.
 //!
 //! [`Staging`] gathers the rows of one atomic write: each item's row and
-//! everything derived from it (index entries; later, stream records), so
-//! an item and its derivatives commit together or not at all.
+//! everything derived from it (index entries, the stream record), so an
+//! item and its derivatives commit together or not at all.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -80,6 +80,11 @@ pub(crate) struct Staging<'d> {
     /// Every row to write; callers may add their own (idempotency tokens).
     pub(crate) batch: WriteBatch,
     staged: Vec<Staged>,
+    /// Stream sequence numbers reserved by the staged records, released
+    /// when the staging ends (committed or not).
+    reservations: super::stream::Reservations,
+    /// The changes are the service's own (TTL deletes).
+    service: bool,
 }
 
 impl<'d> Staging<'d> {
@@ -88,7 +93,15 @@ impl<'d> Staging<'d> {
             db,
             batch: WriteBatch::new(),
             staged: Vec::new(),
+            reservations: Default::default(),
+            service: false,
         }
+    }
+
+    /// Marks the changes as made by the service itself (TTL deletes): their
+    /// stream records carry its identity.
+    pub(crate) fn by_service(&mut self) {
+        self.service = true;
     }
 
     /// Adds the change from `old` to `new` of the item at `row_key`, with
@@ -148,6 +161,26 @@ impl<'d> Staging<'d> {
             effects.collection = value.map(|v| (Item::new().with(pk.clone(), v.clone()), 0));
             Some((crate::index::collection_id(definition, row_key)?, delta))
         };
+        // No record for a write that changes nothing (DynamoDB Streams).
+        if definition.stream_keyspace.is_some()
+            && old != new
+            && let Some(reserved) = super::stream::stage_record(
+                self.db,
+                definition,
+                row_key,
+                super::stream::Change {
+                    old: old.zip(old_size),
+                    new: match (new, new_size, encoded.as_deref()) {
+                        (Some(item), Some(size), Some(bytes)) => Some((item, size, bytes)),
+                        _ => None,
+                    },
+                },
+                self.service,
+                &mut self.batch,
+            )
+        {
+            self.reservations.push(reserved);
+        }
         match encoded {
             Some(bytes) => self.batch.put(row_key, &bytes),
             None if old.is_some() => self.batch.delete(row_key),

@@ -1,0 +1,296 @@
+//! DynamoDB Streams costs, nimbus alone, on `Buffered` databases in
+//! temporary directories: PutItem of 1 KB items into a table without a
+//! stream and into tables with a `KEYS_ONLY` and a `NEW_AND_OLD_IMAGES`
+//! stream (the writes overwrite 2,000 existing items, so every record is a
+//! MODIFY, alternating between the tables in one run); `get_records`
+//! throughput over 10,000 records (pages of 1,000); and the latency from
+//! the start of a PutItem to its record reaching an event-source mapping's
+//! handler, as p50/p99 over 2,000 writes (printed) and as a criterion
+//! mean. Run with `cargo bench --bench streams` (about 1 minute).
+// `criterion_group!` defines undocumented public functions, and a bench
+// that cannot set up has nothing to measure, so it may panic.
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use nimbus::kv::{
+    Record, ShardIteratorType, StartingPosition, StreamSpecification, StreamViewType,
+};
+use nimbus::storage::Durability;
+use nimbus::value::item_size;
+use nimbus::{AttributeValue, Database, DatabaseOptions, Item, ScalarType, item};
+
+const ITEMS: u64 = 2_000;
+const ITEM_BYTES: usize = 1024;
+const RECORDS: u64 = 10_000;
+const LATENCY_SAMPLES: usize = 2_000;
+
+/// A bijective mix of `n` (splitmix64's finaliser): a cheap, seeded,
+/// deterministic stream of random numbers.
+fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A 1 KB item whose payload does not compress.
+fn full_item(id: u64, version: u64) -> Item {
+    let mut item = item! { "pk" => format!("user#{id:06}"), "v" => version };
+    let room = ITEM_BYTES - item_size(&item) - "payload".len();
+    let mut state = mix(id ^ (version << 40));
+    let payload: String = (0..room)
+        .map(|i| {
+            if i % 12 == 0 {
+                state = mix(state);
+            }
+            char::from(b'a' + ((state >> ((i % 12) * 5)) & 15) as u8)
+        })
+        .collect();
+    item.insert("payload".to_owned(), AttributeValue::S(payload));
+    item
+}
+
+fn create(db: &Database, table: &str, view: Option<StreamViewType>) {
+    let mut request = db.create_table(table).partition_key("pk", ScalarType::S);
+    if let Some(view) = view {
+        request = request.stream_specification(StreamSpecification {
+            stream_enabled: true,
+            stream_view_type: Some(view),
+        });
+    }
+    request.send().expect("create table");
+}
+
+fn open(dir: &std::path::Path) -> Database {
+    let options = DatabaseOptions::default().durability(Durability::Buffered);
+    Database::open_with(dir, options).expect("open")
+}
+
+fn put_items(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = open(dir.path());
+    let tables = [
+        ("streams_off", None),
+        ("keys_only", Some(StreamViewType::KeysOnly)),
+        ("new_and_old_images", Some(StreamViewType::NewAndOldImages)),
+    ];
+    for (table, view) in tables {
+        create(&db, table, view);
+        for id in 0..ITEMS {
+            db.put_item(table)
+                .item(full_item(id, 0))
+                .send()
+                .expect("load");
+        }
+    }
+    let mut group = c.benchmark_group("streams_put_item_1kb");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+    let next = Cell::new(1u64);
+    for (table, _) in tables {
+        group.bench_function(table, |b| {
+            b.iter_batched(
+                || {
+                    next.set(next.get() + 1);
+                    full_item(mix(next.get()) % ITEMS, next.get())
+                },
+                |item| db.put_item(table).item(item).send().expect("put"),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// PutItem throughput per table, alternating between the tables within
+/// each of 5 repetitions of 2,000 puts (so drift in the machine or in
+/// background work hits them alike); prints the medians and the ratios to
+/// the table without a stream.
+fn put_overhead(_: &mut Criterion) {
+    const PUTS: u64 = 2_000;
+    const REPETITIONS: usize = 5;
+    for (mode, buffered) in [("in-memory", false), ("buffered", true)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = if buffered {
+            open(dir.path())
+        } else {
+            Database::memory().expect("memory")
+        };
+        let tables = [
+            ("off", None),
+            ("keys_only", Some(StreamViewType::KeysOnly)),
+            ("new_image", Some(StreamViewType::NewImage)),
+            ("new_and_old_images", Some(StreamViewType::NewAndOldImages)),
+        ];
+        for (table, view) in tables {
+            create(&db, table, view);
+            for id in 0..ITEMS {
+                db.put_item(table)
+                    .item(full_item(id, 0))
+                    .send()
+                    .expect("load");
+            }
+        }
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); tables.len()];
+        let mut version = 1;
+        for repetition in 0..REPETITIONS {
+            for offset in 0..tables.len() {
+                let index = (repetition + offset) % tables.len();
+                let items: Vec<Item> = (0..PUTS)
+                    .map(|n| {
+                        version += 1;
+                        full_item(mix(version ^ n) % ITEMS, version)
+                    })
+                    .collect();
+                let start = Instant::now();
+                for item in items {
+                    db.put_item(tables[index].0).item(item).send().expect("put");
+                }
+                rates[index].push(PUTS as f64 / start.elapsed().as_secs_f64());
+            }
+        }
+        let medians: Vec<f64> = rates
+            .iter_mut()
+            .map(|r| {
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            })
+            .collect();
+        for ((table, _), median) in tables.iter().zip(&medians) {
+            println!(
+                "streams_put_overhead {mode} {table}: {median:.0} puts/s, {:.2}x the table \
+                 without a stream",
+                median / medians[0]
+            );
+        }
+    }
+}
+
+fn get_records(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = open(dir.path());
+    create(&db, "Records", Some(StreamViewType::NewImage));
+    for n in 0..RECORDS {
+        db.put_item("Records")
+            .item(full_item(n, 0))
+            .send()
+            .expect("load");
+    }
+    let arn = db
+        .describe_table("Records")
+        .send()
+        .expect("describe")
+        .table
+        .latest_stream_arn
+        .expect("stream");
+    let shard = db
+        .describe_stream(&arn)
+        .send()
+        .expect("describe stream")
+        .stream_description
+        .shards[0]
+        .shard_id
+        .clone();
+    let mut group = c.benchmark_group("streams_get_records");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(RECORDS));
+    group.bench_function("10k_records_1kb_new_image", |b| {
+        b.iter(|| {
+            let mut iterator = db
+                .get_shard_iterator(&arn, &shard, ShardIteratorType::TrimHorizon)
+                .send()
+                .expect("iterator")
+                .shard_iterator;
+            let mut read = 0;
+            while read < RECORDS as usize {
+                let page = db.get_records(&iterator).send().expect("records");
+                read += page.records.len();
+                iterator = page.next_shard_iterator.expect("open shard");
+                black_box(page.records);
+            }
+        })
+    });
+    group.finish();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn trigger_latency(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = open(dir.path());
+    create(&db, "Triggered", Some(StreamViewType::NewImage));
+    let (tx, rx) = mpsc::channel::<Instant>();
+    let tx = Mutex::new(tx);
+    let mapping = db
+        .create_event_source_mapping("Triggered", move |records: &[Record]| {
+            let now = Instant::now();
+            for _ in records {
+                tx.lock().unwrap().send(now)?;
+            }
+            Ok(())
+        })
+        .batch_size(1)
+        .starting_position(StartingPosition::Latest)
+        .send()
+        .expect("mapping");
+    let next = Cell::new(0u64);
+    let one = || {
+        next.set(next.get() + 1);
+        let item = full_item(next.get() % ITEMS, next.get());
+        let start = Instant::now();
+        db.put_item("Triggered").item(item).send().expect("put");
+        let committed = start.elapsed();
+        let handled = rx.recv_timeout(Duration::from_secs(10)).expect("delivery");
+        (committed, handled.duration_since(start))
+    };
+    let mut commits = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut deliveries = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_SAMPLES {
+        let (commit, delivery) = one();
+        commits.push(commit);
+        deliveries.push(delivery);
+    }
+    commits.sort();
+    deliveries.sort();
+    println!(
+        "streams_trigger_latency over {LATENCY_SAMPLES} PutItems: put acknowledged p50 {:?} \
+         p99 {:?}; handler called p50 {:?} p99 {:?} (from the start of the put)",
+        percentile(&commits, 0.5),
+        percentile(&commits, 0.99),
+        percentile(&deliveries, 0.5),
+        percentile(&deliveries, 0.99),
+    );
+    let mut group = c.benchmark_group("streams_trigger");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("put_to_handler", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| one().1).sum())
+    });
+    group.finish();
+    mapping.stop();
+}
+
+criterion_group!(
+    benches,
+    put_overhead,
+    put_items,
+    get_records,
+    trigger_latency
+);
+criterion_main!(benches);
