@@ -629,3 +629,94 @@ fn tables_export_to_and_import_from_the_object_store() {
         "ValidationException",
     );
 }
+
+#[test]
+fn time_to_live_and_streams_are_served() {
+    let mut client = Client::start();
+    client.ok(
+        "CreateTable",
+        json!({
+            "TableName": "events",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        }),
+    );
+    let updated = client.ok(
+        "UpdateTimeToLive",
+        json!({"TableName": "events",
+               "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "expires"}}),
+    );
+    assert_eq!(
+        updated["TimeToLiveSpecification"]["AttributeName"],
+        "expires"
+    );
+    let described = client.ok("DescribeTimeToLive", json!({"TableName": "events"}));
+    assert_eq!(
+        described["TimeToLiveDescription"],
+        json!({"TimeToLiveStatus": "ENABLED", "AttributeName": "expires"})
+    );
+    client.fails(
+        "UpdateTimeToLive",
+        json!({"TableName": "events",
+               "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "expires"}}),
+        "ValidationException",
+    );
+    put(
+        &mut client,
+        "events",
+        json!({"pk": {"S": "a"}, "v": {"N": "1"}}),
+    );
+    put(
+        &mut client,
+        "events",
+        json!({"pk": {"S": "a"}, "v": {"N": "2"}}),
+    );
+
+    let listed = client.ok(
+        "DynamoDBStreams_20120810.ListStreams",
+        json!({"TableName": "events"}),
+    );
+    let arn = listed["Streams"][0]["StreamArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let table = client.ok("DescribeTable", json!({"TableName": "events"}));
+    assert_eq!(table["Table"]["LatestStreamArn"], arn);
+    let stream = client.ok(
+        "DynamoDBStreams_20120810.DescribeStream",
+        json!({"StreamArn": arn}),
+    );
+    let description = &stream["StreamDescription"];
+    assert_eq!(description["StreamStatus"], "ENABLED");
+    assert_eq!(description["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    let shard = description["Shards"][0]["ShardId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let iterator = client.ok(
+        "DynamoDBStreams_20120810.GetShardIterator",
+        json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+    )["ShardIterator"]
+        .clone();
+    let page = client.ok(
+        "DynamoDBStreams_20120810.GetRecords",
+        json!({"ShardIterator": iterator, "Limit": 10}),
+    );
+    let records = page["Records"].as_array().unwrap();
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["INSERT", "MODIFY"]);
+    assert_eq!(records[1]["dynamodb"]["OldImage"]["v"], json!({"N": "1"}));
+    assert_eq!(records[1]["dynamodb"]["NewImage"]["v"], json!({"N": "2"}));
+    assert_eq!(records[0]["dynamodb"]["Keys"], json!({"pk": {"S": "a"}}));
+    assert!(page["NextShardIterator"].is_string());
+    client.fails(
+        "DynamoDBStreams_20120810.GetShardIterator",
+        json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "SIDEWAYS"}),
+        "ValidationException",
+    );
+}

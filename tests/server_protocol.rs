@@ -43,8 +43,8 @@ fn unknown_operation_is_400_coral_unknown_operation() {
     let mut client = Client::start();
     for target in [
         "DynamoDB_20120810.NoSuchThing",
-        "DynamoDB_20120810.UpdateTimeToLive",
-        "DynamoDBStreams_20120810.ListStreams",
+        "DynamoDB_20120810.ExecuteStatement",
+        "DynamoDBStreams_20120810.GetItem",
         "Other_1.GetItem",
     ] {
         let answer = client.post(&[("X-Amz-Target", target)], b"{}");

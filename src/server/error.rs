@@ -220,6 +220,12 @@ impl From<kv::Error> for WireError {
             kv::Error::LimitExceeded(_) => {
                 Self::new(400, DYNAMODB, "LimitExceededException", message)
             }
+            kv::Error::ExpiredIterator(_) => {
+                Self::new(400, DYNAMODB, "ExpiredIteratorException", message)
+            }
+            kv::Error::TrimmedDataAccess(_) => {
+                Self::new(400, DYNAMODB, "TrimmedDataAccessException", message)
+            }
             // The engine's own failure (I/O, corruption, closed database),
             // and any variant added later until it is mapped here.
             _ => Self::internal(),

@@ -90,9 +90,14 @@ impl Client {
         self.raw(&bytes)
     }
 
-    /// Calls DynamoDB operation `operation` with `input`.
+    /// Calls DynamoDB operation `operation` with `input` (another
+    /// service's with a full target, `DynamoDBStreams_20120810.GetRecords`).
     pub fn call(&mut self, operation: &str, input: Value) -> Answer {
-        let target = format!("DynamoDB_20120810.{operation}");
+        let target = if operation.contains('.') {
+            operation.to_owned()
+        } else {
+            format!("DynamoDB_20120810.{operation}")
+        };
         self.post(
             &[
                 ("X-Amz-Target", &target),

@@ -9,6 +9,7 @@ mod batch;
 mod exports;
 mod items;
 mod reads;
+mod streams;
 mod tables;
 
 use parking_lot::Mutex;
@@ -51,6 +52,7 @@ pub const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("DescribeEndpoints", tables::describe_endpoints),
     ("DescribeLimits", tables::describe_limits),
     ("DescribeTable", tables::describe_table),
+    ("DescribeTimeToLive", streams::describe_time_to_live),
     (
         "ExportTableToPointInTime",
         exports::export_table_to_point_in_time,
@@ -70,11 +72,16 @@ pub const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("UntagResource", tables::untag_resource),
     ("UpdateItem", items::update_item),
     ("UpdateTable", tables::update_table),
+    ("UpdateTimeToLive", streams::update_time_to_live),
 ];
 
-/// DynamoDB Streams' operations that nimbus serves (none until the
-/// streams issue lands; each is then one line here).
-pub const STREAMS_OPERATIONS: &[(&str, Handler)] = &[];
+/// DynamoDB Streams' operations that nimbus serves.
+pub const STREAMS_OPERATIONS: &[(&str, Handler)] = &[
+    ("DescribeStream", streams::describe_stream),
+    ("GetRecords", streams::get_records),
+    ("GetShardIterator", streams::get_shard_iterator),
+    ("ListStreams", streams::list_streams),
+];
 
 /// The handler of `X-Amz-Target` `target`, if served.
 pub fn find(target: &str) -> Option<(&'static str, Handler)> {
@@ -141,10 +148,12 @@ mod tests {
             find("DynamoDB_20120810.GetItem").map(|(n, _)| n),
             Some("GetItem")
         );
-        assert!(find("DynamoDB_20120810.UpdateTimeToLive").is_none());
+        assert!(find("DynamoDB_20120810.UpdateTimeToLive").is_some());
+        assert!(find("DynamoDB_20120810.ExecuteStatement").is_none());
         assert!(find("DynamoDB_20111205.GetItem").is_none());
         assert!(find("GetItem").is_none());
-        assert!(find("DynamoDBStreams_20120810.ListStreams").is_none());
+        assert!(find("DynamoDBStreams_20120810.ListStreams").is_some());
+        assert!(find("DynamoDBStreams_20120810.GetItem").is_none());
     }
 
     #[test]
