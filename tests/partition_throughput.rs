@@ -440,3 +440,39 @@ mod arithmetic {
         assert!(units < 30.0);
     }
 }
+
+#[test]
+fn a_batch_get_beyond_capacity_returns_unprocessed_keys_then_fails_whole() {
+    let (db, clock) = setup(2, 100);
+    for i in 0..4 {
+        put(&db, &format!("k{i}"), 5000).unwrap();
+    }
+    clock.advance(Duration::from_secs(1));
+    let batch = || {
+        (0..4).fold(db.batch_get_item(), |batch, i| {
+            batch.key("Tbl", item! { "pk" => format!("k{i}") })
+        })
+    };
+    // Spend the bucket (and its burst credit) with single reads of one
+    // unit each (5 KB, eventually consistent) until one is refused.
+    let get = || db.get_item("Tbl").key(item! { "pk" => "k0" }).send();
+    for _ in 0..10_000 {
+        if get().is_err() {
+            break;
+        }
+    }
+    assert!(matches!(
+        get(),
+        Err(Error::ProvisionedThroughputExceeded(_))
+    ));
+    // One second refills two units: two keys are read, two come back.
+    clock.advance(Duration::from_secs(1));
+    let output = batch().send().unwrap();
+    assert_eq!(output.responses["Tbl"].len(), 2);
+    assert_eq!(output.unprocessed_keys["Tbl"].keys.len(), 2);
+    // Nothing left: no key can be read, so the call fails whole.
+    assert!(matches!(
+        batch().send(),
+        Err(Error::ProvisionedThroughputExceeded(_))
+    ));
+}

@@ -18,7 +18,7 @@ use super::request::{
     CollectionTally, ConsumedCapacity, ExpressionAttributes, ItemCollectionMetrics,
     ReturnConsumedCapacity, ReturnItemCollectionMetrics,
 };
-use super::throttle::{ItemCharge, admit_writes};
+use super::throttle::{ItemCharge, Target, admit_writes};
 use super::views::read_item_at;
 use super::write::{Staging, enter_tables, read_item};
 use crate::Database;
@@ -61,7 +61,8 @@ pub struct BatchGetItem {
 pub struct BatchGetItemOutput {
     /// The items found, by table (in no particular order).
     pub responses: BTreeMap<String, Vec<Item>>,
-    /// Keys not read because the response reached 16 MB; request them again.
+    /// Keys not read because the response reached 16 MB or their table (or
+    /// partition) had no read capacity left; request them again.
     pub unprocessed_keys: BTreeMap<String, KeysAndAttributes>,
     /// The capacity consumed per table, if requested.
     pub consumed_capacity: Vec<ConsumedCapacity>,
@@ -148,17 +149,19 @@ impl BatchGetItem {
                 }
                 row_keys.push(row_key);
             }
-            plans.push((table_name, request, projection, row_keys));
+            plans.push((table_name, request, projection, row_keys, table));
         }
         let mut output = BatchGetItemOutput::default();
         let mut snapshots = Vec::with_capacity(plans.len());
-        for (_, request, _, _) in &plans {
+        for (_, request, _, _, _) in &plans {
             snapshots.push(inner.kv.eventual.snapshot(inner, request.consistent_read)?);
         }
         let mut response_bytes = 0;
-        for ((table_name, request, projection, row_keys), snapshot) in
+        let (mut served, mut throttled) = (0usize, None);
+        for ((table_name, request, projection, row_keys, table), snapshot) in
             plans.into_iter().zip(snapshots)
         {
+            let definition = table.definition();
             // DynamoDB rounds each item of a batch up to 4 KB separately
             // (1.5 KB + 6.5 KB cost 12 KB), unlike a Query's single sum.
             let mut read = 0.0;
@@ -174,10 +177,39 @@ impl BatchGetItem {
                     unprocessed.keys.push(key.clone());
                     continue;
                 }
-                if let Some(item) = read_item_at(inner, row_key, snapshot.as_deref())?
-                    .filter(|item| !super::ttl::hides(inner, table_name, item))
-                {
-                    read += read_units(item_size(&item), request.consistent_read);
+                // Provisioned tables: a key its table or partition cannot
+                // serve now comes back unprocessed, as in DynamoDB.
+                let token = row_token(row_key);
+                let partition = table.partitions.partition(token);
+                let target = Target {
+                    db: inner,
+                    table: &table,
+                    definition: &definition,
+                    partition: Some((&partition, token)),
+                    index: None,
+                };
+                if let Err(error) = target.check_read() {
+                    throttled = Some(error);
+                    output
+                        .unprocessed_keys
+                        .entry(table_name.clone())
+                        .or_insert_with(|| KeysAndAttributes {
+                            keys: Vec::new(),
+                            ..request.clone()
+                        })
+                        .keys
+                        .push(key.clone());
+                    continue;
+                }
+                served += 1;
+                let found = read_item_at(inner, row_key, snapshot.as_deref())?
+                    .filter(|item| !super::ttl::hides(inner, table_name, item));
+                let units =
+                    read_units(found.as_ref().map_or(0, item_size), request.consistent_read);
+                // A key with no item still costs the minimum read.
+                target.charge_read(units);
+                read += units;
+                if let Some(item) = found {
                     let item = match &projection {
                         Some(projection) => projection.apply(&item),
                         None => item,
@@ -203,6 +235,12 @@ impl BatchGetItem {
                     ..ConsumedCapacity::default()
                 });
             }
+        }
+        // DynamoDB fails the call only when no key at all could be read.
+        if let Some(error) = throttled
+            && served == 0
+        {
+            return Err(error);
         }
         Ok(output)
     }
