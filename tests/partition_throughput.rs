@@ -476,3 +476,39 @@ fn a_batch_get_beyond_capacity_returns_unprocessed_keys_then_fails_whole() {
         Err(Error::ProvisionedThroughputExceeded(_))
     ));
 }
+
+#[test]
+fn a_read_transaction_beyond_capacity_is_cancelled_before_reading() {
+    let (db, clock) = setup(4, 100);
+    put(&db, "a", 100).unwrap();
+    put(&db, "b", 100).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let transaction = || {
+        db.transact_get_items()
+            .item(nimbus::kv::TransactGet::new("Tbl", item! { "pk" => "a" }))
+            .item(nimbus::kv::TransactGet::new("Tbl", item! { "pk" => "b" }))
+            .send()
+    };
+    // Two items of 100 bytes cost 2 units each (transactional reads are
+    // double): served while the bucket lasts, then cancelled whole.
+    let mut served = 0;
+    loop {
+        match transaction() {
+            Ok(output) => {
+                assert_eq!(output.responses.iter().flatten().count(), 2);
+                served += 1;
+                assert!(served < 10_000, "the bucket never ran out");
+            }
+            Err(Error::TransactionCanceled { reasons }) => {
+                let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
+                assert!(
+                    codes.contains(&"ProvisionedThroughputExceeded"),
+                    "{codes:?}"
+                );
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(served >= 1);
+}
