@@ -23,13 +23,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 use super::error::{Error, Result};
 use super::locks::KeyLocks;
 use super::schema::TableDefinition;
+pub(crate) use crate::partition::Counts;
 use crate::partition::{CATALOGUE_KEYSPACE, FIRST_ALLOCATED_KEYSPACE, KeyspaceId, keyspace_prefix};
 use crate::storage::{Direction, Engine, StorageError, WriteBatch};
 use crate::value::{decode_item, item_size};
@@ -44,43 +45,6 @@ pub(crate) const BACKFILL_TAG: u8 = 6;
 
 /// Rows deleted per batch while purging a dropped table.
 const PURGE_BATCH_ROWS: usize = 1024;
-
-/// Live entry count and size of a table or index, exact while open.
-#[derive(Debug, Default)]
-pub(crate) struct Counts {
-    items: AtomicI64,
-    bytes: AtomicI64,
-}
-
-impl Counts {
-    pub(crate) fn new(items: i64, bytes: i64) -> Self {
-        Self {
-            items: AtomicI64::new(items),
-            bytes: AtomicI64::new(bytes),
-        }
-    }
-
-    /// Records that an entry of `old` bytes became one of `new` bytes
-    /// (`None`: absent).
-    pub(crate) fn account(&self, old: Option<usize>, new: Option<usize>) {
-        let delta_items = i64::from(new.is_some()) - i64::from(old.is_some());
-        let delta_bytes = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
-        if delta_items != 0 {
-            self.items.fetch_add(delta_items, Ordering::Relaxed);
-        }
-        if delta_bytes != 0 {
-            self.bytes.fetch_add(delta_bytes, Ordering::Relaxed);
-        }
-    }
-
-    /// (entry count, size in bytes).
-    pub(crate) fn get(&self) -> (u64, u64) {
-        (
-            self.items.load(Ordering::Relaxed).max(0) as u64,
-            self.bytes.load(Ordering::Relaxed).max(0) as u64,
-        )
-    }
-}
 
 /// One open table: its definition and live statistics.
 #[derive(Debug)]

@@ -16,7 +16,6 @@
 //! all big-endian, partitions in token order, the first starting at 0.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -197,8 +196,7 @@ pub(crate) struct Partition {
     pub(crate) end: Option<u64>,
     /// The partition this one was split from.
     pub(crate) parent: Option<u64>,
-    items: AtomicI64,
-    bytes: AtomicI64,
+    counts: super::Counts,
     /// Throughput buckets (provisioned mode) and heat, under one lock so a
     /// request takes it once.
     pub(crate) load: Mutex<PartitionLoad>,
@@ -219,8 +217,7 @@ impl Partition {
             start,
             end,
             parent,
-            items: AtomicI64::new(0),
-            bytes: AtomicI64::new(0),
+            counts: super::Counts::default(),
             load: Mutex::new(PartitionLoad {
                 buckets: None,
                 heat: Heat::new(id.wrapping_mul(0x9e37_79b9_7f4a_7c15), now_nanos),
@@ -235,28 +232,17 @@ impl Partition {
 
     /// Records that an item of `old` bytes became one of `new` bytes.
     pub(crate) fn account(&self, old: Option<usize>, new: Option<usize>) {
-        let delta_items = i64::from(new.is_some()) - i64::from(old.is_some());
-        let delta_bytes = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
-        if delta_items != 0 {
-            self.items.fetch_add(delta_items, Ordering::Relaxed);
-        }
-        if delta_bytes != 0 {
-            self.bytes.fetch_add(delta_bytes, Ordering::Relaxed);
-        }
+        self.counts.account(old, new);
     }
 
     /// Sets the counts (at open, after a recount, after a split).
     pub(crate) fn set_counts(&self, items: i64, bytes: i64) {
-        self.items.store(items, Ordering::Relaxed);
-        self.bytes.store(bytes, Ordering::Relaxed);
+        self.counts.set(items, bytes);
     }
 
     /// (item count, size in bytes).
     pub(crate) fn counts(&self) -> (u64, u64) {
-        (
-            self.items.load(Ordering::Relaxed).max(0) as u64,
-            self.bytes.load(Ordering::Relaxed).max(0) as u64,
-        )
+        self.counts.get()
     }
 }
 

@@ -23,11 +23,13 @@
 #![allow(dead_code)]
 
 pub(crate) mod bucket;
+mod counts;
 pub(crate) mod map;
 pub mod ring;
 
 pub use ring::{Node, RangeMove, Ring, RingBuilder, RingError, TokenRange};
 
+pub(crate) use counts::Counts;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// A keyspace id: the first four bytes of every engine key.
