@@ -84,14 +84,7 @@ pub fn batch_get_item(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireErr
     let mut answer = Output::new()
         .set("Responses", &output.responses)
         .set("UnprocessedKeys", unprocessed);
-    if !output.consumed_capacity.is_empty() {
-        let list: Vec<Value> = output
-            .consumed_capacity
-            .iter()
-            .map(consumed_capacity)
-            .collect();
-        answer = answer.set("ConsumedCapacity", list);
-    }
+    answer = answer.maybe("ConsumedCapacity", capacity_list(&output.consumed_capacity));
     Ok(answer.into_body())
 }
 
@@ -170,14 +163,7 @@ pub fn batch_write_item(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireE
         })
         .collect();
     let mut answer = Output::new().set("UnprocessedItems", unprocessed);
-    if !output.consumed_capacity.is_empty() {
-        let list: Vec<Value> = output
-            .consumed_capacity
-            .iter()
-            .map(consumed_capacity)
-            .collect();
-        answer = answer.set("ConsumedCapacity", list);
-    }
+    answer = answer.maybe("ConsumedCapacity", capacity_list(&output.consumed_capacity));
     Ok(answer.into_body())
 }
 
@@ -302,14 +288,7 @@ pub fn transact_write_items(context: &Context, body: &[u8]) -> Result<Vec<u8>, W
     }
     let output = request.send()?;
     let mut answer = Output::new();
-    if !output.consumed_capacity.is_empty() {
-        let list: Vec<Value> = output
-            .consumed_capacity
-            .iter()
-            .map(consumed_capacity)
-            .collect();
-        answer = answer.set("ConsumedCapacity", list);
-    }
+    answer = answer.maybe("ConsumedCapacity", capacity_list(&output.consumed_capacity));
     Ok(answer.into_body())
 }
 
@@ -359,13 +338,11 @@ pub fn transact_get_items(context: &Context, body: &[u8]) -> Result<Vec<u8>, Wir
         })
         .collect();
     let mut answer = Output::new().set("Responses", responses);
-    if !output.consumed_capacity.is_empty() {
-        let list: Vec<Value> = output
-            .consumed_capacity
-            .iter()
-            .map(consumed_capacity)
-            .collect();
-        answer = answer.set("ConsumedCapacity", list);
-    }
+    answer = answer.maybe("ConsumedCapacity", capacity_list(&output.consumed_capacity));
     Ok(answer.into_body())
+}
+
+/// The per-table `ConsumedCapacity` list of a multi-table answer, if any.
+fn capacity_list(capacity: &[crate::kv::ConsumedCapacity]) -> Option<Vec<Value>> {
+    (!capacity.is_empty()).then(|| capacity.iter().map(consumed_capacity).collect())
 }
