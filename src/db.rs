@@ -301,6 +301,28 @@ impl Database {
         self.inner.engine.sync()
     }
 
+    /// Writes a consistent copy of the whole database — every table,
+    /// index, stream and object — into the new directory `dir`, while
+    /// writes continue; [`Database::open`] on `dir` opens it as it was at
+    /// one instant. Immutable files (segments, object packs) are
+    /// hard-linked, so it costs little space and time, which needs `dir` on
+    /// the same file system. On-demand table backups live apart (see
+    /// [`create_backup`](Database::create_backup)) and are not copied.
+    ///
+    /// An in-memory database has no directory to copy:
+    /// [`StorageError::InvalidArgument`](crate::storage::StorageError::InvalidArgument).
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        if self.inner.engine.durability() == Durability::InMemory {
+            return Err(crate::storage::StorageError::InvalidArgument(
+                "an in-memory database has no directory to checkpoint".to_string(),
+            ));
+        }
+        self.inner
+            .objects
+            .checkpoint(dir, || self.inner.engine.checkpoint(dir))
+    }
+
     /// Flushes, stops background work and closes the files. Later calls on
     /// any clone fail with `Closed`.
     pub fn close(&self) -> Result<()> {
