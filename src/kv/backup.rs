@@ -637,7 +637,8 @@ impl RestoreTableFromBackup {
         definition.created_at_millis = now.as_millis() as u64;
         definition.table_id =
             super::tables::table_id(&definition.name, first, definition.created_at_millis);
-        // Stream and TTL settings are not restored (as in DynamoDB).
+        // Stream and TTL settings and tags are not restored (as in DynamoDB).
+        definition.tags.clear();
         definition.stream_specification = None;
         definition.stream_keyspace = None;
         definition.time_to_live = None;
