@@ -219,6 +219,71 @@ fn a_global_index_out_of_capacity_throttles_the_base_write() {
     assert_eq!(got.item, None);
     // A write that touches no index entry is not held back by it.
     put(&db, "c", 10).unwrap();
+
+    // Raising the index's capacity admits the write at once.
+    db.update_table("Tbl")
+        .update_global_secondary_index("ByG", 50, 50)
+        .send()
+        .unwrap();
+    db.put_item("Tbl")
+        .item(item! { "pk" => "b", "g" => "y" })
+        .send()
+        .unwrap();
+    let described = db.describe_table("Tbl").send().unwrap().table;
+    let index = &described.global_secondary_indexes[0];
+    let throughput = index.provisioned_throughput.unwrap();
+    assert_eq!(
+        (
+            throughput.read_capacity_units,
+            throughput.write_capacity_units
+        ),
+        (50, 50)
+    );
+    // A no-op change, an unknown index and zero units are refused.
+    let same = db
+        .update_table("Tbl")
+        .update_global_secondary_index("ByG", 50, 50)
+        .send();
+    assert!(
+        matches!(&same, Err(Error::Validation(m)) if m.contains("will not change")),
+        "{same:?}"
+    );
+    assert!(matches!(
+        db.update_table("Tbl")
+            .update_global_secondary_index("Nope", 5, 5)
+            .send(),
+        Err(Error::ResourceNotFound(_))
+    ));
+    assert!(matches!(
+        db.update_table("Tbl")
+            .update_global_secondary_index("ByG", 0, 5)
+            .send(),
+        Err(Error::Validation(_))
+    ));
+}
+
+#[test]
+fn an_on_demand_index_has_no_throughput_to_update() {
+    let db = Database::memory().unwrap();
+    db.create_table("Tbl")
+        .partition_key("pk", ScalarType::S)
+        .attribute_definition("g", ScalarType::S)
+        .global_secondary_index(GlobalSecondaryIndex::new("ByG", "g"))
+        .send()
+        .unwrap();
+    let refused = db
+        .update_table("Tbl")
+        .update_global_secondary_index("ByG", 5, 5)
+        .send();
+    assert!(
+        matches!(&refused, Err(Error::Validation(m)) if m.contains("PAY_PER_REQUEST")),
+        "{refused:?}"
+    );
+    let described = db.describe_table("Tbl").send().unwrap().table;
+    assert_eq!(
+        described.global_secondary_indexes[0].provisioned_throughput,
+        None
+    );
 }
 
 #[test]

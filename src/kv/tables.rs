@@ -570,8 +570,25 @@ impl UpdateTable {
         self
     }
 
-    /// DynamoDB's `GlobalSecondaryIndexUpdates` (one create or delete per
-    /// call).
+    /// Changes a provisioned global index's read and write capacity.
+    pub fn update_global_secondary_index(
+        mut self,
+        index_name: impl Into<String>,
+        read_units: u64,
+        write_units: u64,
+    ) -> Self {
+        self.index_updates.push(GlobalSecondaryIndexUpdate::Update {
+            index_name: index_name.into(),
+            provisioned_throughput: ProvisionedThroughput {
+                read_capacity_units: read_units,
+                write_capacity_units: write_units,
+            },
+        });
+        self
+    }
+
+    /// DynamoDB's `GlobalSecondaryIndexUpdates` (one create, update or
+    /// delete per call).
     pub fn global_secondary_index_updates(
         mut self,
         updates: impl IntoIterator<Item = GlobalSecondaryIndexUpdate>,

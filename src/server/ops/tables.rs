@@ -421,11 +421,20 @@ pub fn update_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
             (None, Some(delete), None) => GlobalSecondaryIndexUpdate::Delete {
                 index_name: table_name(delete.index_name, "indexName")?,
             },
-            (None, None, Some(_)) => {
-                return Err(WireError::validation(
-                    "One or more parameter values were invalid: nimbus does not support \
-                     changing a global secondary index's provisioned throughput",
-                ));
+            (None, None, Some(update)) => {
+                let index_name = table_name(update.index_name, "indexName")?;
+                let (read, write) = throughput(Some(required(
+                    update.provisioned_throughput,
+                    "provisionedThroughput",
+                )?))?
+                .ok_or_else(|| WireError::validation("ProvisionedThroughput is required"))?;
+                GlobalSecondaryIndexUpdate::Update {
+                    index_name,
+                    provisioned_throughput: ProvisionedThroughput {
+                        read_capacity_units: read,
+                        write_capacity_units: write,
+                    },
+                }
             }
             _ => {
                 return Err(WireError::validation(
