@@ -577,3 +577,58 @@ fn a_read_transaction_beyond_capacity_is_cancelled_before_reading() {
     }
     assert!(served >= 1);
 }
+
+#[test]
+fn a_scan_is_held_to_the_partition_ceilings_it_reads() {
+    let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let db = Database::memory_with(
+        DatabaseOptions::default()
+            .clock(clock.clone())
+            .partition_heat_split(None, Duration::from_secs(60)),
+    )
+    .unwrap();
+    db.create_table("Tbl")
+        .partition_key("pk", ScalarType::S)
+        .send()
+        .unwrap();
+    // 16 items of about 256 KB in the one partition, loaded on demand.
+    for i in 0..16 {
+        put(&db, &format!("k{i:02}"), 256 * 1024).unwrap();
+    }
+    db.update_table("Tbl")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(40_000, 100)
+        .send()
+        .unwrap();
+    clock.advance(Duration::from_secs(10));
+    // The table could serve 40,000 units this second; the partition 3,000.
+    let mut consumed = 0.0;
+    let mut pages = 0;
+    let mut start = None;
+    let refused = loop {
+        let mut scan = db
+            .scan("Tbl")
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(key) = start.take() {
+            scan = scan.exclusive_start_key(key);
+        }
+        match scan.send() {
+            Ok(page) => {
+                consumed += page.consumed_capacity.unwrap().capacity_units;
+                pages += 1;
+                start = page.last_evaluated_key;
+            }
+            Err(error) => break error,
+        }
+        assert!(pages < 100, "never throttled after {consumed} units");
+    };
+    assert!(matches!(refused, Error::ProvisionedThroughputExceeded(_)));
+    assert!(
+        (3_000.0..3_000.0 + 260.0).contains(&consumed),
+        "throttled after {consumed} units in {pages} pages"
+    );
+    // A second later the partition serves again.
+    clock.advance(Duration::from_secs(1));
+    db.scan("Tbl").limit(1).send().unwrap();
+}
