@@ -59,11 +59,24 @@ fn a_size_split_splits_the_stream_shard_without_losing_a_record() {
         }
     }
     // Every record exactly once; per item, round 0 before round 1.
+    let seen = records_by_item(&db, &arn);
+    assert_eq!(seen.values().map(Vec::len).sum::<usize>(), 120);
+    assert_eq!(seen.len(), 60);
+    assert!(seen.values().all(|rounds| rounds == &[0, 1]), "{seen:?}");
+}
+
+/// The `round` of every record of every shard of stream `arn`, by item.
+fn records_by_item(db: &Database, arn: &str) -> BTreeMap<String, Vec<i64>> {
+    let shards = db
+        .describe_stream(arn)
+        .send()
+        .unwrap()
+        .stream_description
+        .shards;
     let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut total = 0;
     for shard in &shards {
         let mut iterator = Some(
-            db.get_shard_iterator(&arn, &shard.shard_id, ShardIteratorType::TrimHorizon)
+            db.get_shard_iterator(arn, &shard.shard_id, ShardIteratorType::TrimHorizon)
                 .send()
                 .unwrap()
                 .shard_iterator,
@@ -72,7 +85,6 @@ fn a_size_split_splits_the_stream_shard_without_losing_a_record() {
             let page = db.get_records(&current).send().unwrap();
             let empty = page.records.is_empty();
             for record in page.records {
-                total += 1;
                 let image = record.dynamodb.new_image.unwrap();
                 seen.entry(image["pk"].as_s().unwrap().to_owned())
                     .or_default()
@@ -81,7 +93,55 @@ fn a_size_split_splits_the_stream_shard_without_losing_a_record() {
             iterator = page.next_shard_iterator.filter(|_| !empty);
         }
     }
-    assert_eq!(total, 120);
-    assert_eq!(seen.len(), 60);
-    assert!(seen.values().all(|rounds| rounds == &[0, 1]), "{seen:?}");
+    seen
+}
+
+#[test]
+fn a_stream_opens_one_shard_per_partition() {
+    let db = Database::memory_with(
+        DatabaseOptions::default()
+            .initial_partitions(4)
+            .background_threads(false),
+    )
+    .unwrap();
+    let spec = StreamSpecification {
+        stream_enabled: true,
+        stream_view_type: Some(StreamViewType::NewImage),
+    };
+    db.create_table("AtCreation")
+        .partition_key("pk", ScalarType::S)
+        .stream_specification(spec)
+        .send()
+        .unwrap();
+    db.create_table("Later")
+        .partition_key("pk", ScalarType::S)
+        .send()
+        .unwrap();
+    db.update_table("Later")
+        .stream_specification(spec)
+        .send()
+        .unwrap();
+    for table in ["AtCreation", "Later"] {
+        let described = db.describe_table(table).send().unwrap().table;
+        assert_eq!(described.partitions.len(), 4);
+        let arn = described.latest_stream_arn.unwrap();
+        let shards = db
+            .describe_stream(&arn)
+            .send()
+            .unwrap()
+            .stream_description
+            .shards;
+        assert_eq!(shards.len(), 4, "{table}: one open shard per partition");
+        assert!(shards.iter().all(|s| s.parent_shard_id.is_none()
+            && s.sequence_number_range.ending_sequence_number.is_none()));
+        for n in 0..40 {
+            db.put_item(table)
+                .item(item! { "pk" => format!("k{n:02}"), "round" => 0 })
+                .send()
+                .unwrap();
+        }
+        let seen = records_by_item(&db, &arn);
+        assert_eq!(seen.len(), 40, "{table}: every write recorded once");
+        assert!(seen.values().all(|rounds| rounds == &[0]));
+    }
 }

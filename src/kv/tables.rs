@@ -72,6 +72,12 @@ fn check_billing(mode: BillingMode, throughput: Option<ProvisionedThroughput>) -
     }
 }
 
+/// The first token of each partition of `map`, in order: a new stream
+/// opens one shard per partition.
+fn partition_starts(map: &crate::partition::map::PartitionMap) -> Vec<u64> {
+    map.partitions().iter().map(|p| p.start).collect()
+}
+
 /// Switches from provisioned to on-demand allowed per rolling day.
 pub const ON_DEMAND_SWITCHES_PER_DAY: usize = 4;
 
@@ -324,6 +330,11 @@ impl CreateTable {
             on_demand_switches_millis: Vec::new(),
             tags,
         };
+        let now_nanos = super::partitions::now_nanos(inner);
+        let partitions = crate::partition::map::PartitionMap::new(
+            inner.partition_options.initial_partitions,
+            now_nanos,
+        );
         let stream = match self.stream_specification {
             Some(StreamSpecification {
                 stream_enabled: true,
@@ -332,16 +343,12 @@ impl CreateTable {
                 inner,
                 &mut definition,
                 view,
+                &partition_starts(&partitions),
                 &mut batch,
             )?),
             _ => None,
         };
         KvState::put_definition(&mut batch, &definition)?;
-        let now_nanos = super::partitions::now_nanos(inner);
-        let partitions = crate::partition::map::PartitionMap::new(
-            inner.partition_options.initial_partitions,
-            now_nanos,
-        );
         super::partitions::stage_new_map(&mut batch, keyspace, &partitions);
         inner.engine.write(batch)?;
         if let Some(stream) = stream {
@@ -679,8 +686,14 @@ impl UpdateTable {
         match stream_change {
             Some(Ok(view)) => {
                 let mut batch = WriteBatch::new();
-                let stream =
-                    super::stream::create_stream(inner, &mut definition, view, &mut batch)?;
+                let starts = partition_starts(&handle.partitions.map());
+                let stream = super::stream::create_stream(
+                    inner,
+                    &mut definition,
+                    view,
+                    &starts,
+                    &mut batch,
+                )?;
                 inner.engine.write(batch)?;
                 stream.register(inner);
             }

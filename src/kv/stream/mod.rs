@@ -208,13 +208,21 @@ pub(crate) fn create_stream(
     db: &DatabaseInner,
     definition: &mut TableDefinition,
     view_type: StreamViewType,
+    partition_starts: &[u64],
     batch: &mut WriteBatch,
 ) -> Result<PendingStream> {
     let keyspace = db.kv.allocate_keyspaces(1, batch);
     let now_millis = db.clock.since_epoch().as_millis() as u64;
     let label = definition.stream_label.clone().unwrap_or_default();
     definition.stream_keyspace = Some(keyspace);
-    let descriptor = new_descriptor(keyspace, definition, view_type, label, now_millis);
+    let descriptor = new_descriptor(
+        keyspace,
+        definition,
+        view_type,
+        label,
+        now_millis,
+        partition_starts,
+    );
     descriptor.put(batch)?;
     Ok(PendingStream(Arc::new(StreamLog::new(descriptor, 1, 0))))
 }

@@ -349,14 +349,34 @@ impl StreamLog {
     }
 }
 
-/// The first descriptor of a new stream: one open shard over every token.
+/// The first descriptor of a new stream: one open shard per partition of
+/// the table, `starts` being the partitions' first tokens in order (the
+/// first is 0), as DynamoDB gives a stream a shard per partition.
 pub(crate) fn new_descriptor(
     keyspace: KeyspaceId,
     definition: &crate::kv::schema::TableDefinition,
     view_type: StreamViewType,
     label: String,
     now_millis: u64,
+    starts: &[u64],
 ) -> StreamDescriptor {
+    let mut shards = Vec::with_capacity(starts.len().max(1));
+    let mut firsts = starts.to_vec();
+    if firsts.first() != Some(&0) {
+        firsts.insert(0, 0);
+    }
+    for (number, first) in firsts.iter().enumerate() {
+        let last = firsts.get(number + 1).map_or(u64::MAX, |next| next - 1);
+        shards.push(ShardDescriptor {
+            number: number as u32,
+            parent: None,
+            token_first: *first,
+            token_last: last,
+            starting_sequence: 1,
+            ending_sequence: None,
+            created_millis: now_millis,
+        });
+    }
     StreamDescriptor {
         keyspace,
         table_name: definition.name.clone(),
@@ -367,15 +387,7 @@ pub(crate) fn new_descriptor(
         key: definition.key.clone(),
         created_millis: now_millis,
         disabled_millis: None,
-        next_shard: 1,
-        shards: vec![ShardDescriptor {
-            number: 0,
-            parent: None,
-            token_first: 0,
-            token_last: u64::MAX,
-            starting_sequence: 1,
-            ending_sequence: None,
-            created_millis: now_millis,
-        }],
+        next_shard: shards.len() as u32,
+        shards,
     }
 }
