@@ -27,7 +27,7 @@ use super::error::{Error, Result};
 use super::schema::{BillingMode, TableDefinition};
 use crate::db::DatabaseInner;
 use crate::partition::map::{HeatVerdict, Partition, PartitionMap};
-use crate::partition::{keyspace_prefix, prefix_successor};
+use crate::partition::{Counts, keyspace_prefix, prefix_successor};
 use crate::storage::{Direction, Engine, StorageError, WriteBatch};
 use crate::value::{AttributeValue, decode_item, decode_key_value, item_size};
 
@@ -139,6 +139,21 @@ pub(crate) struct TablePartitions {
     hot_keys: Mutex<Vec<HotKey>>,
     /// Throughput buckets of the table and its global indexes.
     pub(crate) throughput: super::throttle::TableThroughput,
+    /// Held by the one split being applied (see [`apply_partition_split`]).
+    splitting: Mutex<()>,
+    /// Whether `probe` is set (read on every write; the gate orders it).
+    probing: AtomicBool,
+    /// The changes to the left child's rows made while a split counts them
+    /// on a snapshot.
+    probe: Mutex<Option<SplitProbe>>,
+}
+
+/// What a split in progress learns from the writes it lets through.
+#[derive(Debug)]
+struct SplitProbe {
+    partition: u64,
+    at: u64,
+    left: Counts,
 }
 
 impl TablePartitions {
@@ -152,6 +167,9 @@ impl TablePartitions {
             unsplittable: Mutex::new(Vec::new()),
             hot_keys: Mutex::new(Vec::new()),
             throughput: super::throttle::TableThroughput::new(created_nanos),
+            splitting: Mutex::new(()),
+            probing: AtomicBool::new(false),
+            probe: Mutex::new(None),
         }
     }
 
@@ -176,6 +194,15 @@ impl TablePartitions {
     ) {
         let partition = self.partition(token);
         partition.account(old, new);
+        // Writes hold the table's gate, which a split takes to set the
+        // probe, so this sees it.
+        if self.probing.load(Ordering::Relaxed)
+            && let Some(probe) = self.probe.lock().as_ref()
+            && probe.partition == partition.id
+            && token < probe.at
+        {
+            probe.left.account(old, new);
+        }
         if new > old
             && partition.counts().1 > split_bytes
             && !self.unsplittable.lock().contains(&partition.id)
@@ -454,6 +481,29 @@ fn handle(db: &DatabaseInner, table: &TableHandle, item: Pending) -> Result<()> 
     Ok(())
 }
 
+/// Clears a split's probe when the split ends, however it ends.
+struct ProbeGuard<'t>(&'t TablePartitions);
+
+impl ProbeGuard<'_> {
+    /// Stops probing (the caller holds the gate) and returns what writes
+    /// did to the left child's rows since the probe was set.
+    fn finish(self) -> (i64, i64) {
+        self.0.probing.store(false, Ordering::Relaxed);
+        self.0
+            .probe
+            .lock()
+            .take()
+            .map_or((0, 0), |probe| probe.left.signed())
+    }
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.probing.store(false, Ordering::Relaxed);
+        self.0.probe.lock().take();
+    }
+}
+
 /// The token to split a partition at for size: that of its median item
 /// (or the next token after the first, when the median shares it); `None`
 /// when every item has one token (one partition key), which cannot split.
@@ -514,10 +564,13 @@ fn record_hot_key(
 }
 
 /// Splits partition `id` of `table` at token `at` (the right child's first
-/// token): the one place a split is applied. Holds the table's gate
-/// exclusively, so no write is in flight and the children's counts are
-/// exact; counts the left child's rows (the right gets the rest); commits
-/// the new map in one batch, then installs it. Returns the children's ids,
+/// token): the one place a split is applied, one at a time per table.
+/// Writes are held off only twice, briefly: to set a probe and take a
+/// snapshot ([`begin_split`]), and to apply the split ([`finish_split`]);
+/// in between the left child's rows are counted on the snapshot while
+/// writes go on, and the probe adds what they changed, so the children's
+/// counts are exact (the right gets the rest of the parent's). The new map
+/// commits in one batch, then is installed. Returns the children's ids,
 /// or `None` when the partition no longer exists or `at` is not inside it
 /// (another split came first).
 ///
@@ -529,30 +582,112 @@ pub(crate) fn apply_partition_split(
     id: u64,
     at: u64,
 ) -> Result<Option<(u64, u64)>> {
+    let _one_split = table.partitions.splitting.lock();
+    let Some(counting) = begin_split(db, table, id, at)? else {
+        return Ok(None);
+    };
+    let left = counting.count_left(db)?;
+    finish_split(db, table, counting, left)
+}
+
+/// A split between its two gated steps: the left child's rows are counted
+/// on `snapshot` (outside the gate: a big partition takes long to count)
+/// while the probe collects what writes do to those rows meanwhile, so
+/// snapshot count + probe = the rows at the moment the split applies.
+struct Counting<'t> {
+    id: u64,
+    at: u64,
+    keyspace: u32,
+    start: Vec<u8>,
+    snapshot: crate::storage::Snapshot,
+    probe: ProbeGuard<'t>,
+}
+
+impl Counting<'_> {
+    /// (items, bytes) of the left child's rows in the snapshot.
+    fn count_left(&self, db: &DatabaseInner) -> Result<(i64, i64)> {
+        let (mut items, mut bytes) = (0i64, 0i64);
+        for row in db.engine.range(
+            self.start.as_slice()..token_key(self.keyspace, self.at).as_slice(),
+            Direction::Forward,
+            Some(&self.snapshot),
+        )? {
+            let (_, value) = row?;
+            let item = decode_item(&value)?;
+            items += 1;
+            bytes += item_size(&item) as i64;
+        }
+        Ok((items, bytes))
+    }
+}
+
+/// Under the gate: checks the split still applies, sets the probe and
+/// takes the snapshot; `None` when the partition is gone or `at` is not
+/// inside it.
+fn begin_split<'t>(
+    db: &DatabaseInner,
+    table: &'t TableHandle,
+    id: u64,
+    at: u64,
+) -> Result<Option<Counting<'t>>> {
     let _gate = table.gate.write();
     if table.dropped.load(Ordering::Acquire) {
         return Err(Error::table_not_found(&table.definition().name));
     }
+    let keyspace = table.definition().keyspace;
+    let map = table.partitions.map();
+    let Some(parent) = map.partitions().iter().find(|p| p.id == id) else {
+        return Ok(None);
+    };
+    if !parent.contains(at) || at == parent.start {
+        return Ok(None);
+    }
+    *table.partitions.probe.lock() = Some(SplitProbe {
+        partition: id,
+        at,
+        left: Counts::default(),
+    });
+    table.partitions.probing.store(true, Ordering::Relaxed);
+    let probe = ProbeGuard(&table.partitions);
+    Ok(Some(Counting {
+        id,
+        at,
+        keyspace,
+        start: partition_keys(keyspace, parent).0,
+        snapshot: db.engine.snapshot()?,
+        probe,
+    }))
+}
+
+/// Under the gate: the children's counts from `left` (the snapshot's) and
+/// the probe, then the new map (and stream shards) in one batch.
+fn finish_split(
+    db: &DatabaseInner,
+    table: &TableHandle,
+    counting: Counting<'_>,
+    left: (i64, i64),
+) -> Result<Option<(u64, u64)>> {
+    let Counting {
+        id,
+        at,
+        keyspace,
+        snapshot,
+        probe,
+        ..
+    } = counting;
+    drop(snapshot);
+    let _gate = table.gate.write();
+    let written = probe.finish();
+    if table.dropped.load(Ordering::Acquire) {
+        return Err(Error::table_not_found(&table.definition().name));
+    }
+    let (items, bytes) = (left.0 + written.0, left.1 + written.1);
+    // Only a split changes the map, and this is the only one running.
     let map = table.partitions.map();
     let Some(index) = map.partitions().iter().position(|p| p.id == id) else {
         return Ok(None);
     };
     let parent = &map.partitions()[index];
-    if !parent.contains(at) || at == parent.start {
-        return Ok(None);
-    }
-    let keyspace = table.definition().keyspace;
-    let (start, _) = partition_keys(keyspace, parent);
-    let (mut items, mut bytes) = (0i64, 0i64);
-    for row in db
-        .engine
-        .range(start..token_key(keyspace, at), Direction::Forward, None)?
-    {
-        let (_, value) = row?;
-        let item = decode_item(&value)?;
-        items += 1;
-        bytes += item_size(&item) as i64;
-    }
     let (parent_items, parent_bytes) = parent.counts();
     let right = (parent_items as i64 - items, parent_bytes as i64 - bytes);
     let now = now_nanos(db);
@@ -587,3 +722,7 @@ pub(crate) fn apply_partition_split(
     *table.partitions.map.write() = Arc::new(next);
     Ok(Some(children))
 }
+
+#[cfg(test)]
+#[path = "partitions_tests.rs"]
+mod tests;

@@ -38,6 +38,14 @@ impl Counts {
         self.bytes.store(bytes, Ordering::Relaxed);
     }
 
+    /// (entry count, size in bytes), as signed deltas may be negative.
+    pub(crate) fn signed(&self) -> (i64, i64) {
+        (
+            self.items.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+
     /// (entry count, size in bytes).
     pub(crate) fn get(&self) -> (u64, u64) {
         (
