@@ -1,6 +1,7 @@
 //! The database-owned background thread of the kv layer's timed work: the
 //! TTL sweep (every `DatabaseOptions::ttl_sweep_interval`) and stream
-//! trimming (every [`TRIM_INTERVAL`]).
+//! trimming (every [`TRIM_INTERVAL`]) and point-in-time recovery's
+//! snapshots and retention (every [`PITR_MAINTENANCE_INTERVAL`]).
 //!
 //! It holds only a weak reference between rounds, so it never keeps a
 //! dropped database alive, and `close()` stops and joins it. A failed
@@ -17,6 +18,9 @@ use crate::db::DatabaseInner;
 
 /// How often stream records past retention are trimmed.
 pub const TRIM_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often due PITR base snapshots are taken and retention applied.
+pub const PITR_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The stop signal shared with the thread.
 #[derive(Debug, Default)]
@@ -98,6 +102,7 @@ impl Sweeper {
 
 fn run(db: &Weak<DatabaseInner>, signal: &Signal, interval: Duration) {
     let mut next_trim = Instant::now() + TRIM_INTERVAL;
+    let mut next_pitr = Instant::now() + PITR_MAINTENANCE_INTERVAL;
     loop {
         {
             let mut stopped = signal.stopped.lock();
@@ -116,6 +121,10 @@ fn run(db: &Weak<DatabaseInner>, signal: &Signal, interval: Duration) {
         if Instant::now() >= next_trim {
             let _ = super::trim_streams(&inner);
             next_trim = Instant::now() + TRIM_INTERVAL;
+        }
+        if Instant::now() >= next_pitr {
+            let _ = super::pitr::maintain(&inner);
+            next_pitr = Instant::now() + PITR_MAINTENANCE_INTERVAL;
         }
         drop(inner);
         *signal.rounds.lock() += 1;
