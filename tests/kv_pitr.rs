@@ -85,7 +85,7 @@ fn random_item(rng: &mut Rng, key: &Key, now_secs: u64) -> Item {
         .with("s", format!("v{n:x}"))
         .with("n", "-12.5e3".parse::<Number>().unwrap())
         .with("b", n.to_be_bytes().to_vec())
-        .with("bool", n % 2 == 0)
+        .with("bool", n.is_multiple_of(2))
         .with("null", AttributeValue::Null)
         .with(
             "l",
@@ -105,10 +105,10 @@ fn random_item(rng: &mut Rng, key: &Key, now_secs: u64) -> Item {
             AttributeValue::binary_set([vec![1u8], vec![(n % 200) as u8 + 2]]),
         )
         .with("counter", 0);
-    if n % 3 != 0 {
+    if !n.is_multiple_of(3) {
         item = item.with("kind", format!("k{}", n % 4));
     }
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         // Already expired: the next sweep deletes it.
         item = item.with("exp", now_secs - 10);
     }

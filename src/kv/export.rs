@@ -280,7 +280,6 @@ impl ExportTableToPointInTime {
                 }
             }
         }
-        drop(emit);
         if file.items > 0 || number == 0 {
             flush(file, &mut number)?;
         }
