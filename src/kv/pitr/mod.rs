@@ -22,7 +22,9 @@
 //!   removes snapshots and archive records no restore in the window needs.
 //!
 //! The archive is synchronous with the table, so the latest restorable
-//! time is now (DynamoDB's lags about five minutes). Disabling PITR drops
+//! time is now (DynamoDB's lags about five minutes), and the one
+//! `describe_continuous_backups` reports is a cut: a restore to it holds
+//! exactly the writes acknowledged before the call, none after. Disabling PITR drops
 //! the archive and snapshots; enabling it again starts a new window.
 //!
 //! ```
@@ -166,6 +168,10 @@ pub(crate) fn earliest_restorable(db: &DatabaseInner, pitr: &PitrDefinition) -> 
     latest.saturating_sub(window).max(pitr.enabled_at_millis)
 }
 
+/// The description of `definition`'s continuous backups. The caller holds
+/// the table's gate exclusively: the latest restorable time reported is a
+/// seal, so a restore to it holds exactly the writes acknowledged before
+/// this call.
 fn description(db: &DatabaseInner, definition: &TableDefinition) -> ContinuousBackupsDescription {
     let continuous_backups_status = match db.engine.durability() {
         Durability::InMemory => ContinuousBackupsStatus::Disabled,
@@ -175,8 +181,8 @@ fn description(db: &DatabaseInner, definition: &TableDefinition) -> ContinuousBa
         Some(pitr) => PointInTimeRecoveryDescription {
             point_in_time_recovery_status: PointInTimeRecoveryStatus::Enabled,
             recovery_period_in_days: Some(pitr.recovery_period_in_days),
+            latest_restorable_date_time: Some(time_of(db.kv.pitr.seal(now_millis(db)))),
             earliest_restorable_date_time: Some(time_of(earliest_restorable(db, pitr))),
-            latest_restorable_date_time: Some(time_of(db.kv.pitr.latest(now_millis(db)))),
         },
         None => PointInTimeRecoveryDescription {
             point_in_time_recovery_status: PointInTimeRecoveryStatus::Disabled,
@@ -212,6 +218,7 @@ impl DescribeContinuousBackups {
         validate_name(&self.table, "tableName")?;
         let db = &self.db.inner;
         let table = source_table(db, &self.table)?;
+        let _gate = table.gate.write();
         Ok(DescribeContinuousBackupsOutput {
             continuous_backups_description: description(db, &table.definition()),
         })
