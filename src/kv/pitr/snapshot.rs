@@ -194,6 +194,9 @@ fn maintain_table(
     let mut snapshots = list(db, &definition.table_id)?;
     let newest = snapshots.last().map_or(0, |s| s.time_millis);
     if now.saturating_sub(newest) >= PITR_SNAPSHOT_INTERVAL.as_millis() as u64 {
+        // Flushed first (writers not blocked): the checkpoint's log tail,
+        // which a restore replays to open it, is then only what came since.
+        db.engine.flush()?;
         let _gate = handle.gate.write();
         let sealed = db.kv.pitr.seal(now);
         take(db, definition, sealed)?;
