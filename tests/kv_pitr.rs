@@ -466,7 +466,24 @@ fn bad_requests_fail_with_dynamodb_errors_and_create_nothing() {
         db.describe_continuous_backups("Missing").send(),
         Err(Error::TableNotFound(_))
     ));
+    assert!(matches!(
+        db.restore_table_to_point_in_time("Events", "Target")
+            .use_latest_restorable_time(true)
+            .global_secondary_index_override([GlobalSecondaryIndex::new("Other", "kind")])
+            .send(),
+        Err(Error::Validation(_))
+    ));
     assert!(db.describe_table("Target").send().is_err());
+    // An empty override restores no index.
+    let restored = db
+        .restore_table_to_point_in_time("Events", "NoIndexes")
+        .use_latest_restorable_time(true)
+        .global_secondary_index_override([])
+        .send()
+        .unwrap()
+        .table_description;
+    assert!(restored.global_secondary_indexes.is_empty());
+    db.delete_table("NoIndexes").send().unwrap();
     assert_eq!(db.list_tables().send().unwrap().table_names.len(), 2);
 
     let memory = Database::memory().unwrap();

@@ -746,7 +746,7 @@ pub(super) fn keep_overridden<T, I: PartialEq + NamedIndex>(
         if !indexes.iter().any(|i| index_of(i) == index) {
             return Err(Error::validation(format!(
                 "One or more parameter values were invalid: the index override {} does not \
-                 match an index of the backup",
+                 match an index of the backup or source table",
                 index.name()
             )));
         }
