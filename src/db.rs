@@ -45,6 +45,9 @@ pub struct DatabaseOptions {
     /// Whether reads hide items whose TTL has passed but that the sweep
     /// has not deleted yet (default false: returned, as DynamoDB does).
     pub ttl_hide_expired_items: bool,
+    /// How often the background thread delivers object events, applies
+    /// lifecycle rules and collects unreferenced chunks.
+    pub object_schedule: crate::objects::ObjectSchedule,
 }
 
 /// DynamoDB's item collection size limit: 10 GB.
@@ -62,6 +65,7 @@ impl Default for DatabaseOptions {
             stream_retention: crate::kv::DEFAULT_STREAM_RETENTION,
             ttl_sweep_interval: crate::kv::DEFAULT_TTL_SWEEP_INTERVAL,
             ttl_hide_expired_items: false,
+            object_schedule: crate::objects::ObjectSchedule::default(),
         }
     }
 }
@@ -152,9 +156,18 @@ impl DatabaseOptions {
         self
     }
 
-    /// Whether background threads flush, compact, sweep expired items and
-    /// trim streams (default true; without them, tests trigger the work
-    /// with `run_ttl_sweep_now` and `trim_streams_now`).
+    /// Sets how often the background thread delivers object events,
+    /// applies lifecycle rules and collects unreferenced chunks.
+    pub fn object_schedule(mut self, schedule: crate::objects::ObjectSchedule) -> Self {
+        self.object_schedule = schedule;
+        self
+    }
+
+    /// Whether background threads flush, compact, sweep expired items,
+    /// trim streams and run the object store's events, lifecycle and GC
+    /// (default true; without them, tests trigger the work with
+    /// `run_ttl_sweep_now`, `trim_streams_now`, `deliver_events`,
+    /// `run_lifecycle` and `gc`).
     pub fn background_threads(mut self, on: bool) -> Self {
         self.engine.background_threads = on;
         self
@@ -188,6 +201,7 @@ pub(crate) struct DatabaseInner {
     pub(crate) stream_retention: Duration,
     pub(crate) ttl_sweep_interval: Duration,
     pub(crate) ttl_hide_expired_items: bool,
+    pub(crate) object_schedule: crate::objects::ObjectSchedule,
     pub(crate) kv: KvState,
     /// Every stream, by keyspace.
     pub(crate) streams: crate::kv::Streams,
@@ -273,6 +287,7 @@ impl Database {
             stream_retention: options.stream_retention,
             ttl_sweep_interval: options.ttl_sweep_interval,
             ttl_hide_expired_items: options.ttl_hide_expired_items,
+            object_schedule: options.object_schedule,
             kv,
             streams,
             sweeper: crate::kv::Sweeper::default(),
@@ -299,6 +314,28 @@ impl Database {
     /// Makes every acknowledged write durable (fsyncs the log).
     pub fn sync(&self) -> Result<()> {
         self.inner.engine.sync()
+    }
+
+    /// Writes a consistent copy of the whole database — every table,
+    /// index, stream and object — into the new directory `dir`, while
+    /// writes continue; [`Database::open`] on `dir` opens it as it was at
+    /// one instant. Immutable files (segments, object packs) are
+    /// hard-linked, so it costs little space and time, which needs `dir` on
+    /// the same file system. On-demand table backups live apart (see
+    /// [`create_backup`](Database::create_backup)) and are not copied.
+    ///
+    /// An in-memory database has no directory to copy:
+    /// [`StorageError::InvalidArgument`](crate::storage::StorageError::InvalidArgument).
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        if self.inner.engine.durability() == Durability::InMemory {
+            return Err(crate::storage::StorageError::InvalidArgument(
+                "an in-memory database has no directory to checkpoint".to_string(),
+            ));
+        }
+        self.inner
+            .objects
+            .checkpoint(dir, || self.inner.engine.checkpoint(dir))
     }
 
     /// Flushes, stops background work and closes the files. Later calls on

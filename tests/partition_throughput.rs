@@ -219,6 +219,71 @@ fn a_global_index_out_of_capacity_throttles_the_base_write() {
     assert_eq!(got.item, None);
     // A write that touches no index entry is not held back by it.
     put(&db, "c", 10).unwrap();
+
+    // Raising the index's capacity admits the write at once.
+    db.update_table("Tbl")
+        .update_global_secondary_index("ByG", 50, 50)
+        .send()
+        .unwrap();
+    db.put_item("Tbl")
+        .item(item! { "pk" => "b", "g" => "y" })
+        .send()
+        .unwrap();
+    let described = db.describe_table("Tbl").send().unwrap().table;
+    let index = &described.global_secondary_indexes[0];
+    let throughput = index.provisioned_throughput.unwrap();
+    assert_eq!(
+        (
+            throughput.read_capacity_units,
+            throughput.write_capacity_units
+        ),
+        (50, 50)
+    );
+    // A no-op change, an unknown index and zero units are refused.
+    let same = db
+        .update_table("Tbl")
+        .update_global_secondary_index("ByG", 50, 50)
+        .send();
+    assert!(
+        matches!(&same, Err(Error::Validation(m)) if m.contains("will not change")),
+        "{same:?}"
+    );
+    assert!(matches!(
+        db.update_table("Tbl")
+            .update_global_secondary_index("Nope", 5, 5)
+            .send(),
+        Err(Error::ResourceNotFound(_))
+    ));
+    assert!(matches!(
+        db.update_table("Tbl")
+            .update_global_secondary_index("ByG", 0, 5)
+            .send(),
+        Err(Error::Validation(_))
+    ));
+}
+
+#[test]
+fn an_on_demand_index_has_no_throughput_to_update() {
+    let db = Database::memory().unwrap();
+    db.create_table("Tbl")
+        .partition_key("pk", ScalarType::S)
+        .attribute_definition("g", ScalarType::S)
+        .global_secondary_index(GlobalSecondaryIndex::new("ByG", "g"))
+        .send()
+        .unwrap();
+    let refused = db
+        .update_table("Tbl")
+        .update_global_secondary_index("ByG", 5, 5)
+        .send();
+    assert!(
+        matches!(&refused, Err(Error::Validation(m)) if m.contains("PAY_PER_REQUEST")),
+        "{refused:?}"
+    );
+    let described = db.describe_table("Tbl").send().unwrap().table;
+    assert_eq!(
+        described.global_secondary_indexes[0].provisioned_throughput,
+        None
+    );
 }
 
 #[test]
@@ -511,4 +576,59 @@ fn a_read_transaction_beyond_capacity_is_cancelled_before_reading() {
         }
     }
     assert!(served >= 1);
+}
+
+#[test]
+fn a_scan_is_held_to_the_partition_ceilings_it_reads() {
+    let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let db = Database::memory_with(
+        DatabaseOptions::default()
+            .clock(clock.clone())
+            .partition_heat_split(None, Duration::from_secs(60)),
+    )
+    .unwrap();
+    db.create_table("Tbl")
+        .partition_key("pk", ScalarType::S)
+        .send()
+        .unwrap();
+    // 16 items of about 256 KB in the one partition, loaded on demand.
+    for i in 0..16 {
+        put(&db, &format!("k{i:02}"), 256 * 1024).unwrap();
+    }
+    db.update_table("Tbl")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(40_000, 100)
+        .send()
+        .unwrap();
+    clock.advance(Duration::from_secs(10));
+    // The table could serve 40,000 units this second; the partition 3,000.
+    let mut consumed = 0.0;
+    let mut pages = 0;
+    let mut start = None;
+    let refused = loop {
+        let mut scan = db
+            .scan("Tbl")
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(key) = start.take() {
+            scan = scan.exclusive_start_key(key);
+        }
+        match scan.send() {
+            Ok(page) => {
+                consumed += page.consumed_capacity.unwrap().capacity_units;
+                pages += 1;
+                start = page.last_evaluated_key;
+            }
+            Err(error) => break error,
+        }
+        assert!(pages < 100, "never throttled after {consumed} units");
+    };
+    assert!(matches!(refused, Error::ProvisionedThroughputExceeded(_)));
+    assert!(
+        (3_000.0..3_000.0 + 260.0).contains(&consumed),
+        "throttled after {consumed} units in {pages} pages"
+    );
+    // A second later the partition serves again.
+    clock.advance(Duration::from_secs(1));
+    db.scan("Tbl").limit(1).send().unwrap();
 }

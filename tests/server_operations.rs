@@ -97,6 +97,19 @@ fn create_describe_list_update_delete_table() {
     let tags = client.ok("ListTagsOfResource", json!({"ResourceArn": arn}));
     assert_eq!(tags["Tags"], json!([{"Key": "env", "Value": "dev"}]));
 
+    // An on-demand index has no throughput to change.
+    let message = client.fails(
+        "UpdateTable",
+        json!({
+            "TableName": "Music",
+            "GlobalSecondaryIndexUpdates": [{"Update": {
+                "IndexName": "ByYear",
+                "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+            }}]
+        }),
+        "ValidationException",
+    );
+    assert!(message.contains("PAY_PER_REQUEST"), "{message}");
     let updated = client.ok(
         "UpdateTable",
         json!({
@@ -158,6 +171,45 @@ fn absent_billing_mode_means_provisioned_as_on_the_wire() {
         "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits \
          must both be specified when BillingMode is PROVISIONED"
     );
+
+    // A provisioned index's capacity changes through UpdateTable.
+    client.ok(
+        "CreateTable",
+        json!({
+            "TableName": "with_index",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"}
+            ],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+            "GlobalSecondaryIndexes": [{
+                "IndexName": "ByG",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}
+            }]
+        }),
+    );
+    let update = json!({
+        "TableName": "with_index",
+        "GlobalSecondaryIndexUpdates": [{"Update": {
+            "IndexName": "ByG",
+            "ProvisionedThroughput": {"ReadCapacityUnits": 3, "WriteCapacityUnits": 4}
+        }}]
+    });
+    client.ok("UpdateTable", update.clone());
+    let described = client.ok("DescribeTable", json!({"TableName": "with_index"}));
+    let throughput = &described["Table"]["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"];
+    assert_eq!(
+        (
+            &throughput["ReadCapacityUnits"],
+            &throughput["WriteCapacityUnits"]
+        ),
+        (&json!(3), &json!(4))
+    );
+    let message = client.fails("UpdateTable", update, "ValidationException");
+    assert!(message.contains("will not change"), "{message}");
 }
 
 #[test]

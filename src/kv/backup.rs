@@ -380,7 +380,7 @@ impl RestoreTarget {
 
     /// Publishes `definition` (the source's, indexes already chosen) as
     /// table `name` over the filled keyspaces, in one batch: a new id and
-    /// creation time, no stream, TTL or point-in-time recovery (as in
+    /// creation time, no tags, stream, TTL or point-in-time recovery (as in
     /// DynamoDB). `counts` are the keyspaces' entry counts and sizes.
     pub(super) fn publish(
         self,
@@ -395,6 +395,7 @@ impl RestoreTarget {
         definition.created_at_millis = now.as_millis() as u64;
         definition.table_id =
             super::tables::table_id(&definition.name, self.first, definition.created_at_millis);
+        definition.tags.clear();
         definition.stream_specification = None;
         definition.stream_keyspace = None;
         definition.time_to_live = None;

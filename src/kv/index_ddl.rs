@@ -12,8 +12,8 @@ use super::schema::{
     AttributeDefinition, BillingMode, GlobalIndexDefinition, GlobalSecondaryIndex,
     GlobalSecondaryIndexDescription, IndexProjection, IndexStatus, KeyDefinition,
     LocalSecondaryIndex, LocalSecondaryIndexDescription, MAX_GLOBAL_SECONDARY_INDEXES,
-    MAX_LOCAL_SECONDARY_INDEXES, MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType, TableDefinition,
-    resolve_global_key, resolve_key, validate_name,
+    MAX_LOCAL_SECONDARY_INDEXES, MAX_PROJECTED_NON_KEY_ATTRIBUTES, ProjectionType,
+    ProvisionedThroughput, TableDefinition, resolve_global_key, resolve_key, validate_name,
 };
 use crate::db::DatabaseInner;
 use crate::storage::WriteBatch;
@@ -27,6 +27,13 @@ pub enum GlobalSecondaryIndexUpdate {
     Delete {
         /// The index to delete.
         index_name: String,
+    },
+    /// Changes a provisioned index's throughput (takes effect at once).
+    Update {
+        /// The index to change.
+        index_name: String,
+        /// Its new read and write capacity.
+        provisioned_throughput: ProvisionedThroughput,
     },
 }
 
@@ -291,15 +298,7 @@ pub(crate) fn apply_update(
             Ok(None)
         }
         GlobalSecondaryIndexUpdate::Delete { index_name } => {
-            let position = definition
-                .global_indexes
-                .iter()
-                .position(|i| i.index.index_name == index_name)
-                .ok_or_else(|| {
-                    Error::ResourceNotFound(format!(
-                        "Requested resource not found: Index: {index_name} not found"
-                    ))
-                })?;
+            let position = index_position(definition, &index_name)?;
             let (_, mut described) = describe_indexes(handle, definition);
             let mut description = described.swap_remove(position);
             description.index_status = IndexStatus::Deleting;
@@ -312,7 +311,59 @@ pub(crate) fn apply_update(
             db.engine.write(batch)?;
             Ok(Some(description))
         }
+        GlobalSecondaryIndexUpdate::Update {
+            index_name,
+            provisioned_throughput,
+        } => {
+            let position = index_position(definition, &index_name)?;
+            if definition.billing_mode != BillingMode::Provisioned {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput should not be specified for index: {index_name} when \
+                     BillingMode is PAY_PER_REQUEST"
+                )));
+            }
+            if provisioned_throughput.read_capacity_units == 0
+                || provisioned_throughput.write_capacity_units == 0
+            {
+                return Err(invalid(
+                    "ReadCapacityUnits and WriteCapacityUnits must be at least 1",
+                ));
+            }
+            let index = &mut definition.global_indexes[position].index;
+            if index.provisioned_throughput == Some(provisioned_throughput) {
+                // DynamoDB refuses a no-op change, with this text.
+                let (read, write) = (
+                    provisioned_throughput.read_capacity_units,
+                    provisioned_throughput.write_capacity_units,
+                );
+                return Err(Error::validation(format!(
+                    "The provisioned throughput for the index {index_name} will not change. The \
+                     requested value equals the current value. Current ReadCapacityUnits \
+                     provisioned for index {index_name}: {read}. Requested ReadCapacityUnits: \
+                     {read}. Current WriteCapacityUnits provisioned for index {index_name}: \
+                     {write}. Requested WriteCapacityUnits: {write}."
+                )));
+            }
+            index.provisioned_throughput = Some(provisioned_throughput);
+            let mut batch = WriteBatch::new();
+            KvState::put_definition(&mut batch, definition)?;
+            db.engine.write(batch)?;
+            Ok(None)
+        }
     }
+}
+
+/// Where the global index `name` is in `definition`, or DynamoDB's error.
+fn index_position(definition: &TableDefinition, name: &str) -> Result<usize> {
+    definition
+        .global_indexes
+        .iter()
+        .position(|i| i.index.index_name == name)
+        .ok_or_else(|| {
+            Error::ResourceNotFound(format!(
+                "Requested resource not found: Index: {name} not found"
+            ))
+        })
 }
 
 /// After the new definition is published: starts the backfill of a created

@@ -57,6 +57,7 @@ mod schema;
 mod stream;
 mod sweeper;
 mod tables;
+mod tags;
 mod throttle;
 mod transact;
 mod trigger;
@@ -132,6 +133,10 @@ pub use tables::{
     CreateTable, CreateTableOutput, DeleteTable, DeleteTableOutput, DescribeTable,
     DescribeTableOutput, LIST_TABLES_LIMIT_MAX, ListTables, ListTablesOutput,
     ON_DEMAND_SWITCHES_PER_DAY, UpdateTable, UpdateTableOutput,
+};
+pub use tags::{
+    ListTagsOfResource, TAG_KEY_CHARS_MAX, TAG_VALUE_CHARS_MAX, TAGS_PER_RESOURCE_MAX, Tag,
+    TagResource, UntagResource,
 };
 pub use throttle::{INDEX_THROTTLED, TABLE_THROTTLED};
 pub use transact::{

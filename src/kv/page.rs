@@ -75,6 +75,9 @@ pub(crate) struct Page {
     pub(crate) bytes_read: usize,
     /// Read units of the base items fetched for a local index read.
     pub(crate) fetch_units: f64,
+    /// The token of the last row read (a Scan meters every partition from
+    /// its start to here).
+    pub(crate) last_token: Option<u64>,
 }
 
 /// Reads one page.
@@ -87,7 +90,8 @@ pub(crate) fn read_page(db: &DatabaseInner, request: PageRequest<'_>) -> Result<
         snapshot.as_deref(),
     )?;
     for row in rows {
-        let (_, value) = row?;
+        let (row_key, value) = row?;
+        page.last_token = Some(super::partitions::row_token(&row_key));
         let mut item = decode_item(&value)?;
         page.scanned_count += 1;
         // An index page is sized on its entries (the projection).

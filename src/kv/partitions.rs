@@ -564,16 +564,26 @@ pub(crate) fn apply_partition_split(
         &catalogue_key(MAP_TAG, &keyspace.to_be_bytes()),
         &next.encode(),
     );
-    db.engine.write(batch)?;
+    // The stream's shard covering the parent closes and two children open
+    // in the same batch as the new map, under the gate, so no write lands
+    // between the two splits and a crash keeps both or neither.
+    let definition = table.definition();
+    let streamed = definition.stream_label.is_some() && definition.stream_keyspace.is_some();
+    let shard_split = if streamed {
+        super::stream::split_shard(db, &definition.name, at, &mut batch)
+    } else {
+        Err(Error::validation("no stream"))
+    };
+    match shard_split {
+        Ok(_) => {}
+        Err(error @ Error::Storage(_)) => return Err(error),
+        // No stream, or its shards no longer follow this partition (a
+        // shard split refused before writing anything): the map alone.
+        Err(_) => {
+            db.engine.write(batch)?;
+        }
+    }
     let children = (next.partitions()[index].id, next.partitions()[index + 1].id);
     *table.partitions.map.write() = Arc::new(next);
-    // The stream's shard covering the parent closes and two children open,
-    // still under the gate, so no write lands between the two splits. (A
-    // crash between the two batches leaves the parent shard open; its
-    // records stay in order and none is lost.)
-    let definition = table.definition();
-    if definition.stream_label.is_some() && definition.stream_keyspace.is_some() {
-        super::stream::split_shard(db, &definition.name, at)?;
-    }
     Ok(Some(children))
 }

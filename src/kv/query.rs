@@ -622,17 +622,25 @@ impl Scan {
             projection.as_ref(),
             filter.as_ref(),
         );
-        // A Scan spans partitions: it is metered on the table (or global
-        // index) alone.
+        // A Scan of the table (or a local index, which shares its tokens)
+        // is admitted by the partition it starts in and charged to every
+        // partition it read; a global index has its own bucket alone.
         let global = index
             .as_ref()
             .filter(|i| i.kind == crate::index::IndexKind::Global)
             .map(|i| i.name);
+        let start_token = match &start {
+            Bound::Included(key) | Bound::Excluded(key) => crate::kv::partitions::row_token(key),
+            Bound::Unbounded => first_token,
+        };
+        let map = global.is_none().then(|| table.partitions.map());
         let target = Target {
             db: inner,
             table: &table,
             definition: &definition,
-            partition: None,
+            partition: map
+                .as_ref()
+                .map(|map| (map.get(start_token).as_ref(), start_token)),
             index: global,
         };
         target.check_read()?;
@@ -653,7 +661,21 @@ impl Scan {
                 expiry: super::ttl::Expiry::of(inner, &definition),
             },
         )?;
-        target.charge_read(read_units(page.bytes_read, self.consistent_read) + page.fetch_units);
+        let units = read_units(page.bytes_read, self.consistent_read) + page.fetch_units;
+        match &map {
+            Some(map) => {
+                let from = map.index_of(start_token);
+                let to = map
+                    .index_of(page.last_token.unwrap_or(start_token))
+                    .max(from);
+                let read: Vec<&crate::partition::map::Partition> = map.partitions()[from..=to]
+                    .iter()
+                    .map(|p| p.as_ref())
+                    .collect();
+                target.charge_scan(units, &read);
+            }
+            None => target.charge_read(units),
+        }
         crate::kv::partitions::run_pending(inner, &table);
         Ok(output(
             page,

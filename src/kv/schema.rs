@@ -3,7 +3,7 @@
 //! `create_table`'s request and `describe_table`'s answer — and
 //! DynamoDB's rules for them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -483,6 +483,9 @@ pub struct TableDefinition {
     /// (milliseconds since the epoch; DynamoDB allows 4 per 24 hours).
     #[serde(default)]
     pub on_demand_switches_millis: Vec<u64>,
+    /// The table's tags, by key (`tag_resource`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl TableDefinition {

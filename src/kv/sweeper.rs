@@ -1,13 +1,16 @@
-//! The database-owned background thread of the kv layer's timed work: the
-//! TTL sweep (every `DatabaseOptions::ttl_sweep_interval`) and stream
-//! trimming (every [`TRIM_INTERVAL`]) and point-in-time recovery's
-//! snapshots and retention (every [`PITR_MAINTENANCE_INTERVAL`]).
+//! The database-owned background thread of timed work: the TTL sweep
+//! (every `DatabaseOptions::ttl_sweep_interval`), stream trimming (every
+//! [`TRIM_INTERVAL`]), point-in-time recovery's snapshots and retention
+//! (every [`PITR_MAINTENANCE_INTERVAL`]) and the object store's event
+//! delivery, lifecycle and GC (each on its `DatabaseOptions::object_schedule`
+//! interval).
 //!
 //! It holds only a weak reference between rounds, so it never keeps a
 //! dropped database alive, and `close()` stops and joins it. A failed
 //! round (a closed or failing engine) is retried at the next tick; the
 //! work is idempotent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +30,8 @@ pub const PITR_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 struct Signal {
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// Set by `wait_for_round`: the next round sweeps even if not due.
+    sweep_requested: AtomicBool,
     /// Rounds finished so far, for callers waiting for one.
     rounds: Mutex<u64>,
     round_done: Condvar,
@@ -50,11 +55,13 @@ impl Sweeper {
         let weak = Arc::downgrade(db);
         let signal = Arc::clone(&sweeper.signal);
         let interval = db.ttl_sweep_interval.max(Duration::from_millis(1));
+        let objects = crate::objects::ObjectTasks::new(db.object_schedule, Instant::now());
+        let tick = interval.min(db.object_schedule.tick());
         // Without a thread nothing expires by itself; the explicit
         // `run_ttl_sweep_now` / `trim_streams_now` still work.
         *thread = std::thread::Builder::new()
             .name("nimbus-kv-sweeper".into())
-            .spawn(move || run(&weak, &signal, interval))
+            .spawn(move || run(&weak, &signal, interval, tick, objects))
             .ok();
     }
 
@@ -80,6 +87,7 @@ impl Sweeper {
         let mut rounds = self.signal.rounds.lock();
         // The round in progress may have started before the call.
         let target = *rounds + 2;
+        self.signal.sweep_requested.store(true, Ordering::Release);
         self.signal.wake.notify_all();
         while *rounds < target {
             if *self.signal.stopped.lock() {
@@ -100,14 +108,23 @@ impl Sweeper {
     }
 }
 
-fn run(db: &Weak<DatabaseInner>, signal: &Signal, interval: Duration) {
+/// The thread's loop: wakes every `tick` (or when woken), sweeps expired
+/// items every `interval`, and runs whatever else is due.
+fn run(
+    db: &Weak<DatabaseInner>,
+    signal: &Signal,
+    interval: Duration,
+    tick: Duration,
+    mut objects: crate::objects::ObjectTasks,
+) {
     let mut next_trim = Instant::now() + TRIM_INTERVAL;
     let mut next_pitr = Instant::now() + PITR_MAINTENANCE_INTERVAL;
+    let mut next_sweep = Instant::now() + interval;
     loop {
         {
             let mut stopped = signal.stopped.lock();
             if !*stopped {
-                signal.wake.wait_for(&mut stopped, interval);
+                signal.wake.wait_for(&mut stopped, tick);
             }
             if *stopped {
                 return;
@@ -117,7 +134,12 @@ fn run(db: &Weak<DatabaseInner>, signal: &Signal, interval: Duration) {
         if inner.kv.is_closed() {
             return;
         }
-        let _ = super::sweep_expired(&inner);
+        let now = Instant::now();
+        if now >= next_sweep || signal.sweep_requested.swap(false, Ordering::AcqRel) {
+            let _ = super::sweep_expired(&inner);
+            next_sweep = now + interval;
+        }
+        objects.run_due(&inner.objects, now);
         if Instant::now() >= next_trim {
             let _ = super::trim_streams(&inner);
             next_trim = Instant::now() + TRIM_INTERVAL;

@@ -4,7 +4,7 @@
 //! `ACTIVE` table (code that waits for `ACTIVE` works unchanged), and
 //! `delete_table` returns once the rows are gone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::catalogue::{KvState, TableHandle};
@@ -127,6 +127,7 @@ pub struct CreateTable {
     stream_specification: Option<StreamSpecification>,
     local_secondary_indexes: Vec<LocalSecondaryIndex>,
     global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+    tags: Vec<super::tags::Tag>,
 }
 
 /// What `create_table` returns.
@@ -148,7 +149,17 @@ impl CreateTable {
             stream_specification: None,
             local_secondary_indexes: Vec::new(),
             global_secondary_indexes: Vec::new(),
+            tags: Vec::new(),
         }
+    }
+
+    /// Tags the new table (see [`Database::tag_resource`]).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push(super::tags::Tag {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
     }
 
     /// Sets the partition key (HASH) and defines its type.
@@ -253,6 +264,7 @@ impl CreateTable {
             &mut used,
         )?;
         check_definitions_used(&self.attribute_definitions, &used)?;
+        let tags = super::tags::merged(&BTreeMap::new(), self.tags)?;
 
         let inner = &self.db.inner;
         let _ddl = inner.kv.ddl.lock();
@@ -311,6 +323,7 @@ impl CreateTable {
                 .collect(),
             created_at_millis,
             on_demand_switches_millis: Vec::new(),
+            tags,
         };
         let stream = match self.stream_specification {
             Some(StreamSpecification {
@@ -558,8 +571,25 @@ impl UpdateTable {
         self
     }
 
-    /// DynamoDB's `GlobalSecondaryIndexUpdates` (one create or delete per
-    /// call).
+    /// Changes a provisioned global index's read and write capacity.
+    pub fn update_global_secondary_index(
+        mut self,
+        index_name: impl Into<String>,
+        read_units: u64,
+        write_units: u64,
+    ) -> Self {
+        self.index_updates.push(GlobalSecondaryIndexUpdate::Update {
+            index_name: index_name.into(),
+            provisioned_throughput: ProvisionedThroughput {
+                read_capacity_units: read_units,
+                write_capacity_units: write_units,
+            },
+        });
+        self
+    }
+
+    /// DynamoDB's `GlobalSecondaryIndexUpdates` (one create, update or
+    /// delete per call).
     pub fn global_secondary_index_updates(
         mut self,
         updates: impl IntoIterator<Item = GlobalSecondaryIndexUpdate>,

@@ -207,27 +207,8 @@ impl Target<'_> {
 
     /// Charges a served read of `units`.
     pub(crate) fn charge_read(&self, units: f64) {
-        if let Some(config) = Config::of(self.definition) {
-            let now = now_nanos(self.db);
-            with_buckets(&self.table.partitions.throughput, config, now, |b| {
-                let bucket = match self.index {
-                    Some(name) => b
-                        .indexes
-                        .iter_mut()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, pair)| &mut pair.read),
-                    None => Some(&mut b.table.read),
-                };
-                if let Some(bucket) = bucket {
-                    bucket.spend(units, now);
-                }
-                if let Some((partition, _)) = self.partition {
-                    let mut load = partition.load.lock();
-                    let buckets = load.buckets.get_or_insert_with(|| partition_buckets(now));
-                    buckets.read.spend(units, now);
-                }
-            });
-        }
+        let partition = self.partition.map(|(partition, _)| partition);
+        self.spend_read(units, partition.as_slice());
         if let Some((partition, token)) = self.partition {
             self.table.partitions.heat(
                 self.db,
@@ -237,6 +218,42 @@ impl Target<'_> {
                 units * READ_HEAT_WEIGHT,
             );
         }
+    }
+
+    /// Charges a served Scan page of `units` on the base table or a local
+    /// index: the table's bucket, and the partitions whose tokens the page
+    /// read (`partitions`, in token order) share the units evenly. A scan
+    /// adds no heat: reading every key once makes no key hot.
+    pub(crate) fn charge_scan(&self, units: f64, partitions: &[&Partition]) {
+        self.spend_read(units, partitions);
+    }
+
+    /// Spends `units` from the table's (or global index's) read bucket and
+    /// an even share of them from each of `partitions`.
+    fn spend_read(&self, units: f64, partitions: &[&Partition]) {
+        let Some(config) = Config::of(self.definition) else {
+            return;
+        };
+        let now = now_nanos(self.db);
+        with_buckets(&self.table.partitions.throughput, config, now, |b| {
+            let bucket = match self.index {
+                Some(name) => b
+                    .indexes
+                    .iter_mut()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, pair)| &mut pair.read),
+                None => Some(&mut b.table.read),
+            };
+            if let Some(bucket) = bucket {
+                bucket.spend(units, now);
+            }
+            let share = units / partitions.len().max(1) as f64;
+            for partition in partitions {
+                let mut load = partition.load.lock();
+                let buckets = load.buckets.get_or_insert_with(|| partition_buckets(now));
+                buckets.read.spend(share, now);
+            }
+        });
     }
 
     /// Admits and charges a write of `units` on the table (its item and

@@ -38,6 +38,7 @@
 //! yet reference without syncing it first, and never free a chunk whose
 //! references it counted outside the store's gate.
 
+mod background;
 mod bucket;
 mod chunker;
 mod codec;
@@ -71,6 +72,8 @@ pub mod fuzz;
 
 use std::sync::Arc;
 
+pub use background::ObjectSchedule;
+pub(crate) use background::ObjectTasks;
 pub use bucket::{
     Bucket, CreateBucket, CreateBucketOutput, DeleteBucket, GetBucketVersioning,
     GetBucketVersioningOutput, GetObjectLockConfiguration, GetObjectLockConfigurationOutput,

@@ -343,6 +343,30 @@ impl PackSet {
         Ok(())
     }
 
+    /// Hard-links every pack into the directory `target` (created) and
+    /// syncs it. The active packs are sealed first, so the live store never
+    /// appends to a linked file again: the links hold exactly the bytes
+    /// written before this call, and stay valid when the live store later
+    /// rewrites and removes a pack (that only drops its own link).
+    pub(crate) fn link_into(&self, target: &Path) -> Result<()> {
+        self.seal_all()?;
+        self.fs
+            .create_dir_all(target)
+            .map_err(|error| Error::io("create_dir_all", target, error))?;
+        for id in self.pack_ids()? {
+            let to = target.join(pack_file_name(id));
+            self.fs
+                .hard_link(&self.path(id), &to)
+                .map_err(|error| Error::io("hard_link", &to, error))?;
+        }
+        if self.sync {
+            self.fs
+                .sync_dir(target)
+                .map_err(|error| Error::io("fsync directory", target, error))?;
+        }
+        Ok(())
+    }
+
     fn reader(&self, id: u64, needed_len: u64) -> Result<Arc<dyn ReadFile>> {
         if let Some(reader) = self.readers.read().get(&id)
             && reader.len() >= needed_len

@@ -287,6 +287,29 @@ impl ObjectStore {
     }
 }
 
+impl ObjectStore {
+    /// Adds the store to a whole-database checkpoint in `target`:
+    /// `engine_checkpoint` copies the catalogue (object rows and chunk
+    /// locations), then every pack is hard-linked under
+    /// `target/objects/`. The gate is held for reading throughout, so no
+    /// GC rewrite moves a chunk between the two steps; a put racing the
+    /// checkpoint either committed its row before the engine copy (and its
+    /// chunks, synced before the row, are in the linked packs) or is not in
+    /// the checkpoint at all.
+    pub(crate) fn checkpoint(
+        &self,
+        target: &Path,
+        engine_checkpoint: impl FnOnce() -> crate::storage::Result<()>,
+    ) -> crate::storage::Result<()> {
+        let _gate = self.inner.gate.read();
+        engine_checkpoint()?;
+        self.inner
+            .packs
+            .link_into(&target.join(OBJECTS_DIR))
+            .map_err(into_storage_error)
+    }
+}
+
 fn chunker_for(config: &StoreConfig) -> Chunker {
     let o = &config.options;
     Chunker::new(

@@ -5,8 +5,6 @@
 
 use std::sync::OnceLock;
 
-use parking_lot::Mutex;
-
 use super::http::{ReadError, read_request};
 use super::ops::{Context, find};
 use crate::{Database, ScalarType};
@@ -25,7 +23,6 @@ fn context() -> &'static Context {
             .unwrap_or_else(|e| panic!("fuzz table: {e}"));
         Context {
             db,
-            tags: Mutex::new(Default::default()),
             endpoint: "127.0.0.1:8000".into(),
         }
     })

@@ -104,7 +104,6 @@ impl Server {
         let shared = Arc::new(Shared {
             context: Context {
                 db,
-                tags: Mutex::new(BTreeMap::new()),
                 endpoint: address.to_string(),
             },
             options,

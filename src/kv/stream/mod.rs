@@ -230,9 +230,16 @@ pub(crate) fn disable_stream(db: &DatabaseInner, keyspace: KeyspaceId) -> Result
 
 /// Closes the open shard of `table`'s stream that contains `token` and
 /// opens two children that name it as parent (the partition split calls
-/// this when it splits the partition at `token`). Returns the children's
-/// shard ids. Durable before it returns.
-pub(crate) fn split_shard(db: &DatabaseInner, table: &str, token: u64) -> Result<(String, String)> {
+/// this when it splits the partition at `token`), committing the change in
+/// one batch with what `batch` already holds (the partition map's change,
+/// so the two splits are atomic). Returns the children's shard ids. Durable
+/// before it returns; on an error nothing of `batch` was written.
+pub(crate) fn split_shard(
+    db: &DatabaseInner,
+    table: &str,
+    token: u64,
+    batch: &mut WriteBatch,
+) -> Result<(String, String)> {
     let handle = db.kv.table(table)?;
     let keyspace = handle
         .definition()
@@ -243,7 +250,7 @@ pub(crate) fn split_shard(db: &DatabaseInner, table: &str, token: u64) -> Result
         .get(keyspace)
         .ok_or_else(|| super::error::Error::table_not_found(table))?;
     let now_millis = db.clock.since_epoch().as_millis() as u64;
-    let (left, right) = log.split(&db.engine, token, now_millis)?;
+    let (left, right) = log.split(&db.engine, token, now_millis, batch)?;
     let descriptor = log.descriptor();
     let id = |number| {
         descriptor
@@ -347,7 +354,7 @@ impl crate::Database {
     /// shard lineage; the partition layer calls it on its splits.
     #[doc(hidden)]
     pub fn split_stream_shard(&self, table: &str, token: u64) -> Result<(String, String)> {
-        split_shard(&self.inner, table, token)
+        split_shard(&self.inner, table, token, &mut WriteBatch::new())
     }
 
     /// Deletes every stream record older than the retention period now,

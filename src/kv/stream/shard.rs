@@ -265,6 +265,7 @@ impl StreamLog {
         engine: &crate::storage::Engine,
         token: u64,
         now_millis: u64,
+        batch: &mut WriteBatch,
     ) -> Result<(u32, u32)> {
         let mut state = self.state.lock();
         let index = state
@@ -302,9 +303,8 @@ impl StreamLog {
             });
         }
         descriptor.next_shard += 2;
-        let mut batch = WriteBatch::new();
-        descriptor.put(&mut batch)?;
-        engine.write(batch)?;
+        descriptor.put(batch)?;
+        engine.write(std::mem::take(batch))?;
         state.descriptor = descriptor;
         self.changed.notify_all();
         Ok((first, first + 1))

@@ -13,20 +13,16 @@ mod reads;
 mod streams;
 mod tables;
 
-use parking_lot::Mutex;
-
 use super::error::WireError;
 use super::legacy::Translator;
 use super::wire::{Names, Values};
 use crate::Database;
 
-/// What every handler can reach: the database, the tags, the endpoint's
-/// own address.
+/// What every handler can reach: the database and the endpoint's own
+/// address.
 pub struct Context {
     /// The database served.
     pub db: Database,
-    /// Tags by table ARN (in memory; see `tables`).
-    pub tags: Mutex<tables::Tags>,
     /// The address `DescribeEndpoints` reports (`host:port`).
     pub endpoint: String,
 }

@@ -6,7 +6,6 @@
 //! while the server runs and dropped with the table, but not kept across a
 //! restart (the kv catalogue has no place for them yet).
 
-use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 use serde::Deserialize;
@@ -242,27 +241,15 @@ fn stream(input: Option<StreamInput>) -> Result<Option<StreamSpecification>, Wir
     }))
 }
 
+/// The tags of a request (kv checks their lengths and count).
 fn tags(input: Vec<TagInput>) -> Result<Vec<(String, String)>, WireError> {
     input
         .into_iter()
         .map(|tag| {
-            let key = required(tag.key, "tags.member.key")?;
-            let value = required(tag.value, "tags.member.value")?;
-            if key.is_empty() || key.chars().count() > 128 {
-                return Err(constraint(
-                    &key,
-                    "tags.member.key",
-                    "Member must have length less than or equal to 128",
-                ));
-            }
-            if value.chars().count() > 256 {
-                return Err(constraint(
-                    &value,
-                    "tags.member.value",
-                    "Member must have length less than or equal to 256",
-                ));
-            }
-            Ok((key, value))
+            Ok((
+                required(tag.key, "tags.member.key")?,
+                required(tag.value, "tags.member.value")?,
+            ))
         })
         .collect()
 }
@@ -316,17 +303,11 @@ pub(super) fn create_table_request(
 /// `CreateTable`.
 pub fn create_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
     let mut input: CreateTableInput = parse(body)?;
-    let (_, request) = create_table_request(context, &mut input)?;
-    let tags = tags(input.tags.unwrap_or_default())?;
-    let output = request.send()?;
-    if !tags.is_empty() {
-        context
-            .tags
-            .lock()
-            .entry(output.table_description.table_arn.clone())
-            .or_default()
-            .extend(tags);
+    let (_, mut request) = create_table_request(context, &mut input)?;
+    for (key, value) in tags(input.tags.unwrap_or_default())? {
+        request = request.tag(key, value);
     }
+    let output = request.send()?;
     Ok(Output::new()
         .set("TableDescription", describe(&output.table_description))
         .into_body())
@@ -353,10 +334,6 @@ pub fn delete_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
     let input: TableNameInput = parse(body)?;
     let table = table_name(input.table_name, "tableName")?;
     let output = context.db.delete_table(table).send()?;
-    context
-        .tags
-        .lock()
-        .remove(&output.table_description.table_arn);
     Ok(Output::new()
         .set("TableDescription", describe(&output.table_description))
         .into_body())
@@ -444,11 +421,20 @@ pub fn update_table(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
             (None, Some(delete), None) => GlobalSecondaryIndexUpdate::Delete {
                 index_name: table_name(delete.index_name, "indexName")?,
             },
-            (None, None, Some(_)) => {
-                return Err(WireError::validation(
-                    "One or more parameter values were invalid: nimbus does not support \
-                     changing a global secondary index's provisioned throughput",
-                ));
+            (None, None, Some(update)) => {
+                let index_name = table_name(update.index_name, "indexName")?;
+                let (read, write) = throughput(Some(required(
+                    update.provisioned_throughput,
+                    "provisionedThroughput",
+                )?))?
+                .ok_or_else(|| WireError::validation("ProvisionedThroughput is required"))?;
+                GlobalSecondaryIndexUpdate::Update {
+                    index_name,
+                    provisioned_throughput: ProvisionedThroughput {
+                        read_capacity_units: read,
+                        write_capacity_units: write,
+                    },
+                }
             }
             _ => {
                 return Err(WireError::validation(
@@ -498,49 +484,17 @@ struct TagResourceInput {
     tag_keys: Option<Vec<String>>,
 }
 
-/// The ARN of an existing table named by `arn`, or DynamoDB's error.
-fn tagged_table(context: &Context, arn: Option<String>) -> Result<String, WireError> {
-    let arn = required(arn, "resourceArn")?;
-    if arn.is_empty() || arn.len() > 1283 {
-        return Err(constraint(
-            &arn,
-            "resourceArn",
-            "Member must have length greater than or equal to 1",
-        ));
-    }
-    let not_found = || {
-        WireError::resource_not_found(format!(
-            "Requested resource not found: ResourceArn: {arn} not found"
-        ))
-    };
-    let Some((_, name)) = arn.rsplit_once(":table/") else {
-        return Err(WireError::validation(format!(
-            "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
-        )));
-    };
-    let description = context
-        .db
-        .describe_table(name)
-        .send()
-        .map_err(|_| not_found())?;
-    Ok(description.table.table_arn)
-}
-
 /// `TagResource`.
 pub fn tag_resource(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
     let input: TagResourceInput = parse(body)?;
     let tags = tags(required(input.tags, "tags")?)?;
-    let arn = tagged_table(context, input.resource_arn)?;
-    let mut all = context.tags.lock();
-    let entry = all.entry(arn).or_default();
-    let mut merged = entry.clone();
-    merged.extend(tags);
-    if merged.len() > 50 {
-        return Err(WireError::validation(
-            "One or more parameter values were invalid: The number of tags exceeds the limit of 50",
-        ));
+    let mut request = context
+        .db
+        .tag_resource(required(input.resource_arn, "resourceArn")?);
+    for (key, value) in tags {
+        request = request.tag(key, value);
     }
-    *entry = merged;
+    request.send()?;
     Ok(b"{}".to_vec())
 }
 
@@ -548,34 +502,28 @@ pub fn tag_resource(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError
 pub fn untag_resource(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
     let input: TagResourceInput = parse(body)?;
     let keys = required(input.tag_keys, "tagKeys")?;
-    let arn = tagged_table(context, input.resource_arn)?;
-    if let Some(tags) = context.tags.lock().get_mut(&arn) {
-        for key in keys {
-            tags.remove(&key);
-        }
+    let mut request = context
+        .db
+        .untag_resource(required(input.resource_arn, "resourceArn")?);
+    for key in keys {
+        request = request.tag_key(key);
     }
+    request.send()?;
     Ok(b"{}".to_vec())
 }
 
 /// `ListTagsOfResource`.
 pub fn list_tags_of_resource(context: &Context, body: &[u8]) -> Result<Vec<u8>, WireError> {
     let input: TagResourceInput = parse(body)?;
-    let arn = tagged_table(context, input.resource_arn)?;
     let tags: Vec<Value> = context
-        .tags
-        .lock()
-        .get(&arn)
-        .map(|tags| {
-            tags.iter()
-                .map(|(key, value)| json!({"Key": key, "Value": value}))
-                .collect()
-        })
-        .unwrap_or_default();
+        .db
+        .list_tags_of_resource(required(input.resource_arn, "resourceArn")?)
+        .send()?
+        .into_iter()
+        .map(|tag| json!({"Key": tag.key, "Value": tag.value}))
+        .collect();
     Ok(Output::new().set("Tags", tags).into_body())
 }
-
-/// The tags of every table, by ARN.
-pub type Tags = BTreeMap<String, BTreeMap<String, String>>;
 
 pub(super) fn key_schema_json(schema: &[KeySchemaElement]) -> Value {
     schema
