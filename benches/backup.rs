@@ -2,8 +2,10 @@
 //! database in a temporary directory. `create_backup` on tables of 16 MB
 //! and 128 MB of 1 KB items (`NIMBUS_BENCH_BIG=1`: 1 GB), to show its cost
 //! does not grow with the table (issue 11: ≤ 100 ms for 1 GB); restore,
-//! export and import throughput on the 16 MB table. Run with
-//! `cargo bench --bench backup`.
+//! export and import throughput on the 16 MB table; point-in-time
+//! recovery: restore throughput (items/s) replaying the archive and from a
+//! base snapshot, and PutItem with PITR on against off (the archive
+//! record's cost). Run with `cargo bench --bench backup`.
 // `criterion_group!` defines undocumented public functions, and a bench
 // that cannot set up has nothing to measure, so it may panic.
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nimbus::kv::InputCompressionType;
 use nimbus::storage::Durability;
+use nimbus::time::{Clock, ManualClock};
 use nimbus::{Database, DatabaseOptions, ScalarType, item};
 
 const ITEM_BYTES: u64 = 1024;
@@ -149,5 +152,162 @@ fn restore_export_import(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, create_backup, restore_export_import);
+/// Items of the PITR restore benches (16 MB of 1 KB items).
+const PITR_ITEMS: u64 = 16 << 10;
+
+fn pitr_restore(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let db = Database::open_with(
+        dir.path(),
+        DatabaseOptions::default()
+            .durability(Durability::Buffered)
+            .clock(clock.clone())
+            .background_threads(false),
+    )
+    .unwrap();
+    table(&db, "Bench").send().unwrap();
+    db.update_continuous_backups("Bench")
+        .point_in_time_recovery_enabled(true)
+        .send()
+        .unwrap();
+    for first in (0..PITR_ITEMS).step_by(25) {
+        clock.advance(Duration::from_millis(1));
+        let mut batch = db.batch_write_item();
+        for n in first..(first + 25).min(PITR_ITEMS) {
+            batch = batch.put(
+                "Bench",
+                item! { "pk" => format!("p{:06}", n / 100), "sk" => n % 100, "payload" => "x".repeat(980) },
+            );
+        }
+        batch.send().unwrap();
+    }
+    db.engine().flush().unwrap();
+    let loaded = clock.now();
+    let mut group = c.benchmark_group("backup/pitr_16MB");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(PITR_ITEMS));
+    let mut n = 0;
+    // Every item comes from the archive (the base snapshot is empty).
+    group.bench_function("restore_replaying_archive", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                n += 1;
+                let target = format!("Replayed{n}");
+                let start = Instant::now();
+                db.restore_table_to_point_in_time("Bench", &target)
+                    .restore_date_time(loaded)
+                    .send()
+                    .unwrap();
+                total += start.elapsed();
+                db.delete_table(&target).send().unwrap();
+            }
+            total
+        });
+    });
+    // A day later a new base snapshot holds every item: no replay.
+    clock.advance(Duration::from_secs(24 * 3600));
+    db.run_pitr_maintenance_now().unwrap();
+    group.bench_function("restore_from_snapshot", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                n += 1;
+                let target = format!("Restored{n}");
+                let start = Instant::now();
+                db.restore_table_to_point_in_time("Bench", &target)
+                    .use_latest_restorable_time(true)
+                    .send()
+                    .unwrap();
+                total += start.elapsed();
+                db.delete_table(&target).send().unwrap();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+/// PutItem of 1 KB items on two tables of one database, PITR off and on,
+/// measured in the same run (the ratio is the archive record's cost).
+fn pitr_put_item(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(
+        dir.path(),
+        DatabaseOptions::default()
+            .durability(Durability::Buffered)
+            .background_threads(false),
+    )
+    .unwrap();
+    for name in ["PitrOff", "PitrOn"] {
+        table(&db, name).send().unwrap();
+    }
+    db.update_continuous_backups("PitrOn")
+        .point_in_time_recovery_enabled(true)
+        .send()
+        .unwrap();
+    let payload = "x".repeat(980);
+    alternate_put_items(&db, &payload);
+    let mut group = c.benchmark_group("backup/put_item_1KB");
+    group.throughput(Throughput::Elements(1));
+    for name in ["PitrOff", "PitrOn"] {
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                db.put_item(name)
+                    .item(item! { "pk" => format!("p{:06}", n % 10_000), "sk" => n % 100, "payload" => payload.as_str() })
+                    .send()
+                    .unwrap();
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Puts per table per repetition of the alternating comparison.
+const ALTERNATE_PUTS: u64 = 4_000;
+/// Repetitions (the medians of these are reported).
+const ALTERNATE_REPETITIONS: usize = 7;
+
+/// PITR off and on measured alternately in one run, as
+/// shared/BENCHMARKS.md asks: prints each side's median µs per PutItem
+/// and the ratio on/off (criterion's separate runs drift with the order).
+fn alternate_put_items(db: &Database, payload: &str) {
+    let mut per_put = [Vec::new(), Vec::new()];
+    let mut n = 0u64;
+    for _ in 0..ALTERNATE_REPETITIONS {
+        for (side, name) in ["PitrOff", "PitrOn"].into_iter().enumerate() {
+            let start = Instant::now();
+            for _ in 0..ALTERNATE_PUTS {
+                n += 1;
+                db.put_item(name)
+                    .item(item! { "pk" => format!("p{:06}", n % 10_000), "sk" => n % 100, "payload" => payload })
+                    .send()
+                    .unwrap();
+            }
+            per_put[side].push(start.elapsed().as_secs_f64() * 1e6 / ALTERNATE_PUTS as f64);
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let off = median(&mut per_put[0]);
+    let on = median(&mut per_put[1]);
+    eprintln!(
+        "put_item 1 KB, Buffered, alternating x{ALTERNATE_REPETITIONS}: PITR off {off:.2} µs, \
+         on {on:.2} µs, ratio on/off {:.2}",
+        on / off
+    );
+}
+
+criterion_group!(
+    benches,
+    create_backup,
+    restore_export_import,
+    pitr_restore,
+    pitr_put_item
+);
 criterion_main!(benches);

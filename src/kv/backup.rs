@@ -197,11 +197,11 @@ fn backups_dir(db: &DatabaseInner) -> PathBuf {
     db.path.join(BACKUPS_DIR)
 }
 
-fn io_error(what: &'static str, path: &Path, error: std::io::Error) -> Error {
+pub(super) fn io_error(what: &'static str, path: &Path, error: std::io::Error) -> Error {
     Error::Storage(crate::storage::StorageError::io(what, path, error))
 }
 
-fn check_on_disk(db: &DatabaseInner) -> Result<()> {
+pub(super) fn check_on_disk(db: &DatabaseInner) -> Result<()> {
     if db.engine.durability() == Durability::InMemory {
         return Err(Error::Validation(
             "Backups need a database on disk (Database::open); an in-memory database has none"
@@ -267,7 +267,7 @@ fn all(db: &DatabaseInner) -> Result<Vec<Descriptor>> {
 }
 
 /// Removes a directory tree through the database's file system.
-fn remove_tree(db: &DatabaseInner, path: &Path) -> Result<()> {
+pub(super) fn remove_tree(db: &DatabaseInner, path: &Path) -> Result<()> {
     let names = db
         .fs
         .list_dir(path)
@@ -289,6 +289,130 @@ fn remove_tree(db: &DatabaseInner, path: &Path) -> Result<()> {
             _ => Err(e),
         })
         .map_err(|e| io_error("remove_dir", path, e))
+}
+
+/// Takes an engine checkpoint into `<parent>/<id>/engine` with the
+/// descriptor `json` beside it as `<parent>/<id>/<descriptor>`. The
+/// directory is built as `<id>.tmp` and renamed once complete and synced,
+/// so a crash never leaves a half-made checkpoint under its final name.
+pub(super) fn write_checkpoint(
+    db: &DatabaseInner,
+    parent: &Path,
+    id: &str,
+    descriptor: &str,
+    json: &[u8],
+) -> Result<PathBuf> {
+    let building = parent.join(format!("{id}.tmp"));
+    db.fs
+        .create_dir_all(&building)
+        .map_err(|e| io_error("create_dir", &building, e))?;
+    db.engine.checkpoint(building.join("engine"))?;
+    let path = building.join(descriptor);
+    let mut file = db
+        .fs
+        .create(&path)
+        .map_err(|e| io_error("create", &path, e))?;
+    file.append(json).map_err(|e| io_error("write", &path, e))?;
+    file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
+    db.fs
+        .sync_dir(&building)
+        .map_err(|e| io_error("fsync_dir", &building, e))?;
+    let done = parent.join(id);
+    db.fs
+        .rename(&building, &done)
+        .map_err(|e| io_error("rename", &building, e))?;
+    db.fs
+        .sync_dir(parent)
+        .map_err(|e| io_error("fsync_dir", parent, e))?;
+    Ok(done)
+}
+
+/// Opens the engine of a checkpoint read-only in spirit: restores only
+/// read it, and no background work runs on it.
+pub(super) fn open_checkpoint(db: &DatabaseInner, path: &Path) -> Result<Engine> {
+    let options = EngineOptions {
+        durability: Durability::Buffered,
+        background_threads: false,
+        ..EngineOptions::default()
+    };
+    Ok(Engine::open_with(Arc::clone(&db.fs), path, options)?)
+}
+
+/// A restore in progress: the keyspaces it fills, marked dropped until
+/// [`RestoreTarget::publish`] commits the table in one batch (so a crash
+/// before that leaves no table, and the next open purges the rows).
+pub(super) struct RestoreTarget {
+    /// The first allocated keyspace (the table's); indexes follow it.
+    pub(super) first: KeyspaceId,
+    /// Every allocated keyspace, in [`TableDefinition::keyspaces`] order.
+    pub(super) keyspaces: Vec<KeyspaceId>,
+}
+
+impl RestoreTarget {
+    /// Allocates `count` keyspaces, marked dropped. Call it holding the
+    /// DDL lock, after checking the target name is free.
+    pub(super) fn begin(db: &DatabaseInner, count: usize) -> Result<Self> {
+        let mut batch = WriteBatch::new();
+        let first = db.kv.allocate_keyspaces(count as u32, &mut batch);
+        let keyspaces: Vec<KeyspaceId> = (first..first + count as u32).collect();
+        for keyspace in &keyspaces {
+            KvState::mark_dropped(&mut batch, *keyspace);
+        }
+        db.engine.write(batch)?;
+        Ok(Self { first, keyspaces })
+    }
+
+    /// Gives `definition` (the source's, indexes already chosen) the
+    /// allocated keyspaces: the table's first, then its local and global
+    /// indexes', in [`TableDefinition::keyspaces`] order.
+    pub(super) fn assign_keyspaces(&self, definition: &mut TableDefinition) {
+        definition.keyspace = self.first;
+        let mut next = self.first + 1;
+        for index in &mut definition.local_indexes {
+            index.keyspace = next;
+            next += 1;
+        }
+        for index in &mut definition.global_indexes {
+            index.keyspace = next;
+            next += 1;
+        }
+    }
+
+    /// Publishes `definition` (the source's, indexes already chosen) as
+    /// table `name` over the filled keyspaces, in one batch: a new id and
+    /// creation time, no tags, stream, TTL or point-in-time recovery (as in
+    /// DynamoDB). `counts` are the keyspaces' entry counts and sizes.
+    pub(super) fn publish(
+        self,
+        db: &DatabaseInner,
+        mut definition: TableDefinition,
+        name: &str,
+        counts: &[(i64, i64)],
+        (map, now_nanos): (PartitionMap, u64),
+    ) -> Result<Arc<super::catalogue::TableHandle>> {
+        let now = db.clock.since_epoch();
+        definition.name = name.to_owned();
+        definition.created_at_millis = now.as_millis() as u64;
+        definition.table_id =
+            super::tables::table_id(&definition.name, self.first, definition.created_at_millis);
+        definition.tags.clear();
+        definition.stream_specification = None;
+        definition.stream_keyspace = None;
+        definition.time_to_live = None;
+        definition.point_in_time_recovery = None;
+        definition.on_demand_switches_millis = Vec::new();
+        definition.stream_label = None;
+        self.assign_keyspaces(&mut definition);
+        let mut batch = WriteBatch::new();
+        KvState::put_definition(&mut batch, &definition)?;
+        super::partitions::stage_new_map(&mut batch, self.first, &map);
+        for keyspace in &self.keyspaces {
+            KvState::unmark_dropped(&mut batch, *keyspace);
+        }
+        db.engine.write(batch)?;
+        let partitions = TablePartitions::new(map, Some(now_nanos));
+        Ok(db.kv.insert_with_counts(definition, counts, partitions))
+    }
 }
 
 /// A `create_backup` request.
@@ -356,32 +480,9 @@ impl CreateBackup {
             size_bytes,
             definition,
         };
-        let dir = backups_dir(db);
-        let building = dir.join(format!("{id}.tmp"));
-        db.fs
-            .create_dir_all(&building)
-            .map_err(|e| io_error("create_dir", &building, e))?;
-        db.engine.checkpoint(building.join("engine"))?;
         let json = serde_json::to_vec_pretty(&descriptor)
             .map_err(|e| Error::Validation(format!("backup descriptor: {e}")))?;
-        let path = building.join(DESCRIPTOR);
-        let mut file = db
-            .fs
-            .create(&path)
-            .map_err(|e| io_error("create", &path, e))?;
-        file.append(&json)
-            .map_err(|e| io_error("write", &path, e))?;
-        file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
-        db.fs
-            .sync_dir(&building)
-            .map_err(|e| io_error("fsync_dir", &building, e))?;
-        let done = dir.join(&id);
-        db.fs
-            .rename(&building, &done)
-            .map_err(|e| io_error("rename", &building, e))?;
-        db.fs
-            .sync_dir(&dir)
-            .map_err(|e| io_error("fsync_dir", &dir, e))?;
+        write_checkpoint(db, &backups_dir(db), &id, DESCRIPTOR, &json)?;
         Ok(CreateBackupOutput {
             backup_details: descriptor.details(BackupStatus::Available),
         })
@@ -596,29 +697,17 @@ impl RestoreTableFromBackup {
             )));
         }
         let sources = definition.keyspaces();
-        let mut batch = WriteBatch::new();
-        let first = db.kv.allocate_keyspaces(sources.len() as u32, &mut batch);
-        let targets: Vec<KeyspaceId> = (first..first + sources.len() as u32).collect();
-        for keyspace in &targets {
-            KvState::mark_dropped(&mut batch, *keyspace);
-        }
-        db.engine.write(batch)?;
-
+        let target = RestoreTarget::begin(db, sources.len())?;
         let source = backups_dir(db).join(&descriptor.id).join("engine");
-        let options = EngineOptions {
-            durability: Durability::Buffered,
-            background_threads: false,
-            ..EngineOptions::default()
-        };
-        let backup = Engine::open_with(Arc::clone(&db.fs), &source, options)?;
+        let backup = open_checkpoint(db, &source)?;
         let now_nanos = super::partitions::now_nanos(db);
         let map = PartitionMap::new(db.partition_options.initial_partitions, now_nanos);
-        let mut counts = Vec::with_capacity(targets.len());
+        let mut counts = Vec::with_capacity(sources.len());
         let mut progress = Progress {
             items_total: Some(descriptor.item_count),
             ..Progress::default()
         };
-        for (n, (from, to)) in sources.iter().zip(&targets).enumerate() {
+        for (n, (from, to)) in sources.iter().zip(&target.keyspaces).enumerate() {
             // Progress counts the table's items; index entries follow them.
             let report = (n == 0).then_some((&self.on_progress, &mut progress));
             let partitions = (n == 0).then_some(&map);
@@ -631,38 +720,13 @@ impl RestoreTableFromBackup {
             )?);
         }
         backup.close()?;
-
-        let now = db.clock.since_epoch();
-        definition.name = self.target_table_name.clone();
-        definition.created_at_millis = now.as_millis() as u64;
-        definition.table_id =
-            super::tables::table_id(&definition.name, first, definition.created_at_millis);
-        // Stream and TTL settings and tags are not restored (as in DynamoDB).
-        definition.tags.clear();
-        definition.stream_specification = None;
-        definition.stream_keyspace = None;
-        definition.time_to_live = None;
-        definition.on_demand_switches_millis = Vec::new();
-        definition.stream_label = None;
-        definition.keyspace = first;
-        let mut next = first + 1;
-        for index in &mut definition.local_indexes {
-            index.keyspace = next;
-            next += 1;
-        }
-        for index in &mut definition.global_indexes {
-            index.keyspace = next;
-            next += 1;
-        }
-        let mut batch = WriteBatch::new();
-        KvState::put_definition(&mut batch, &definition)?;
-        super::partitions::stage_new_map(&mut batch, first, &map);
-        for keyspace in &targets {
-            KvState::unmark_dropped(&mut batch, *keyspace);
-        }
-        db.engine.write(batch)?;
-        let partitions = TablePartitions::new(map, Some(now_nanos));
-        let handle = db.kv.insert_with_counts(definition, &counts, partitions);
+        let handle = target.publish(
+            db,
+            definition,
+            &self.target_table_name,
+            &counts,
+            (map, now_nanos),
+        )?;
         Ok(RestoreTableFromBackupOutput {
             table_description: describe(&handle, TableStatus::Active),
         })
@@ -671,7 +735,7 @@ impl RestoreTableFromBackup {
 
 /// Keeps the indexes `wanted` names (all when `None`); each wanted index
 /// must be one of `indexes`, unchanged.
-fn keep_overridden<T, I: PartialEq + NamedIndex>(
+pub(super) fn keep_overridden<T, I: PartialEq + NamedIndex>(
     indexes: &mut Vec<T>,
     wanted: Option<&[I]>,
     index_of: impl Fn(&T) -> &I,
@@ -683,7 +747,7 @@ fn keep_overridden<T, I: PartialEq + NamedIndex>(
         if !indexes.iter().any(|i| index_of(i) == index) {
             return Err(Error::validation(format!(
                 "One or more parameter values were invalid: the index override {} does not \
-                 match an index of the backup",
+                 match an index of the backup or source table",
                 index.name()
             )));
         }
@@ -693,7 +757,7 @@ fn keep_overridden<T, I: PartialEq + NamedIndex>(
 }
 
 /// An index definition's name.
-trait NamedIndex {
+pub(super) trait NamedIndex {
     fn name(&self) -> &str;
 }
 

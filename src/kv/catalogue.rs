@@ -132,6 +132,8 @@ pub(crate) struct KvState {
     /// Restores and backup deletions hold it, so a backup is never
     /// deleted while a restore reads it.
     pub(crate) backups: Mutex<()>,
+    /// Time and order stamps of point-in-time recovery archive records.
+    pub(crate) pitr: super::pitr::ArchiveClock,
 }
 
 pub(crate) fn catalogue_key(tag: u8, rest: &[u8]) -> Vec<u8> {
@@ -198,6 +200,15 @@ impl KvState {
         }
         batch.delete(&catalogue_key(CLEAN_TAG, &[]));
         engine.write(batch)?;
+        let pitr = super::pitr::ArchiveClock::recover(
+            engine,
+            tables
+                .values()
+                .map(|t| t.definition())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|d| &**d),
+        )?;
         let state = Self {
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
@@ -207,6 +218,7 @@ impl KvState {
             closed: AtomicBool::new(false),
             quiesce: RwLock::new(()),
             backups: Mutex::new(()),
+            pitr,
         };
         for row in engine.prefix(&catalogue_key(DROPPED_TAG, &[]), Direction::Forward, None)? {
             let (key, _) = row?;
@@ -278,7 +290,15 @@ impl KvState {
     pub(crate) fn drop_table(&self, engine: &Engine, handle: &TableHandle) -> Result<()> {
         let _gate = handle.gate.write();
         let definition = handle.definition();
-        let keyspaces = definition.keyspaces();
+        let mut keyspaces = definition.keyspaces();
+        // Its point-in-time archive goes with it (snapshots are removed by
+        // the next PITR maintenance).
+        keyspaces.extend(
+            definition
+                .point_in_time_recovery
+                .as_ref()
+                .map(|p| p.archive_keyspace),
+        );
         let mut batch = WriteBatch::new();
         batch.delete(&catalogue_key(TABLE_TAG, definition.name.as_bytes()));
         super::partitions::stage_drop(&mut batch, definition.keyspace);

@@ -55,6 +55,15 @@ pub enum Error {
     /// No backup has this ARN.
     #[error("BackupNotFoundException: {0}")]
     BackupNotFound(String),
+    /// The source table of a point-in-time restore has no PITR.
+    #[error("PointInTimeRecoveryUnavailableException: {0}")]
+    PointInTimeRecoveryUnavailable(String),
+    /// A point-in-time restore's time lies outside the recovery window.
+    #[error("InvalidRestoreTimeException: {0}")]
+    InvalidRestoreTime(String),
+    /// Continuous backups cannot be enabled (an in-memory database).
+    #[error("ContinuousBackupsUnavailableException: {0}")]
+    ContinuousBackupsUnavailable(String),
     /// A limit of the account-level kind (concurrent table operations).
     #[error("LimitExceededException: {0}")]
     LimitExceeded(String),
@@ -133,6 +142,9 @@ impl Error {
             | Self::TableNotFound(m)
             | Self::TableAlreadyExists(m)
             | Self::BackupNotFound(m)
+            | Self::PointInTimeRecoveryUnavailable(m)
+            | Self::InvalidRestoreTime(m)
+            | Self::ContinuousBackupsUnavailable(m)
             | Self::LimitExceeded(m)
             | Self::ExpiredIterator(m)
             | Self::TrimmedDataAccess(m) => m.clone(),

@@ -8,9 +8,11 @@
 //! ```
 //!
 //! The items come from one engine snapshot, so the export is the table at
-//! one instant while writes go on, and it consumes no capacity. nimbus has
-//! no point-in-time log yet, so the export is of the table as it is when
-//! the call starts (DynamoDB requires PITR and accepts an earlier time).
+//! one instant while writes go on, and it consumes no capacity. Without an
+//! export time the export is of the table as it is when the call starts;
+//! with one (the table must have point-in-time recovery and the time lie
+//! in its window, as in DynamoDB) the items are rebuilt by `kv::pitr` from
+//! a base snapshot and the archive.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -87,6 +89,7 @@ pub struct ExportTableToPointInTime {
     s3_bucket: Option<String>,
     s3_prefix: Option<String>,
     export_format: ExportFormat,
+    export_time: Option<SystemTime>,
     on_progress: OnProgress,
 }
 
@@ -127,6 +130,13 @@ impl ExportTableToPointInTime {
         self
     }
 
+    /// Exports the table as it was at `time` (the table needs point-in-time
+    /// recovery and `time` must lie in its window); default: now.
+    pub fn export_time(mut self, time: SystemTime) -> Self {
+        self.export_time = Some(time);
+        self
+    }
+
     /// The format (DynamoDB JSON, the only one nimbus writes).
     pub fn export_format(mut self, format: ExportFormat) -> Self {
         self.export_format = format;
@@ -152,6 +162,15 @@ impl ExportTableToPointInTime {
         let table = inner.kv.table(&self.table)?;
         let definition = table.definition();
         let now = inner.clock.since_epoch();
+        // Held through the export: base snapshots stay while it reads one.
+        let _restores = self.export_time.map(|_| inner.kv.backups.lock());
+        let at = match self.export_time {
+            Some(time) => {
+                let (pitr, _, millis) = super::pitr::check_restore_time(inner, &table, time)?;
+                Some((pitr, millis))
+            }
+            None => None,
+        };
         let id = format!(
             "{:013}-{:08x}",
             now.as_millis(),
@@ -168,7 +187,9 @@ impl ExportTableToPointInTime {
             export_arn: format!("{}/export/{id}", definition.table_arn()),
             export_status: ExportStatus::Completed,
             table_arn: definition.table_arn(),
-            export_time: SystemTime::UNIX_EPOCH + now,
+            export_time: SystemTime::UNIX_EPOCH
+                + at.as_ref()
+                    .map_or(now, |(_, millis)| Duration::from_millis(*millis)),
             s3_bucket: bucket.clone(),
             s3_prefix: self.s3_prefix.clone(),
             export_manifest: format!("{root}/manifest-summary.json"),
@@ -178,7 +199,7 @@ impl ExportTableToPointInTime {
             failure_code: None,
             failure_message: None,
         };
-        if let Err(error) = self.write(&root, &bucket, &definition, &mut description) {
+        if let Err(error) = self.write(&root, &bucket, &definition, at, &mut description) {
             description.export_status = ExportStatus::Failed;
             let (code, message) = s3_failure(&*error);
             description.failure_code = Some(code);
@@ -195,6 +216,7 @@ impl ExportTableToPointInTime {
         root: &str,
         bucket: &str,
         definition: &super::TableDefinition,
+        at: Option<(super::PitrDefinition, u64)>,
         description: &mut ExportDescription,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let inner = &self.db.inner;
@@ -232,9 +254,8 @@ impl ExportTableToPointInTime {
             manifest_files.push('\n');
             Ok(())
         };
-        for row in rows {
-            let (_, value) = row?;
-            let item = decode_item(&value)?;
+        let mut emit = |value: &[u8]| -> std::result::Result<(), Box<dyn std::error::Error>> {
+            let item = decode_item(value)?;
             let line = format!("{{\"Item\":{}}}\n", item.to_json());
             file.encoder.write_all(line.as_bytes())?;
             file.items += 1;
@@ -244,6 +265,19 @@ impl ExportTableToPointInTime {
             self.on_progress.item(&mut progress, line.len() as u64);
             if file.items >= ITEMS_PER_FILE || file.bytes >= BYTES_PER_FILE {
                 flush(std::mem::replace(&mut file, DataFile::new()), &mut number)?;
+            }
+            Ok(())
+        };
+        match &at {
+            Some((pitr, millis)) => {
+                super::pitr::for_each_item_at(inner, definition, pitr, *millis, |_, value| {
+                    emit(value)
+                })?;
+            }
+            None => {
+                for row in rows {
+                    emit(&row?.1)?;
+                }
             }
         }
         if file.items > 0 || number == 0 {
@@ -312,6 +346,7 @@ impl Database {
             s3_bucket: None,
             s3_prefix: None,
             export_format: ExportFormat::DynamoDbJson,
+            export_time: None,
             on_progress: OnProgress::default(),
         }
     }

@@ -49,6 +49,7 @@ mod keys;
 mod locks;
 mod page;
 mod partitions;
+mod pitr;
 mod progress;
 mod query;
 mod request;
@@ -96,6 +97,14 @@ pub use page::{MAX_PAGE_BYTES, Select};
 pub use partitions::{
     HEAT_SPLIT_UNITS_PER_SECOND, HEAT_SPLIT_WINDOW, HOT_KEYS_MAX, HotKey, PARTITION_READ_UNITS_MAX,
     PARTITION_SPLIT_BYTES, PARTITION_WRITE_UNITS_MAX, PartitionDescription, PartitionOptions,
+};
+pub(crate) use pitr::PitrDefinition;
+pub use pitr::{
+    ContinuousBackupsDescription, ContinuousBackupsStatus, DescribeContinuousBackups,
+    DescribeContinuousBackupsOutput, PITR_SNAPSHOT_INTERVAL, PitrMaintenance, PitrStorage,
+    PointInTimeRecoveryDescription, PointInTimeRecoveryStatus, RECOVERY_PERIOD_DAYS_MAX,
+    RECOVERY_PERIOD_DAYS_MIN, RestoreTableToPointInTime, RestoreTableToPointInTimeOutput,
+    UpdateContinuousBackups, UpdateContinuousBackupsOutput,
 };
 pub use progress::{PROGRESS_EVERY_ITEMS, Progress};
 pub use query::{Items, MAX_TOTAL_SEGMENTS, Paged, Query, QueryOutput, Scan, ScanOutput};

@@ -469,6 +469,9 @@ pub struct TableDefinition {
     /// The time-to-live setting, once `update_time_to_live` was called.
     #[serde(default)]
     pub time_to_live: Option<super::ttl::TimeToLiveSpecification>,
+    /// Point-in-time recovery, while enabled (see `kv::pitr`).
+    #[serde(default)]
+    pub point_in_time_recovery: Option<super::pitr::PitrDefinition>,
     /// Local secondary indexes.
     pub local_indexes: Vec<LocalIndexDefinition>,
     /// Global secondary indexes.

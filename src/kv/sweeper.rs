@@ -1,7 +1,9 @@
 //! The database-owned background thread of timed work: the TTL sweep
 //! (every `DatabaseOptions::ttl_sweep_interval`), stream trimming (every
-//! [`TRIM_INTERVAL`]) and the object store's event delivery, lifecycle and
-//! GC (each on its `DatabaseOptions::object_schedule` interval).
+//! [`TRIM_INTERVAL`]), point-in-time recovery's snapshots and retention
+//! (every [`PITR_MAINTENANCE_INTERVAL`]) and the object store's event
+//! delivery, lifecycle and GC (each on its `DatabaseOptions::object_schedule`
+//! interval).
 //!
 //! It holds only a weak reference between rounds, so it never keeps a
 //! dropped database alive, and `close()` stops and joins it. A failed
@@ -19,6 +21,9 @@ use crate::db::DatabaseInner;
 
 /// How often stream records past retention are trimmed.
 pub const TRIM_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often due PITR base snapshots are taken and retention applied.
+pub const PITR_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The stop signal shared with the thread.
 #[derive(Debug, Default)]
@@ -113,6 +118,7 @@ fn run(
     mut objects: crate::objects::ObjectTasks,
 ) {
     let mut next_trim = Instant::now() + TRIM_INTERVAL;
+    let mut next_pitr = Instant::now() + PITR_MAINTENANCE_INTERVAL;
     let mut next_sweep = Instant::now() + interval;
     loop {
         {
@@ -137,6 +143,10 @@ fn run(
         if Instant::now() >= next_trim {
             let _ = super::trim_streams(&inner);
             next_trim = Instant::now() + TRIM_INTERVAL;
+        }
+        if Instant::now() >= next_pitr {
+            let _ = super::pitr::maintain(&inner);
+            next_pitr = Instant::now() + PITR_MAINTENANCE_INTERVAL;
         }
         drop(inner);
         *signal.rounds.lock() += 1;

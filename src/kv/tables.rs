@@ -302,6 +302,7 @@ impl CreateTable {
             stream_label,
             stream_keyspace: None,
             time_to_live: None,
+            point_in_time_recovery: None,
             local_indexes: self
                 .local_secondary_indexes
                 .into_iter()

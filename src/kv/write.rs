@@ -181,6 +181,14 @@ impl<'d> Staging<'d> {
         {
             self.reservations.push(reserved);
         }
+        super::pitr::stage_change(
+            self.db,
+            definition,
+            row_key,
+            (old, new),
+            encoded.as_deref(),
+            &mut self.batch,
+        );
         match encoded {
             Some(bytes) => self.batch.put(row_key, &bytes),
             None if old.is_some() => self.batch.delete(row_key),

@@ -217,6 +217,21 @@ impl From<kv::Error> for WireError {
             kv::Error::BackupNotFound(_) => {
                 Self::new(400, DYNAMODB, "BackupNotFoundException", message)
             }
+            kv::Error::PointInTimeRecoveryUnavailable(_) => Self::new(
+                400,
+                DYNAMODB,
+                "PointInTimeRecoveryUnavailableException",
+                message,
+            ),
+            kv::Error::InvalidRestoreTime(_) => {
+                Self::new(400, DYNAMODB, "InvalidRestoreTimeException", message)
+            }
+            kv::Error::ContinuousBackupsUnavailable(_) => Self::new(
+                400,
+                DYNAMODB,
+                "ContinuousBackupsUnavailableException",
+                message,
+            ),
             kv::Error::LimitExceeded(_) => {
                 Self::new(400, DYNAMODB, "LimitExceededException", message)
             }

@@ -20,11 +20,13 @@ BINARY = os.environ["NIMBUS_BIN"]
 
 
 class Server:
-    """A `nimbus serve --memory --port 0` child process."""
+    """A `nimbus serve --memory --port 0` child process (`--data DIR` with
+    `data`)."""
 
-    def __init__(self, *extra):
+    def __init__(self, *extra, data=None):
+        storage = ["--data", data] if data else ["--memory"]
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--memory", "--port", "0", "--quiet", *extra],
+            [BINARY, "serve", *storage, "--port", "0", "--quiet", *extra],
             stderr=subprocess.PIPE,
             text=True,
         )

@@ -8,6 +8,7 @@ mod backups;
 mod batch;
 mod exports;
 mod items;
+mod pitr;
 mod reads;
 mod streams;
 mod tables;
@@ -45,6 +46,10 @@ pub const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("DeleteItem", items::delete_item),
     ("DeleteTable", tables::delete_table),
     ("DescribeBackup", backups::describe_backup),
+    (
+        "DescribeContinuousBackups",
+        pitr::describe_continuous_backups,
+    ),
     ("DescribeEndpoints", tables::describe_endpoints),
     ("DescribeLimits", tables::describe_limits),
     ("DescribeTable", tables::describe_table),
@@ -61,11 +66,16 @@ pub const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("PutItem", items::put_item),
     ("Query", reads::query),
     ("RestoreTableFromBackup", backups::restore_table_from_backup),
+    (
+        "RestoreTableToPointInTime",
+        pitr::restore_table_to_point_in_time,
+    ),
     ("Scan", reads::scan),
     ("TagResource", tables::tag_resource),
     ("TransactGetItems", batch::transact_get_items),
     ("TransactWriteItems", batch::transact_write_items),
     ("UntagResource", tables::untag_resource),
+    ("UpdateContinuousBackups", pitr::update_continuous_backups),
     ("UpdateItem", items::update_item),
     ("UpdateTable", tables::update_table),
     ("UpdateTimeToLive", streams::update_time_to_live),
