@@ -105,6 +105,9 @@ pub(crate) fn stage_version(
     );
     if tombstone {
         batch.put(&rows::tombstone_key(version, row_key), &[]);
+        state
+            .tombstones_dirty
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(())
 }

@@ -268,6 +268,13 @@ impl MultiActive {
         runner::Runner::start(&self.db.inner, interval);
     }
 
+    /// Waits until the background thread has run a step that started after
+    /// this call (so everything committed or received before it is
+    /// handled); false if no thread runs.
+    pub fn wait_for_step(&self) -> bool {
+        self.state().runner.wait_for_step()
+    }
+
     /// Whether the background thread runs.
     pub fn is_running(&self) -> bool {
         self.state().runner.is_running()

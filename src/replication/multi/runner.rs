@@ -25,6 +25,9 @@ struct Flags {
 struct Signal {
     flags: Mutex<Flags>,
     wake: Condvar,
+    /// Steps finished so far, for callers waiting for one.
+    steps: Mutex<u64>,
+    step_done: Condvar,
 }
 
 /// The handle on the background thread (idle until started).
@@ -78,10 +81,35 @@ impl Runner {
         }
     }
 
+    /// Waits until a step that started after this call has finished;
+    /// false if no thread runs.
+    pub(crate) fn wait_for_step(&self) -> bool {
+        if self.thread.lock().is_none() {
+            return false;
+        }
+        let mut steps = self.signal.steps.lock();
+        // The step in progress may have started before the call.
+        let target = *steps + 2;
+        {
+            self.signal.flags.lock().pending = true;
+            self.signal.wake.notify_one();
+        }
+        while *steps < target {
+            if self.signal.flags.lock().stopped {
+                return false;
+            }
+            self.signal.step_done.wait(&mut steps);
+        }
+        true
+    }
+
     /// Tells the thread to stop without waiting (from `Drop`).
     pub(crate) fn signal_stop(&self) {
         self.signal.flags.lock().stopped = true;
         self.signal.wake.notify_all();
+        // Waiters see `stopped` once woken.
+        let _steps = self.signal.steps.lock();
+        self.signal.step_done.notify_all();
     }
 }
 
@@ -102,5 +130,8 @@ fn run(db: &Weak<DatabaseInner>, signal: &Signal, interval: Duration) {
             return;
         }
         let _ = super::step::step(&inner);
+        drop(inner);
+        *signal.steps.lock() += 1;
+        signal.step_done.notify_all();
     }
 }

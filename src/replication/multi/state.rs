@@ -191,6 +191,12 @@ pub(crate) struct MultiActiveState {
     pub(crate) step_lock: Mutex<()>,
     /// Steps run since open (paces heartbeats).
     pub(crate) steps: Mutex<u64>,
+    /// Every outbox position up to here is collected (or never existed).
+    pub(crate) collected_through: Mutex<u64>,
+    /// A tombstone was written since the last tombstone collection.
+    pub(crate) tombstones_dirty: std::sync::atomic::AtomicBool,
+    /// The horizon of the last tombstone collection.
+    pub(crate) tombstone_horizon: Mutex<Option<Timestamp>>,
     injected_bug: AtomicU8,
 }
 
@@ -216,6 +222,14 @@ impl MultiActiveState {
                 .ok_or_else(|| corrupt("replicated table row", "bad table name"))?;
             tables.insert(name.to_owned());
         }
+        let mut first_seq = None;
+        if let Some(row) = engine
+            .prefix(&rows::outbox_prefix(), Direction::Forward, None)?
+            .next()
+        {
+            let (key, _) = row?;
+            first_seq = Some(rows::parse_outbox_key(&key).map_err(|e| corrupt("outbox key", e))?);
+        }
         let (mut last, mut next_seq) = match engine.get(&rows::clock_key())? {
             Some(bytes) => rows::decode_clock(&bytes).map_err(|e| corrupt("replica clock", e))?,
             None => (Timestamp::default(), 1),
@@ -232,6 +246,8 @@ impl MultiActiveState {
             next_seq = next_seq.max(seq + 1);
             last = last.max(change.version.timestamp);
         }
+        *state.collected_through.lock() = first_seq.map_or(next_seq - 1, |first| first - 1);
+        state.tombstones_dirty.store(true, Ordering::Relaxed);
         *state.log.state.lock() = LogState {
             clock: HybridClock::starting_after(last),
             next_seq,

@@ -212,23 +212,10 @@ fn apply_range(
     Ok(done)
 }
 
-/// The first outbox position still stored, minus one (or `safe_seq` when
-/// the outbox is empty): where to start for a peer whose progress is not
-/// known.
-fn outbox_floor(db: &DatabaseInner, safe_seq: u64) -> Result<u64> {
-    match db
-        .engine
-        .prefix(&rows::outbox_prefix(), Direction::Forward, None)?
-        .next()
-    {
-        Some(row) => {
-            let (key, _) = row?;
-            Ok(rows::parse_outbox_key(&key)?
-                .saturating_sub(1)
-                .min(safe_seq))
-        }
-        None => Ok(safe_seq),
-    }
+/// Where to start for a peer whose progress is not known: just before
+/// the first outbox position still stored.
+fn outbox_floor(db: &DatabaseInner, safe_seq: u64) -> u64 {
+    (*db.multi_active.collected_through.lock()).min(safe_seq)
 }
 
 fn read_outbox(db: &DatabaseInner, after: u64, through: u64) -> Result<Vec<Change>> {
@@ -261,7 +248,7 @@ fn send(
     if db.engine.durability() == Durability::Buffered {
         db.engine.sync()?;
     }
-    let floor = outbox_floor(db, safe_seq)?;
+    let floor = outbox_floor(db, safe_seq);
     let heartbeat = {
         let mut steps = state.steps.lock();
         *steps += 1;
@@ -291,7 +278,11 @@ fn send(
         if !news && !heartbeat {
             continue;
         }
-        let changes = read_outbox(db, after, safe_seq)?;
+        let changes = if after < safe_seq {
+            read_outbox(db, after, safe_seq)?
+        } else {
+            Vec::new()
+        };
         let (through, stable) = match changes.last() {
             Some(last) if changes.len() >= SEND_CHANGES_MAX => (last.seq, last.version.timestamp),
             _ => (safe_seq, stable),
@@ -326,34 +317,26 @@ fn collect_outbox(db: &DatabaseInner, config: &Config, report: &mut StepReport) 
         }
         lowest
     };
-    let mut outbox_entries = 0u64;
-    let mut batch = WriteBatch::new();
-    for row in db
-        .engine
-        .prefix(&rows::outbox_prefix(), Direction::Forward, None)?
+    let collected_through = *state.collected_through.lock();
+    if let Some(acked) = acked
+        && acked > collected_through
     {
-        let (key, _) = row?;
-        let seq = rows::parse_outbox_key(&key)?;
-        if acked.is_some_and(|acked| seq <= acked) {
+        let mut batch = WriteBatch::new();
+        let range = rows::outbox_key(collected_through + 1)..rows::outbox_key(acked + 1);
+        for row in db.engine.range(range, Direction::Forward, None)? {
+            let (key, _) = row?;
             batch.delete(&key);
             report.outbox_collected += 1;
-        } else {
-            outbox_entries += 1;
-            if outbox_entries > SEND_CHANGES_MAX as u64 {
-                // Counting further would only cost time; the figure says
-                // "at least this many".
-                break;
-            }
         }
-    }
-    if !batch.is_empty() {
         // Collecting the newest entries removes the clock row's backstop
         // on reopen, so the clock row is rewritten with them.
         batch.put(&rows::clock_key(), &state.log.clock_row());
         db.engine.write(batch)?;
+        *state.collected_through.lock() = acked;
     }
-    let mut stats = state.stats.lock();
-    stats.outbox_entries = outbox_entries;
+    let collected_through = *state.collected_through.lock();
+    // Positions, not entries: an abandoned write's position counts too.
+    state.stats.lock().outbox_entries = safe_seq.saturating_sub(collected_through);
     Ok(())
 }
 
@@ -390,6 +373,17 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
     let Some(horizon) = horizon else {
         return Ok(());
     };
+    // Nothing to do unless a tombstone was written or the horizon moved.
+    let dirty = state
+        .tombstones_dirty
+        .swap(false, std::sync::atomic::Ordering::Relaxed);
+    {
+        let mut last = state.tombstone_horizon.lock();
+        if !dirty && *last == Some(horizon) {
+            return Ok(());
+        }
+        *last = Some(horizon);
+    }
     let mut candidates = Vec::new();
     for row in db
         .engine
@@ -397,7 +391,14 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
     {
         let (key, _) = row?;
         let (version, row_key) = rows::parse_tombstone_key(&key)?;
-        if version.timestamp >= horizon || candidates.len() >= COLLECT_TOMBSTONES_MAX {
+        if version.timestamp >= horizon {
+            break;
+        }
+        if candidates.len() >= COLLECT_TOMBSTONES_MAX {
+            // The rest waits for the next step.
+            state
+                .tombstones_dirty
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             break;
         }
         candidates.push((key.to_vec(), version, row_key));
