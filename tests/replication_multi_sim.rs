@@ -66,7 +66,20 @@ struct Acked {
     item: Option<Item>,
 }
 
+/// What the runs exercised, summed over seeds.
+#[derive(Debug, Default)]
+struct Totals {
+    acked_writes: u64,
+    crashes: u64,
+    dropped: u64,
+    duplicated: u64,
+    conflicts: u64,
+    rejected_clock_skew: u64,
+    tombstones_collected: u64,
+}
+
 struct Sim {
+    crashes: u64,
     rng: Rng,
     network: Arc<SimNetwork>,
     nodes: Vec<Node>,
@@ -100,7 +113,7 @@ impl Sim {
     fn new(seed: u64, bug: Option<InjectedBug>, trace: bool) -> Self {
         let mut rng = Rng(seed);
         let replicas = 2 + rng.below(2);
-        let on_disk = seed % 10 == 0;
+        let on_disk = seed.is_multiple_of(10);
         let network = Arc::new(SimNetwork::new(rng.next()));
         network.set_faults(NetworkFaults {
             drop_per_mille: rng.below(300) as u32,
@@ -147,6 +160,7 @@ impl Sim {
             });
         }
         Self {
+            crashes: 0,
             rng,
             network,
             nodes,
@@ -243,6 +257,7 @@ impl Sim {
             println!("{} crashes", node.id);
         }
         disk.crash(seed);
+        self.crashes += 1;
         let db = open(Some(disk), &node.clock);
         let multi = db.multi_active();
         multi.connect(self.network.clone());
@@ -347,10 +362,32 @@ impl Sim {
 }
 
 fn run_seed(seed: u64, bug: Option<InjectedBug>, trace: bool) -> Result<(), String> {
+    run_seed_counting(seed, bug, trace, &mut Totals::default())
+}
+
+fn run_seed_counting(
+    seed: u64,
+    bug: Option<InjectedBug>,
+    trace: bool,
+    totals: &mut Totals,
+) -> Result<(), String> {
     let mut sim = Sim::new(seed, bug, trace);
     sim.run();
+    let network = sim.network.stats();
     sim.heal()?;
-    sim.check()
+    sim.check()?;
+    totals.acked_writes += sim.acked.len() as u64;
+    totals.crashes += sim.crashes;
+    totals.dropped += network.dropped;
+    totals.duplicated += network.duplicated;
+    for node in &sim.nodes {
+        let stats = node.db.multi_active().stats();
+        let table = node.db.multi_active().table_stats(TABLE);
+        totals.conflicts += table.conflicts;
+        totals.tombstones_collected += table.tombstones_collected;
+        totals.rejected_clock_skew += stats.rejected_clock_skew;
+    }
+    Ok(())
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -364,10 +401,19 @@ fn replicas_converge_to_the_last_writer_under_faults() {
         return;
     }
     let seeds = env_u64("NIMBUS_SIM_SEEDS").unwrap_or(1_000);
+    let mut totals = Totals::default();
     for seed in 0..seeds {
-        if let Err(error) = run_seed(seed, None, false) {
+        if let Err(error) = run_seed_counting(seed, None, false, &mut totals) {
             panic!("seed {seed} failed (rerun with NIMBUS_SEED={seed}): {error}");
         }
+    }
+    println!("{seeds} seeds: {totals:?}");
+    // The runs must have met every fault they claim to survive (counters
+    // reset at a crash, so these are lower bounds).
+    if seeds >= 100 {
+        assert!(totals.crashes > 0 && totals.dropped > 0 && totals.duplicated > 0);
+        assert!(totals.conflicts > 0 && totals.rejected_clock_skew > 0);
+        assert!(totals.tombstones_collected > 0);
     }
 }
 
@@ -375,6 +421,7 @@ fn replicas_converge_to_the_last_writer_under_faults() {
 fn the_simulation_catches_a_missing_replica_tie_break() {
     let caught = (0..200)
         .find(|&seed| run_seed(seed, Some(InjectedBug::IgnoreReplicaTieBreak), false).is_err());
+    println!("injected bug caught by seed {caught:?}");
     assert!(caught.is_some(), "no seed caught the injected bug");
 }
 
@@ -382,5 +429,6 @@ fn the_simulation_catches_a_missing_replica_tie_break() {
 fn the_simulation_catches_tombstones_collected_too_early() {
     let caught = (0..200)
         .find(|&seed| run_seed(seed, Some(InjectedBug::CollectTombstonesEagerly), false).is_err());
+    println!("injected bug caught by seed {caught:?}");
     assert!(caught.is_some(), "no seed caught the injected bug");
 }
