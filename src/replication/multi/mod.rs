@@ -29,7 +29,9 @@
 //! - **Delivery.** Messages may be lost, repeated or reordered. A receiver
 //!   keeps a durable cursor per origin (committed with each applied change)
 //!   and acknowledges it; a sender repeats unacknowledged entries, and
-//!   removes entries every peer acknowledged.
+//!   removes entries every peer acknowledged. Transports: [`SimNetwork`]
+//!   (in-process, deterministic, with fault injection) and [`TcpTransport`]
+//!   (std::net, for replicas in separate processes).
 //! - **Tombstones.** A delete keeps the item's version as a tombstone, so
 //!   an older write arriving later loses. It is removed only once every
 //!   peer has shipped everything it wrote up to a timestamp past the
@@ -82,6 +84,7 @@ mod rows;
 mod runner;
 mod state;
 mod step;
+mod tcp;
 mod transport;
 
 use std::sync::Arc;
@@ -99,6 +102,7 @@ pub use step::{
     COLLECT_TOMBSTONES_MAX, HEARTBEAT_EVERY_STEPS, RECEIVE_MESSAGES_MAX, SEND_CHANGES_MAX,
     StepReport,
 };
+pub use tcp::{CONNECT_TIMEOUT, MAX_FRAME_BYTES, TcpTransport};
 pub use transport::{Message, NetworkFaults, NetworkStats, SimNetwork, Transport, Waker};
 
 use crate::Database;

@@ -277,18 +277,18 @@ pub(crate) fn decode_entry(seq: u64, bytes: &[u8]) -> Result<Change> {
     })
 }
 
-/// A bounds-checked reader of a row's bytes.
-struct Reader<'a> {
+/// A bounds-checked reader of a row's (or a wire frame's) bytes.
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Self {
         Self { bytes, what }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.bytes.len() < n {
             return Err(Error::corruption(self.what, "row is too short"));
         }
@@ -306,10 +306,10 @@ impl<'a> Reader<'a> {
     fn u16(&mut self) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array()?))
     }
-    fn u32(&mut self) -> Result<u32> {
+    pub(crate) fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array()?))
     }
-    fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
@@ -321,7 +321,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn timestamp(&mut self) -> Result<Timestamp> {
+    pub(crate) fn timestamp(&mut self) -> Result<Timestamp> {
         Ok(Timestamp {
             wall_millis: self.u64()?,
             logical: self.u32()?,
@@ -335,11 +335,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
     }
 
-    fn end(&self) -> Result<()> {
+    pub(crate) fn end(&self) -> Result<()> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

@@ -195,6 +195,8 @@ pub(crate) struct MultiActiveState {
     pub(crate) collected_through: Mutex<u64>,
     /// A tombstone was written since the last tombstone collection.
     pub(crate) tombstones_dirty: std::sync::atomic::AtomicBool,
+    /// The clock value known to be in the clock row (or the outbox).
+    pub(crate) persisted_clock: Mutex<Timestamp>,
     /// The horizon of the last tombstone collection.
     pub(crate) tombstone_horizon: Mutex<Option<Timestamp>>,
     injected_bug: AtomicU8,
@@ -248,6 +250,7 @@ impl MultiActiveState {
         }
         *state.collected_through.lock() = first_seq.map_or(next_seq - 1, |first| first - 1);
         state.tombstones_dirty.store(true, Ordering::Relaxed);
+        *state.persisted_clock.lock() = last;
         *state.log.state.lock() = LogState {
             clock: HybridClock::starting_after(last),
             next_seq,

@@ -243,6 +243,18 @@ fn send(
 ) -> Result<()> {
     let state = &db.multi_active;
     let (safe_seq, stable) = state.log.safe_point();
+    // `stable` may come from a peer's timestamp this replica observed; it
+    // is a promise about this replica's future writes, so the clock must
+    // not restart below it after a crash.
+    {
+        let mut persisted = state.persisted_clock.lock();
+        if stable > *persisted {
+            let mut batch = WriteBatch::new();
+            batch.put(&rows::clock_key(), &state.log.clock_row());
+            db.engine.write(batch)?;
+            *persisted = stable;
+        }
+    }
     // A shipped entry must survive a crash here, or its position could be
     // reused for another write after the restart.
     if db.engine.durability() == Durability::Buffered {
