@@ -459,3 +459,45 @@ fn two_replicas_converge_over_tcp_loopback() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn idle_replicas_collect_tombstones_as_time_passes() {
+    let g = group(3);
+    g.dbs[1]
+        .put_item(TABLE)
+        .item(item! { "id" => "gone" })
+        .send()
+        .unwrap();
+    g.settle();
+    g.dbs[2]
+        .delete_item(TABLE)
+        .key(item! { "id" => "gone" })
+        .send()
+        .unwrap();
+    g.settle();
+    g.advance(Duration::from_millis(
+        2 * nimbus::replication::multi::STABLE_ADVANCE_MILLIS,
+    ));
+    for _ in 0..HEARTBEAT_EVERY_STEPS {
+        g.settle();
+    }
+    for (n, db) in g.dbs.iter().enumerate() {
+        assert_eq!(g.get(n, "gone"), None);
+        assert_eq!(db.multi_active().table_stats(TABLE).tombstones_collected, 1);
+        assert_eq!(
+            db.multi_active()
+                .item_version(TABLE, &item! { "id" => "gone" })
+                .unwrap(),
+            None
+        );
+    }
+    let latency = g.dbs[0]
+        .multi_active()
+        .table_stats(TABLE)
+        .last_replication_latency_millis;
+    assert_eq!(
+        latency,
+        Some(0),
+        "the manual clocks did not move between write and apply"
+    );
+}

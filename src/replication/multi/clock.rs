@@ -121,6 +121,18 @@ impl HybridClock {
         next
     }
 
+    /// Moves the clock up to wall time `now_millis` if it is behind (an
+    /// idle replica's promise "my next write is later than this" then
+    /// follows real time, so peers can collect tombstones).
+    pub(crate) fn advance_to(&mut self, now_millis: u64) {
+        if now_millis > self.last.wall_millis {
+            self.last = Timestamp {
+                wall_millis: now_millis,
+                logical: 0,
+            };
+        }
+    }
+
     /// Takes in a timestamp from a peer, unless it is more than
     /// `max_ahead` ahead of the local wall time `now_millis`.
     pub(crate) fn observe(
@@ -195,6 +207,16 @@ mod tests {
             })
         );
         assert_eq!(clock.last(), ts(1_500, 0));
+    }
+
+    #[test]
+    fn advance_to_only_moves_forward_and_later_ticks_pass_it() {
+        let mut clock = HybridClock::starting_after(ts(500, 3));
+        clock.advance_to(400);
+        assert_eq!(clock.last(), ts(500, 3));
+        clock.advance_to(900);
+        assert_eq!(clock.last(), ts(900, 0));
+        assert_eq!(clock.tick(900, None), ts(900, 1));
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub use rows::Change;
 #[doc(hidden)]
 pub use state::InjectedBug;
 pub(crate) use state::MultiActiveState;
-pub use state::{DEFAULT_MAX_CLOCK_SKEW, ReplicaStats, TableStats};
+pub use state::{DEFAULT_MAX_CLOCK_SKEW, ReplicaStats, STABLE_ADVANCE_MILLIS, TableStats};
 pub use step::{
     COLLECT_TOMBSTONES_MAX, HEARTBEAT_EVERY_STEPS, RECEIVE_MESSAGES_MAX, SEND_CHANGES_MAX,
     StepReport,

@@ -20,6 +20,10 @@ use crate::storage::{Direction, Engine, StorageError};
 /// `DELTA_MS` is 100 ms), since a refused change is only retried later.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_millis(500);
 
+/// How far wall time must pass an idle replica's clock before the clock
+/// (and the stable timestamp it advertises) follows it.
+pub const STABLE_ADVANCE_MILLIS: u64 = 1_000;
+
 /// A deliberately wrong rule, switched on by the simulation to prove that
 /// it catches the bug (never set outside tests).
 #[doc(hidden)]
@@ -90,6 +94,17 @@ impl OutboxLog {
         (seq, timestamp)
     }
 
+    /// Lets an idle clock catch up with wall time, at most once per
+    /// [`STABLE_ADVANCE_MILLIS`] (each advance costs a clock row write).
+    pub(crate) fn advance_idle(&self, now_millis: u64) {
+        let mut state = self.state.lock();
+        if state.in_flight.is_empty()
+            && now_millis >= state.clock.last().wall_millis + STABLE_ADVANCE_MILLIS
+        {
+            state.clock.advance_to(now_millis);
+        }
+    }
+
     /// Ends reservations (their writes committed or were abandoned).
     pub(crate) fn release(&self, seqs: &[u64]) {
         {
@@ -148,6 +163,10 @@ pub struct TableStats {
     pub duplicates: u64,
     /// Tombstones removed after every peer passed them.
     pub tombstones_collected: u64,
+    /// Replication latency of the last applied change: local wall time at
+    /// apply minus the change's timestamp (DynamoDB's `ReplicationLatency`;
+    /// includes the clock offset between the replicas).
+    pub last_replication_latency_millis: Option<u64>,
 }
 
 /// Counters of one replica (since the database was opened).

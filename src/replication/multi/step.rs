@@ -121,8 +121,11 @@ fn receive(
                 ..
             } => {
                 let cursor = cursor_of(db, from)?;
-                let cursor = if after <= cursor.applied_through && through > cursor.applied_through
-                {
+                // New positions, or (a heartbeat) a later stable timestamp
+                // over positions already applied.
+                let news = through > cursor.applied_through
+                    || (through == cursor.applied_through && stable > cursor.stable);
+                let cursor = if after <= cursor.applied_through && news {
                     wrote = true;
                     apply_range(db, from, cursor, through, stable, &changes, report)?
                 } else {
@@ -172,8 +175,14 @@ fn apply_range(
         };
         match apply_change(db, origin, change, next) {
             Ok(outcome) => {
+                let now_millis =
+                    u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+                let latency = now_millis.saturating_sub(change.version.timestamp.wall_millis);
                 state.count(&change.table, |s| match outcome {
-                    Outcome::Applied => s.applied += 1,
+                    Outcome::Applied => {
+                        s.applied += 1;
+                        s.last_replication_latency_millis = Some(latency);
+                    }
                     Outcome::Conflict => s.conflicts += 1,
                     Outcome::Duplicate => s.duplicates += 1,
                 });
@@ -242,6 +251,8 @@ fn send(
     report: &mut StepReport,
 ) -> Result<()> {
     let state = &db.multi_active;
+    let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+    state.log.advance_idle(now_millis);
     let (safe_seq, stable) = state.log.safe_point();
     // `stable` may come from a peer's timestamp this replica observed; it
     // is a promise about this replica's future writes, so the clock must
