@@ -74,6 +74,12 @@
 //!   peer that needs one.
 //! - Items replicate one by one: a transaction's items may arrive at a
 //!   peer in separate batches (as in DynamoDB).
+//! - A peer's changes apply in its outbox order: one that is refused (clock
+//!   skew, a table not created or not replicated here yet, a failed write)
+//!   holds back that peer's later changes until it goes in; the refusal is
+//!   counted in [`ReplicaStats`].
+//! - Deleting a table leaves its items' hidden version rows behind (its
+//!   keyspace id is never reused, so they are never read again).
 //! - Counters are in memory, since the database was opened.
 
 mod apply;
