@@ -209,6 +209,8 @@ pub(crate) struct DatabaseInner {
     pub(crate) sweeper: crate::kv::Sweeper,
     /// The object store (`db.objects()`): pack files and catalogue state.
     pub(crate) objects: crate::objects::ObjectStore,
+    /// Multi-active replication (`db.multi_active()`).
+    pub(crate) multi_active: crate::replication::multi::MultiActiveState,
 }
 
 impl Database {
@@ -267,6 +269,7 @@ impl Database {
                 crate::storage::StorageError::corruption("stream catalogue", 0, other.to_string())
             }
         })?;
+        let multi_active = crate::replication::multi::MultiActiveState::load(&engine)?;
         let background = options.engine.background_threads;
         let objects = crate::objects::ObjectStore::open(
             &engine,
@@ -292,6 +295,7 @@ impl Database {
             streams,
             sweeper: crate::kv::Sweeper::default(),
             objects,
+            multi_active,
         });
         crate::index::resume_backfills(&inner)?;
         if background {
@@ -341,6 +345,7 @@ impl Database {
     /// Flushes, stops background work and closes the files. Later calls on
     /// any clone fail with `Closed`.
     pub fn close(&self) -> Result<()> {
+        crate::replication::multi::stop_background(&self.inner);
         crate::kv::stop_background(&self.inner);
         self.inner.kv.save_on_close(&self.inner.engine)?;
         self.inner.engine.close()
@@ -350,6 +355,7 @@ impl Database {
 impl Drop for DatabaseInner {
     fn drop(&mut self) {
         self.sweeper.signal_stop();
+        self.multi_active.runner.signal_stop();
         // Saves the tables' counts so the next open need not recount them.
         // An error here (a failed or closed engine) only costs that
         // recount, so it is not reported.

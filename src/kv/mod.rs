@@ -156,6 +156,10 @@ pub use ttl::{
     UpdateTimeToLiveOutput,
 };
 pub(crate) use {stream::trim_streams, ttl::sweep_expired};
+// The multi-active apply path (replication::multi) writes items through these.
+pub(crate) use keys::{key_from_key_map, key_map_of};
+pub(crate) use partitions::run_pending as run_pending_splits;
+pub(crate) use write::{Staging, read_item};
 
 /// Stops the kv layer's background threads (sweeper, event-source
 /// mappings) before the database closes.

@@ -85,6 +85,9 @@ pub(crate) struct Staging<'d> {
     reservations: super::stream::Reservations,
     /// The changes are the service's own (TTL deletes).
     service: bool,
+    /// Multi-active replication's part: a peer's version, or the outbox
+    /// positions local changes reserved.
+    pub(crate) multi_active: crate::replication::multi::MultiStaging,
 }
 
 impl<'d> Staging<'d> {
@@ -95,6 +98,7 @@ impl<'d> Staging<'d> {
             staged: Vec::new(),
             reservations: Default::default(),
             service: false,
+            multi_active: Default::default(),
         }
     }
 
@@ -189,6 +193,16 @@ impl<'d> Staging<'d> {
             encoded.as_deref(),
             &mut self.batch,
         );
+        crate::replication::multi::stage_version(
+            self.db,
+            &mut self.multi_active,
+            definition,
+            row_key,
+            old,
+            new,
+            encoded.as_deref(),
+            &mut self.batch,
+        )?;
         match encoded {
             Some(bytes) => self.batch.put(row_key, &bytes),
             None if old.is_some() => self.batch.delete(row_key),

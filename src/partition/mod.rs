@@ -46,6 +46,10 @@ pub(crate) const OBJECTS_KEYSPACE: KeyspaceId = 1;
 /// Transaction bookkeeping of the kv layer (idempotency tokens).
 pub(crate) const TRANSACTIONS_KEYSPACE: KeyspaceId = 2;
 
+/// Multi-active replication's hidden rows: item versions, tombstones, the
+/// outbox of local changes and peer cursors (`replication::multi`).
+pub(crate) const MULTI_ACTIVE_KEYSPACE: KeyspaceId = 9;
+
 /// The first id handed to tables and indexes.
 pub(crate) const FIRST_ALLOCATED_KEYSPACE: KeyspaceId = 16;
 
