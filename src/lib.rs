@@ -35,7 +35,7 @@ pub(crate) mod index;
 
 pub mod objects;
 
-pub(crate) mod replication;
+pub mod replication;
 
 pub mod cache;
 
