@@ -167,8 +167,14 @@ impl NodeInner {
             let Some(db) = self.db.read().clone() else {
                 return;
             };
-            let durable = self.options.apply_durably
+            #[allow(unused_mut)]
+            let mut durable = self.options.apply_durably
                 || frame.ack.is_some_and(|level| level >= AckLevel::Durable);
+            #[cfg(test)]
+            if super::sim::ack_before_fsync() {
+                // The simulator's injected bug: skip the fsync it acks.
+                durable = false;
+            }
             let applied = frame.batch().and_then(|batch| {
                 touched_catalogue |= batch
                     .iter()
@@ -334,4 +340,3 @@ fn durable_position(state: &super::node::NodeState) -> u64 {
     }
     state.durable_sequence.min(state.last_sequence)
 }
-

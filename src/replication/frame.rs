@@ -97,11 +97,8 @@ impl Frame {
     /// Decodes the batch; a payload that does not parse, or whose numbering
     /// disagrees with the frame's, is `Corruption`.
     pub(crate) fn batch(&self) -> Result<WriteBatch, StorageError> {
-        let (first, batch) = WriteBatch::decode(
-            &self.payload,
-            Path::new("replication frame"),
-            self.sequence,
-        )?;
+        let (first, batch) =
+            WriteBatch::decode(&self.payload, Path::new("replication frame"), self.sequence)?;
         let last = first + u64::from(batch.count()).saturating_sub(1);
         if first != self.sequence || last != self.last_sequence || batch.is_empty() {
             return Err(StorageError::corruption(

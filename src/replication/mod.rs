@@ -28,11 +28,11 @@
 //! - *Idempotence*: a frame applied twice is a no-op (the engine refuses
 //!   to re-commit a sequence number it has).
 
-pub mod failover;
 mod epoch;
 mod error;
-pub mod frame;
+pub mod failover;
 mod follower;
+pub mod frame;
 mod node;
 mod snapshot;
 mod source;
@@ -46,7 +46,7 @@ mod tests;
 pub use error::{ReplicationError, Result};
 pub use frame::{AckLevel, Frame, Message, NodeId, Progress};
 pub use node::{
-    FollowerLag, NodeOptions, Quorum, RETAINED_FRAMES_DEFAULT, ReplicationEvent,
-    ReplicationNode, ReplicationStats, Role, SNAPSHOT_CHUNK_BYTES_DEFAULT, SyncPolicy,
+    FollowerLag, NodeOptions, Quorum, RETAINED_FRAMES_DEFAULT, ReplicationEvent, ReplicationNode,
+    ReplicationStats, Role, SNAPSHOT_CHUNK_BYTES_DEFAULT, SyncPolicy,
 };
 pub use transport::{Endpoint, Faults, MemoryNetwork, Transport};

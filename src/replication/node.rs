@@ -25,7 +25,6 @@ use super::transport::{Endpoint, Transport};
 use crate::storage::fs::FileSystem;
 use crate::{Database, DatabaseOptions};
 
-
 /// The default number of frames a source keeps for followers that fall
 /// behind; one further behind gets a snapshot (etcd's
 /// `SnapshotCatchUpEntries` and openraft's `replication_lag_threshold`).
@@ -414,7 +413,9 @@ impl ReplicationNode {
             .db
             .read()
             .clone()
-            .ok_or(ReplicationError::Storage(crate::storage::StorageError::Closed))
+            .ok_or(ReplicationError::Storage(
+                crate::storage::StorageError::Closed,
+            ))
     }
 
     /// The node's role.
@@ -469,6 +470,8 @@ impl ReplicationNode {
             state.role = Role::Replica { source };
             state.pending.clear();
             state.asked_from = None;
+            // A transfer from the old source cannot be resumed from another.
+            state.incoming = None;
         }
         self.inner.subscribe(source);
         Ok(())
@@ -534,7 +537,11 @@ impl ReplicationNode {
             // A fenced engine may have stopped; its close error changes nothing.
             let _ = db.close();
         }
-        self.inner.state.lock().role = Role::Replica { source };
+        {
+            let mut state = self.inner.state.lock();
+            state.role = Role::Replica { source };
+            state.incoming = None;
+        }
         self.inner.open_database(true)?;
         {
             let mut state = self.inner.state.lock();
@@ -576,9 +583,7 @@ impl ReplicationNode {
                     synchronous: f.synchronous,
                     progress: f.progress,
                     sequence_lag: state.last_sequence.saturating_sub(applied),
-                    time_lag: Duration::from_micros(
-                        oldest.map_or(0, |t| now.saturating_sub(t)),
-                    ),
+                    time_lag: Duration::from_micros(oldest.map_or(0, |t| now.saturating_sub(t))),
                     snapshotting: f.snapshot.is_some(),
                 }
             })
@@ -644,6 +649,7 @@ impl NodeInner {
     /// replica's position and epoch record are read afresh.
     pub(crate) fn open_database(&self, read_only: bool) -> Result<()> {
         let options = &self.options.database;
+        super::snapshot::finish_install(self.fs.as_ref(), &self.path)?;
         let engine = crate::storage::Engine::open_with(
             Arc::clone(&self.fs),
             &self.path,

@@ -13,6 +13,7 @@ use super::epoch::{EPOCH_FILE_NAME, EpochRecord};
 use super::frame::{Message, NodeId};
 use super::node::{NodeInner, ReplicationEvent, Role};
 use crate::storage::StorageError;
+use crate::storage::fs::FileSystem;
 
 /// How many snapshots a source keeps served at once (older ones are
 /// dropped; a follower still fetching one is told it is gone).
@@ -23,11 +24,16 @@ const SERVED_SNAPSHOTS_MAX: usize = 2;
 pub(crate) struct Served {
     pub(crate) dir: PathBuf,
     pub(crate) files: Vec<String>,
+    /// The source's last sequence number when it was taken: the snapshot
+    /// holds at least this much, so a follower at or past it has it.
+    pub(crate) last_sequence: u64,
 }
 
 /// A snapshot a follower receives.
 #[derive(Debug, Clone)]
 pub(crate) struct Incoming {
+    /// The source serving it: ids are only unique per source.
+    source: NodeId,
     id: u64,
     epoch: u64,
     starts: Vec<(u64, u64)>,
@@ -43,11 +49,14 @@ impl NodeInner {
     /// Takes a checkpoint for `follower`; returns its id and file count.
     pub(crate) fn start_snapshot(&self, follower: NodeId) -> Option<(u64, usize)> {
         let db = self.db.read().clone()?;
-        let id = {
+        let (id, last_sequence) = {
             let mut state = self.state.lock();
-            let id = state.next_snapshot_id;
-            state.next_snapshot_id += 1;
-            id
+            // Ids stay unique across restarts of the source (its counter
+            // restarts, the transport's clock does not go back), so a
+            // follower never resumes one snapshot with another's pieces.
+            let id = state.next_snapshot_id.max(self.transport.now_micros());
+            state.next_snapshot_id = id + 1;
+            (id, state.last_sequence)
         };
         let dir = sibling(&self.path, &format!("snapshot-{}-{id}", self.options.id));
         if self.fs.exists(&dir) {
@@ -67,7 +76,11 @@ impl NodeInner {
                 // name instead.
                 let fresh = sibling(
                     &self.path,
-                    &format!("snapshot-{}-{id}-{}", self.options.id, self.transport.now_micros()),
+                    &format!(
+                        "snapshot-{}-{id}-{}",
+                        self.options.id,
+                        self.transport.now_micros()
+                    ),
                 );
                 db.engine().checkpoint(&fresh).ok()?;
                 fresh
@@ -78,7 +91,14 @@ impl NodeInner {
         state.stats.snapshots_served += 1;
         state.event(ReplicationEvent::SnapshotStarted { follower, id });
         let count = files.len();
-        state.served.insert(id, Served { dir, files });
+        state.served.insert(
+            id,
+            Served {
+                dir,
+                files,
+                last_sequence,
+            },
+        );
         while state.served.len() > SERVED_SNAPSHOTS_MAX {
             if let Some((_, old)) = state.served.pop_first() {
                 remove_files(self.fs.as_ref(), &old.dir);
@@ -104,7 +124,9 @@ impl NodeInner {
         let path = served.dir.join(name);
         let handle = self.fs.open_read_unmapped(&path).ok()?;
         let file_len = handle.len();
-        let want = file_len.saturating_sub(offset).min(self.options.snapshot_chunk_bytes as u64);
+        let want = file_len
+            .saturating_sub(offset)
+            .min(self.options.snapshot_chunk_bytes as u64);
         let mut data = vec![0; usize::try_from(want).ok()?];
         handle.read_exact_at(&mut data, offset).ok()?;
         Some(Message::SnapshotChunk {
@@ -130,17 +152,25 @@ impl NodeInner {
             if state.role != (Role::Replica { source: from }) || epoch < state.epochs.epoch {
                 return;
             }
-            if state.incoming.as_ref().is_some_and(|i| i.id == id) {
+            if state
+                .incoming
+                .as_ref()
+                .is_some_and(|i| i.id == id && i.source == from && i.files == files)
+            {
                 // Already fetching it: resume below.
             } else {
                 let staging = sibling(&self.path, &format!("incoming-{id}"));
                 if self.fs.exists(&staging) {
                     remove_files(self.fs.as_ref(), &staging);
                 }
-                if self.fs.create_dir_all(&staging).is_err() {
+                // The staging directory's own name must be durable before
+                // an install marker can point at it.
+                let parent = staging.parent().unwrap_or(Path::new("/"));
+                if self.fs.create_dir_all(&staging).is_err() || self.fs.sync_dir(parent).is_err() {
                     return;
                 }
                 state.incoming = Some(Incoming {
+                    source: from,
                     id,
                     epoch,
                     starts,
@@ -193,10 +223,14 @@ impl NodeInner {
             let Some(incoming) = state.incoming.as_mut() else {
                 return;
             };
-            if incoming.id != id || incoming.file != file || incoming.offset != offset {
+            if incoming.source != from
+                || incoming.id != id
+                || incoming.file != file
+                || incoming.offset != offset
+            {
                 return;
             }
-            if name.contains('/') || name.contains("..") || name == EPOCH_FILE_NAME {
+            if name.contains('/') || name.contains("..") || name.starts_with(EPOCH_FILE_NAME) {
                 state.incoming = None;
                 return;
             }
@@ -247,7 +281,11 @@ impl NodeInner {
     pub(crate) fn on_snapshot_gone(&self, from: NodeId, id: u64) {
         let gone = {
             let mut state = self.state.lock();
-            if state.incoming.as_ref().is_some_and(|i| i.id == id) {
+            if state
+                .incoming
+                .as_ref()
+                .is_some_and(|i| i.id == id && i.source == from)
+            {
                 state.incoming = None;
                 true
             } else {
@@ -263,27 +301,20 @@ impl NodeInner {
     fn install(&self, incoming: &Incoming) -> Result<(), StorageError> {
         let _apply = self.apply.lock();
         let fs = self.fs.as_ref();
-        let io = |op: &'static str, p: &Path| {
-            let p = p.to_path_buf();
-            move |e| StorageError::io(op, p, e)
-        };
         fs.sync_dir(&incoming.staging)
-            .map_err(io("fsync_dir", &incoming.staging))?;
+            .map_err(|e| StorageError::io("fsync_dir", &incoming.staging, e))?;
         if let Some(db) = self.db.write().take() {
             let _ = db.close();
         }
-        remove_files(fs, &self.path);
-        for name in &incoming.names {
-            let from = incoming.staging.join(name);
-            let to = self.path.join(name);
-            fs.rename(&from, &to).map_err(io("rename", &to))?;
-        }
-        fs.sync_dir(&self.path).map_err(io("fsync_dir", &self.path))?;
+        // The staged epoch record travels with the files; the marker makes
+        // the swap redoable after a crash (see `finish_install`).
         let epochs = EpochRecord {
             epoch: incoming.epoch,
             starts: incoming.starts.clone(),
         };
-        epochs.store(fs, &self.path)?;
+        epochs.store(fs, &incoming.staging)?;
+        write_marker(fs, &self.path, &incoming.staging)?;
+        finish_install(fs, &self.path)?;
         self.open_database(true).map_err(|e| match e {
             super::error::ReplicationError::Storage(e) => e,
             other => StorageError::InvalidArgument(other.to_string()),
@@ -300,6 +331,83 @@ impl NodeInner {
     }
 }
 
+/// The marker of a snapshot install in progress: names the staging
+/// directory, whose files are complete and durable.
+const INSTALL_MARKER: &str = "REPLICATION.installing";
+
+fn write_marker(fs: &dyn FileSystem, dir: &Path, staging: &Path) -> Result<(), StorageError> {
+    let path = dir.join(INSTALL_MARKER);
+    let temporary = dir.join(format!("{INSTALL_MARKER}.tmp"));
+    let io = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |e| StorageError::io(op, p, e)
+    };
+    // The staging path, then every staged name: after a crash midway the
+    // names tell what belongs to the new database even once moved.
+    let mut text = staging.to_string_lossy().into_owned();
+    for name in fs.list_dir(staging).map_err(io("list", staging))? {
+        text.push('\n');
+        text.push_str(&name);
+    }
+    let mut file = fs.create(&temporary).map_err(io("create", &temporary))?;
+    file.append(text.as_bytes())
+        .map_err(io("append", &temporary))?;
+    file.sync_data().map_err(io("fsync", &temporary))?;
+    drop(file);
+    fs.rename(&temporary, &path).map_err(io("rename", &path))?;
+    fs.sync_dir(dir).map_err(io("fsync_dir", dir))
+}
+
+/// Completes (or redoes, after a crash) a snapshot install whose marker
+/// is in `dir`: every other file of `dir` is removed, every staged file
+/// (the epoch record included) is moved in, then the marker goes. Every
+/// step is idempotent, so a crash anywhere leaves either the old files
+/// plus the marker, or a mix the next open finishes the same way.
+pub(crate) fn finish_install(fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
+    let marker = dir.join(INSTALL_MARKER);
+    if !fs.exists(&marker) {
+        return Ok(());
+    }
+    let io = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |e| StorageError::io(op, p, e)
+    };
+    let handle = fs
+        .open_read_unmapped(&marker)
+        .map_err(io("open", &marker))?;
+    let mut bytes = vec![0; usize::try_from(handle.len()).unwrap_or(0)];
+    handle
+        .read_exact_at(&mut bytes, 0)
+        .map_err(io("read", &marker))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut lines = text.split('\n');
+    let staging = PathBuf::from(lines.next().unwrap_or_default());
+    let names: Vec<&str> = lines.filter(|n| !n.is_empty()).collect();
+    for name in fs.list_dir(dir).map_err(io("list", dir))? {
+        let path = dir.join(&name);
+        // Subdirectories (the object store's packs) are not the engine's
+        // and stay.
+        if name != INSTALL_MARKER && !names.contains(&name.as_str()) && fs.list_dir(&path).is_err()
+        {
+            fs.remove_file(&path)
+                .map_err(io("remove", &dir.join(&name)))?;
+        }
+    }
+    for name in &names {
+        let from = staging.join(name);
+        if fs.exists(&from) {
+            let to = dir.join(name);
+            fs.rename(&from, &to).map_err(io("rename", &to))?;
+        }
+    }
+    if fs.exists(&staging) {
+        fs.sync_dir(&staging).map_err(io("fsync_dir", &staging))?;
+    }
+    fs.sync_dir(dir).map_err(io("fsync_dir", dir))?;
+    fs.remove_file(&marker).map_err(io("remove", &marker))?;
+    fs.sync_dir(dir).map_err(io("fsync_dir", dir))
+}
+
 /// `<dir>.<suffix>`: beside the database directory, never inside it.
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.as_os_str().to_os_string();
@@ -310,7 +418,7 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 
 /// Removes every file in `dir` (best effort: a leftover is harmless and
 /// overwritten or ignored later).
-fn remove_files(fs: &dyn crate::storage::fs::FileSystem, dir: &Path) {
+fn remove_files(fs: &dyn FileSystem, dir: &Path) {
     if let Ok(names) = fs.list_dir(dir) {
         for name in names {
             let _ = fs.remove_file(&dir.join(name));

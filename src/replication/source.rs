@@ -12,8 +12,8 @@ use super::node::{
     Follower, NodeInner, NodeState, Quorum, ReplicationEvent, Retained, Role, SyncPolicy,
     heartbeat_of,
 };
-use crate::storage::{Engine, StorageError};
 use crate::storage::commit::CommittedBatch;
+use crate::storage::{Engine, StorageError};
 
 /// How often a waiting synchronous commit re-prompts lagging standbys
 /// (a heartbeat makes one that lost a frame subscribe again).
@@ -27,13 +27,12 @@ impl NodeInner {
     /// Installs the replication hook on `engine`.
     pub(crate) fn install_hook_on(&self, engine: &Engine) -> Result<(), StorageError> {
         let weak = self.weak.clone();
-        engine
-            .set_replication_hook(Some(Arc::new(move |group: &[CommittedBatch]| {
-                match weak.upgrade() {
-                    Some(node) => node.ship(group),
-                    None => Ok(()),
-                }
-            })))
+        engine.set_replication_hook(Some(Arc::new(move |group: &[CommittedBatch]| {
+            match weak.upgrade() {
+                Some(node) => node.ship(group),
+                None => Ok(()),
+            }
+        })))
     }
 
     /// The hook: frames the group, sends it to streaming followers and,
@@ -44,15 +43,10 @@ impl NodeInner {
             let mut state = self.state.lock();
             let epoch = state.epochs.epoch;
             if let Role::Fenced { newer } = state.role {
-                return Err(StorageError::Fenced {
-                    epoch,
-                    newer,
-                });
+                return Err(StorageError::Fenced { epoch, newer });
             }
             let policy = match (state.role, self.options.sync) {
-                (Role::Primary, Some(policy)) if !state.degraded && !state.opening => {
-                    Some(policy)
-                }
+                (Role::Primary, Some(policy)) if !state.degraded && !state.opening => Some(policy),
                 _ => None,
             };
             let ack = policy.map(|p| p.level);
@@ -98,8 +92,7 @@ impl NodeInner {
             let slice = RETRANSMIT_INTERVAL.min(policy.timeout - waited);
             let mut done = || {
                 let state = self.state.lock();
-                matches!(state.role, Role::Fenced { .. })
-                    || quorum_met(&state, policy, sequence).0
+                matches!(state.role, Role::Fenced { .. }) || quorum_met(&state, policy, sequence).0
             };
             let met = self.transport.wait_until(&mut done, slice);
             waited += slice;
@@ -139,8 +132,7 @@ impl NodeInner {
                 .collect();
             drop(state);
             for id in lagging {
-                self.transport
-                    .send(self.options.id, id, heartbeat.clone());
+                self.transport.send(self.options.id, id, heartbeat.clone());
             }
         }
     }
@@ -177,10 +169,13 @@ impl NodeInner {
             }
             // An unfinished snapshot of this follower is offered again, so
             // a transfer resumes rather than restarts.
+            // One it already installed (it is at or past the snapshot's
+            // position) is not offered again.
             let offer = follower.snapshot.and_then(|id| {
                 state
                     .served
                     .get(&id)
+                    .filter(|s| last_sequence < s.last_sequence)
                     .map(|s| (id, s.files.len()))
             });
             drop(state);
@@ -215,12 +210,15 @@ impl NodeInner {
         if let Some(f) = state.followers.get_mut(&from) {
             f.streaming = true;
             f.snapshot = None;
-            raise(&mut f.progress, Progress {
-                received: last_sequence,
-                written: last_sequence,
-                durable: last_sequence,
-                applied: last_sequence,
-            });
+            raise(
+                &mut f.progress,
+                Progress {
+                    received: last_sequence,
+                    written: last_sequence,
+                    durable: last_sequence,
+                    applied: last_sequence,
+                },
+            );
         }
         state.stats.frames_sent += frames.len() as u64;
         let welcome = Message::Welcome {
@@ -292,8 +290,7 @@ impl NodeInner {
             )
         };
         for id in followers {
-            self.transport
-                .send(self.options.id, id, heartbeat.clone());
+            self.transport.send(self.options.id, id, heartbeat.clone());
         }
     }
 }
@@ -346,4 +343,3 @@ fn raise(to: &mut Progress, from: Progress) {
     to.durable = to.durable.max(from.durable);
     to.applied = to.applied.max(from.applied);
 }
-

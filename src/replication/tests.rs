@@ -32,7 +32,10 @@ impl Group {
 
     fn options(id: NodeId, sync: Option<SyncPolicy>) -> NodeOptions {
         let mut options = NodeOptions::new(id);
-        options.database = DatabaseOptions::default().background_threads(false);
+        options.database = DatabaseOptions::default()
+            .background_threads(false)
+            .memtable_bytes(64 << 10);
+        options.database.engine.log_preallocate_bytes = 0;
         options.sync = sync;
         options
     }
@@ -109,7 +112,10 @@ fn a_sync_commit_returns_only_after_the_standby_made_it_durable() {
         // No settling: the commit itself waited for the standby.
         assert_eq!(get(&standby, &format!("k{i}")), Some(b"v".to_vec()));
         let lag = primary.lag();
-        assert!(lag[0].progress.durable >= primary.last_sequence(), "{lag:?}");
+        assert!(
+            lag[0].progress.durable >= primary.last_sequence(),
+            "{lag:?}"
+        );
     }
     assert_eq!(standby.last_sequence(), primary.last_sequence());
 }
@@ -125,7 +131,12 @@ fn a_replica_refuses_writes() {
         Err(StorageError::ReadOnlyReplica)
     ));
     let db = replica.database().unwrap();
-    assert!(db.create_table("T").partition_key("K", ScalarType::S).send().is_err());
+    assert!(
+        db.create_table("T")
+            .partition_key("K", ScalarType::S)
+            .send()
+            .is_err()
+    );
 }
 
 #[test]
@@ -159,7 +170,12 @@ fn a_replica_serves_tables_created_on_the_primary() {
     );
     db.delete_table("Music").send().unwrap();
     group.settle(&[&primary, &replica]);
-    assert!(read.get_item("Music").key(item! { "Artist" => "Acme" }).send().is_err());
+    assert!(
+        read.get_item("Music")
+            .key(item! { "Artist" => "Acme" })
+            .send()
+            .is_err()
+    );
 }
 
 #[test]
@@ -173,7 +189,14 @@ fn without_an_ack_a_sync_commit_times_out_and_nothing_becomes_visible() {
     group.net.partition(0, 1, true);
     let err = put(&primary, "lost", "v").unwrap_err();
     assert!(
-        matches!(err, StorageError::ReplicationTimeout { acknowledged: 0, required: 1, .. }),
+        matches!(
+            err,
+            StorageError::ReplicationTimeout {
+                acknowledged: 0,
+                required: 1,
+                ..
+            }
+        ),
         "{err:?}"
     );
     // Not visible, and the primary takes no more commits (outcome unknown).
@@ -199,15 +222,33 @@ fn degrading_to_async_is_opt_in_and_reported_and_sync_resumes() {
     group.net.partition(0, 1, true);
     put(&primary, "a", "1").unwrap();
     put(&primary, "b", "2").unwrap();
-    assert_eq!(primary.stats().degraded_commits, 1, "the second commit did not wait");
-    assert!(primary.events().iter().any(|e| matches!(e, ReplicationEvent::DegradedToAsync { .. })));
+    assert_eq!(
+        primary.stats().degraded_commits,
+        1,
+        "the second commit did not wait"
+    );
+    assert!(
+        primary
+            .events()
+            .iter()
+            .any(|e| matches!(e, ReplicationEvent::DegradedToAsync { .. }))
+    );
     group.net.heal();
     group.settle(&[&primary, &standby]);
-    assert!(primary.events().iter().any(|e| matches!(e, ReplicationEvent::SyncRestored { .. })));
+    assert!(
+        primary
+            .events()
+            .iter()
+            .any(|e| matches!(e, ReplicationEvent::SyncRestored { .. }))
+    );
     assert_eq!(get(&standby, "b"), Some(b"2".to_vec()));
     group.net.partition(0, 1, true);
     assert!(put(&primary, "c", "3").is_ok());
-    assert_eq!(primary.stats().degraded_commits, 2, "sync was restored, so it waited again");
+    assert_eq!(
+        primary.stats().degraded_commits,
+        2,
+        "sync was restored, so it waited again"
+    );
 }
 
 #[test]
@@ -254,15 +295,28 @@ fn fifteen_replicas_and_a_chain_three_deep_converge_and_report_lag() {
     }
     let lag = primary.lag();
     assert_eq!(lag.len(), 15);
-    assert!(lag.iter().all(|l| l.sequence_lag > 0), "nothing delivered yet: {lag:?}");
+    assert!(
+        lag.iter().all(|l| l.sequence_lag > 0),
+        "nothing delivered yet: {lag:?}"
+    );
     let mut all: Vec<&ReplicationNode> = nodes.iter().collect();
     all.push(&primary);
     group.settle(&all);
     for node in &nodes {
-        assert_eq!(node.last_sequence(), primary.last_sequence(), "node {}", node.id());
+        assert_eq!(
+            node.last_sequence(),
+            primary.last_sequence(),
+            "node {}",
+            node.id()
+        );
         assert_eq!(get(node, "k49"), Some(b"v49".to_vec()));
     }
-    assert!(primary.lag().iter().all(|l| l.sequence_lag == 0 && l.time_lag.is_zero()));
+    assert!(
+        primary
+            .lag()
+            .iter()
+            .all(|l| l.sequence_lag == 0 && l.time_lag.is_zero())
+    );
     assert_eq!(nodes[16].lag()[0].node, 18);
 }
 
@@ -346,8 +400,18 @@ fn promotion_fences_the_old_primary_which_rejoins_after_a_snapshot() {
     reader.inner.receive(0, Message::Frame(stale));
     primary.rejoin(1).unwrap();
     group.settle(&[&primary, &standby, &reader]);
-    assert!(primary.events().iter().any(|e| matches!(e, ReplicationEvent::SnapshotInstalled { .. })));
-    assert!(standby.events().iter().any(|e| matches!(e, ReplicationEvent::Diverged { follower: 0, .. })));
+    assert!(
+        primary
+            .events()
+            .iter()
+            .any(|e| matches!(e, ReplicationEvent::SnapshotInstalled { .. }))
+    );
+    assert!(
+        standby
+            .events()
+            .iter()
+            .any(|e| matches!(e, ReplicationEvent::Diverged { follower: 0, .. }))
+    );
     for node in [&primary, &reader] {
         assert_eq!(get(node, "orphan"), None, "node {}", node.id());
         assert_eq!(get(node, "new"), Some(b"v".to_vec()));
@@ -371,7 +435,10 @@ fn a_frame_applied_twice_is_harmless_and_a_gap_is_refilled() {
     let before = replica.stats();
     replica.inner.receive(0, Message::Frame(frame.clone()));
     replica.inner.receive(0, Message::Frame(frame));
-    assert_eq!(replica.stats().duplicates_ignored, before.duplicates_ignored + 2);
+    assert_eq!(
+        replica.stats().duplicates_ignored,
+        before.duplicates_ignored + 2
+    );
     assert_eq!(replica.stats().frames_applied, before.frames_applied);
     assert_eq!(replica.last_sequence(), primary.last_sequence());
     // Heavy loss, duplication and reordering still converge.
@@ -388,7 +455,10 @@ fn a_frame_applied_twice_is_harmless_and_a_gap_is_refilled() {
     group.settle(&[&primary, &replica]);
     assert_eq!(replica.last_sequence(), primary.last_sequence());
     for i in 0..100 {
-        assert_eq!(get(&replica, &format!("r{i}")), Some(format!("{i}").into_bytes()));
+        assert_eq!(
+            get(&replica, &format!("r{i}")),
+            Some(format!("{i}").into_bytes())
+        );
     }
 }
 
@@ -408,7 +478,11 @@ fn automatic_failover_promotes_once_the_lease_expires_with_the_witness_vote() {
     assert_eq!(failover.tick(group.net.now_micros()).unwrap(), None);
     group.net.set_down(0, true);
     group.net.advance(50_000);
-    assert_eq!(failover.tick(group.net.now_micros()).unwrap(), None, "lease still held");
+    assert_eq!(
+        failover.tick(group.net.now_micros()).unwrap(),
+        None,
+        "lease still held"
+    );
     group.net.advance(100_000);
     assert_eq!(failover.tick(group.net.now_micros()).unwrap(), Some(2));
     assert_eq!(standby.role(), Role::Primary);

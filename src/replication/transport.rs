@@ -205,7 +205,10 @@ impl MemoryNetwork {
         let next = {
             let mut state = self.state.lock();
             let now = state.now_micros;
-            let due = state.queue.first_key_value().is_some_and(|(k, _)| k.0 <= now);
+            let due = state
+                .queue
+                .first_key_value()
+                .is_some_and(|(k, _)| k.0 <= now);
             if !due {
                 return false;
             }
@@ -262,9 +265,7 @@ impl Transport for MemoryNetwork {
             return;
         }
         let faults = state.faults;
-        if faults.drop_per_mille > 0
-            && state.rng.below(1000) < u64::from(faults.drop_per_mille)
-        {
+        if faults.drop_per_mille > 0 && state.rng.below(1000) < u64::from(faults.drop_per_mille) {
             state.dropped += 1;
             return;
         }
@@ -289,7 +290,9 @@ impl Transport for MemoryNetwork {
                 original.clone()
             };
             if let Some(message) = message {
-                state.queue.insert((at, tiebreak), InFlight { from, to, message });
+                state
+                    .queue
+                    .insert((at, tiebreak), InFlight { from, to, message });
             }
         }
     }
