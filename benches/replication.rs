@@ -85,7 +85,11 @@ fn commit_latency(c: &mut Criterion) {
     let value = vec![7u8; VALUE_BYTES];
     for (name, replicas, sync) in [
         ("sync_commit_no_replication", 0, None),
-        ("sync_commit_sync_standby_in_process", 1, Some(SyncPolicy::default())),
+        (
+            "sync_commit_sync_standby_in_process",
+            1,
+            Some(SyncPolicy::default()),
+        ),
     ] {
         let cluster = cluster(replicas, sync);
         let db = cluster.primary.database().expect("db");
