@@ -14,7 +14,8 @@
 //! none). At the end a heal phase removes every fault and the replicas
 //! must converge to the primary's state.
 //!
-//! `NIMBUS_SEED=<n>` reruns one seed; `NIMBUS_SIM_SEEDS=<n>` runs n seeds.
+//! `NIMBUS_SEED=<n>` reruns one seed; `NIMBUS_SIM_SEEDS=<n>` runs n seeds;
+//! `NIMBUS_SIM_TRACE=1` prints every step, crash and heal.
 //! The injected bug (followers acknowledge `Durable` before they fsync) is
 //! switched on per thread by the mutation test, which must see it caught.
 
