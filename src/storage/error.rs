@@ -55,7 +55,9 @@ pub enum StorageError {
     /// standbys acknowledged it in time: its outcome is unknown (it may
     /// survive a failover or not), and the primary stopped accepting
     /// commits, as PostgreSQL blocks rather than silently degrade.
-    #[error("replication: {acknowledged} of {required} standby acknowledgements for sequence {sequence} within {waited_ms} ms")]
+    #[error(
+        "replication: {acknowledged} of {required} standby acknowledgements for sequence {sequence} within {waited_ms} ms"
+    )]
     ReplicationTimeout {
         /// The last sequence number of the unacknowledged group.
         sequence: u64,

@@ -33,9 +33,7 @@ impl Engine {
     ) -> Result<SequenceNumber> {
         let shared = self.shared();
         shared.check()?;
-        let committed = shared
-            .pipeline()?
-            .commit_replicated(first_seq, batch, sync);
+        let committed = shared.pipeline()?.commit_replicated(first_seq, batch, sync);
         shared.latch(committed)
     }
 
