@@ -255,7 +255,7 @@ impl Database {
         Self::assemble(engine, fs, path.as_ref(), options)
     }
 
-    fn assemble(
+    pub(crate) fn assemble(
         engine: Engine,
         fs: Arc<dyn FileSystem>,
         path: &Path,

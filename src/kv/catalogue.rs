@@ -199,7 +199,12 @@ impl KvState {
             tables.insert(definition.name.clone(), Arc::new(handle));
         }
         batch.delete(&catalogue_key(CLEAN_TAG, &[]));
-        engine.write(batch)?;
+        // A read replica writes nothing of its own: its primary's log is
+        // the only source of its rows (see `refresh`).
+        let read_only = engine.is_read_only();
+        if !read_only {
+            engine.write(batch)?;
+        }
         let pitr = super::pitr::ArchiveClock::recover(
             engine,
             tables
@@ -227,9 +232,61 @@ impl KvState {
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_be_bytes)
                 .ok_or_else(|| corrupt("dropped keyspace id"))?;
-            purge_keyspace(engine, id)?;
+            if !read_only {
+                purge_keyspace(engine, id)?;
+            }
         }
         Ok(state)
+    }
+
+    /// Re-reads the table definitions from the engine: a read replica
+    /// calls it after applying replicated batches that touched the
+    /// catalogue, so tables created, updated or deleted on the primary
+    /// appear here. A new table's counts come from one scan.
+    pub(crate) fn refresh(&self, engine: &Engine) -> Result<(), StorageError> {
+        let mut definitions = HashMap::new();
+        for row in engine.prefix(&catalogue_key(TABLE_TAG, &[]), Direction::Forward, None)? {
+            let (_, value) = row?;
+            let definition: TableDefinition = serde_json::from_slice(&value)
+                .map_err(|e| corrupt(format!("table definition: {e}")))?;
+            definitions.insert(definition.name.clone(), definition);
+        }
+        if let Some(bytes) = engine.get(&catalogue_key(NEXT_KEYSPACE_TAG, &[]))? {
+            let next = u32::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("next keyspace id"))?,
+            );
+            *self.next_keyspace.lock() = next;
+        }
+        let mut tables = self.tables.write();
+        tables.retain(|name, handle| {
+            let keep = definitions
+                .get(name)
+                .is_some_and(|d| d.keyspace == handle.definition().keyspace);
+            if !keep {
+                handle.dropped.store(true, Ordering::Release);
+            }
+            keep
+        });
+        for (name, definition) in definitions {
+            if let Some(handle) = tables.get(&name) {
+                handle.set_definition(definition);
+                continue;
+            }
+            // The scratch batch takes the count-row deletions `load` stages
+            // for a primary; a replica never writes them.
+            let mut scratch = WriteBatch::new();
+            let (partitions, recounted) =
+                super::partitions::load(engine, &definition, false, &mut scratch)?;
+            let (items, bytes) = recounted.unwrap_or_default();
+            tables.insert(
+                name,
+                Arc::new(TableHandle::new(definition, items, bytes, partitions)),
+            );
+        }
+        Ok(())
     }
 
     /// The table called `name`.

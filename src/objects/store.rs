@@ -255,7 +255,11 @@ impl ObjectStore {
                     next_bucket_id: 1,
                     options: ObjectStoreOptions::default(),
                 };
-                engine.put(&keys::config(), &config.encode())?;
+                // A read replica writes nothing: its primary's config
+                // arrives through the replicated log.
+                if !engine.is_read_only() {
+                    engine.put(&keys::config(), &config.encode())?;
+                }
                 config
             }
         };

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::batch::{BATCH_BYTES_MAX, WriteBatch};
 use super::error::{Result, StorageError};
@@ -121,6 +121,16 @@ pub(crate) struct CommittedBatch {
 /// An error is terminal for the pipeline.
 pub(crate) type ApplyFn = Box<dyn Fn(&[CommittedBatch]) -> Result<()> + Send + Sync>;
 
+/// The replication hook: called by the leader with each group after its
+/// local append (and sync) and *before* the apply callback makes it
+/// visible, so a write that must be acknowledged by standbys is never read
+/// before they have acknowledged it (lossless semi-sync, MySQL's
+/// AFTER_SYNC). An error stops the pipeline: the group is in the local log
+/// but its outcome is unknown, so no later group may be made visible on top
+/// of it. Also called for replicated groups on a replica, which is how a
+/// replica forwards to replicas of its own (chains).
+pub(crate) type ReplicateFn = Arc<dyn Fn(&[CommittedBatch]) -> Result<()> + Send + Sync>;
+
 /// Group commit through the write-ahead log.
 pub(crate) struct CommitPipeline {
     shared: Arc<Shared>,
@@ -155,7 +165,11 @@ struct Shared {
     terminal: Mutex<Option<StorageError>>,
     /// The group being committed, reused from group to group so a group
     /// allocates nothing here (only the leader locks it, so it never waits).
-    committed: Mutex<Vec<CommittedBatch>>,
+    committed: Mutex<GroupScratch>,
+    /// The replication hook, if the engine ships its log.
+    replicate: RwLock<Option<ReplicateFn>>,
+    /// A read replica: only [`CommitPipeline::commit_replicated`] writes.
+    local_writes_refused: std::sync::atomic::AtomicBool,
     /// Held by a leader from its append through its apply, and by
     /// [`CommitPipeline::with_commits_paused`], so work done under it falls
     /// exactly between two groups.
@@ -170,6 +184,18 @@ enum Backing {
 struct Submission {
     batch: WriteBatch,
     sync: bool,
+    /// A replicated batch: the sequence number the primary gave its first
+    /// entry, which it must get here too.
+    at: Option<SequenceNumber>,
+}
+
+/// What a leader fills while committing a group, reused between groups.
+#[derive(Default)]
+struct GroupScratch {
+    committed: Vec<CommittedBatch>,
+    /// Submissions answered without being committed (a replicated batch
+    /// already applied, or out of order), by position in the group.
+    early: Vec<(usize, Result<SequenceNumber>)>,
 }
 
 impl CommitPipeline {
@@ -215,7 +241,9 @@ impl CommitPipeline {
             groups: AtomicU64::new(0),
             synced_groups: AtomicU64::new(0),
             terminal: Mutex::new(None),
-            committed: Mutex::new(Vec::new()),
+            committed: Mutex::new(GroupScratch::default()),
+            replicate: RwLock::new(None),
+            local_writes_refused: std::sync::atomic::AtomicBool::new(false),
             gate: Mutex::new(()),
         });
         let syncer = match shared.backing {
@@ -248,6 +276,62 @@ impl CommitPipeline {
         durability: Option<Durability>,
     ) -> Result<SequenceNumber> {
         self.shared.check_terminal()?;
+        if self.shared.local_writes_refused.load(Ordering::Acquire) {
+            return Err(StorageError::ReadOnlyReplica);
+        }
+        self.submit(batch, durability, None)
+    }
+
+    /// Commits a batch a primary committed with first sequence number
+    /// `first_seq`, under that same number (a replica's apply path). A
+    /// batch already committed here is answered without writing anything
+    /// (applying a frame twice is harmless); one that does not continue the
+    /// sequence exactly is refused with `InvalidArgument` and changes
+    /// nothing. Returns the batch's last sequence number.
+    pub(crate) fn commit_replicated(
+        &self,
+        first_seq: SequenceNumber,
+        batch: WriteBatch,
+        sync: bool,
+    ) -> Result<SequenceNumber> {
+        self.shared.check_terminal()?;
+        if batch.is_empty() || first_seq == 0 || first_seq > MAX_SEQUENCE_NUMBER {
+            return Err(StorageError::InvalidArgument(format!(
+                "a replicated batch needs entries and a valid first sequence number (got {first_seq})"
+            )));
+        }
+        let durability = if sync {
+            Durability::Sync
+        } else {
+            Durability::Buffered
+        };
+        self.submit(batch, Some(durability), Some(first_seq))
+    }
+
+    /// Installs (or removes) the replication hook; see [`ReplicateFn`].
+    pub(crate) fn set_replication_hook(&self, hook: Option<ReplicateFn>) {
+        *self.shared.replicate.write() = hook;
+    }
+
+    /// Refuses (or again accepts) local commits: a read replica only takes
+    /// [`commit_replicated`](Self::commit_replicated) batches.
+    pub(crate) fn refuse_local_writes(&self, refuse: bool) {
+        self.shared
+            .local_writes_refused
+            .store(refuse, Ordering::Release);
+    }
+
+    /// Whether local commits are refused (a read replica).
+    pub(crate) fn local_writes_refused(&self) -> bool {
+        self.shared.local_writes_refused.load(Ordering::Acquire)
+    }
+
+    fn submit(
+        &self,
+        batch: WriteBatch,
+        durability: Option<Durability>,
+        at: Option<SequenceNumber>,
+    ) -> Result<SequenceNumber> {
         if batch.encoded_len() > BATCH_BYTES_MAX {
             return Err(StorageError::InvalidArgument(format!(
                 "batch of {} bytes exceeds the limit of {BATCH_BYTES_MAX}",
@@ -259,7 +343,7 @@ impl CommitPipeline {
         }
         let sync = durability.unwrap_or(self.shared.durability) == Durability::Sync;
         let bytes = batch.encoded_len();
-        let submission = Submission { batch, sync };
+        let submission = Submission { batch, sync, at };
         let shared = &self.shared;
         let gather = if sync {
             Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(GATHER_MAX)
@@ -435,18 +519,29 @@ impl Shared {
     /// `group` and pushes one result per batch, in order, onto `results`.
     fn lead(&self, group: &mut Vec<Submission>, results: &mut Vec<Result<SequenceNumber>>) {
         let count = group.len();
-        let mut committed = self.committed.lock();
+        let mut scratch = self.committed.lock();
+        let GroupScratch { committed, early } = &mut *scratch;
         // Empty unless a leader panicked mid-group (then no group follows).
         committed.clear();
-        let outcome = self.commit_group(group, &mut committed);
-        match outcome {
-            Ok(()) => results.extend(
-                committed
-                    .iter()
-                    .map(|c| Ok(c.first_seq + u64::from(c.batch.count()) - 1)),
-            ),
-            Err(e) => results.extend(std::iter::repeat_n(Err(e), count)),
+        early.clear();
+        let outcome = self.commit_group(group, committed, early);
+        let mut committed_results = committed
+            .iter()
+            .map(|c| Ok(c.first_seq + u64::from(c.batch.count()) - 1));
+        let mut early_results = early.drain(..).peekable();
+        for position in 0..count {
+            if early_results.peek().is_some_and(|(p, _)| *p == position) {
+                if let Some((_, result)) = early_results.next() {
+                    results.push(result);
+                }
+                continue;
+            }
+            match &outcome {
+                Ok(()) => results.extend(committed_results.next()),
+                Err(e) => results.push(Err(e.clone())),
+            }
         }
+        drop(committed_results);
         // Drops the batches but keeps the vector's room for the next group.
         committed.clear();
     }
@@ -457,12 +552,30 @@ impl Shared {
         &self,
         group: &mut Vec<Submission>,
         committed: &mut Vec<CommittedBatch>,
+        early: &mut Vec<(usize, Result<SequenceNumber>)>,
     ) -> Result<()> {
         let terminal = self.check_terminal();
         let first = self.next_seq.load(Ordering::Acquire);
         let mut next = first;
         let mut sync = false;
-        for submission in group.drain(..) {
+        for (position, submission) in group.drain(..).enumerate() {
+            if let Some(at) = submission.at {
+                let last = at + u64::from(submission.batch.count()) - 1;
+                if last < next {
+                    // Already committed here: a duplicate frame.
+                    early.push((position, Ok(last)));
+                    continue;
+                }
+                if at != next {
+                    early.push((
+                        position,
+                        Err(StorageError::InvalidArgument(format!(
+                            "replicated batch {at}..={last} does not continue at sequence {next}"
+                        ))),
+                    ));
+                    continue;
+                }
+            }
             let first_seq = next;
             next += u64::from(submission.batch.count());
             sync |= submission.sync;
@@ -472,6 +585,9 @@ impl Shared {
             });
         }
         terminal?;
+        if committed.is_empty() {
+            return Ok(());
+        }
         assert!(
             next - 1 <= MAX_SEQUENCE_NUMBER,
             "sequence numbers exhausted: group {first}..{next}"
@@ -495,6 +611,17 @@ impl Shared {
         }
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.next_seq.store(next, Ordering::Release);
+        let hook = self.replicate.read().clone();
+        if let Some(hook) = hook
+            && let Err(e) = hook(committed)
+        {
+            // The group is logged but must not become visible; nothing may
+            // be made visible after it either.
+            self.set_terminal(StorageError::PreviousIo {
+                cause: Arc::new(e.clone()),
+            });
+            return Err(e);
+        }
         (self.apply)(committed).map_err(|e| self.fail(e))?;
         self.last_visible.store(next - 1, Ordering::Release);
         Ok(())

@@ -47,6 +47,36 @@ pub enum StorageError {
     /// The engine was closed.
     #[error("the database is closed")]
     Closed,
+    /// A read replica refuses writes of its own: it only applies what its
+    /// primary ships.
+    #[error("this database is a read replica and refuses writes")]
+    ReadOnlyReplica,
+    /// A synchronous commit's batch is in the local log but not enough
+    /// standbys acknowledged it in time: its outcome is unknown (it may
+    /// survive a failover or not), and the primary stopped accepting
+    /// commits, as PostgreSQL blocks rather than silently degrade.
+    #[error(
+        "replication: {acknowledged} of {required} standby acknowledgements for sequence {sequence} within {waited_ms} ms"
+    )]
+    ReplicationTimeout {
+        /// The last sequence number of the unacknowledged group.
+        sequence: u64,
+        /// Acknowledgements received.
+        acknowledged: usize,
+        /// Acknowledgements the quorum needs.
+        required: usize,
+        /// How long the commit waited, in milliseconds.
+        waited_ms: u64,
+    },
+    /// A newer epoch exists: this node was demoted (or fenced) and must
+    /// rejoin as a replica.
+    #[error("fenced: epoch {epoch} was superseded by epoch {newer}")]
+    Fenced {
+        /// This node's epoch.
+        epoch: u64,
+        /// The newer epoch seen.
+        newer: u64,
+    },
 }
 
 impl StorageError {

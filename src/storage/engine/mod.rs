@@ -20,6 +20,7 @@ mod compact;
 mod flush;
 mod open;
 mod read;
+mod replicated;
 mod state;
 mod table;
 mod write;

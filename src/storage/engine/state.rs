@@ -147,7 +147,11 @@ impl Shared {
     /// Runs `f`, latching any I/O or corruption error it returns.
     pub(super) fn latch<T>(&self, result: Result<T>) -> Result<T> {
         result.map_err(|error| match error {
-            StorageError::InvalidArgument(_) | StorageError::Closed => error,
+            StorageError::InvalidArgument(_)
+            | StorageError::Closed
+            | StorageError::ReadOnlyReplica
+            | StorageError::ReplicationTimeout { .. }
+            | StorageError::Fenced { .. } => error,
             other => self.fail(other),
         })
     }
