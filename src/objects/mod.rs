@@ -39,6 +39,7 @@
 //! references it counted outside the store's gate.
 
 mod bucket;
+mod bucket_attributes;
 mod chunker;
 mod codec;
 mod copy;
@@ -63,6 +64,7 @@ mod record;
 mod restore;
 mod store;
 mod subscribe;
+mod tagging;
 mod types;
 mod versions;
 
