@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs tests/boto3/test_endpoint.py against the release `nimbus` binary with boto3
+# Runs tests/boto3/test_*.py (the DynamoDB and the S3 endpoint) against the release `nimbus` binary with boto3
 # installed into a venv under target/. Skips (exit 0, with a message) when python3 is
 # missing or pip cannot reach the package index; any test failure fails the script.
 set -euo pipefail
@@ -21,4 +21,6 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import boto3" 2>/dev/
     fi
 fi
 cargo build --release --quiet --bin nimbus
-NIMBUS_BIN="$PWD/target/release/nimbus" "$venv/bin/python" tests/boto3/test_endpoint.py
+for test in tests/boto3/test_*.py; do
+    NIMBUS_BIN="$PWD/target/release/nimbus" "$venv/bin/python" "$test"
+done
