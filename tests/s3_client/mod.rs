@@ -80,7 +80,10 @@ impl Answer {
 
     /// The ETag header without quotes.
     pub fn e_tag(&self) -> String {
-        self.header("etag").unwrap_or("").trim_matches('"').to_owned()
+        self.header("etag")
+            .unwrap_or("")
+            .trim_matches('"')
+            .to_owned()
     }
 }
 
@@ -160,7 +163,10 @@ impl S3Test {
 
     /// Sends `call` signed by `key` (anonymous with `None`).
     pub fn send(&self, key: Option<Key>, mut call: Call) -> Answer {
-        let host = call.host.clone().unwrap_or_else(|| self.address.to_string());
+        let host = call
+            .host
+            .clone()
+            .unwrap_or_else(|| self.address.to_string());
         if let Some(key) = key {
             let payload = call
                 .headers
@@ -200,7 +206,8 @@ impl S3Test {
         body: &[u8],
     ) -> Answer {
         let mut stream = TcpStream::connect(self.address).unwrap();
-        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        let mut head =
+            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -285,7 +292,10 @@ fn read_answer(reader: &mut BufReader<TcpStream>, head_only: bool) -> Answer {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -363,7 +373,10 @@ fn query_string(query: &[(String, String)]) -> String {
 }
 
 fn signature(key: Key, date: &str, string_to_sign: &str) -> String {
-    let k = hmac(format!("AWS4{}", key.secret).as_bytes(), date[..8].as_bytes());
+    let k = hmac(
+        format!("AWS4{}", key.secret).as_bytes(),
+        &date.as_bytes()[..8],
+    );
     let k = hmac(&k, REGION.as_bytes());
     let k = hmac(&k, b"s3");
     let k = hmac(&k, b"aws4_request");
