@@ -1,9 +1,10 @@
 //! Bodies between hyper and the blocking store.
 //!
 //! Requests: [`BlockingBody`] is the `Read` the store's ingest pulls from,
-//! on a blocking-pool thread; it awaits the next piece of the (already
-//! de-chunked, signature-checked) s3s stream one at a time, so a 1 GiB
-//! upload holds one piece in memory, never the whole body. It hashes as it
+//! on a blocking-pool thread. An async task reads the (already de-chunked,
+//! signature-checked) s3s stream and hands pieces over a bounded channel,
+//! so the socket is read while the store hashes and chunks, and a 1 GiB
+//! upload holds a few pieces in memory, never the whole body. It hashes as it
 //! goes and, at the end of the body, compares Content-MD5 and every
 //! `x-amz-checksum-*` the client declared — in a header or in the
 //! aws-chunked trailer — with what arrived. A mismatch fails the read, so
@@ -39,6 +40,9 @@ pub(super) const WHOLE_BODY_BYTES_MAX: u64 = 1 << 20;
 
 /// Pieces in flight between the blocking reader and the socket.
 const BODY_PIECES_IN_FLIGHT: usize = 4;
+
+/// Request pieces read ahead of the store (hyper's pieces are small).
+const REQUEST_PIECES_IN_FLIGHT: usize = 64;
 
 /// What a request declares about its body, to be checked at its end.
 #[derive(Default)]
@@ -95,8 +99,7 @@ pub(super) type FailureSlot = Arc<Mutex<Option<S3Error>>>;
 
 /// An s3s request body as a blocking `Read` with end-of-body checks.
 pub(super) struct BlockingBody {
-    stream: StreamingBlob,
-    runtime: Handle,
+    pieces: mpsc::Receiver<Result<Bytes, s3s::StdError>>,
     pending: Bytes,
     finished: bool,
     md5: Option<Md5>,
@@ -108,10 +111,20 @@ pub(super) struct BlockingBody {
 }
 
 impl BlockingBody {
-    pub(super) fn new(stream: StreamingBlob, runtime: Handle, declared: Declared) -> Self {
+    pub(super) fn new(stream: StreamingBlob, runtime: &Handle, declared: Declared) -> Self {
+        let (sender, pieces) = mpsc::channel(REQUEST_PIECES_IN_FLIGHT);
+        let mut stream = stream;
+        runtime.spawn(async move {
+            while let Some(piece) = stream.next().await {
+                let failed = piece.is_err();
+                // A closed channel means the store gave up on the body.
+                if sender.send(piece).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
         Self {
-            stream,
-            runtime,
+            pieces,
             pending: Bytes::new(),
             finished: false,
             md5: declared.content_md5.as_ref().map(|_| Md5::new()),
@@ -221,7 +234,9 @@ impl Read for BlockingBody {
             if self.finished {
                 return Ok(0);
             }
-            match self.runtime.block_on(self.stream.next()) {
+            // The channel closes after the stream's end, when the trailer
+            // (if any) has been read and verified by s3s.
+            match self.pieces.blocking_recv() {
                 Some(Ok(piece)) => {
                     if let Some(md5) = &mut self.md5 {
                         md5.update(&piece);

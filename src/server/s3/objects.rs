@@ -200,7 +200,7 @@ impl NimbusS3 {
                 let runtime = tokio::runtime::Handle::current();
                 let (body, failure, computed) = match input.body {
                     Some(stream) => {
-                        let body = BlockingBody::new(stream, runtime, declared);
+                        let body = BlockingBody::new(stream, &runtime, declared);
                         let (failure, computed) = (body.failure(), body.computed());
                         (ByteStream::from_reader(body), Some(failure), Some(computed))
                     }
