@@ -69,7 +69,10 @@ fn public_read_buckets_serve_anonymous_reads_only() {
     let read = s3.send(None, Call::new("GET", "/public/page.html"));
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(read.body, b"<html/>");
-    let list = s3.send(Some(BOB), Call::new("GET", "/public").query("list-type", "2"));
+    let list = s3.send(
+        Some(BOB),
+        Call::new("GET", "/public").query("list-type", "2"),
+    );
     assert_eq!(list.xml_all("Key"), vec!["page.html"]);
     let write = s3.send(None, Call::new("PUT", "/public/x").body("x"));
     assert_eq!(write.status, 403);
@@ -83,7 +86,10 @@ fn public_read_buckets_serve_anonymous_reads_only() {
             .header("x-amz-acl", "private"),
     );
     assert_eq!(private.status, 200, "{}", private.text());
-    assert_eq!(s3.send(None, Call::new("GET", "/public/page.html")).status, 403);
+    assert_eq!(
+        s3.send(None, Call::new("GET", "/public/page.html")).status,
+        403
+    );
 }
 
 #[test]

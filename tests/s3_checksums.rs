@@ -50,11 +50,19 @@ fn a_wrong_trailer_is_bad_digest_and_stores_nothing() {
     s3.put("sums", "keep", b"old body");
     let data = bytes(100_000, 8);
     let wrong = crc32_b64(b"something else");
-    let put = s3.alice(chunked_put("/sums/keep", &data, ("x-amz-checksum-crc32", &wrong)));
+    let put = s3.alice(chunked_put(
+        "/sums/keep",
+        &data,
+        ("x-amz-checksum-crc32", &wrong),
+    ));
     assert_eq!(put.status, 400, "{}", put.text());
     assert_eq!(put.code(), "BadDigest");
     assert_eq!(s3.get("sums", "keep").body, b"old body");
-    let fresh = s3.alice(chunked_put("/sums/fresh", &data, ("x-amz-checksum-sha256", &sha256_b64(b"x"))));
+    let fresh = s3.alice(chunked_put(
+        "/sums/fresh",
+        &data,
+        ("x-amz-checksum-sha256", &sha256_b64(b"x")),
+    ));
     assert_eq!(fresh.code(), "BadDigest");
     assert_eq!(s3.get("sums", "fresh").status, 404);
 }
@@ -77,9 +85,17 @@ fn checksum_headers_and_content_md5_are_verified() {
     assert_eq!(bad.status, 400);
     assert_eq!(bad.code(), "BadDigest");
     let md5 = b64(&md5::Md5::digest(b"right"));
-    let good = s3.alice(Call::new("PUT", "/sums/m").header("content-md5", &md5).body("right"));
+    let good = s3.alice(
+        Call::new("PUT", "/sums/m")
+            .header("content-md5", &md5)
+            .body("right"),
+    );
     assert_eq!(good.status, 200);
-    let wrong = s3.alice(Call::new("PUT", "/sums/m").header("content-md5", &md5).body("wrong"));
+    let wrong = s3.alice(
+        Call::new("PUT", "/sums/m")
+            .header("content-md5", &md5)
+            .body("wrong"),
+    );
     assert_eq!(wrong.status, 400);
     assert_eq!(wrong.code(), "BadDigest");
     assert_eq!(s3.get("sums", "h").body, b"hello");
@@ -93,7 +109,11 @@ fn upload_part_verifies_its_trailer_too() {
     let create = s3.alice(Call::new("POST", "/sums/mp").query("uploads", ""));
     let upload_id = create.xml("UploadId").unwrap();
     let data = bytes(50_000, 2);
-    let mut call = chunked_put("/sums/mp", &data, ("x-amz-checksum-crc32", &crc32_b64(b"no")));
+    let mut call = chunked_put(
+        "/sums/mp",
+        &data,
+        ("x-amz-checksum-crc32", &crc32_b64(b"no")),
+    );
     call = call.query("partNumber", "1").query("uploadId", &upload_id);
     let bad = s3.alice(call);
     assert_eq!(bad.code(), "BadDigest");

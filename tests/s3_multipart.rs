@@ -73,13 +73,24 @@ fn parts_in_any_order_assemble_with_the_multipart_etag() {
     let uploads = s3.alice(Call::new("GET", "/mpu").query("uploads", ""));
     assert_eq!(uploads.xml_all("UploadId"), vec![upload_id.clone()]);
 
-    let done = complete(&s3, "big", &upload_id, &[(1, tag1.clone()), (3, tag3.clone())]);
+    let done = complete(
+        &s3,
+        "big",
+        &upload_id,
+        &[(1, tag1.clone()), (3, tag3.clone())],
+    );
     assert_eq!(done.status, 200, "{}", done.text());
     let mut md5s = Vec::new();
     md5s.extend(md5::Md5::digest(&one));
     md5s.extend(md5::Md5::digest(&three));
     let expected = format!("{}-2", hex(&md5::Md5::digest(&md5s)));
-    assert_eq!(done.xml("ETag").unwrap().replace("&quot;", "").trim_matches('"'), expected);
+    assert_eq!(
+        done.xml("ETag")
+            .unwrap()
+            .replace("&quot;", "")
+            .trim_matches('"'),
+        expected
+    );
     let got = s3.get("mpu", "big");
     assert_eq!(got.e_tag(), expected);
     assert_eq!(got.body, [one, three].concat());
@@ -94,7 +105,12 @@ fn completion_is_validated() {
     let small = bytes(10, 1);
     let tag1 = upload(&s3, "v", &upload_id, 1, &small).e_tag();
     let tag2 = upload(&s3, "v", &upload_id, 2, &small).e_tag();
-    let order = complete(&s3, "v", &upload_id, &[(2, tag2.clone()), (1, tag1.clone())]);
+    let order = complete(
+        &s3,
+        "v",
+        &upload_id,
+        &[(2, tag2.clone()), (1, tag1.clone())],
+    );
     assert_eq!(order.status, 400);
     assert_eq!(order.code(), "InvalidPartOrder");
     let wrong = complete(&s3, "v", &upload_id, &[(1, "0".repeat(32))]);
@@ -135,7 +151,12 @@ fn upload_part_copy_takes_a_range_of_another_object() {
             .header("x-amz-copy-source-range", "bytes=0-99999"),
     );
     assert_eq!(copied.status, 200, "{}", copied.text());
-    let tag1 = copied.xml("ETag").unwrap().replace("&quot;", "").trim_matches('"').to_owned();
+    let tag1 = copied
+        .xml("ETag")
+        .unwrap()
+        .replace("&quot;", "")
+        .trim_matches('"')
+        .to_owned();
     assert_eq!(tag1, md5_hex(&source[..100_000]));
     let tag2 = upload(&s3, "copy", &upload_id, 2, b"tail").e_tag();
     let done = complete(&s3, "copy", &upload_id, &[(1, tag1), (2, tag2)]);

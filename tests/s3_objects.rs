@@ -135,8 +135,15 @@ fn racing_create_only_puts_have_exactly_one_winner() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| [200, 409, 412].contains(s)), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 409, 412].contains(s)),
+        "{statuses:?}"
+    );
 }
 
 #[test]
@@ -152,7 +159,10 @@ fn copy_object_keeps_or_replaces_metadata() {
     let copy = s3.alice(Call::new("PUT", "/dst/b").header("x-amz-copy-source", "/src/a"));
     assert_eq!(copy.status, 200, "{}", copy.text());
     assert_eq!(
-        copy.xml("ETag").unwrap().trim_matches('"').replace("&quot;", ""),
+        copy.xml("ETag")
+            .unwrap()
+            .trim_matches('"')
+            .replace("&quot;", ""),
         md5_hex(b"payload")
     );
     let got = s3.get("dst", "b");

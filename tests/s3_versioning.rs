@@ -65,7 +65,10 @@ fn delete_markers_hide_then_undelete() {
     let versions = s3.alice(Call::new("GET", "/ver").query("versions", ""));
     assert_eq!(versions.xml_all("DeleteMarker").len(), 1);
     let ids = versions.xml_all("VersionId");
-    assert!(ids.contains(&v1) && ids.contains(&v2) && ids.contains(&marker), "{ids:?}");
+    assert!(
+        ids.contains(&v1) && ids.contains(&v2) && ids.contains(&marker),
+        "{ids:?}"
+    );
 
     let undelete = s3.alice(Call::new("DELETE", "/ver/k").query("versionId", &marker));
     assert_eq!(undelete.status, 204);
@@ -143,7 +146,10 @@ fn delete_objects_with_versions_creates_and_removes_markers() {
     let answer = s3.alice(
         Call::new("POST", "/bulk")
             .query("delete", "")
-            .header("x-amz-checksum-crc32", &s3_client::crc32_b64(xml.as_bytes()))
+            .header(
+                "x-amz-checksum-crc32",
+                &s3_client::crc32_b64(xml.as_bytes()),
+            )
             .body(xml),
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
