@@ -42,7 +42,7 @@ pub(super) const WHOLE_BODY_BYTES_MAX: u64 = 1 << 20;
 const BODY_PIECES_IN_FLIGHT: usize = 4;
 
 /// Request pieces read ahead of the store (hyper's pieces are small).
-const REQUEST_PIECES_IN_FLIGHT: usize = 64;
+const REQUEST_PIECES_IN_FLIGHT: usize = 8;
 
 /// What a request declares about its body, to be checked at its end.
 #[derive(Default)]
