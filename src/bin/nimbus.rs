@@ -1,7 +1,10 @@
 //! The `nimbus` command: `nimbus serve` runs the DynamoDB-compatible
 //! endpoint over a database directory (or in memory) until SIGINT or
 //! SIGTERM, then shuts down gracefully (running requests answer, the
-//! database closes cleanly).
+//! database closes cleanly). With `--s3-port` it also serves the
+//! S3-compatible endpoint over the same database, on its own port: the two
+//! protocols cannot share one (DynamoDB's `POST /` is S3's PostObject), and
+//! a port is what every S3 client's `endpoint_url` expects.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -9,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use nimbus::server::s3::{S3Server, S3ServerOptions, S3User};
 use nimbus::server::{Server, ServerOptions};
 use nimbus::storage::Durability;
 use nimbus::{Database, DatabaseOptions};
@@ -18,6 +22,8 @@ usage: nimbus serve [--data DIR [--durability sync|buffered] | --memory]
                     [--port PORT] [--host ADDR]
                     [--credentials ACCESS_KEY:SECRET]... [--max-body BYTES]
                     [--max-connections N] [--quiet]
+                    [--s3-port PORT [--s3-access-key KEY:SECRET[:OWNER]]...
+                     [--s3-domain DOMAIN]...]
 
   --data DIR        serve the database in DIR (created if missing)
   --durability D    sync (default): a write is acknowledged after fsync;
@@ -30,6 +36,10 @@ usage: nimbus serve [--data DIR [--durability sync|buffered] | --memory]
   --max-body BYTES  largest request body (default 17 MiB)
   --max-connections N  most open connections (default 1024)
   --quiet           do not log one line per request to stderr
+  --s3-port PORT    also serve the S3 API on PORT (same host)
+  --s3-access-key K:S[:OWNER]  an S3 user (repeatable; OWNER defaults to
+                    K); without one no signature is checked
+  --s3-domain D     virtual-host addressing under D (default localhost)
 ";
 
 /// Set by the signal handler; the main thread polls it.
@@ -60,6 +70,7 @@ struct Arguments {
     data: Option<String>,
     durability: Durability,
     options: ServerOptions,
+    s3: Option<S3ServerOptions>,
 }
 
 fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Arguments, String> {
@@ -75,6 +86,9 @@ fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Arguments, 
         ..ServerOptions::default()
     };
     let mut credentials = BTreeMap::new();
+    let mut s3_port: Option<u16> = None;
+    let mut s3 = S3ServerOptions::default();
+    let mut s3_domains = Vec::new();
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match flag.as_str() {
@@ -115,16 +129,41 @@ fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Arguments, 
                     .map_err(|e| format!("--max-connections: {e}"))?;
             }
             "--quiet" => options.log_requests = false,
+            "--s3-port" => {
+                s3_port = Some(
+                    value("--s3-port")?
+                        .parse()
+                        .map_err(|e| format!("--s3-port: {e}"))?,
+                )
+            }
+            "--s3-access-key" => {
+                let user = S3User::parse(&value("--s3-access-key")?)
+                    .map_err(|e| format!("--s3-access-key: {e}"))?;
+                s3.users.push(user);
+            }
+            "--s3-domain" => s3_domains.push(value("--s3-domain")?),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
     }
     options.address = SocketAddr::new(host, port);
     options.credentials = credentials;
+    if !s3_domains.is_empty() {
+        s3.virtual_host_domains = s3_domains;
+    }
+    let s3 = match s3_port {
+        Some(port) => Some(S3ServerOptions {
+            address: SocketAddr::new(host, port),
+            ..s3
+        }),
+        None if !s3.users.is_empty() => return Err("--s3-access-key needs --s3-port".into()),
+        None => None,
+    };
     Ok(Arguments {
         data,
         durability,
         options,
+        s3,
     })
 }
 
@@ -155,6 +194,14 @@ fn main() -> ExitCode {
         }
     };
     install_signal_handlers();
+    let s3_server = match arguments.s3.clone().map(|o| S3Server::start(db.clone(), o)) {
+        None => None,
+        Some(Ok(server)) => Some(server),
+        Some(Err(error)) => {
+            eprintln!("nimbus: cannot listen for S3: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match Server::start(db.clone(), arguments.options) {
         Ok(server) => server,
         Err(error) => {
@@ -168,10 +215,16 @@ fn main() -> ExitCode {
         arguments.data.as_deref().unwrap_or("in memory"),
         started.elapsed().as_millis()
     );
+    if let Some(s3_server) = &s3_server {
+        eprintln!("nimbus: serving S3 on http://{}", s3_server.local_addr());
+    }
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("nimbus: shutting down");
+    if let Some(s3_server) = s3_server {
+        s3_server.shutdown();
+    }
     server.shutdown();
     if let Err(error) = db.close() {
         eprintln!("nimbus: closing the database failed: {error}");
@@ -237,5 +290,27 @@ mod tests {
         assert!(parse(&["serve", "--durability", "maybe"]).is_err());
         assert!(parse(&["serve", "--credentials", "nocolon"]).is_err());
         assert!(parse(&["serve", "--bogus"]).is_err());
+        assert!(parse(&["serve", "--s3-access-key", "AK:S"]).is_err());
+        assert!(parse(&["serve", "--s3-port", "1", "--s3-access-key", "AK"]).is_err());
+    }
+
+    #[test]
+    fn s3_options_are_read() {
+        let arguments = parse(&["serve"]).unwrap();
+        assert!(arguments.s3.is_none());
+        let arguments = parse(&[
+            "serve",
+            "--s3-port",
+            "9000",
+            "--s3-access-key",
+            "AK:SK:alice",
+            "--s3-domain",
+            "s3.local",
+        ])
+        .unwrap();
+        let s3 = arguments.s3.unwrap();
+        assert_eq!(s3.address, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(s3.users[0].owner_id, "alice");
+        assert_eq!(s3.virtual_host_domains, vec!["s3.local".to_owned()]);
     }
 }

@@ -122,6 +122,13 @@ impl DeleteBucket<'_> {
             batch.delete(&key);
         }
         batch.delete(&keys::lifecycle(bucket.id));
+        for row in store.engine.prefix(
+            &keys::bucket_attributes(bucket.id),
+            Direction::Forward,
+            None,
+        )? {
+            batch.delete(&row?.0);
+        }
         let removed = store.drop_subscriptions_of(&mut batch, bucket.id)?;
         batch.delete(&keys::bucket(&self.bucket));
         store.engine.write(batch)?;

@@ -34,6 +34,9 @@ pub(crate) const TAG_REF: u8 = b'R';
 pub(crate) const TAG_GC: u8 = b'D';
 /// `L | bucket id` → lifecycle configuration.
 pub(crate) const TAG_LIFECYCLE: u8 = b'L';
+/// `A | bucket id | attribute name` → an opaque bucket attribute (owner,
+/// ACL, tags, notification configuration of the S3 endpoint).
+pub(crate) const TAG_BUCKET_ATTRIBUTE: u8 = b'A';
 /// `N | subscription name` → event subscription.
 pub(crate) const TAG_SUBSCRIPTION: u8 = b'N';
 /// `O | subscription id | event sequence` → a pending event.
@@ -311,6 +314,17 @@ pub(crate) fn parse_gc_candidate(key: &[u8]) -> Result<(u64, Tier, ChunkHash)> {
 
 pub(crate) fn lifecycle(bucket_id: u64) -> Vec<u8> {
     with_bucket(TAG_LIFECYCLE, bucket_id)
+}
+
+/// Every attribute row of a bucket.
+pub(crate) fn bucket_attributes(bucket_id: u64) -> Vec<u8> {
+    with_bucket(TAG_BUCKET_ATTRIBUTE, bucket_id)
+}
+
+pub(crate) fn bucket_attribute(bucket_id: u64, name: &str) -> Vec<u8> {
+    let mut key = bucket_attributes(bucket_id);
+    key.extend_from_slice(name.as_bytes());
+    key
 }
 
 pub(crate) fn subscriptions() -> Vec<u8> {

@@ -111,3 +111,7 @@ pub const SUBSCRIPTION_NAME_BYTES_MAX: usize = 255;
 
 /// Events returned by one `receive_events` call at most.
 pub const EVENTS_PER_RECEIVE_MAX: usize = 1000;
+
+/// A bucket attribute holds at most 64 KiB (an S3 notification or tagging
+/// document is far smaller; the limit keeps a row small).
+pub const BUCKET_ATTRIBUTE_BYTES_MAX: usize = 64 << 10;

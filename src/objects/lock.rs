@@ -162,7 +162,7 @@ fn check_retention_change(
 
 /// Loads the version a lock operation names (the current one without a
 /// version id); delete markers have no lock.
-fn lock_target(
+pub(crate) fn lock_target(
     change: &KeyChange<'_>,
     key: &str,
     version_id: Option<&str>,
@@ -362,7 +362,7 @@ impl GetObjectLegalHold<'_> {
     }
 }
 
-fn read_lock_target(
+pub(crate) fn read_lock_target(
     store: &StoreInner,
     bucket_name: &str,
     key: &str,

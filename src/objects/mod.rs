@@ -40,6 +40,7 @@
 
 mod background;
 mod bucket;
+mod bucket_attributes;
 mod chunker;
 mod codec;
 mod copy;
@@ -64,6 +65,7 @@ mod record;
 mod restore;
 mod store;
 mod subscribe;
+mod tagging;
 mod types;
 mod versions;
 

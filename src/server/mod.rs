@@ -26,6 +26,8 @@ mod ops;
 mod sigv4;
 mod wire;
 
+pub mod s3;
+
 pub use error::WireError;
 pub use fuzz::fuzz_request;
 pub use listener::{BODY_BYTES_MAX_DEFAULT, Server, ServerOptions};

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs tests/boto3/test_*.py against the release `nimbus` binary with boto3
+# Runs tests/boto3/test_*.py (the DynamoDB and the S3 endpoint) against the release `nimbus` binary with boto3
 # installed into a venv under target/. Skips (exit 0, with a message) when python3 is
 # missing or pip cannot reach the package index; any test failure fails the script.
 set -euo pipefail
