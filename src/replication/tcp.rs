@@ -66,8 +66,9 @@ struct Shared {
     /// Bumped on every delivery and `notify`; waiters sleep on `signal`.
     generation: Mutex<u64>,
     signal: Condvar,
-    /// Accepted connections, so shutdown can close them.
-    inbound: Mutex<Vec<TcpStream>>,
+    /// Open accepted connections by number, so shutdown can close them;
+    /// each reader removes its own when it ends.
+    inbound: Mutex<HashMap<u64, TcpStream>>,
     delivered: std::sync::atomic::AtomicU64,
     rejected: std::sync::atomic::AtomicU64,
 }
@@ -112,7 +113,7 @@ impl TcpTransport {
             endpoints: RwLock::new(HashMap::new()),
             generation: Mutex::new(0),
             signal: Condvar::new(),
-            inbound: Mutex::new(Vec::new()),
+            inbound: Mutex::new(HashMap::new()),
             delivered: Default::default(),
             rejected: Default::default(),
         });
@@ -181,7 +182,7 @@ impl TcpTransport {
         }
         // Wakes the accept loop so it sees the flag.
         let _ = TcpStream::connect_timeout(&self.local, CONNECT_TIMEOUT);
-        for stream in self.shared.inbound.lock().drain(..) {
+        for (_, stream) in self.shared.inbound.lock().drain() {
             let _ = stream.shutdown(Shutdown::Both);
         }
         for peer in self.peers.read().values() {
@@ -236,23 +237,30 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, queue: &Sender<Delivery>) {
-    for stream in listener.incoming() {
+    for (number, stream) in (0u64..).zip(listener.incoming()) {
         if shared.stopped.load(Ordering::Acquire) {
             return;
         }
         let Ok(stream) = stream else { continue };
-        if let Ok(copy) = stream.try_clone() {
-            let mut inbound = shared.inbound.lock();
-            // Keeps only connections still open, so the list stays short.
-            inbound.retain(|s| s.peer_addr().is_ok());
-            inbound.push(copy);
-        }
+        let Ok(copy) = stream.try_clone() else {
+            continue;
+        };
+        shared.inbound.lock().insert(number, copy);
         let reading = Arc::clone(shared);
         let queue = queue.clone();
-        // A connection that cannot get a thread is simply closed.
-        let _ = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("nimbus-repl-tcp-read".into())
-            .spawn(move || read_loop(stream, &reading, &queue));
+            .spawn(move || {
+                read_loop(stream, &reading, &queue);
+                reading.inbound.lock().remove(&number);
+            });
+        if spawned.is_err() {
+            // No thread to read it: the connection is closed; the sender
+            // reconnects later.
+            if let Some(stream) = shared.inbound.lock().remove(&number) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
     }
 }
 
