@@ -90,6 +90,8 @@ pub struct TcpTransport {
     /// readers' deliveries share the dispatcher's queue.
     queue: Mutex<Sender<Delivery>>,
     started: Instant,
+    /// Joined on shutdown, so the listening port is free when it returns.
+    accept_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for TcpTransport {
@@ -124,7 +126,7 @@ impl TcpTransport {
             .spawn(move || dispatch_loop(&receiver, &dispatching))?;
         let accepting = Arc::clone(&shared);
         let readers = sender.clone();
-        std::thread::Builder::new()
+        let accept_thread = std::thread::Builder::new()
             .name("nimbus-repl-tcp-accept".into())
             .spawn(move || accept_loop(&listener, &accepting, &readers))?;
         Ok(Arc::new(Self {
@@ -133,6 +135,7 @@ impl TcpTransport {
             peers: RwLock::new(HashMap::new()),
             queue: Mutex::new(sender),
             started: Instant::now(),
+            accept_thread: Mutex::new(Some(accept_thread)),
         }))
     }
 
@@ -175,13 +178,22 @@ impl TcpTransport {
     }
 
     /// Stops accepting, reading and dispatching and closes every
-    /// connection (also on drop). Sends afterwards are dropped.
+    /// connection (also on drop); the listening address is free for a new
+    /// bind when it returns. Sends afterwards are dropped.
     pub fn shutdown(&self) {
         if self.shared.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        // Wakes the accept loop so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.local, CONNECT_TIMEOUT);
+        // Wakes the accept loop so it sees the flag, and waits for it to
+        // drop the listener (only if the wake-up got through: otherwise
+        // the join could wait forever; the thread then ends on its next
+        // connection).
+        let woken = TcpStream::connect_timeout(&self.local, CONNECT_TIMEOUT).is_ok();
+        if let Some(thread) = self.accept_thread.lock().take()
+            && woken
+        {
+            let _ = thread.join();
+        }
         for (_, stream) in self.shared.inbound.lock().drain() {
             let _ = stream.shutdown(Shutdown::Both);
         }
