@@ -1,6 +1,8 @@
 //! Log shipping's costs, nimbus alone: the latency of a `Sync` commit with
 //! no replication and with a synchronous standby (ack level `Durable`) on
-//! the in-process transport, and the lag of 5 asynchronous replicas under
+//! the in-process transport and on loopback TCP (two `TcpTransport`s in
+//! this process, so the standby's apply and fsync run on its own threads),
+//! and the lag of 5 asynchronous replicas under
 //! sustained writes (time from a commit on the primary until all 5 have
 //! applied it, p50 and p99). Every node is on the real disk in a temporary
 //! directory. Run with `cargo bench --bench replication`.
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use nimbus::DatabaseOptions;
 use nimbus::replication::{
-    Faults, MemoryNetwork, NodeOptions, ReplicationNode, SyncPolicy, Transport,
+    Faults, MemoryNetwork, NodeOptions, ReplicationNode, SyncPolicy, TcpTransport, Transport,
 };
 use nimbus::storage::fs::{FileSystem, OsFileSystem};
 
@@ -79,6 +81,50 @@ fn cluster(replicas: u64, sync: Option<SyncPolicy>) -> Cluster {
     }
 }
 
+/// A primary and one synchronous standby, each on its own TCP transport
+/// on 127.0.0.1 (ephemeral ports).
+struct TcpPair {
+    _dirs: Vec<tempfile::TempDir>,
+    _transports: Vec<Arc<TcpTransport>>,
+    primary: ReplicationNode,
+    _standby: ReplicationNode,
+}
+
+fn tcp_pair() -> TcpPair {
+    let fs: Arc<dyn FileSystem> = Arc::new(OsFileSystem::new(true));
+    let dirs = vec![
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    ];
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let ta = TcpTransport::bind(loopback).expect("bind");
+    let tb = TcpTransport::bind(loopback).expect("bind");
+    ta.add_peer(1, tb.local_addr());
+    tb.add_peer(0, ta.local_addr());
+    let primary = ReplicationNode::open_primary(
+        Arc::clone(&fs),
+        dirs[0].path().join("db"),
+        Arc::clone(&ta) as Arc<dyn Transport>,
+        options(0, Some(SyncPolicy::default())),
+    )
+    .expect("primary");
+    primary.add_standby(1);
+    let standby = ReplicationNode::open_replica(
+        Arc::clone(&fs),
+        dirs[1].path().join("db"),
+        Arc::clone(&tb) as Arc<dyn Transport>,
+        options(1, None),
+        0,
+    )
+    .expect("standby");
+    TcpPair {
+        _dirs: dirs,
+        _transports: vec![ta, tb],
+        primary,
+        _standby: standby,
+    }
+}
+
 fn commit_latency(c: &mut Criterion) {
     let mut group = c.benchmark_group("replication_commit");
     group.measurement_time(Duration::from_secs(5));
@@ -102,6 +148,16 @@ fn commit_latency(c: &mut Criterion) {
         });
         drop(cluster);
     }
+    let pair = tcp_pair();
+    let db = pair.primary.database().expect("db");
+    let mut n = 0u64;
+    group.bench_function("sync_commit_sync_standby_loopback_tcp", |b| {
+        b.iter(|| {
+            n += 1;
+            db.engine().put(&n.to_be_bytes(), &value).expect("put");
+        });
+    });
+    drop(pair);
     group.finish();
 }
 

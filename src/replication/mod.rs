@@ -6,7 +6,8 @@
 //! - [`frame`]: the stream's unit — one WAL batch as `{epoch, sequence,
 //!   checksum, payload}` — and the protocol's messages;
 //! - [`transport`]: the [`Transport`] trait and the deterministic
-//!   in-process [`MemoryNetwork`] with fault injection;
+//!   in-process [`MemoryNetwork`] with fault injection; [`tcp`]: the
+//!   [`TcpTransport`] between processes (messages encoded by `wire`);
 //! - `node`: [`ReplicationNode`], its roles and public API; `source` (the
 //!   shipping side: the commit hook, quorum waits, subscriptions),
 //!   `follower` (the applying side), `snapshot` (chunked resumable
@@ -37,7 +38,9 @@ pub mod multi;
 mod node;
 mod snapshot;
 mod source;
+pub mod tcp;
 pub mod transport;
+mod wire;
 
 #[cfg(test)]
 mod sim;
@@ -50,4 +53,6 @@ pub use node::{
     FollowerLag, NodeOptions, Quorum, RETAINED_FRAMES_DEFAULT, ReplicationEvent, ReplicationNode,
     ReplicationStats, Role, SNAPSHOT_CHUNK_BYTES_DEFAULT, SyncPolicy,
 };
+pub use tcp::TcpTransport;
 pub use transport::{Endpoint, Faults, MemoryNetwork, Transport};
+pub use wire::WireError;
