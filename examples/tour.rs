@@ -178,17 +178,17 @@ fn replication(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
     let mut options = NodeOptions::new(0);
     options.sync = Some(SyncPolicy::default());
     let primary =
-        ReplicationNode::open_primary(fs.clone(), &path.join("primary"), transport(), options)?;
+        ReplicationNode::open_primary(fs.clone(), path.join("primary"), transport(), options)?;
     let standby = ReplicationNode::open_replica(
         fs.clone(),
-        &path.join("standby"),
+        path.join("standby"),
         transport(),
         NodeOptions::new(1),
         0,
     )?;
     let replica = ReplicationNode::open_replica(
         fs,
-        &path.join("replica"),
+        path.join("replica"),
         transport(),
         NodeOptions::new(2),
         0,

@@ -422,6 +422,10 @@ impl KvState {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // A read replica writes nothing of its own; its next open recounts.
+        if engine.is_read_only() {
+            return Ok(());
+        }
         let _quiet = self.quiesce.write();
         let mut batch = WriteBatch::new();
         for handle in self.tables.read().values() {
