@@ -12,7 +12,7 @@ use super::convert::{
     condition, count, e_tag, storage_class, system_time, tagging_header, timestamp,
 };
 use super::error::{invalid_argument, to_s3};
-use super::objects::{check_source_readable, lock_mode};
+use super::objects::{check_source_readable, copy_source, lock_mode};
 use super::service::NimbusS3;
 use crate::objects::{ByteStream, CompletedPart as StorePart, Error as ObjectsError};
 
@@ -158,17 +158,7 @@ impl NimbusS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let caller = self.caller(&req).map(|(owner, _)| owner);
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: source_bucket,
-            key: source_key,
-            version_id: source_version,
-        } = input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "access point copy sources are not supported"
-            ));
-        };
+        let (source_bucket, source_key, source_version) = copy_source(input.copy_source)?;
         let number = part_number(input.part_number)?;
         let (tag, source_version_id) = self
             .blocking(move |db| {

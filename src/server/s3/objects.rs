@@ -60,6 +60,25 @@ fn part_number(value: Option<i32>) -> S3Result<Option<u32>> {
         .transpose()
 }
 
+/// A copy source's bucket, key and version id.
+pub(super) type Source = (Box<str>, Box<str>, Option<Box<str>>);
+
+/// The bucket, key and version of a copy source (CopyObject,
+/// UploadPartCopy); access-point sources are not served.
+pub(super) fn copy_source(source: CopySource) -> S3Result<Source> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((bucket, key, version_id)),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "access point copy sources are not supported"
+        )),
+    }
+}
+
 /// Whether a caller may read from `bucket` (the source of a copy).
 pub(super) fn check_source_readable(
     db: &crate::Database,
@@ -494,17 +513,7 @@ impl NimbusS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let caller = self.caller(&req).map(|(owner, _)| owner);
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: source_bucket,
-            key: source_key,
-            version_id: source_version,
-        } = input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "access point copy sources are not supported"
-            ));
-        };
+        let (source_bucket, source_key, source_version) = copy_source(input.copy_source)?;
         let class = input
             .storage_class
             .as_ref()
