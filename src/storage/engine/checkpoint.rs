@@ -1,12 +1,15 @@
 //! Checkpoints (consistent copies) and verification of every live file.
 //!
-//! A checkpoint holds the work lock, so no flush, compaction or deletion
-//! changes the file set meanwhile: it syncs the log (every acknowledged
-//! write is then in a log file), hard-links the live segments, copies the
-//! logs the manifest still needs (the one being written only up to what was
-//! appended, not its preallocated zeros), and writes the manifest
-//! state last. Opening the copy replays the copied logs; a record torn by
-//! the copy is a torn tail and is cut, so the copy is consistent at the
+//! A checkpoint does not stop flushes or compactions (a compaction step
+//! over a large table can take seconds, and a backup must not wait for
+//! it): it syncs the log (every acknowledged write is then in a log file),
+//! pins the oldest log it needs so no flush deletes it, takes the current
+//! version together with its manifest state (holding the version keeps
+//! its segments on disk), hard-links those segments, copies the logs from
+//! the state's log number on (the one being written only up to what was
+//! appended, not its preallocated zeros), and writes the manifest state
+//! last. Opening the copy replays the copied logs; a record torn by the
+//! copy is a torn tail and is cut, so the copy is consistent at the
 //! sequence number of its last complete record.
 
 use std::path::Path;
@@ -15,10 +18,36 @@ use super::state::Shared;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::manifest;
 use crate::storage::segment::SegmentReader;
+use crate::storage::types::FileNumber;
 use crate::storage::wal;
 
 /// Bytes copied per read when copying a log into a checkpoint.
 const LOG_COPY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Keeps logs from `number` on while a checkpoint copies them.
+struct LogPin<'a> {
+    shared: &'a Shared,
+    number: FileNumber,
+}
+
+impl<'a> LogPin<'a> {
+    /// Pins the logs the durable manifest still needs (and every later one).
+    fn new(shared: &'a Shared) -> Self {
+        let mut pins = shared.log_pins.lock();
+        let number = shared.versions.log_number();
+        pins.push(number);
+        Self { shared, number }
+    }
+}
+
+impl Drop for LogPin<'_> {
+    fn drop(&mut self) {
+        let mut pins = self.shared.log_pins.lock();
+        if let Some(at) = pins.iter().position(|&n| n == self.number) {
+            pins.swap_remove(at);
+        }
+    }
+}
 
 impl Shared {
     pub(super) fn checkpoint(&self, target: &Path) -> Result<()> {
@@ -29,13 +58,16 @@ impl Shared {
                 target.display()
             )));
         }
-        let _work = self.work.lock();
         let synced = self.pipeline()?.sync_log();
         self.latch(synced)?;
+        // Pin before reading the state: the state's log number is then at
+        // or after the pin (log numbers only grow), so every log it needs
+        // stays until the copy is done.
+        let _pin = LogPin::new(self);
+        let (_version, state) = self.versions.pinned_state();
         let fs = self.fs.as_ref();
         fs.create_dir_all(target)
             .map_err(|e| StorageError::io("create_dir", target, e))?;
-        let state = self.versions.manifest_state();
         for file in &state.files {
             let from = super::segment_file_path(&self.dir, file.number);
             let to = super::segment_file_path(target, file.number);
@@ -46,7 +78,8 @@ impl Shared {
             if number >= state.log_number {
                 // The log being written is copied up to what was appended
                 // (after the sync above, so every acknowledged write), not
-                // its preallocated zeros; older logs end at their last record.
+                // its preallocated zeros; older logs end at their last record
+                // (a rotation cuts a log before the next one exists).
                 let written = self.pipeline()?.log_written();
                 let copy_len = written
                     .filter(|(current, _)| *current == number)

@@ -105,9 +105,9 @@ impl Shared {
         self.delete_obsolete_files()
     }
 
-    /// Deletes logs older than the durable manifest's log number and every
-    /// segment no version or reader references. The caller holds the work
-    /// lock, so a checkpoint never sees a file vanish under it.
+    /// Deletes logs older than the durable manifest's log number (and than
+    /// any log a running checkpoint copies) and every segment no version or
+    /// reader references (a checkpoint holds the version it links).
     pub(super) fn delete_obsolete_files(&self) -> Result<()> {
         let mut deleted = 0u64;
         for number in self.versions.take_obsolete_files() {
@@ -118,7 +118,13 @@ impl Shared {
                 .map_err(|e| StorageError::io("remove", &path, e))?;
             deleted += 1;
         }
-        let log_number = self.versions.log_number();
+        // Read under the pins' lock, so a checkpoint pinning at the same
+        // time either sees this log number or is seen here.
+        let log_number = {
+            let pins = self.log_pins.lock();
+            let needed = self.versions.log_number();
+            pins.iter().copied().fold(needed, FileNumber::min)
+        };
         for number in wal::list_logs(self.fs.as_ref(), &self.dir)? {
             if number >= log_number {
                 break;

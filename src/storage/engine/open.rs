@@ -231,6 +231,7 @@ pub(super) fn recover(
         block_cache,
         snapshots: Mutex::new(Default::default()),
         work: Mutex::new(()),
+        log_pins: Mutex::new(Vec::new()),
         wake: Condvar::new(),
         wake_lock: Mutex::new(false),
         progress: Condvar::new(),

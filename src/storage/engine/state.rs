@@ -79,9 +79,14 @@ pub(crate) struct Shared {
     pub(super) block_cache: Option<Arc<BlockCache>>,
     /// Open snapshots: sequence number → how many.
     pub(super) snapshots: Mutex<BTreeMap<SequenceNumber, usize>>,
-    /// Serializes flushes, compactions, checkpoints and file deletion: the
-    /// engine runs one manifest-changing job at a time.
+    /// Serializes flushes, compactions, verification and file deletion:
+    /// the engine runs one manifest-changing job at a time. Checkpoints do
+    /// not take it (they pin a version and its logs instead), so they never
+    /// wait for a long compaction step.
     pub(super) work: Mutex<()>,
+    /// The oldest log each running checkpoint still copies: no log at or
+    /// after the smallest is deleted until its checkpoint is done.
+    pub(super) log_pins: Mutex<Vec<FileNumber>>,
     /// Signalled when background work may be due or was done.
     pub(super) wake: Condvar,
     pub(super) wake_lock: Mutex<bool>,

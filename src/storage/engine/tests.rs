@@ -308,6 +308,101 @@ fn preallocated_logs_end_exactly_once_older_and_checkpoints_copy_what_was_writte
     check(&engine, &model, i);
 }
 
+#[test]
+fn a_checkpoint_does_not_wait_for_flushes_or_compactions() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    let model = fill(&engine, 250);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        // A long compaction step holds the work lock; the checkpoint must
+        // not wait for it. (Held inside the scope, so a failure unwinds it
+        // before the scope joins the checkpoint thread.)
+        let work = engine.shared().work.lock();
+        scope.spawn(|| done.send(engine.checkpoint("/copy")).expect("send"));
+        let result = finished
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the checkpoint waited for the work lock");
+        result.expect("checkpoint");
+        drop(work);
+    });
+    let copy_fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    let copy = Engine::open_with(copy_fs, "/copy", small_options()).expect("open checkpoint");
+    check(&copy, &model, 250);
+}
+
+#[test]
+fn a_pinned_version_keeps_its_segments_and_a_log_pin_keeps_its_logs() {
+    let fs = SimFileSystem::new();
+    let engine = open_sim(&fs, small_options()).expect("open");
+    let model = fill(&engine, 250);
+    engine.flush().expect("flush");
+    let shared = Arc::clone(engine.shared());
+    let (version, state) = shared.versions.pinned_state();
+    let pinned_logs = {
+        let mut pins = shared.log_pins.lock();
+        pins.push(state.log_number);
+        crate::storage::wal::list_logs(&fs, Path::new("/db")).expect("list")
+    };
+    let exists = |number| fs.exists(&super::segment_file_path(Path::new("/db"), number));
+    // Rewrite everything: compaction replaces every pinned segment, the
+    // flushes move the log number past every pinned log.
+    for round in 1..=3 {
+        for i in 0..250 {
+            engine.put(&key(i), &value(i, round)).expect("put");
+        }
+        engine.compact().expect("compact");
+    }
+    let now = shared.versions.manifest_state();
+    assert!(now.log_number > state.log_number);
+    for file in &state.files {
+        assert!(
+            !now.files.iter().any(|f| f.number == file.number),
+            "segment {} was not compacted away",
+            file.number
+        );
+        assert!(
+            exists(file.number),
+            "pinned segment {} deleted",
+            file.number
+        );
+    }
+    let logs = crate::storage::wal::list_logs(&fs, Path::new("/db")).expect("list");
+    for number in pinned_logs.iter().filter(|&&n| n >= state.log_number) {
+        assert!(logs.contains(number), "pinned log {number} deleted");
+    }
+    // Linked while pinned, the old state still opens as the old data.
+    fs.create_dir_all(Path::new("/old")).expect("mkdir");
+    for file in &state.files {
+        fs.hard_link(
+            &super::segment_file_path(Path::new("/db"), file.number),
+            &super::segment_file_path(Path::new("/old"), file.number),
+        )
+        .expect("link");
+    }
+    crate::storage::manifest::write(&fs, Path::new("/old"), &state).expect("manifest");
+    let old_fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    let old = Engine::open_with(old_fs, "/old", small_options()).expect("open old state");
+    check(&old, &model, 250);
+    // Unpinned, the next deletion removes them.
+    drop(version);
+    shared.log_pins.lock().clear();
+    engine.put(&key(0), &value(0, 9)).expect("put");
+    engine.compact().expect("compact");
+    for file in &state.files {
+        assert!(
+            !exists(file.number),
+            "segment {} kept after unpinning",
+            file.number
+        );
+    }
+    let logs = crate::storage::wal::list_logs(&fs, Path::new("/db")).expect("list");
+    assert!(
+        logs.iter().all(|&n| n >= shared.versions.log_number()),
+        "{logs:?}"
+    );
+}
+
 fn model_with(
     model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     key: &[u8],

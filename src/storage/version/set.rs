@@ -187,16 +187,28 @@ impl VersionSet {
         self.obsolete.take()
     }
 
-    /// The manifest state of the current version (for checkpoints and
-    /// diagnostics).
-    pub(crate) fn manifest_state(&self) -> ManifestState {
+    /// The current version and the manifest state describing exactly it,
+    /// read under the manifest writer's lock so that no edit lands between
+    /// the two (a flush moves the log number and adds a segment in one
+    /// edit; seeing one half of it would lose the flushed writes). Holding
+    /// the version keeps its segments on disk, so a checkpoint can link
+    /// them while flushes and compactions go on.
+    pub(crate) fn pinned_state(&self) -> (Arc<Version>, ManifestState) {
+        let _writer = self.writer.lock();
         let version = self.current();
-        ManifestState {
+        let state = ManifestState {
             next_file_number: self.next_file_number(),
             last_sequence: self.last_sequence(),
             log_number: self.log_number(),
             compaction_pointers: version.compaction_pointers(),
             files: version.files().map(|file| file.meta().clone()).collect(),
-        }
+        };
+        (version, state)
+    }
+
+    /// The manifest state of the current version (for checkpoints and
+    /// diagnostics).
+    pub(crate) fn manifest_state(&self) -> ManifestState {
+        self.pinned_state().1
     }
 }
