@@ -12,6 +12,13 @@ use crate::storage::StorageError;
 
 impl Endpoint for NodeInner {
     fn receive(&self, from: NodeId, message: Message) {
+        if matches!(
+            message,
+            Message::Frame(_) | Message::Heartbeat { .. } | Message::Welcome { .. }
+        ) && self.stopped_by_failure()
+        {
+            return;
+        }
         match message {
             Message::Frame(frame) => self.on_frame(from, frame),
             Message::Heartbeat {
@@ -48,6 +55,26 @@ impl Endpoint for NodeInner {
             } => self.on_snapshot_chunk(from, id, file, &name, offset, file_len, &data),
             Message::SnapshotGone { id } => self.on_snapshot_gone(from, id),
         }
+    }
+}
+
+impl NodeInner {
+    /// Whether this replica's engine was stopped by a failed write or
+    /// fsync. A failed apply may have left its frame on disk (written, then
+    /// the fsync failed) without the node counting it; if the node went on
+    /// following — adopting a new primary's epoch history, subscribing
+    /// from the position it believes — it would vouch for a frame of the
+    /// old epoch that the new history does not hold, and the divergence
+    /// would never be seen. So it stays silent until it is reopened, which
+    /// recounts what is on disk (a snapshot offered meanwhile may still
+    /// replace its files).
+    fn stopped_by_failure(&self) -> bool {
+        matches!(self.state.lock().role, Role::Replica { .. })
+            && self
+                .db
+                .read()
+                .as_ref()
+                .is_some_and(|db| db.engine().healthy().is_err())
     }
 }
 

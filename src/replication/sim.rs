@@ -444,6 +444,9 @@ impl Sim {
                 continue;
             }
             if node.last_sequence() != primary.last_sequence() || contents(node) != expected {
+                if std::env::var_os("NIMBUS_SIM_TRACE").is_some() {
+                    self.trace_difference(id, &expected);
+                }
                 return Err(self.fail(
                     step,
                     format!(
@@ -463,6 +466,37 @@ impl Sim {
             .map(|n| n.stats().snapshots_installed)
             .sum();
         Ok(self.report)
+    }
+}
+
+impl Sim {
+    /// Prints how node `id` differs from the primary's `expected` rows, and
+    /// both nodes' epoch records and events (for `NIMBUS_SIM_TRACE`).
+    fn trace_difference(&self, id: NodeId, expected: &[(Vec<u8>, Vec<u8>)]) {
+        let Some(node) = self.node(id) else { return };
+        let actual = contents(node);
+        let show = |rows: &[(Vec<u8>, Vec<u8>)]| -> Vec<String> {
+            rows.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        String::from_utf8_lossy(k),
+                        String::from_utf8_lossy(v)
+                    )
+                })
+                .collect()
+        };
+        let (expected, actual) = (show(expected), show(&actual));
+        let missing: Vec<_> = expected.iter().filter(|r| !actual.contains(r)).collect();
+        let extra: Vec<_> = actual.iter().filter(|r| !expected.contains(r)).collect();
+        eprintln!("node {id}: missing {missing:?} extra {extra:?}");
+        for n in [id, self.primary] {
+            eprintln!(
+                "node {n}: epochs {:?} events {:?}",
+                super::epoch::EpochRecord::load(&self.disks[n as usize], Path::new("/db")),
+                self.node(n).map(|x| x.events())
+            );
+        }
     }
 }
 
@@ -509,6 +543,21 @@ mod tests {
 
     /// Seeds in the default test run.
     const DEFAULT_SEEDS: u64 = 1_000;
+
+    /// Seeds the long run failed on, run every time. 8089: a replica's
+    /// apply wrote an old epoch's frame and then failed its fsync; the
+    /// replica went on to adopt the new primary's history, the frame
+    /// survived its crash, and it then vouched for it (a lost write).
+    const REGRESSION_SEEDS: [u64; 1] = [8089];
+
+    #[test]
+    fn seeds_the_long_run_failed_on_now_pass() {
+        for seed in REGRESSION_SEEDS {
+            if let Err(violation) = run(seed) {
+                panic!("seed {seed} failed again: {violation:?}");
+            }
+        }
+    }
 
     #[test]
     fn replication_survives_every_seeded_fault_schedule() {

@@ -37,6 +37,15 @@ impl Engine {
         shared.latch(committed)
     }
 
+    /// `Ok` unless a failed write or fsync has stopped the engine (then the
+    /// error every later call returns). A replica that failed to apply a
+    /// frame may hold more on disk than it knows of — the frame may have
+    /// reached the file before its fsync failed — so it must not take part
+    /// in replication again until it is reopened and has recounted.
+    pub(crate) fn healthy(&self) -> Result<()> {
+        self.shared().check()
+    }
+
     /// Makes this engine a read replica (`true`): every local write fails
     /// with [`StorageError::ReadOnlyReplica`](crate::storage::StorageError::ReadOnlyReplica)
     /// and only [`apply_replicated`](Self::apply_replicated) writes. `false`
