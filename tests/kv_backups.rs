@@ -145,12 +145,22 @@ fn backups_are_listed_described_deleted_and_restored_with_overrides() {
     for id in 0..100 {
         db.put_item("Events").item(event(id)).send().unwrap();
     }
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&reports);
     let first = db
         .create_backup("Events")
         .backup_name("first")
+        .on_progress(move |p| sink.lock().unwrap().push(*p))
         .send()
         .unwrap()
         .backup_details;
+    // One report, at the end, with the table's counts.
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].finished);
+    assert_eq!(reports[0].items_done, 100);
+    assert_eq!(reports[0].items_total, Some(100));
+    assert_eq!(reports[0].bytes_done, first.backup_size_bytes);
     db.delete_item("Events")
         .key(item! { "id" => 0 })
         .send()

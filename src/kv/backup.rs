@@ -422,6 +422,7 @@ pub struct CreateBackup {
     db: Database,
     table: String,
     backup_name: Option<String>,
+    on_progress: OnProgress,
 }
 
 /// What `create_backup` returns.
@@ -435,6 +436,15 @@ impl CreateBackup {
     /// Names the backup (3–255 characters of `[a-zA-Z0-9_.-]`; required).
     pub fn backup_name(mut self, name: impl Into<String>) -> Self {
         self.backup_name = Some(name.into());
+        self
+    }
+
+    /// Registers a progress callback. A backup links the table's segments
+    /// rather than copying its items, so it takes about as long for any
+    /// size and is reported once, when done, with the table's item count
+    /// and size.
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = OnProgress::new(callback);
         self
     }
 
@@ -483,6 +493,12 @@ impl CreateBackup {
         let json = serde_json::to_vec_pretty(&descriptor)
             .map_err(|e| Error::Validation(format!("backup descriptor: {e}")))?;
         write_checkpoint(db, &backups_dir(db), &id, DESCRIPTOR, &json)?;
+        self.on_progress.finish(&mut Progress {
+            items_done: item_count,
+            bytes_done: size_bytes,
+            items_total: Some(item_count),
+            finished: false,
+        });
         Ok(CreateBackupOutput {
             backup_details: descriptor.details(BackupStatus::Available),
         })
@@ -825,6 +841,7 @@ impl Database {
             db: self.clone(),
             table: table.into(),
             backup_name: None,
+            on_progress: OnProgress::default(),
         }
     }
 
