@@ -13,6 +13,9 @@
 //! with one (the table must have point-in-time recovery and the time lie
 //! in its window, as in DynamoDB) the items are rebuilt by `kv::pitr` from
 //! a base snapshot and the archive.
+//!
+//! The export's description is recorded (`kv::transfers`) as it starts and
+//! again as it ends, so `describe_export` and `list_exports` see it.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};

@@ -3,6 +3,9 @@
 //! export writes) or CSV, optionally gzip-compressed. Bad lines are
 //! counted and reported with where they were, never fatal; a source that
 //! cannot be read at all fails the import before any table is created.
+//! The import's description is recorded (`kv::transfers`) as it starts and
+//! again as it ends, a failed one included, so `describe_import` and
+//! `list_imports` see it.
 
 use std::collections::BTreeMap;
 use std::io::Read;
