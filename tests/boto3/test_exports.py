@@ -20,6 +20,8 @@ from botocore.exceptions import ClientError
 from test_endpoint import client
 
 BINARY = os.environ["NIMBUS_BIN"]
+# The S3 endpoint checks signatures only against configured users.
+S3_USER = ("AKIDEXPORTS", "exports-secret")
 # How many times a poller asks before giving up (nimbus finishes exports
 # within the call, so the first answer is already final).
 POLLS_MAX = 10
@@ -31,7 +33,10 @@ class Server:
 
     def __init__(self, data):
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--data", data, "--port", "0", "--s3-port", "0", "--quiet"],
+            [
+                BINARY, "serve", "--data", data, "--port", "0", "--quiet",
+                "--s3-port", "0", "--s3-access-key", f"{S3_USER[0]}:{S3_USER[1]}",
+            ],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -58,8 +63,8 @@ def s3_client(url):
         "s3",
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id="fake",
-        aws_secret_access_key="fake",
+        aws_access_key_id=S3_USER[0],
+        aws_secret_access_key=S3_USER[1],
         config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
     )
 
@@ -71,7 +76,11 @@ def error_code(raised):
 class ExportsAndImports(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
         self.server = Server(self.dir.name)
+        # A cleanup, not tearDown: it runs even when setUp fails, so no
+        # server outlives the test (the test may replace self.server).
+        self.addCleanup(lambda: self.server.stop())
         self.ddb = client(self.server.url)
         s3_client(self.server.s3_url).create_bucket(Bucket="exports")
         self.ddb.create_table(
@@ -86,10 +95,6 @@ class ExportsAndImports(unittest.TestCase):
                 Item={"id": {"S": f"o{n}"}, "total": {"N": str(n * 3)}},
             )
         self.table_arn = self.ddb.describe_table(TableName="Orders")["Table"]["TableArn"]
-
-    def tearDown(self):
-        self.server.stop()
-        self.dir.cleanup()
 
     def poll_export(self, arn):
         for _ in range(POLLS_MAX):
