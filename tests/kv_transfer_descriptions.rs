@@ -217,6 +217,15 @@ fn lists_page_newest_first_and_filter_by_table() {
             .is_empty()
     );
 
+    // A token below the filtered range (here: the empty ARN) ends the list.
+    let below = db
+        .list_exports()
+        .table_arn(&alpha_arn)
+        .next_token("0".repeat(112))
+        .send()
+        .unwrap();
+    assert!(below.export_summaries.is_empty() && below.next_token.is_none());
+
     // Imports page the same way, filtered by their target table.
     let source = data_prefix(&export(&db, "Alpha"));
     for name in ["CopyA", "CopyB", "CopyC"] {

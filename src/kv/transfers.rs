@@ -42,6 +42,15 @@ const TOKEN_TAG: u8 = 0x14;
 /// (DynamoDB's idempotency window: 8 hours).
 pub const CLIENT_TOKEN_WINDOW: Duration = Duration::from_secs(8 * 60 * 60);
 
+/// The longest ARN DynamoDB takes.
+const ARN_CHARS_MAX: usize = 1024;
+/// The shortest export or import ARN DynamoDB takes.
+pub(crate) const TRANSFER_ARN_CHARS_MIN: usize = 37;
+/// The shortest ListImports `NextToken` (the API's `ImportNextToken`).
+const NEXT_TOKEN_CHARS_MIN: usize = 112;
+/// The longest ListImports `NextToken`.
+const NEXT_TOKEN_CHARS_MAX: usize = 1024;
+
 /// The failure code of an export or import that a crash cut short.
 pub const INTERRUPTED_FAILURE_CODE: &str = "InterruptedError";
 
@@ -269,6 +278,10 @@ pub(crate) fn page<T: Described>(
     if let Some(before) = before {
         end = end.min(description_key(kind, before));
     }
+    // A token from another filter can lie below the whole range.
+    if end <= prefix {
+        return Ok((Vec::new(), None));
+    }
     let range = (Bound::Included(prefix), Bound::Excluded(end));
     let mut descriptions = Vec::with_capacity(limit);
     for row in engine.range(range, Direction::Reverse, None)? {
@@ -336,15 +349,6 @@ pub(crate) fn check_arn(arn: &str, field: &str, min_chars: usize) -> Result<()> 
     }
     Ok(())
 }
-
-/// The longest ARN DynamoDB takes.
-const ARN_CHARS_MAX: usize = 1024;
-/// The shortest export or import ARN DynamoDB takes.
-pub(crate) const TRANSFER_ARN_CHARS_MIN: usize = 37;
-/// The shortest ListImports `NextToken` (the API's `ImportNextToken`).
-const NEXT_TOKEN_CHARS_MIN: usize = 112;
-/// The longest ListImports `NextToken`.
-const NEXT_TOKEN_CHARS_MAX: usize = 1024;
 
 /// DynamoDB's check of a client token (`^[^$]+$`: not empty, no `$`).
 pub(crate) fn check_client_token(token: &str) -> Result<()> {
