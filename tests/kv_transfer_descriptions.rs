@@ -440,3 +440,26 @@ fn client_tokens_replay_the_first_request_or_conflict() {
         1
     );
 }
+
+#[test]
+fn an_export_to_a_missing_bucket_is_recorded_as_failed() {
+    let db = Database::memory().unwrap();
+    table(&db, "Source").send().unwrap();
+    let failed = db
+        .export_table_to_point_in_time("Source")
+        .s3_bucket("no-such-bucket")
+        .send()
+        .unwrap()
+        .export_description;
+    assert_eq!(failed.export_status, ExportStatus::Failed);
+    assert_eq!(failed.failure_code.as_deref(), Some("S3NoSuchBucket"));
+    let described = db
+        .describe_export(&failed.export_arn)
+        .send()
+        .unwrap()
+        .export_description;
+    assert_eq!(described, failed);
+    let listed = db.list_exports().send().unwrap().export_summaries;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].export_status, ExportStatus::Failed);
+}
