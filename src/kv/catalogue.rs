@@ -12,6 +12,7 @@
 //! 00000000 05                 "closed cleanly": the saved counts are exact
 //! 00000000 06 <keyspace BE>   a GSI backfill's progress (see index::backfill)
 //! 00000000 10, 11             a table's partition map and counts (see kv::partitions)
+//! 00000000 12, 13, 14         export and import descriptions, client tokens (kv::transfers)
 //! ```
 //!
 //! Index keyspaces have their own count rows (tag 04), so `describe_table`
@@ -134,6 +135,8 @@ pub(crate) struct KvState {
     pub(crate) backups: Mutex<()>,
     /// Time and order stamps of point-in-time recovery archive records.
     pub(crate) pitr: super::pitr::ArchiveClock,
+    /// Client-token claims and ids of exports and imports.
+    pub(crate) transfers: super::transfers::TransferState,
 }
 
 pub(crate) fn catalogue_key(tag: u8, rest: &[u8]) -> Vec<u8> {
@@ -204,6 +207,7 @@ impl KvState {
         let read_only = engine.is_read_only();
         if !read_only {
             engine.write(batch)?;
+            super::transfers::recover(engine)?;
         }
         let pitr = super::pitr::ArchiveClock::recover(
             engine,
@@ -224,6 +228,7 @@ impl KvState {
             quiesce: RwLock::new(()),
             backups: Mutex::new(()),
             pitr,
+            transfers: super::transfers::TransferState::default(),
         };
         for row in engine.prefix(&catalogue_key(DROPPED_TAG, &[]), Direction::Forward, None)? {
             let (key, _) = row?;

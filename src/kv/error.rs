@@ -55,6 +55,20 @@ pub enum Error {
     /// No backup has this ARN.
     #[error("BackupNotFoundException: {0}")]
     BackupNotFound(String),
+    /// No export has this ARN (DescribeExport).
+    #[error("ExportNotFoundException: {0}")]
+    ExportNotFound(String),
+    /// No import has this ARN (DescribeImport).
+    #[error("ImportNotFoundException: {0}")]
+    ImportNotFound(String),
+    /// An export's client token was reused, within its 8-hour window, with
+    /// other parameters.
+    #[error("ExportConflictException: {0}")]
+    ExportConflict(String),
+    /// An import's client token was reused, within its 8-hour window, with
+    /// other parameters.
+    #[error("ImportConflictException: {0}")]
+    ImportConflict(String),
     /// The source table of a point-in-time restore has no PITR.
     #[error("PointInTimeRecoveryUnavailableException: {0}")]
     PointInTimeRecoveryUnavailable(String),
@@ -142,6 +156,10 @@ impl Error {
             | Self::TableNotFound(m)
             | Self::TableAlreadyExists(m)
             | Self::BackupNotFound(m)
+            | Self::ExportNotFound(m)
+            | Self::ImportNotFound(m)
+            | Self::ExportConflict(m)
+            | Self::ImportConflict(m)
             | Self::PointInTimeRecoveryUnavailable(m)
             | Self::InvalidRestoreTime(m)
             | Self::ContinuousBackupsUnavailable(m)

@@ -13,6 +13,9 @@
 //! with one (the table must have point-in-time recovery and the time lie
 //! in its window, as in DynamoDB) the items are rebuilt by `kv::pitr` from
 //! a base snapshot and the archive.
+//!
+//! The export's description is recorded (`kv::transfers`) as it starts and
+//! again as it ends, so `describe_export` and `list_exports` see it.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -22,8 +25,13 @@ use flate2::write::GzEncoder;
 use md5::{Digest, Md5};
 use serde_json::json;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{Error, Result};
 use super::progress::{OnProgress, Progress};
+use super::transfers::{
+    self, Begun, Described, INTERRUPTED_FAILURE_CODE, Kind, check_client_token, parameters_text,
+};
 use crate::Database;
 use crate::partition::keyspace_prefix;
 use crate::storage::Direction;
@@ -34,38 +42,65 @@ const ITEMS_PER_FILE: u64 = 100_000;
 /// Uncompressed bytes per data file, at most (roughly).
 const BYTES_PER_FILE: usize = 64 << 20;
 
-/// How an export ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An export's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExportStatus {
+    /// Being written (seen by `describe_export` and `list_exports` while
+    /// the call that runs it has not returned).
+    InProgress,
     /// Every item was written and the manifests are in place.
     Completed,
-    /// The object store refused a write (see `failure_code`).
+    /// The object store refused a write, or a crash cut the export short
+    /// (see `failure_code`).
     Failed,
 }
 
 /// The only export format nimbus writes (DynamoDB's default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum ExportFormat {
     /// One `{"Item": {...}}` per line, gzip-compressed.
     #[default]
+    #[serde(rename = "DYNAMODB_JSON")]
     DynamoDbJson,
 }
 
-/// Where an export went and what it wrote.
-#[derive(Debug, Clone, PartialEq)]
+/// What an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExportType {
+    /// Every item of the table at the export time (the only kind nimbus
+    /// writes).
+    #[default]
+    FullExport,
+}
+
+/// Where an export went and what it wrote; kept durably, so
+/// `describe_export` and `list_exports` answer with it after a reopen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportDescription {
-    /// The export's ARN-like id.
+    /// The export's ARN-like id (`<table arn>/export/<id>`).
     pub export_arn: String,
-    /// Completed or Failed.
+    /// In progress, completed or failed.
     pub export_status: ExportStatus,
     /// The table exported.
     pub table_arn: String,
+    /// The table's unique id.
+    pub table_id: String,
     /// The instant the items were read at.
     pub export_time: SystemTime,
+    /// When the export began.
+    pub start_time: SystemTime,
+    /// When it completed or failed (absent while in progress, and for one
+    /// a crash cut short).
+    pub end_time: Option<SystemTime>,
     /// The bucket written to.
     pub s3_bucket: String,
     /// The key prefix written under.
     pub s3_prefix: Option<String>,
+    /// The objects' server-side encryption (`AES256`, as the object store
+    /// reports for every object).
+    pub s3_sse_algorithm: String,
     /// The key of `manifest-summary.json`.
     pub export_manifest: String,
     /// Items written.
@@ -74,10 +109,43 @@ pub struct ExportDescription {
     pub billed_size_bytes: u64,
     /// The format written.
     pub export_format: ExportFormat,
-    /// Why it failed (`S3NoSuchBucket`, ...).
+    /// Always a full export.
+    pub export_type: ExportType,
+    /// The client token the export was requested with.
+    pub client_token: Option<String>,
+    /// Why it failed (`S3NoSuchBucket`, ..., or
+    /// [`INTERRUPTED_FAILURE_CODE`](super::INTERRUPTED_FAILURE_CODE)).
     pub failure_code: Option<String>,
     /// The object store's message.
     pub failure_message: Option<String>,
+}
+
+impl Described for ExportDescription {
+    const KIND: Kind = Kind::Export;
+
+    fn arn(&self) -> &str {
+        &self.export_arn
+    }
+
+    fn in_progress(&self) -> bool {
+        self.export_status == ExportStatus::InProgress
+    }
+
+    fn interrupt(&mut self) {
+        self.export_status = ExportStatus::Failed;
+        self.failure_code = Some(INTERRUPTED_FAILURE_CODE.to_owned());
+        self.failure_message = Some("The database stopped before the export completed".to_owned());
+    }
+}
+
+/// The parameters a client token is bound to (compared on reuse).
+#[derive(Serialize)]
+struct TokenParameters<'a> {
+    table_arn: &'a str,
+    s3_bucket: &'a str,
+    s3_prefix: Option<&'a str>,
+    export_time_millis: Option<u128>,
+    export_format: ExportFormat,
 }
 
 /// An `export_table_to_point_in_time` request.
@@ -90,6 +158,7 @@ pub struct ExportTableToPointInTime {
     s3_prefix: Option<String>,
     export_format: ExportFormat,
     export_time: Option<SystemTime>,
+    client_token: Option<String>,
     on_progress: OnProgress,
 }
 
@@ -137,6 +206,15 @@ impl ExportTableToPointInTime {
         self
     }
 
+    /// Makes the request idempotent: for 8 hours ([`CLIENT_TOKEN_WINDOW`](super::CLIENT_TOKEN_WINDOW)),
+    /// the same token with the same parameters answers with the first
+    /// export's description and exports nothing; with other parameters it
+    /// is `ExportConflict`.
+    pub fn client_token(mut self, token: impl Into<String>) -> Self {
+        self.client_token = Some(token.into());
+        self
+    }
+
     /// The format (DynamoDB JSON, the only one nimbus writes).
     pub fn export_format(mut self, format: ExportFormat) -> Self {
         self.export_format = format;
@@ -150,7 +228,8 @@ impl ExportTableToPointInTime {
         self
     }
 
-    /// Runs the export; returns when it has completed or failed.
+    /// Runs the export; returns when it has completed or failed (its
+    /// description is recorded as it starts and again as it ends).
     pub fn send(self) -> Result<ExportTableToPointInTimeOutput> {
         let Some(bucket) = self.s3_bucket.clone() else {
             return Err(Error::validation(
@@ -158,6 +237,9 @@ impl ExportTableToPointInTime {
                  constraint: Member must not be null",
             ));
         };
+        if let Some(token) = &self.client_token {
+            check_client_token(token)?;
+        }
         let inner = &self.db.inner;
         let table = inner.kv.table(&self.table)?;
         let definition = table.definition();
@@ -171,12 +253,7 @@ impl ExportTableToPointInTime {
             }
             None => None,
         };
-        let id = format!(
-            "{:013}-{:08x}",
-            now.as_millis(),
-            xxhash_rust::xxh3::xxh3_64(format!("{}{:?}", definition.table_id, now).as_bytes())
-                as u32
-        );
+        let id = inner.kv.transfers.new_id(now, &definition.table_id);
         let root = match &self.s3_prefix {
             Some(prefix) if !prefix.is_empty() => {
                 format!("{}/AWSDynamoDB/{id}", prefix.trim_end_matches('/'))
@@ -184,27 +261,56 @@ impl ExportTableToPointInTime {
             _ => format!("AWSDynamoDB/{id}"),
         };
         let mut description = ExportDescription {
-            export_arn: format!("{}/export/{id}", definition.table_arn()),
-            export_status: ExportStatus::Completed,
+            export_arn: format!("{}/{}/{id}", definition.table_arn(), Kind::Export.segment()),
+            export_status: ExportStatus::InProgress,
             table_arn: definition.table_arn(),
+            table_id: definition.table_id.clone(),
             export_time: SystemTime::UNIX_EPOCH
                 + at.as_ref()
                     .map_or(now, |(_, millis)| Duration::from_millis(*millis)),
+            start_time: SystemTime::UNIX_EPOCH + now,
+            end_time: None,
             s3_bucket: bucket.clone(),
             s3_prefix: self.s3_prefix.clone(),
+            s3_sse_algorithm: "AES256".to_owned(),
             export_manifest: format!("{root}/manifest-summary.json"),
             item_count: 0,
             billed_size_bytes: 0,
             export_format: self.export_format,
+            export_type: ExportType::FullExport,
+            client_token: self.client_token.clone(),
             failure_code: None,
             failure_message: None,
         };
-        if let Err(error) = self.write(&root, &bucket, &definition, at, &mut description) {
+        let parameters = parameters_text(&TokenParameters {
+            table_arn: &description.table_arn,
+            s3_bucket: &bucket,
+            s3_prefix: self.s3_prefix.as_deref(),
+            export_time_millis: self
+                .export_time
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis()),
+            export_format: self.export_format,
+        })?;
+        let token = self
+            .client_token
+            .as_deref()
+            .map(|t| (t, parameters.as_str()));
+        if let Begun::Replayed(arn) = transfers::begin(inner, &description, token)? {
+            let export_description = transfers::read(&inner.engine, &arn)?
+                .ok_or_else(|| Kind::Export.not_found(&arn))?;
+            return Ok(ExportTableToPointInTimeOutput { export_description });
+        }
+        let written = self.write(&root, &bucket, &definition, at, &mut description);
+        description.end_time = Some(SystemTime::UNIX_EPOCH + inner.clock.since_epoch());
+        description.export_status = ExportStatus::Completed;
+        if let Err(error) = written {
             description.export_status = ExportStatus::Failed;
             let (code, message) = s3_failure(&*error);
             description.failure_code = Some(code);
             description.failure_message = Some(message);
         }
+        transfers::finish(inner, &description)?;
         Ok(ExportTableToPointInTimeOutput {
             export_description: description,
         })
@@ -296,7 +402,7 @@ impl ExportTableToPointInTime {
         let summary = json!({
             "version": "2020-06-30",
             "exportArn": description.export_arn,
-            "startTime": millis(description.export_time),
+            "startTime": millis(description.start_time),
             "endTime": millis(SystemTime::UNIX_EPOCH + inner.clock.since_epoch()),
             "tableArn": description.table_arn,
             "tableId": definition.table_id,
@@ -347,6 +453,7 @@ impl Database {
             s3_prefix: None,
             export_format: ExportFormat::DynamoDbJson,
             export_time: None,
+            client_token: None,
             on_progress: OnProgress::default(),
         }
     }

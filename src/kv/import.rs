@@ -3,16 +3,27 @@
 //! export writes) or CSV, optionally gzip-compressed. Bad lines are
 //! counted and reported with where they were, never fatal; a source that
 //! cannot be read at all fails the import before any table is created.
+//! The import's description is recorded (`kv::transfers`) as it starts and
+//! again as it ends, a failed one included, so `describe_import` and
+//! `list_imports` see it.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::time::SystemTime;
 
 use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::progress::{OnProgress, Progress};
-use super::schema::TableDescription;
+use super::schema::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    ProvisionedThroughput, TableDescription, table_arn_of,
+};
 use super::tables::CreateTable;
+use super::transfers::{
+    self, Begun, Described, INTERRUPTED_FAILURE_CODE, Kind, check_client_token, parameters_text,
+};
 use crate::Database;
 use crate::value::{AttributeValue, Item, Number, ScalarType};
 
@@ -20,10 +31,12 @@ use crate::value::{AttributeValue, Item, Number, ScalarType};
 pub const IMPORT_ERRORS_REPORTED: usize = 100;
 
 /// How the source objects are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InputFormat {
     /// One `{"Item": {...}}` per line (an export's data files).
     #[default]
+    #[serde(rename = "DYNAMODB_JSON")]
     DynamoDbJson,
     /// A header line of attribute names (or [`ImportTable::csv_header`]),
     /// then one item per line. Key attributes take the table's types;
@@ -32,7 +45,8 @@ pub enum InputFormat {
 }
 
 /// Whether the source objects are compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InputCompressionType {
     /// Plain text.
     #[default]
@@ -41,17 +55,22 @@ pub enum InputCompressionType {
     Gzip,
 }
 
-/// How an import ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An import's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ImportStatus {
+    /// Being read (seen by `describe_import` and `list_imports` while the
+    /// call that runs it has not returned).
+    InProgress,
     /// The table exists with every line that could be imported.
     Completed,
-    /// The source could not be read; no table was created.
+    /// The source could not be read (no table was created), or a crash
+    /// cut the import short (see `failure_code`).
     Failed,
 }
 
 /// One line that could not be imported.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportError {
     /// The object it came from.
     pub object_key: String,
@@ -61,21 +80,57 @@ pub struct ImportError {
     pub message: String,
 }
 
-/// What an import did.
-#[derive(Debug, Clone, PartialEq)]
+/// The table an import creates, as the request gave it (DynamoDB's
+/// `TableCreationParameters`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableCreationParameters {
+    /// The new table's name.
+    pub table_name: String,
+    /// The key attributes' types.
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    /// The key schema.
+    pub key_schema: Vec<KeySchemaElement>,
+    /// On-demand or provisioned.
+    pub billing_mode: BillingMode,
+    /// The capacity of a provisioned table.
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+    /// Its global secondary indexes.
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+}
+
+/// What an import did; kept durably, so `describe_import` and
+/// `list_imports` answer with it after a reopen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportTableDescription {
-    /// The import's ARN-like id.
+    /// The import's ARN-like id (`<table arn>/import/<id>`).
     pub import_arn: String,
-    /// Completed or Failed.
+    /// In progress, completed or failed.
     pub import_status: ImportStatus,
-    /// The table created (absent when the import failed).
+    /// The ARN of the table it creates (or would have created).
+    pub table_arn: String,
+    /// The created table's unique id (absent when none was created).
+    pub table_id: Option<String>,
+    /// The created table (in `import_table`'s answer only; describe it
+    /// with `describe_table`).
+    #[serde(skip)]
     pub table_description: Option<TableDescription>,
+    /// The client token the import was requested with.
+    pub client_token: Option<String>,
     /// The source bucket.
     pub s3_bucket: String,
     /// The source key prefix.
     pub s3_key_prefix: Option<String>,
     /// The format read.
     pub input_format: InputFormat,
+    /// The source's compression.
+    pub input_compression_type: InputCompressionType,
+    /// The table to create, as requested.
+    pub table_creation_parameters: TableCreationParameters,
+    /// When the import began.
+    pub start_time: SystemTime,
+    /// When it completed or failed (absent while in progress, and for one
+    /// a crash cut short).
+    pub end_time: Option<SystemTime>,
     /// Lines read (imported or not; blank lines and CSV headers aside).
     pub processed_item_count: u64,
     /// Bytes of the source read (uncompressed).
@@ -87,10 +142,41 @@ pub struct ImportTableDescription {
     /// The first [`IMPORT_ERRORS_REPORTED`] rejected lines (DynamoDB logs
     /// them to CloudWatch; nimbus returns them).
     pub errors: Vec<ImportError>,
-    /// Why it failed (`S3NoSuchBucket`, ...).
+    /// Why it failed (`S3NoSuchBucket`, ..., or
+    /// [`INTERRUPTED_FAILURE_CODE`](super::INTERRUPTED_FAILURE_CODE)).
     pub failure_code: Option<String>,
     /// The object store's message.
     pub failure_message: Option<String>,
+}
+
+impl Described for ImportTableDescription {
+    const KIND: Kind = Kind::Import;
+
+    fn arn(&self) -> &str {
+        &self.import_arn
+    }
+
+    fn in_progress(&self) -> bool {
+        self.import_status == ImportStatus::InProgress
+    }
+
+    fn interrupt(&mut self) {
+        self.import_status = ImportStatus::Failed;
+        self.failure_code = Some(INTERRUPTED_FAILURE_CODE.to_owned());
+        self.failure_message = Some("The database stopped before the import completed".to_owned());
+    }
+}
+
+/// The parameters a client token is bound to (compared on reuse).
+#[derive(Serialize)]
+struct TokenParameters<'a> {
+    s3_bucket: &'a str,
+    s3_key_prefix: Option<&'a str>,
+    input_format: InputFormat,
+    input_compression_type: InputCompressionType,
+    csv_delimiter: char,
+    csv_header: Option<&'a [String]>,
+    table_creation_parameters: &'a TableCreationParameters,
 }
 
 /// An `import_table` request.
@@ -105,6 +191,7 @@ pub struct ImportTable {
     csv_delimiter: char,
     csv_header: Option<Vec<String>>,
     table: Option<CreateTable>,
+    client_token: Option<String>,
     on_progress: OnProgress,
 }
 
@@ -157,6 +244,15 @@ impl ImportTable {
         self
     }
 
+    /// Makes the request idempotent: for 8 hours ([`CLIENT_TOKEN_WINDOW`](super::CLIENT_TOKEN_WINDOW)),
+    /// the same token with the same parameters answers with the first
+    /// import's description and imports nothing; with other parameters it
+    /// is `ImportConflict`.
+    pub fn client_token(mut self, token: impl Into<String>) -> Self {
+        self.client_token = Some(token.into());
+        self
+    }
+
     /// Calls `callback` as lines are imported (every 1,024 and at the end;
     /// `bytes_done` counts source bytes read).
     pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
@@ -164,7 +260,9 @@ impl ImportTable {
         self
     }
 
-    /// Runs the import; returns when it has completed or failed.
+    /// Runs the import; returns when it has completed or failed (its
+    /// description is recorded as it starts and again as it ends; an
+    /// import refused because its table cannot be created records nothing).
     pub fn send(mut self) -> Result<ImportTableOutput> {
         let (Some(bucket), Some(table)) = (self.s3_bucket.clone(), self.table.take()) else {
             return Err(Error::validation(
@@ -172,17 +270,28 @@ impl ImportTable {
                  required",
             ));
         };
-        let now = self.db.inner.clock.since_epoch();
+        if let Some(token) = &self.client_token {
+            check_client_token(token)?;
+        }
+        let db = &self.db.inner;
+        let parameters = table.creation_parameters();
+        let table_arn = table_arn_of(&parameters.table_name);
+        let now = db.clock.since_epoch();
+        let id = db.kv.transfers.new_id(now, &table_arn);
         let mut description = ImportTableDescription {
-            import_arn: format!(
-                "arn:aws:dynamodb:local:000000000000:import/{:013}",
-                now.as_millis()
-            ),
-            import_status: ImportStatus::Completed,
+            import_arn: format!("{table_arn}/{}/{id}", Kind::Import.segment()),
+            import_status: ImportStatus::InProgress,
+            table_arn,
+            table_id: None,
             table_description: None,
+            client_token: self.client_token.clone(),
             s3_bucket: bucket.clone(),
             s3_key_prefix: self.s3_key_prefix.clone(),
             input_format: self.input_format,
+            input_compression_type: self.compression,
+            table_creation_parameters: parameters,
+            start_time: SystemTime::UNIX_EPOCH + now,
+            end_time: None,
             processed_item_count: 0,
             processed_size_bytes: 0,
             imported_item_count: 0,
@@ -191,36 +300,102 @@ impl ImportTable {
             failure_code: None,
             failure_message: None,
         };
+        let token_parameters = parameters_text(&TokenParameters {
+            s3_bucket: &bucket,
+            s3_key_prefix: self.s3_key_prefix.as_deref(),
+            input_format: self.input_format,
+            input_compression_type: self.compression,
+            csv_delimiter: self.csv_delimiter,
+            csv_header: self.csv_header.as_deref(),
+            table_creation_parameters: &description.table_creation_parameters,
+        })?;
+        let token = self
+            .client_token
+            .as_deref()
+            .map(|t| (t, token_parameters.as_str()));
+        if let Begun::Replayed(arn) = transfers::begin(db, &description, token)? {
+            let import_table_description =
+                transfers::read(&db.engine, &arn)?.ok_or_else(|| Kind::Import.not_found(&arn))?;
+            return Ok(ImportTableOutput {
+                import_table_description,
+            });
+        }
         let keys = match self.source_keys(&bucket) {
             Ok(keys) => keys,
             Err(error) => {
                 let (code, message) = super::export::s3_failure(&error);
-                description.import_status = ImportStatus::Failed;
                 description.failure_code = Some(code);
                 description.failure_message = Some(message);
-                return Ok(ImportTableOutput {
-                    import_table_description: description,
-                });
+                return self.end(description, ImportStatus::Failed);
             }
         };
-        let created = table.send()?.table_description;
+        let created = match table.send() {
+            Ok(created) => created.table_description,
+            Err(error) => {
+                transfers::abandon(
+                    db,
+                    Kind::Import,
+                    &description.import_arn,
+                    self.client_token.as_deref(),
+                )?;
+                return Err(error);
+            }
+        };
+        description.table_id = Some(created.table_id.clone());
+        match self.fill(&bucket, keys, &created.table_name, &mut description) {
+            Ok(()) => {
+                description.table_description =
+                    Some(self.db.describe_table(&created.table_name).send()?.table);
+                self.end(description, ImportStatus::Completed)
+            }
+            Err(error) => {
+                // The engine failed mid-import: record why, best effort
+                // (the engine may refuse this write too).
+                description.failure_code = Some("InternalServerError".to_owned());
+                description.failure_message = Some(error.message());
+                description.import_status = ImportStatus::Failed;
+                description.end_time = Some(SystemTime::UNIX_EPOCH + db.clock.since_epoch());
+                let _ = transfers::finish(db, &description);
+                Err(error)
+            }
+        }
+    }
+
+    /// Imports every line of `keys` into `table`.
+    fn fill(
+        &self,
+        bucket: &str,
+        keys: Vec<String>,
+        table: &str,
+        description: &mut ImportTableDescription,
+    ) -> Result<()> {
         let reader = Reader {
             db: &self.db,
-            table: &created.table_name,
+            table,
             format: self.input_format,
             compression: self.compression,
             delimiter: self.csv_delimiter,
             header: self.csv_header.clone(),
-            key_types: self.key_types(&created.table_name)?,
+            key_types: self.key_types(table)?,
             on_progress: &self.on_progress,
         };
         let mut progress = Progress::default();
         for key in keys {
-            reader.object(&bucket, &key, &mut description, &mut progress)?;
+            reader.object(bucket, &key, description, &mut progress)?;
         }
         self.on_progress.finish(&mut progress);
-        description.table_description =
-            Some(self.db.describe_table(&created.table_name).send()?.table);
+        Ok(())
+    }
+
+    /// Records the import's end with `status` and answers with it.
+    fn end(
+        &self,
+        mut description: ImportTableDescription,
+        status: ImportStatus,
+    ) -> Result<ImportTableOutput> {
+        description.import_status = status;
+        description.end_time = Some(SystemTime::UNIX_EPOCH + self.db.inner.clock.since_epoch());
+        transfers::finish(&self.db.inner, &description)?;
         Ok(ImportTableOutput {
             import_table_description: description,
         })
@@ -438,6 +613,7 @@ impl Database {
             csv_delimiter: ',',
             csv_header: None,
             table: None,
+            client_token: None,
             on_progress: OnProgress::default(),
         }
     }

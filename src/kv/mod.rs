@@ -60,6 +60,8 @@ mod tables;
 mod tags;
 mod throttle;
 mod transact;
+mod transfer_reads;
+mod transfers;
 mod trigger;
 mod ttl;
 mod views;
@@ -82,11 +84,11 @@ pub(crate) use catalogue::{BACKFILL_TAG, Counts, KvState, TableHandle, catalogue
 pub use error::{CancellationReason, Error, Result};
 pub use export::{
     ExportDescription, ExportFormat, ExportStatus, ExportTableToPointInTime,
-    ExportTableToPointInTimeOutput,
+    ExportTableToPointInTimeOutput, ExportType,
 };
 pub use import::{
     IMPORT_ERRORS_REPORTED, ImportError, ImportStatus, ImportTable, ImportTableDescription,
-    ImportTableOutput, InputCompressionType, InputFormat,
+    ImportTableOutput, InputCompressionType, InputFormat, TableCreationParameters,
 };
 pub use index_ddl::GlobalSecondaryIndexUpdate;
 pub use items::{
@@ -145,6 +147,12 @@ pub use transact::{
     TransactGetItems, TransactGetItemsOutput, TransactPut, TransactUpdate, TransactWriteItem,
     TransactWriteItems, TransactWriteItemsOutput,
 };
+pub use transfer_reads::{
+    DescribeExport, DescribeExportOutput, DescribeImport, DescribeImportOutput, ExportSummary,
+    ImportSummary, LIST_EXPORTS_MAX_RESULTS, LIST_IMPORTS_PAGE_SIZE_MAX, ListExports,
+    ListExportsOutput, ListImports, ListImportsOutput,
+};
+pub use transfers::{CLIENT_TOKEN_WINDOW, INTERRUPTED_FAILURE_CODE};
 pub use trigger::{
     BATCH_SIZE_MAX, ConsumerBatch, CreateEventSourceMapping, EventSourceMapping, FailedBatch,
     FailureReason, Handler, HandlerError, OnFailure, OpenStreamConsumer, RECORD_AGE_MAX,

@@ -488,10 +488,16 @@ pub struct TableDefinition {
     pub tags: BTreeMap<String, String>,
 }
 
+/// The ARN-like id of the table called `name` (also of one not yet
+/// created: an import's ARN names its target table).
+pub(crate) fn table_arn_of(name: &str) -> String {
+    format!("arn:nimbus:dynamodb:local:000000000000:table/{name}")
+}
+
 impl TableDefinition {
     /// The ARN-like id of the table.
     pub fn table_arn(&self) -> String {
-        format!("arn:nimbus:dynamodb:local:000000000000:table/{}", self.name)
+        table_arn_of(&self.name)
     }
 
     /// The ARN-like id of index `name`.

@@ -159,6 +159,19 @@ impl CreateTable {
         }
     }
 
+    /// What an import records of this request (DynamoDB's
+    /// `TableCreationParameters`).
+    pub(crate) fn creation_parameters(&self) -> super::import::TableCreationParameters {
+        super::import::TableCreationParameters {
+            table_name: self.table.clone(),
+            attribute_definitions: self.attribute_definitions.clone(),
+            key_schema: self.key_schema.clone(),
+            billing_mode: self.billing_mode,
+            provisioned_throughput: self.provisioned_throughput,
+            global_secondary_indexes: self.global_secondary_indexes.clone(),
+        }
+    }
+
     /// Tags the new table (see [`Database::tag_resource`]).
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.push(super::tags::Tag {

@@ -217,6 +217,18 @@ impl From<kv::Error> for WireError {
             kv::Error::BackupNotFound(_) => {
                 Self::new(400, DYNAMODB, "BackupNotFoundException", message)
             }
+            kv::Error::ExportNotFound(_) => {
+                Self::new(400, DYNAMODB, "ExportNotFoundException", message)
+            }
+            kv::Error::ImportNotFound(_) => {
+                Self::new(400, DYNAMODB, "ImportNotFoundException", message)
+            }
+            kv::Error::ExportConflict(_) => {
+                Self::new(400, DYNAMODB, "ExportConflictException", message)
+            }
+            kv::Error::ImportConflict(_) => {
+                Self::new(400, DYNAMODB, "ImportConflictException", message)
+            }
             kv::Error::PointInTimeRecoveryUnavailable(_) => Self::new(
                 400,
                 DYNAMODB,

@@ -556,7 +556,7 @@ pub(super) fn throughput_json(throughput: Option<&ProvisionedThroughput>) -> Val
     json!({ "ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0 })
 }
 
-fn scalar_name(scalar: ScalarType) -> &'static str {
+pub(super) fn scalar_name(scalar: ScalarType) -> &'static str {
     match scalar {
         ScalarType::S => "S",
         ScalarType::N => "N",
