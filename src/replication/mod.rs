@@ -34,6 +34,8 @@ mod error;
 pub mod failover;
 mod follower;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod multi;
 mod node;
 mod snapshot;
