@@ -41,6 +41,7 @@ mod node;
 mod snapshot;
 mod source;
 pub mod tcp;
+mod transfer;
 pub mod transport;
 mod wire;
 
@@ -48,6 +49,8 @@ mod wire;
 mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 
 pub use error::{ReplicationError, Result};
 pub use frame::{AckLevel, Frame, Message, NodeId, Progress};

@@ -210,6 +210,9 @@ pub struct ReplicationStats {
     pub snapshots_served: u64,
     /// Snapshots installed here.
     pub snapshots_installed: u64,
+    /// Snapshot transfers taken up again after a restart of this node
+    /// (from the chunks already staged, not from the start).
+    pub snapshots_resumed: u64,
 }
 
 /// One follower's position as its source sees it.
@@ -393,7 +396,12 @@ impl ReplicationNode {
         let endpoint: Weak<dyn Endpoint> = Arc::downgrade(&inner) as Weak<dyn Endpoint>;
         transport.register(inner.options.id, endpoint);
         let node = Self { inner };
-        if let Role::Replica { source } = role {
+        // A snapshot transfer cut by a restart continues where it stopped
+        // (the source answers `SnapshotGone` if it no longer serves it).
+        node.inner.restore_incoming();
+        if let Role::Replica { source } = role
+            && !node.inner.resume_snapshot(source)
+        {
             node.inner.subscribe(source);
         }
         Ok(node)
@@ -471,7 +479,7 @@ impl ReplicationNode {
             state.pending.clear();
             state.asked_from = None;
             // A transfer from the old source cannot be resumed from another.
-            state.incoming = None;
+            self.inner.discard_incoming(&mut state);
         }
         self.inner.subscribe(source);
         Ok(())
@@ -507,7 +515,7 @@ impl ReplicationNode {
             state.epochs = epochs;
             state.role = Role::Primary;
             state.pending.clear();
-            state.incoming = None;
+            self.inner.discard_incoming(&mut state);
             for follower in state.followers.values_mut() {
                 follower.streaming = false;
             }
@@ -540,7 +548,7 @@ impl ReplicationNode {
         {
             let mut state = self.inner.state.lock();
             state.role = Role::Replica { source };
-            state.incoming = None;
+            self.inner.discard_incoming(&mut state);
         }
         self.inner.open_database(true)?;
         {
