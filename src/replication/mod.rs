@@ -7,11 +7,14 @@
 //!   checksum, payload}` — and the protocol's messages;
 //! - [`transport`]: the [`Transport`] trait and the deterministic
 //!   in-process [`MemoryNetwork`] with fault injection; [`tcp`]: the
-//!   [`TcpTransport`] between processes (messages encoded by `wire`);
+//!   [`TcpTransport`] between processes (messages encoded by `wire`;
+//!   [`fuzz`] is the fuzz entry point for everything read off the network);
 //! - `node`: [`ReplicationNode`], its roles and public API; `source` (the
 //!   shipping side: the commit hook, quorum waits, subscriptions),
 //!   `follower` (the applying side), `snapshot` (chunked resumable
-//!   snapshots), `epoch` (the persisted epoch history);
+//!   snapshots), `transfer` (the durable record that lets a snapshot
+//!   transfer resume after the replica restarts), `epoch` (the persisted
+//!   epoch history);
 //! - [`failover`]: failure detection with leases and the voter hook for
 //!   automatic promotion.
 //!
@@ -38,6 +41,7 @@ pub mod frame;
 pub mod fuzz;
 pub mod multi;
 mod node;
+mod retained;
 mod snapshot;
 mod source;
 pub mod tcp;

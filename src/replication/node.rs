@@ -20,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use super::epoch::EpochRecord;
 use super::error::{ReplicationError, Result};
 use super::frame::{AckLevel, Frame, Message, NodeId, Progress};
+use super::retained::RetainedLog;
 use super::snapshot::{Incoming, Served};
 use super::transport::{Endpoint, Transport};
 use crate::storage::fs::FileSystem;
@@ -320,6 +321,9 @@ pub(crate) struct NodeInner {
     /// Serialises applying replicated frames (never held with `state`
     /// across the apply's I/O... `state` is taken briefly inside).
     pub(crate) apply: Mutex<()>,
+    /// The retained frames' copy on disk (see `retained`); `None` until
+    /// the database is open.
+    pub(crate) retained_log: Mutex<Option<RetainedLog>>,
     pub(crate) weak: Weak<NodeInner>,
 }
 
@@ -390,6 +394,7 @@ impl ReplicationNode {
                 events: VecDeque::new(),
             }),
             apply: Mutex::new(()),
+            retained_log: Mutex::new(None),
             weak: weak.clone(),
         });
         inner.open_database(read_only)?;
@@ -614,10 +619,14 @@ impl ReplicationNode {
         self.inner.state.lock().source_heard_micros
     }
 
-    /// Closes the database.
+    /// Closes the database (and makes the retained log durable, so a
+    /// restart serves followers from it).
     pub fn close(&self) -> Result<()> {
         if let Some(db) = self.inner.db.write().take() {
             db.close()?;
+        }
+        if let Some(log) = self.inner.retained_log.lock().as_mut() {
+            log.sync();
         }
         Ok(())
     }
@@ -666,8 +675,25 @@ impl NodeInner {
         engine.refuse_local_writes(read_only)?;
         let epochs = EpochRecord::load(self.fs.as_ref(), &self.path)?;
         let last = engine.last_sequence()?;
+        // The frames retained before a restart, so followers slightly
+        // behind still catch up from the log.
+        let (log, frames) = RetainedLog::open(
+            Arc::clone(&self.fs),
+            &self.path,
+            last,
+            self.options.retained_frames,
+        );
+        *self.retained_log.lock() = Some(log);
         {
             let mut state = self.state.lock();
+            let now = self.transport.now_micros();
+            state.retained = frames
+                .into_iter()
+                .map(|frame| Retained {
+                    frame,
+                    shipped_micros: now,
+                })
+                .collect();
             state.epochs = epochs;
             state.last_sequence = last;
             state.durable_sequence = last;

@@ -2,10 +2,13 @@
 //! the source takes a checkpoint (hard-linked segments, manifest, log
 //! tail) and serves it in chunks the follower pulls one at a time by
 //! `(file, offset)`, so a transfer resumes where it stopped after lost
-//! messages or a partition. The follower stages the files beside its
-//! directory, then closes its database, replaces its files, records the
-//! source's epoch history, reopens read-only and subscribes from the
-//! snapshot's last sequence number.
+//! messages, a partition, or a restart of the follower (its progress is
+//! durable: see `transfer`; a restarted *source* no longer serves the
+//! snapshot, and the follower starts over with a new one). The follower
+//! stages the files beside its directory, each chunk fsynced before the
+//! transfer record counts it, then closes its database, replaces its
+//! files, records the source's epoch history, reopens read-only and
+//! subscribes from the snapshot's last sequence number.
 
 use std::path::{Path, PathBuf};
 
@@ -375,8 +378,12 @@ impl NodeInner {
         };
         epochs.store(fs, &incoming.staging)?;
         // The transfer is over once the marker exists: its record goes
-        // first, so a restart never resumes an installed snapshot.
+        // first, so a restart never resumes an installed snapshot; so do
+        // the retained frames of the history being replaced.
         transfer::remove(fs, &self.path);
+        if let Some(log) = self.retained_log.lock().as_mut() {
+            log.wipe();
+        }
         write_marker(fs, &self.path, &incoming.staging)?;
         finish_install(fs, &self.path)?;
         self.open_database(true).map_err(|e| match e {

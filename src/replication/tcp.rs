@@ -14,7 +14,9 @@
 //! dispatcher thread, in arrival order, never on the thread of a reader or
 //! a sender — the same "receive is never re-entered from send" the
 //! in-process network gives. A frame longer than [`MAX_FRAME_BYTES`] or
-//! that does not decode closes the connection it came on, nothing else.
+//! that does not decode closes the connection it came on, nothing else;
+//! a frame's buffer grows with the bytes that arrive (`read_frame`), so a
+//! forged length costs no more memory than the bytes actually sent.
 //! Waiters ([`Transport::wait_until`]) sleep on a condition variable that
 //! every delivery and [`Transport::notify`] signal.
 
