@@ -13,8 +13,9 @@
 //!   shipping side: the commit hook, quorum waits, subscriptions),
 //!   `follower` (the applying side), `snapshot` (chunked resumable
 //!   snapshots), `transfer` (the durable record that lets a snapshot
-//!   transfer resume after the replica restarts), `epoch` (the persisted
-//!   epoch history);
+//!   transfer resume after the replica restarts), `retained` (the retained
+//!   log's bounded copy on disk, so a restarted source still serves
+//!   catch-up), `epoch` (the persisted epoch history);
 //! - [`failover`]: failure detection with leases and the voter hook for
 //!   automatic promotion.
 //!

@@ -88,7 +88,9 @@ pub struct NodeOptions {
     pub database: DatabaseOptions,
     /// The commit policy while this node is primary (`None`: asynchronous).
     pub sync: Option<SyncPolicy>,
-    /// Frames kept for followers that fall behind.
+    /// Frames kept for followers that fall behind (in memory, and in at
+    /// most two segment files of this many frames beside the database, so
+    /// they outlive a restart).
     pub retained_frames: usize,
     /// Bytes per snapshot chunk.
     pub snapshot_chunk_bytes: usize,
