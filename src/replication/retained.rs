@@ -26,7 +26,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::frame::{AckLevel, Frame};
-use super::snapshot::sibling;
+use super::snapshot::{parent_dir, sibling};
 use crate::storage::fs::{FileSystem, WriteFile};
 
 /// The segments' name prefix: `<dir>.retained-<n>`.
@@ -145,7 +145,7 @@ impl RetainedLog {
 
     /// Makes the appended frames durable (on close and every tick).
     pub(crate) fn sync(&mut self) {
-        if self.created && self.fs.sync_dir(parent(&self.dir)).is_ok() {
+        if self.created && self.fs.sync_dir(parent_dir(&self.dir)).is_ok() {
             self.created = false;
         }
         if self.dirty
@@ -168,7 +168,7 @@ impl RetainedLog {
         for number in segment_numbers(self.fs.as_ref(), &self.dir) {
             let _ = self.fs.remove_file(&segment_path(&self.dir, number));
         }
-        let _ = self.fs.sync_dir(parent(&self.dir));
+        let _ = self.fs.sync_dir(parent_dir(&self.dir));
     }
 
     fn newest_full(&self) -> bool {
@@ -210,12 +210,6 @@ impl RetainedLog {
     }
 }
 
-fn parent(dir: &Path) -> &Path {
-    dir.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("/"))
-}
-
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
     sibling(dir, &format!("{SEGMENT_PREFIX}{number}"))
 }
@@ -227,7 +221,7 @@ fn segment_numbers(fs: &dyn FileSystem, dir: &Path) -> Vec<u64> {
     };
     let prefix = format!("{own}.{SEGMENT_PREFIX}");
     let mut numbers: Vec<u64> = fs
-        .list_dir(parent(dir))
+        .list_dir(parent_dir(dir))
         .unwrap_or_default()
         .iter()
         .filter_map(|name| name.strip_prefix(&prefix)?.parse().ok())

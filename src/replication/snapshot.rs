@@ -189,7 +189,7 @@ impl NodeInner {
                 }
                 // The staging directory's own name must be durable before
                 // an install marker can point at it.
-                let parent = staging.parent().unwrap_or(Path::new("/"));
+                let parent = parent_dir(&staging);
                 if self.fs.create_dir_all(&staging).is_err() || self.fs.sync_dir(parent).is_err() {
                     return;
                 }
@@ -477,6 +477,16 @@ pub(crate) fn finish_install(fs: &dyn FileSystem, dir: &Path) -> Result<(), Stor
     fs.sync_dir(dir).map_err(io("fsync_dir", dir))?;
     fs.remove_file(&marker).map_err(io("remove", &marker))?;
     fs.sync_dir(dir).map_err(io("fsync_dir", dir))
+}
+
+/// The directory holding `path` (`.` for a bare relative name), where the
+/// files beside a database live.
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if parent.as_os_str().is_empty() => Path::new("."),
+        Some(parent) => parent,
+        None => Path::new("/"),
+    }
 }
 
 /// `<dir>.<suffix>`: beside the database directory, never inside it.

@@ -23,7 +23,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::frame::NodeId;
 use super::node::{NodeInner, Role};
-use super::snapshot::{Incoming, remove_files, sibling};
+use super::snapshot::{Incoming, parent_dir, remove_files, sibling};
 use crate::storage::StorageError;
 use crate::storage::fs::FileSystem;
 
@@ -47,12 +47,6 @@ fn record_path(dir: &Path) -> PathBuf {
     sibling(dir, RECORD_SUFFIX)
 }
 
-fn parent(dir: &Path) -> &Path {
-    dir.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("/"))
-}
-
 /// Replaces the record of the transfer into `dir` durably.
 pub(crate) fn store(
     fs: &dyn FileSystem,
@@ -73,7 +67,7 @@ pub(crate) fn store(
     file.sync_data().map_err(io("fsync", &temporary))?;
     drop(file);
     fs.rename(&temporary, &path).map_err(io("rename", &path))?;
-    let parent = parent(dir);
+    let parent = parent_dir(dir);
     fs.sync_dir(parent).map_err(io("fsync_dir", parent))
 }
 
@@ -83,7 +77,7 @@ pub(crate) fn store(
 pub(crate) fn remove(fs: &dyn FileSystem, dir: &Path) {
     let path = record_path(dir);
     if fs.exists(&path) && fs.remove_file(&path).is_ok() {
-        let _ = fs.sync_dir(parent(dir));
+        let _ = fs.sync_dir(parent_dir(dir));
     }
 }
 
@@ -151,7 +145,7 @@ impl NodeInner {
             return;
         };
         let prefix = format!("{own}.{STAGING_PREFIX}");
-        let parent = parent(&self.path);
+        let parent = parent_dir(&self.path);
         let Ok(names) = fs.list_dir(parent) else {
             return;
         };
@@ -304,6 +298,14 @@ mod tests {
             names: vec!["000001.sst".into(), "MANIFEST".into()],
             partial: Some("000002.log".into()),
         }
+    }
+
+    #[test]
+    fn files_beside_a_relative_database_live_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("db")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("/db")), Path::new("/"));
+        assert_eq!(parent_dir(Path::new("data/db")), Path::new("data"));
+        assert_eq!(record_path(Path::new("db")), Path::new("db.snapshot-transfer"));
     }
 
     #[test]
