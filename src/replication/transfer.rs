@@ -305,7 +305,10 @@ mod tests {
         assert_eq!(parent_dir(Path::new("db")), Path::new("."));
         assert_eq!(parent_dir(Path::new("/db")), Path::new("/"));
         assert_eq!(parent_dir(Path::new("data/db")), Path::new("data"));
-        assert_eq!(record_path(Path::new("db")), Path::new("db.snapshot-transfer"));
+        assert_eq!(
+            record_path(Path::new("db")),
+            Path::new("db.snapshot-transfer")
+        );
     }
 
     #[test]
