@@ -320,6 +320,9 @@ impl NodeInner {
     /// Periodic work; see `ReplicationNode::tick`.
     pub(crate) fn tick(&self) {
         self.send_heartbeats();
+        if let Some(log) = self.retained_log.lock().as_mut() {
+            log.sync();
+        }
         let Some(source) = self.source() else {
             return;
         };

@@ -7,11 +7,15 @@
 //!   checksum, payload}` — and the protocol's messages;
 //! - [`transport`]: the [`Transport`] trait and the deterministic
 //!   in-process [`MemoryNetwork`] with fault injection; [`tcp`]: the
-//!   [`TcpTransport`] between processes (messages encoded by `wire`);
+//!   [`TcpTransport`] between processes (messages encoded by `wire`;
+//!   [`fuzz`] is the fuzz entry point for everything read off the network);
 //! - `node`: [`ReplicationNode`], its roles and public API; `source` (the
 //!   shipping side: the commit hook, quorum waits, subscriptions),
 //!   `follower` (the applying side), `snapshot` (chunked resumable
-//!   snapshots), `epoch` (the persisted epoch history);
+//!   snapshots), `transfer` (the durable record that lets a snapshot
+//!   transfer resume after the replica restarts), `retained` (the retained
+//!   log's bounded copy on disk, so a restarted source still serves
+//!   catch-up), `epoch` (the persisted epoch history);
 //! - [`failover`]: failure detection with leases and the voter hook for
 //!   automatic promotion.
 //!
@@ -34,11 +38,15 @@ mod error;
 pub mod failover;
 mod follower;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod multi;
 mod node;
+mod retained;
 mod snapshot;
 mod source;
 pub mod tcp;
+mod transfer;
 pub mod transport;
 mod wire;
 
@@ -46,6 +54,8 @@ mod wire;
 mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 
 pub use error::{ReplicationError, Result};
 pub use frame::{AckLevel, Frame, Message, NodeId, Progress};

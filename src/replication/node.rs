@@ -20,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use super::epoch::EpochRecord;
 use super::error::{ReplicationError, Result};
 use super::frame::{AckLevel, Frame, Message, NodeId, Progress};
+use super::retained::RetainedLog;
 use super::snapshot::{Incoming, Served};
 use super::transport::{Endpoint, Transport};
 use crate::storage::fs::FileSystem;
@@ -87,7 +88,9 @@ pub struct NodeOptions {
     pub database: DatabaseOptions,
     /// The commit policy while this node is primary (`None`: asynchronous).
     pub sync: Option<SyncPolicy>,
-    /// Frames kept for followers that fall behind.
+    /// Frames kept for followers that fall behind (in memory, and in at
+    /// most two segment files of this many frames beside the database, so
+    /// they outlive a restart).
     pub retained_frames: usize,
     /// Bytes per snapshot chunk.
     pub snapshot_chunk_bytes: usize,
@@ -210,6 +213,9 @@ pub struct ReplicationStats {
     pub snapshots_served: u64,
     /// Snapshots installed here.
     pub snapshots_installed: u64,
+    /// Snapshot transfers taken up again after a restart of this node
+    /// (from the chunks already staged, not from the start).
+    pub snapshots_resumed: u64,
 }
 
 /// One follower's position as its source sees it.
@@ -317,6 +323,9 @@ pub(crate) struct NodeInner {
     /// Serialises applying replicated frames (never held with `state`
     /// across the apply's I/O... `state` is taken briefly inside).
     pub(crate) apply: Mutex<()>,
+    /// The retained frames' copy on disk (see `retained`); `None` until
+    /// the database is open.
+    pub(crate) retained_log: Mutex<Option<RetainedLog>>,
     pub(crate) weak: Weak<NodeInner>,
 }
 
@@ -387,13 +396,19 @@ impl ReplicationNode {
                 events: VecDeque::new(),
             }),
             apply: Mutex::new(()),
+            retained_log: Mutex::new(None),
             weak: weak.clone(),
         });
         inner.open_database(read_only)?;
         let endpoint: Weak<dyn Endpoint> = Arc::downgrade(&inner) as Weak<dyn Endpoint>;
         transport.register(inner.options.id, endpoint);
         let node = Self { inner };
-        if let Role::Replica { source } = role {
+        // A snapshot transfer cut by a restart continues where it stopped
+        // (the source answers `SnapshotGone` if it no longer serves it).
+        node.inner.restore_incoming();
+        if let Role::Replica { source } = role
+            && !node.inner.resume_snapshot(source)
+        {
             node.inner.subscribe(source);
         }
         Ok(node)
@@ -471,7 +486,7 @@ impl ReplicationNode {
             state.pending.clear();
             state.asked_from = None;
             // A transfer from the old source cannot be resumed from another.
-            state.incoming = None;
+            self.inner.discard_incoming(&mut state);
         }
         self.inner.subscribe(source);
         Ok(())
@@ -507,7 +522,7 @@ impl ReplicationNode {
             state.epochs = epochs;
             state.role = Role::Primary;
             state.pending.clear();
-            state.incoming = None;
+            self.inner.discard_incoming(&mut state);
             for follower in state.followers.values_mut() {
                 follower.streaming = false;
             }
@@ -540,7 +555,7 @@ impl ReplicationNode {
         {
             let mut state = self.inner.state.lock();
             state.role = Role::Replica { source };
-            state.incoming = None;
+            self.inner.discard_incoming(&mut state);
         }
         self.inner.open_database(true)?;
         {
@@ -606,10 +621,14 @@ impl ReplicationNode {
         self.inner.state.lock().source_heard_micros
     }
 
-    /// Closes the database.
+    /// Closes the database (and makes the retained log durable, so a
+    /// restart serves followers from it).
     pub fn close(&self) -> Result<()> {
         if let Some(db) = self.inner.db.write().take() {
             db.close()?;
+        }
+        if let Some(log) = self.inner.retained_log.lock().as_mut() {
+            log.sync();
         }
         Ok(())
     }
@@ -658,8 +677,25 @@ impl NodeInner {
         engine.refuse_local_writes(read_only)?;
         let epochs = EpochRecord::load(self.fs.as_ref(), &self.path)?;
         let last = engine.last_sequence()?;
+        // The frames retained before a restart, so followers slightly
+        // behind still catch up from the log.
+        let (log, frames) = RetainedLog::open(
+            Arc::clone(&self.fs),
+            &self.path,
+            last,
+            self.options.retained_frames,
+        );
+        *self.retained_log.lock() = Some(log);
         {
             let mut state = self.state.lock();
+            let now = self.transport.now_micros();
+            state.retained = frames
+                .into_iter()
+                .map(|frame| Retained {
+                    frame,
+                    shipped_micros: now,
+                })
+                .collect();
             state.epochs = epochs;
             state.last_sequence = last;
             state.durable_sequence = last;

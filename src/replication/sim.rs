@@ -65,6 +65,8 @@ pub(crate) struct Report {
     failovers: usize,
     crashes: usize,
     snapshots: u64,
+    /// Snapshot transfers a restarted replica took up where it stopped.
+    resumed: u64,
 }
 
 struct Sim {
@@ -151,6 +153,7 @@ impl Sim {
             ReplicationNode::open_replica(fs, Path::new("/db"), transport, options(id), source)
         }
         .map_err(|e| format!("open node {id}: {e}"))?;
+        self.report.resumed += node.stats().snapshots_resumed;
         self.net.set_down(id, false);
         self.nodes[id as usize] = Some(node);
         self.wire();
@@ -569,6 +572,7 @@ mod tests {
                     total.failovers += report.failovers;
                     total.crashes += report.crashes;
                     total.snapshots += report.snapshots;
+                    total.resumed += report.resumed;
                 }
                 Err(v) => panic!(
                     "seed {} failed at step {}: {} (rerun: NIMBUS_SEED={} cargo test --lib replication::sim)",

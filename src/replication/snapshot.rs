@@ -2,16 +2,20 @@
 //! the source takes a checkpoint (hard-linked segments, manifest, log
 //! tail) and serves it in chunks the follower pulls one at a time by
 //! `(file, offset)`, so a transfer resumes where it stopped after lost
-//! messages or a partition. The follower stages the files beside its
-//! directory, then closes its database, replaces its files, records the
-//! source's epoch history, reopens read-only and subscribes from the
-//! snapshot's last sequence number.
+//! messages, a partition, or a restart of the follower (its progress is
+//! durable: see `transfer`; a restarted *source* no longer serves the
+//! snapshot, and the follower starts over with a new one). The follower
+//! stages the files beside its directory, each chunk fsynced before the
+//! transfer record counts it, then closes its database, replaces its
+//! files, records the source's epoch history, reopens read-only and
+//! subscribes from the snapshot's last sequence number.
 
 use std::path::{Path, PathBuf};
 
 use super::epoch::{EPOCH_FILE_NAME, EpochRecord};
 use super::frame::{Message, NodeId};
-use super::node::{NodeInner, ReplicationEvent, Role};
+use super::node::{NodeInner, NodeState, ReplicationEvent, Role};
+use super::transfer;
 use crate::storage::StorageError;
 use crate::storage::fs::FileSystem;
 
@@ -29,20 +33,34 @@ pub(crate) struct Served {
     pub(crate) last_sequence: u64,
 }
 
-/// A snapshot a follower receives.
-#[derive(Debug, Clone)]
+/// A snapshot a follower receives (its durable record: `transfer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Incoming {
     /// The source serving it: ids are only unique per source.
-    source: NodeId,
-    id: u64,
-    epoch: u64,
-    starts: Vec<(u64, u64)>,
-    files: u32,
-    staging: PathBuf,
+    pub(crate) source: NodeId,
+    pub(crate) id: u64,
+    pub(crate) epoch: u64,
+    pub(crate) starts: Vec<(u64, u64)>,
+    pub(crate) files: u32,
+    pub(crate) staging: PathBuf,
     /// The next piece wanted.
-    file: u32,
-    offset: u64,
-    names: Vec<String>,
+    pub(crate) file: u32,
+    pub(crate) offset: u64,
+    /// The files complete so far (`file` of them).
+    pub(crate) names: Vec<String>,
+    /// The file `offset` bytes of are staged (`None` at offset 0).
+    pub(crate) partial: Option<String>,
+}
+
+/// Whether a file name sent by a source may be staged: no path
+/// separator or parent reference, and never the epoch record (which the
+/// follower writes itself).
+pub(crate) fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('/')
+        && !name.contains('\\')
+        && !name.contains("..")
+        && !name.starts_with(EPOCH_FILE_NAME)
 }
 
 impl NodeInner {
@@ -157,19 +175,25 @@ impl NodeInner {
                 .as_ref()
                 .is_some_and(|i| i.id == id && i.source == from && i.files == files)
             {
-                // Already fetching it: resume below.
+                // Already fetching it (maybe since before a restart):
+                // resume below.
             } else {
-                let staging = sibling(&self.path, &format!("incoming-{id}"));
+                self.discard_incoming(&mut state);
+                if files == 0 {
+                    // Nothing to fetch can be a database: a broken offer.
+                    return;
+                }
+                let staging = transfer::staging_dir(&self.path, id);
                 if self.fs.exists(&staging) {
                     remove_files(self.fs.as_ref(), &staging);
                 }
                 // The staging directory's own name must be durable before
                 // an install marker can point at it.
-                let parent = staging.parent().unwrap_or(Path::new("/"));
+                let parent = parent_dir(&staging);
                 if self.fs.create_dir_all(&staging).is_err() || self.fs.sync_dir(parent).is_err() {
                     return;
                 }
-                state.incoming = Some(Incoming {
+                let incoming = Incoming {
                     source: from,
                     id,
                     epoch,
@@ -179,7 +203,11 @@ impl NodeInner {
                     file: 0,
                     offset: 0,
                     names: Vec::new(),
-                });
+                    partial: None,
+                };
+                // Without the record a restart starts over: no harm.
+                let _ = transfer::store(self.fs.as_ref(), &self.path, &incoming);
+                state.incoming = Some(incoming);
             }
         }
         self.resume_snapshot(from);
@@ -230,36 +258,29 @@ impl NodeInner {
             {
                 return;
             }
-            if name.contains('/') || name.contains("..") || name.starts_with(EPOCH_FILE_NAME) {
-                state.incoming = None;
+            let continues = offset == 0 || incoming.partial.as_deref() == Some(name);
+            if !safe_name(name) || !continues {
+                self.discard_incoming(&mut state);
                 return;
             }
-            let path = incoming.staging.join(name);
-            let written = (|| -> std::io::Result<()> {
-                let mut out = if offset == 0 {
-                    self.fs.create(&path)?
-                } else {
-                    self.fs.open_append(&path)?
-                };
-                out.append(data)?;
-                if offset + data.len() as u64 >= file_len {
-                    out.sync_data()?;
-                }
-                Ok(())
-            })();
-            if written.is_err() {
+            if self.stage_chunk(incoming, name, offset, data).is_err() {
                 // Re-requested from the same place on the next tick.
                 return;
             }
             incoming.offset += data.len() as u64;
+            incoming.partial = Some(name.to_string());
             if incoming.offset >= file_len {
                 incoming.names.push(name.to_string());
                 incoming.file += 1;
                 incoming.offset = 0;
+                incoming.partial = None;
             }
             if incoming.file >= incoming.files {
                 state.incoming.take()
             } else {
+                // The chunk is durable, so the record may now claim it; if
+                // it cannot be stored the older one claims less: safe.
+                let _ = transfer::store(self.fs.as_ref(), &self.path, incoming);
                 None
             }
         };
@@ -278,6 +299,49 @@ impl NodeInner {
         }
     }
 
+    /// Writes one chunk to its staged file and makes it durable (the data,
+    /// and a new file's name) before the transfer record may count it.
+    /// After a restart the file may hold bytes past the recorded offset (a
+    /// chunk staged but not recorded): they are cut first.
+    fn stage_chunk(
+        &self,
+        incoming: &Incoming,
+        name: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        let path = incoming.staging.join(name);
+        let mut out = if offset == 0 {
+            self.fs.create(&path)?
+        } else {
+            self.fs.open_append(&path)?
+        };
+        if out.len() < offset {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "staged file shorter than the transfer's offset",
+            ));
+        }
+        if out.len() > offset {
+            out.truncate(offset)?;
+        }
+        out.append(data)?;
+        out.sync_data()?;
+        if offset == 0 {
+            self.fs.sync_dir(&incoming.staging)?;
+        }
+        Ok(())
+    }
+
+    /// Abandons the transfer in progress, if any: its record and staged
+    /// files go (best effort; what is left is discarded at the next open).
+    pub(crate) fn discard_incoming(&self, state: &mut NodeState) {
+        if let Some(old) = state.incoming.take() {
+            transfer::remove(self.fs.as_ref(), &self.path);
+            remove_files(self.fs.as_ref(), &old.staging);
+        }
+    }
+
     pub(crate) fn on_snapshot_gone(&self, from: NodeId, id: u64) {
         let gone = {
             let mut state = self.state.lock();
@@ -286,7 +350,7 @@ impl NodeInner {
                 .as_ref()
                 .is_some_and(|i| i.id == id && i.source == from)
             {
-                state.incoming = None;
+                self.discard_incoming(&mut state);
                 true
             } else {
                 false
@@ -313,6 +377,13 @@ impl NodeInner {
             starts: incoming.starts.clone(),
         };
         epochs.store(fs, &incoming.staging)?;
+        // The transfer is over once the marker exists: its record goes
+        // first, so a restart never resumes an installed snapshot; so do
+        // the retained frames of the history being replaced.
+        transfer::remove(fs, &self.path);
+        if let Some(log) = self.retained_log.lock().as_mut() {
+            log.wipe();
+        }
         write_marker(fs, &self.path, &incoming.staging)?;
         finish_install(fs, &self.path)?;
         self.open_database(true).map_err(|e| match e {
@@ -408,8 +479,18 @@ pub(crate) fn finish_install(fs: &dyn FileSystem, dir: &Path) -> Result<(), Stor
     fs.sync_dir(dir).map_err(io("fsync_dir", dir))
 }
 
+/// The directory holding `path` (`.` for a bare relative name), where the
+/// files beside a database live.
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if parent.as_os_str().is_empty() => Path::new("."),
+        Some(parent) => parent,
+        None => Path::new("/"),
+    }
+}
+
 /// `<dir>.<suffix>`: beside the database directory, never inside it.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.as_os_str().to_os_string();
     name.push(".");
     name.push(suffix);
@@ -418,7 +499,7 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 
 /// Removes every file in `dir` (best effort: a leftover is harmless and
 /// overwritten or ignored later).
-fn remove_files(fs: &dyn FileSystem, dir: &Path) {
+pub(crate) fn remove_files(fs: &dyn FileSystem, dir: &Path) {
     if let Ok(names) = fs.list_dir(dir) {
         for name in names {
             let _ = fs.remove_file(&dir.join(name));

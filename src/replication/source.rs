@@ -73,6 +73,11 @@ impl NodeInner {
             state.stats.frames_sent += (frames.len() * targets.len()) as u64;
             (frames, targets, policy.map(|p| (p, state.last_sequence)))
         };
+        // Commit groups reach the hook one at a time, so the disk copy
+        // keeps their order.
+        if let Some(log) = self.retained_log.lock().as_mut() {
+            log.append(&frames);
+        }
         for &to in &targets {
             for frame in &frames {
                 self.transport

@@ -14,7 +14,9 @@
 //! dispatcher thread, in arrival order, never on the thread of a reader or
 //! a sender — the same "receive is never re-entered from send" the
 //! in-process network gives. A frame longer than [`MAX_FRAME_BYTES`] or
-//! that does not decode closes the connection it came on, nothing else.
+//! that does not decode closes the connection it came on, nothing else;
+//! a frame's buffer grows with the bytes that arrive (`read_frame`), so a
+//! forged length costs no more memory than the bytes actually sent.
 //! Waiters ([`Transport::wait_until`]) sleep on a condition variable that
 //! every delivery and [`Transport::notify`] signal.
 
@@ -276,24 +278,60 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, queue: &Sender<Deli
     }
 }
 
+/// What [`read_frame`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FrameRead {
+    /// One whole frame's bytes (without its length).
+    Frame(Vec<u8>),
+    /// The declared length is above the limit: nothing more was read.
+    Oversized,
+    /// The stream ended or failed, possibly inside a frame.
+    Ended,
+}
+
+/// The first allocation for a frame's bytes, and the most a frame's buffer
+/// grows ahead of the bytes that actually arrived.
+const READ_STEP_BYTES: usize = 64 << 10;
+
+/// Reads one frame (a u32 big-endian length, then that many bytes) of at
+/// most `max_bytes`. The buffer grows with the bytes received (at most
+/// doubling, from [`READ_STEP_BYTES`]), never to the declared length up
+/// front: a peer that declares 64 MiB and sends 4 bytes costs 64 KiB, not
+/// 64 MiB. Shared by the multi-active transport.
+pub(crate) fn read_frame(reader: &mut impl Read, max_bytes: usize) -> FrameRead {
+    let mut length = [0u8; 4];
+    if reader.read_exact(&mut length).is_err() {
+        return FrameRead::Ended;
+    }
+    let len = u32::from_be_bytes(length) as usize;
+    if len > max_bytes {
+        return FrameRead::Oversized;
+    }
+    let mut frame = Vec::new();
+    while frame.len() < len {
+        let start = frame.len();
+        let step = (len - start).min(start.max(READ_STEP_BYTES));
+        frame.resize(start + step, 0);
+        if reader.read_exact(&mut frame[start..]).is_err() {
+            return FrameRead::Ended;
+        }
+    }
+    FrameRead::Frame(frame)
+}
+
 /// Reads frames until the connection ends or carries something that is
 /// not a message (then it is closed: the sender reconnects).
 fn read_loop(mut stream: TcpStream, shared: &Shared, queue: &Sender<Delivery>) {
-    let mut length = [0u8; 4];
     while !shared.stopped.load(Ordering::Acquire) {
-        if stream.read_exact(&mut length).is_err() {
-            return;
-        }
-        let len = u32::from_be_bytes(length) as usize;
-        if len > MAX_FRAME_BYTES {
-            shared.rejected.fetch_add(1, Ordering::Relaxed);
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
-        let mut frame = vec![0u8; len];
-        if stream.read_exact(&mut frame).is_err() {
-            return;
-        }
+        let frame = match read_frame(&mut stream, MAX_FRAME_BYTES) {
+            FrameRead::Frame(frame) => frame,
+            FrameRead::Oversized => {
+                shared.rejected.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            FrameRead::Ended => return,
+        };
         let Ok(delivery) = wire::decode(&frame) else {
             shared.rejected.fetch_add(1, Ordering::Relaxed);
             let _ = stream.shutdown(Shutdown::Both);

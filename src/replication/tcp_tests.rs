@@ -314,3 +314,89 @@ fn a_peer_restarted_at_the_same_address_is_reconnected_to() {
     assert!(arrived, "never reconnected");
     assert_eq!(second.got.lock()[0].0, 1);
 }
+
+/// A reader that hands out `data` and records the largest buffer it was
+/// asked to fill: what the frame reader had allocated at most.
+struct Trickle {
+    data: Vec<u8>,
+    at: usize,
+    largest_buffer: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.largest_buffer = self.largest_buffer.max(buf.len());
+        let n = buf.len().min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn trickle(declared: u32, body: usize) -> Trickle {
+    let mut data = declared.to_be_bytes().to_vec();
+    data.extend((0..body).map(|i| i as u8));
+    Trickle {
+        data,
+        at: 0,
+        largest_buffer: 0,
+    }
+}
+
+#[test]
+fn a_forged_frame_length_allocates_only_as_much_as_arrives() {
+    // Declares the largest allowed frame, sends 100 bytes, hangs up.
+    let declared = u32::try_from(MAX_FRAME_BYTES).unwrap();
+    let mut reader = trickle(declared, 100);
+    assert_eq!(read_frame(&mut reader, MAX_FRAME_BYTES), FrameRead::Ended);
+    assert!(
+        reader.largest_buffer <= READ_STEP_BYTES,
+        "{}",
+        reader.largest_buffer
+    );
+
+    // 1 MiB of a 64 MiB frame: the buffer stays within twice what came.
+    let mut reader = trickle(declared, 1 << 20);
+    assert_eq!(read_frame(&mut reader, MAX_FRAME_BYTES), FrameRead::Ended);
+    assert!(
+        reader.largest_buffer <= 2 << 20,
+        "{}",
+        reader.largest_buffer
+    );
+
+    // Above the limit: refused before any byte of it is read.
+    let mut reader = trickle(declared + 1, 10);
+    assert_eq!(
+        read_frame(&mut reader, MAX_FRAME_BYTES),
+        FrameRead::Oversized
+    );
+    assert_eq!(reader.at, 4);
+    let mut reader = trickle(u32::MAX, 10);
+    assert_eq!(read_frame(&mut reader, 1 << 20), FrameRead::Oversized);
+}
+
+#[test]
+fn frames_of_every_size_read_back_whole() {
+    for len in [
+        0usize,
+        1,
+        READ_STEP_BYTES - 1,
+        READ_STEP_BYTES,
+        3 * READ_STEP_BYTES + 7,
+    ] {
+        let mut reader = trickle(u32::try_from(len).unwrap(), len);
+        let expected: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        assert_eq!(
+            read_frame(&mut reader, MAX_FRAME_BYTES),
+            FrameRead::Frame(expected)
+        );
+        assert_eq!(read_frame(&mut reader, MAX_FRAME_BYTES), FrameRead::Ended);
+    }
+    // A stream that ends inside the length.
+    let mut reader = Trickle {
+        data: vec![0, 0],
+        at: 0,
+        largest_buffer: 0,
+    };
+    assert_eq!(read_frame(&mut reader, MAX_FRAME_BYTES), FrameRead::Ended);
+}

@@ -493,3 +493,38 @@ fn automatic_failover_promotes_once_the_lease_expires_with_the_witness_vote() {
     assert_eq!(witness.grants().get(&2), Some(&1));
     put(&standby, "k", "v").unwrap();
 }
+
+#[test]
+fn a_replica_slightly_behind_a_restarted_primary_catches_up_from_the_log() {
+    let group = Group::new(11, Faults::NONE, 2);
+    let primary = group.primary(0, None);
+    let replica = group.replica(1, 0, Group::options(1, None));
+    primary.add_replica(1);
+    for i in 0..20 {
+        put(&primary, &format!("a{i}"), "v").unwrap();
+    }
+    group.settle(&[&primary, &replica]);
+    assert_eq!(replica.last_sequence(), primary.last_sequence());
+    // The replica misses a few writes, then the primary restarts (and
+    // loses power after its clean close).
+    group.net.partition(0, 1, true);
+    for i in 0..5 {
+        put(&primary, &format!("b{i}"), "v").unwrap();
+    }
+    group.net.run_until_idle(100_000);
+    group.net.partition(0, 1, false);
+    primary.close().unwrap();
+    group.disks[0].crash(5);
+    let primary = group.primary(0, None);
+    primary.add_replica(1);
+    group.settle(&[&primary, &replica]);
+    assert_eq!(replica.last_sequence(), primary.last_sequence());
+    assert_eq!(get(&replica, "b4"), Some(b"v".to_vec()));
+    assert_eq!(
+        primary.stats().snapshots_served,
+        0,
+        "{:?}",
+        primary.events()
+    );
+    assert_eq!(replica.stats().snapshots_installed, 0);
+}

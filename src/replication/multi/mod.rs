@@ -90,7 +90,7 @@ mod rows;
 mod runner;
 mod state;
 mod step;
-mod tcp;
+pub(in crate::replication) mod tcp;
 mod transport;
 
 use std::sync::Arc;

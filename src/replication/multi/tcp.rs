@@ -7,7 +7,7 @@
 //! frame closes the connection it came on, never the process.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,7 @@ use super::clock::{ReplicaId, Timestamp};
 use super::error::{Error, Result};
 use super::rows::{Change, Reader, decode_entry, encode_entry};
 use super::transport::{Message, Transport, Waker};
+use crate::replication::tcp::{FrameRead, read_frame};
 use crate::value::encode_item;
 
 /// The largest frame accepted: a `Changes` message holds at most
@@ -206,19 +207,12 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 fn read_loop(mut stream: TcpStream, shared: &Shared) {
-    let mut length = [0u8; 4];
     while !shared.stopped.load(Ordering::Acquire) {
-        if stream.read_exact(&mut length).is_err() {
+        // The buffer grows with the bytes that arrive, not to the declared
+        // length: a forged length cannot reserve 256 MiB.
+        let FrameRead::Frame(frame) = read_frame(&mut stream, MAX_FRAME_BYTES) else {
             return;
-        }
-        let len = u32::from_be_bytes(length) as usize;
-        if len > MAX_FRAME_BYTES {
-            return;
-        }
-        let mut frame = vec![0u8; len];
-        if stream.read_exact(&mut frame).is_err() {
-            return;
-        }
+        };
         let Ok(message) = decode_message(&frame) else {
             return;
         };
@@ -338,6 +332,20 @@ mod tests {
             }
         }
         assert!(decode_message(&[9; 40]).is_err());
+    }
+
+    #[test]
+    fn a_forged_change_count_or_entry_length_is_an_error_not_an_allocation() {
+        let mut bytes = encode_message(&changes());
+        // The count sits after tag, from, to, after, through and stable.
+        let count_at = 1 + 8 * 4 + 12;
+        bytes[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message(&bytes).is_err());
+        let mut bytes = encode_message(&changes());
+        // The first entry's length, after its sequence number.
+        let len_at = count_at + 4 + 8;
+        bytes[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message(&bytes).is_err());
     }
 
     #[test]
