@@ -19,6 +19,8 @@
 //!   verified before the store commits; response bodies streamed out.
 //! - `error` — every object-store error as S3's code, status and headers.
 //! - `convert` — DTO conversions (times, storage classes, lifecycle).
+//! - `fuzz` — the `s3_request` fuzz target's body: raw bytes through the
+//!   whole stack in process.
 //!
 //! The store is blocking, so every operation runs on tokio's blocking pool
 //! (`spawn_blocking`); the reactor threads only move bytes.
@@ -29,6 +31,7 @@ mod buckets;
 mod config;
 mod convert;
 mod error;
+mod fuzz;
 mod listing;
 mod multipart;
 mod objects;
@@ -36,4 +39,6 @@ mod serve;
 mod service;
 
 pub use access::S3User;
+#[doc(hidden)]
+pub use fuzz::fuzz_s3_request;
 pub use serve::{S3Server, S3ServerOptions};
