@@ -128,20 +128,22 @@ mod tests {
         use parking_lot::Mutex;
 
         use crate::objects::keys;
+        use crate::storage::commit::CommittedBatch;
 
         let db = Database::memory().unwrap();
         // Every committed batch, as the log receives it.
         let batches: Arc<Mutex<Vec<Vec<Vec<u8>>>>> = Arc::default();
         let seen = batches.clone();
         db.engine()
-            .set_replication_hook(Some(Arc::new(move |group: &[_]| {
-                for committed in group {
-                    let committed: &crate::storage::commit::CommittedBatch = committed;
-                    let keys = committed.batch.iter().map(|op| op.key.to_vec()).collect();
-                    seen.lock().push(keys);
-                }
-                Ok(())
-            })))
+            .set_replication_hook(Some(Arc::new(
+                move |group: &[CommittedBatch]| -> crate::storage::Result<()> {
+                    for committed in group {
+                        let keys = committed.batch.iter().map(|op| op.key.to_vec()).collect();
+                        seen.lock().push(keys);
+                    }
+                    Ok(())
+                },
+            )))
             .unwrap();
         let s3 = db.objects();
         s3.create_bucket("bkt")
