@@ -18,6 +18,8 @@
 //!   checksums (Content-MD5, `x-amz-checksum-*` headers or trailers)
 //!   verified before the store commits; response bodies streamed out.
 //! - `error` — every object-store error as S3's code, status and headers.
+//! - `transport` — one request from hyper to s3s (a body the client broke
+//!   is a 400, not s3s's 500).
 //! - `convert` — DTO conversions (times, storage classes, lifecycle).
 //! - `fuzz` — the `s3_request` fuzz target's body: raw bytes through the
 //!   whole stack in process.
@@ -37,6 +39,7 @@ mod multipart;
 mod objects;
 mod serve;
 mod service;
+mod transport;
 
 pub use access::S3User;
 #[doc(hidden)]
