@@ -2,7 +2,11 @@
 //! threads, each on one keep-alive connection, measure
 //!
 //! - 4 KiB PUT and GET requests/s (distinct keys per thread), and
-//! - 64 MiB PUT and GET throughput (MB/s over both threads),
+//! - 64 MiB PUT and GET throughput (MB/s over both threads) and the
+//!   process's CPU time per byte (the rate all cores would give, on a
+//!   machine shared with other work),
+//! - and, as the ceiling of a large PUT, the object store's own 64 MiB
+//!   put (2 threads, in process, no HTTP, same MD5-ETag bucket),
 //!
 //! over a data directory with `Buffered` durability (5 repetitions,
 //! median). The endpoint runs without access keys, so no signature is
@@ -115,9 +119,32 @@ fn small_rate(
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Each thread moves one 64 MiB object; returns MB/s over both.
-fn large_rate(address: SocketAddr, method: &'static str, body: &[u8]) -> f64 {
+/// The CPU time this process has used (user + system), in seconds: on a
+/// machine shared with other work, CPU per byte is the figure that does
+/// not depend on how much of the machine the run got.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // The fields after the command name (which may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of stat(5), 11 and 12 here.
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Each thread moves one 64 MiB object; returns MB/s over both and the
+/// process's CPU nanoseconds per byte moved (client threads included).
+fn large_rate(address: SocketAddr, method: &'static str, body: &[u8]) -> (f64, f64) {
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let moved: usize = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..THREADS)
             .map(|thread| {
@@ -132,7 +159,35 @@ fn large_rate(address: SocketAddr, method: &'static str, body: &[u8]) -> f64 {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    moved as f64 / start.elapsed().as_secs_f64() / 1e6
+    let cpu_ns_per_byte = (cpu_seconds() - cpu_start) * 1e9 / moved as f64;
+    (
+        moved as f64 / start.elapsed().as_secs_f64() / 1e6,
+        cpu_ns_per_byte,
+    )
+}
+
+/// Each thread puts one 64 MiB object straight into the store (what the
+/// endpoint's PUT costs without HTTP); returns MB/s over both and CPU ns
+/// per byte.
+fn store_rate(db: &Database, body: &bytes::Bytes) -> (f64, f64) {
+    let start = Instant::now();
+    let cpu_start = cpu_seconds();
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            scope.spawn(move || {
+                db.objects()
+                    .put_object("bench", format!("store-{thread}"))
+                    .body(body.clone())
+                    .send()
+                    .unwrap();
+            });
+        }
+    });
+    let moved = (THREADS * body.len()) as f64;
+    (
+        moved / start.elapsed().as_secs_f64() / 1e6,
+        (cpu_seconds() - cpu_start) * 1e9 / moved,
+    )
 }
 
 fn main() {
@@ -166,11 +221,32 @@ fn main() {
     let mut small_get = Vec::new();
     let mut large_put = Vec::new();
     let mut large_get = Vec::new();
+    let mut store_put = Vec::new();
+    let mut store_put_cpu = Vec::new();
+    let mut large_put_cpu = Vec::new();
+    let mut large_get_cpu = Vec::new();
+    let large_bytes = bytes::Bytes::from(large.clone());
+    // Every key the GETs may ask for exists, however few PUTs a loaded
+    // machine manages in a repetition.
+    let mut setup = Connection::open(address);
+    for thread in 0..THREADS {
+        for i in 0..1000 {
+            let (status, _) = setup.send("PUT", &format!("/bench/small-{thread}-{i}"), &small);
+            assert_eq!(status, 200);
+        }
+    }
     for _ in 0..REPETITIONS {
+        let (rate, cpu) = store_rate(&db, &large_bytes);
+        store_put.push(rate);
+        store_put_cpu.push(cpu);
         small_put.push(small_rate(address, seconds, "PUT", &small, 1000));
         small_get.push(small_rate(address, seconds, "GET", &[], 1000));
-        large_put.push(large_rate(address, "PUT", &large));
-        large_get.push(large_rate(address, "GET", &[]));
+        let (rate, cpu) = large_rate(address, "PUT", &large);
+        large_put.push(rate);
+        large_put_cpu.push(cpu);
+        let (rate, cpu) = large_rate(address, "GET", &[]);
+        large_get.push(rate);
+        large_get_cpu.push(cpu);
     }
     println!(
         "machine: {} cores; {THREADS} client threads on loopback, Buffered durability, no signatures",
@@ -181,8 +257,24 @@ fn main() {
         median(small_put)
     );
     println!("4 KiB GET   {:>10.0} ops/s", median(small_get));
-    println!("64 MiB PUT  {:>10.0} MB/s", median(large_put));
-    println!("64 MiB GET  {:>10.0} MB/s", median(large_get));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for (name, rates, cpu) in [
+        ("PUT", large_put, large_put_cpu),
+        ("GET", large_get, large_get_cpu),
+    ] {
+        let cpu = median(cpu);
+        println!(
+            "64 MiB {name}  {:>10.0} MB/s; CPU {cpu:.2} ns/byte (all {cores} cores busy: {:.0} MB/s)",
+            median(rates),
+            cores / cpu * 1e3
+        );
+    }
+    let cpu = median(store_put_cpu);
+    println!(
+        "64 MiB put, store alone (no HTTP) {:>6.0} MB/s; CPU {cpu:.2} ns/byte (all {cores} cores busy: {:.0} MB/s)",
+        median(store_put),
+        cores / cpu * 1e3
+    );
     server.shutdown();
     db.close().unwrap();
 }

@@ -108,3 +108,25 @@ fn presigned_urls_work_until_tampered_with() {
     let by_bob = s3.presign(BOB, "GET", "/shared/doc.txt", 300);
     assert_eq!(s3.get_target("GET", &by_bob).status, 403);
 }
+
+#[test]
+fn a_bucket_is_created_with_its_owner_and_acl_in_one_batch() {
+    let s3 = S3Test::start();
+    let before = s3.db.engine().stats().write_batches;
+    let create = s3.alice(Call::new("PUT", "/shared").header("x-amz-acl", "public-read"));
+    assert_eq!(create.status, 200, "{}", create.text());
+    let batches = s3.db.engine().stats().write_batches - before;
+    assert_eq!(
+        batches, 1,
+        "the bucket, its owner and its ACL commit together"
+    );
+    let objects = s3.db.objects();
+    let owner = objects.get_bucket_attribute("shared", "owner").unwrap();
+    assert!(owner.is_some_and(|owner| !owner.is_empty()));
+    assert_eq!(
+        objects.get_bucket_attribute("shared", "acl").unwrap(),
+        Some(b"public-read".to_vec())
+    );
+    let taken = s3.send(Some(BOB), Call::new("PUT", "/shared"));
+    assert_eq!(taken.code(), "BucketAlreadyExists");
+}

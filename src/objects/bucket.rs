@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use super::Objects;
+use super::bucket_attributes::check_attribute;
 use super::error::{Error, Result};
 use super::keys;
 use super::limits::RETENTION_YEARS_MAX;
@@ -21,6 +22,8 @@ pub struct CreateBucket<'a> {
     bucket: String,
     object_lock: bool,
     md5_etags: bool,
+    /// Attributes written in the bucket's creating batch.
+    attributes: Vec<(String, Vec<u8>)>,
 }
 
 /// `create_bucket` response.
@@ -47,9 +50,24 @@ impl CreateBucket<'_> {
         self
     }
 
+    /// Sets the bucket attribute `name` (see
+    /// [`Objects::put_bucket_attribute`]) in the same atomic batch that
+    /// creates the bucket, so that a crash can never leave the bucket
+    /// without it (a front end's owner or ACL). Setting a name twice keeps
+    /// the last value.
+    pub fn attribute(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        let name = name.into();
+        self.attributes.retain(|(known, _)| *known != name);
+        self.attributes.push((name, value.into()));
+        self
+    }
+
     /// Creates the bucket.
     pub fn send(self) -> Result<CreateBucketOutput> {
         validate_bucket_name(&self.bucket)?;
+        for (name, value) in &self.attributes {
+            check_attribute(name, value)?;
+        }
         let store = self.store;
         let _gate = store.gate.write();
         if store.find_bucket(&self.bucket)?.is_some() {
@@ -72,6 +90,9 @@ impl CreateBucket<'_> {
             md5_etags: self.md5_etags,
         };
         batch.put(&keys::bucket(&self.bucket), &record.encode());
+        for (name, value) in &self.attributes {
+            batch.put(&keys::bucket_attribute(id, name), value);
+        }
         store.engine.write(batch)?;
         allocated();
         store.bucket_changed(&self.bucket, Some(record));
@@ -385,6 +406,7 @@ impl<'a> Objects<'a> {
             bucket: bucket.into(),
             object_lock: false,
             md5_etags: false,
+            attributes: Vec::new(),
         }
     }
 

@@ -13,7 +13,8 @@ use super::limits::BUCKET_ATTRIBUTE_BYTES_MAX;
 /// The longest attribute name, in bytes.
 const BUCKET_ATTRIBUTE_NAME_BYTES_MAX: usize = 64;
 
-fn check_name(name: &str) -> Result<()> {
+/// Checks an attribute's name (1 to 64 bytes).
+pub(super) fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > BUCKET_ATTRIBUTE_NAME_BYTES_MAX {
         return Err(Error::InvalidArgument(format!(
             "a bucket attribute name has 1 to {BUCKET_ATTRIBUTE_NAME_BYTES_MAX} bytes"
@@ -22,15 +23,25 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks an attribute's name and value (at most
+/// [`BUCKET_ATTRIBUTE_BYTES_MAX`] bytes).
+pub(super) fn check_attribute(name: &str, value: &[u8]) -> Result<()> {
+    check_name(name)?;
+    if value.len() > BUCKET_ATTRIBUTE_BYTES_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "a bucket attribute has at most {BUCKET_ATTRIBUTE_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
 impl Objects<'_> {
-    /// Sets (or replaces) the attribute `name` of a bucket.
+    /// Sets (or replaces) the attribute `name` of a bucket. To give a new
+    /// bucket attributes that must never be missing (an owner), pass them
+    /// to [`CreateBucket::attribute`](super::CreateBucket::attribute)
+    /// instead: they are then written in the bucket's creating batch.
     pub fn put_bucket_attribute(&self, bucket: &str, name: &str, value: &[u8]) -> Result<()> {
-        check_name(name)?;
-        if value.len() > BUCKET_ATTRIBUTE_BYTES_MAX {
-            return Err(Error::InvalidArgument(format!(
-                "a bucket attribute has at most {BUCKET_ATTRIBUTE_BYTES_MAX} bytes"
-            )));
-        }
+        check_attribute(name, value)?;
         // The gate's read side keeps `delete_bucket` (write side) from
         // removing the bucket between the lookup and the write.
         let _gate = self.store.gate.read();
@@ -108,5 +119,75 @@ mod tests {
             Err(Error::InvalidArgument(_))
         ));
         assert_eq!(s3.get_bucket_attribute("bkt", "tags").unwrap(), None);
+    }
+
+    #[test]
+    fn attributes_given_at_creation_commit_in_the_bucket_batch() {
+        use std::sync::Arc;
+
+        use parking_lot::Mutex;
+
+        use crate::objects::keys;
+        use crate::storage::commit::CommittedBatch;
+
+        let db = Database::memory().unwrap();
+        // Every committed batch, as the log receives it.
+        let batches: Arc<Mutex<Vec<Vec<Vec<u8>>>>> = Arc::default();
+        let seen = batches.clone();
+        db.engine()
+            .set_replication_hook(Some(Arc::new(
+                move |group: &[CommittedBatch]| -> crate::storage::Result<()> {
+                    for committed in group {
+                        let keys = committed.batch.iter().map(|op| op.key.to_vec()).collect();
+                        seen.lock().push(keys);
+                    }
+                    Ok(())
+                },
+            )))
+            .unwrap();
+        let s3 = db.objects();
+        s3.create_bucket("bkt")
+            .attribute("owner", b"alice".to_vec())
+            .attribute("acl", b"private".to_vec())
+            .attribute("acl", b"public-read".to_vec())
+            .send()
+            .unwrap();
+        let id = db.objects().store.bucket("bkt").unwrap().id;
+        let batches = batches.lock();
+        let creating: Vec<_> = batches
+            .iter()
+            .filter(|keys| keys.contains(&keys::bucket("bkt")))
+            .collect();
+        assert_eq!(creating.len(), 1, "one batch creates the bucket");
+        assert!(creating[0].contains(&keys::bucket_attribute(id, "owner")));
+        assert!(creating[0].contains(&keys::bucket_attribute(id, "acl")));
+        assert_eq!(
+            s3.get_bucket_attribute("bkt", "owner").unwrap().as_deref(),
+            Some(&b"alice"[..])
+        );
+        assert_eq!(
+            s3.get_bucket_attribute("bkt", "acl").unwrap().as_deref(),
+            Some(&b"public-read"[..]),
+            "the last value given for a name wins"
+        );
+    }
+
+    #[test]
+    fn a_bad_attribute_at_creation_creates_nothing() {
+        let db = Database::memory().unwrap();
+        let s3 = db.objects();
+        let huge = vec![0u8; super::BUCKET_ATTRIBUTE_BYTES_MAX + 1];
+        assert!(matches!(
+            s3.create_bucket("bkt").attribute("tags", huge).send(),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            s3.create_bucket("bkt").attribute("", b"x".to_vec()).send(),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            s3.head_bucket("bkt").send(),
+            Err(Error::NoSuchBucket { .. })
+        ));
     }
 }

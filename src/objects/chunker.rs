@@ -37,6 +37,14 @@ impl std::fmt::Debug for Chunker {
     }
 }
 
+/// Where [`Chunker::cut_incremental`] stopped: the rolling hash and how
+/// many bytes of the chunk it has scanned. A new chunk starts afresh.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CutSearch {
+    hash: u64,
+    scanned: usize,
+}
+
 /// A mask of `bits` bits just below the top one: in a Gear hash, bit `k`
 /// depends on the last `k + 1` bytes, so high bits see a 63-byte window.
 /// The top bit stays out so that `mask << 1` loses nothing (the two-byte
@@ -97,6 +105,33 @@ impl Chunker {
         }
         self.scan(data, center, end, self.mask_large, &mut hash)
             .unwrap_or(end)
+    }
+
+    /// Continues the search for the end of the chunk that starts at
+    /// `data[0]`, for a body that arrives in pieces: `data` holds what has
+    /// arrived of the chunk so far, grown (never changed) since the last
+    /// call with the same `search`. Returns the chunk's length once it is
+    /// known — the same cut as [`Chunker::cut`] over the whole body — or
+    /// `None` if more bytes are needed; at the end of the body the chunk
+    /// is all of `data`. Each byte is scanned once, however it is split.
+    pub(crate) fn cut_incremental(&self, data: &[u8], search: &mut CutSearch) -> Option<usize> {
+        let end = data.len().min(self.max);
+        let center = self.avg.min(end);
+        let mut from = search.scanned.max(self.min);
+        if from < center {
+            if let Some(cut) = self.scan(data, from, center, self.mask_small, &mut search.hash) {
+                return Some(cut);
+            }
+            from = center;
+        }
+        if from < end && from >= self.avg {
+            if let Some(cut) = self.scan(data, from, end, self.mask_large, &mut search.hash) {
+                return Some(cut);
+            }
+            from = end;
+        }
+        search.scanned = search.scanned.max(from);
+        (end == self.max).then_some(self.max)
     }
 
     /// The first cut point in `data[start..end]` under `mask`, rolling two
@@ -231,6 +266,40 @@ mod tests {
                 assert_eq!(cut, reference_cut(&chunker, rest));
                 rest = &rest[cut..];
             }
+        }
+    }
+
+    #[test]
+    fn incremental_cuts_match_whole_body_cuts() {
+        let mut rng = SimRng::new(7);
+        for (seed, (min, avg, max)) in [(1024, 4096, 16384), (1025, 4097, 9999), (2048, 2048, 2050)]
+            .into_iter()
+            .enumerate()
+        {
+            let chunker = Chunker::new(&[seed as u8 + 3; 32], min, avg, max);
+            let data = random(200_000, seed as u64 + 10);
+            let expected = chunker.lengths(&data);
+            // Feed the body in pieces of random sizes, some larger than a chunk.
+            let mut lengths = Vec::new();
+            let (mut start, mut arrived) = (0, 0);
+            let mut search = CutSearch::default();
+            while start < data.len() {
+                if arrived < data.len() {
+                    let piece = 1 + rng.below_usize(20_000);
+                    arrived = (arrived + piece).min(data.len());
+                }
+                while let Some(len) = chunker.cut_incremental(&data[start..arrived], &mut search) {
+                    lengths.push(len);
+                    start += len;
+                    search = CutSearch::default();
+                }
+                if arrived == data.len() && start < arrived {
+                    // The body ended: what is left is the last chunk.
+                    lengths.push(arrived - start);
+                    start = arrived;
+                }
+            }
+            assert_eq!(lengths, expected, "sizes {min}/{avg}/{max}");
         }
     }
 

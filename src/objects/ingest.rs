@@ -16,6 +16,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::error::{Error, Result};
+use super::ingest_stream::{Pieces, ReaderPieces};
 use super::keys::{self, ChunkHash};
 use super::limits::CHUNKS_PER_OBJECT_MAX;
 use super::pack::Appended;
@@ -29,7 +30,7 @@ const PIPELINE_BYTES_MIN: usize = 4 << 20;
 
 /// Chunk boundaries (or chunks) in flight between the cutting thread and
 /// the hashing one.
-const PIPELINE_DEPTH: usize = 16;
+pub(super) const PIPELINE_DEPTH: usize = 16;
 
 /// A request body: bytes in memory or any reader.
 pub struct ByteStream {
@@ -39,6 +40,7 @@ pub struct ByteStream {
 enum Source {
     Bytes(Bytes),
     Reader(Box<dyn Read + Send>),
+    Pieces(Pieces),
 }
 
 impl std::fmt::Debug for ByteStream {
@@ -46,6 +48,7 @@ impl std::fmt::Debug for ByteStream {
         match &self.source {
             Source::Bytes(bytes) => write!(f, "ByteStream({} bytes)", bytes.len()),
             Source::Reader(_) => f.write_str("ByteStream(reader)"),
+            Source::Pieces(_) => f.write_str("ByteStream(pieces)"),
         }
     }
 }
@@ -55,6 +58,19 @@ impl ByteStream {
     pub fn from_reader(reader: impl Read + Send + 'static) -> Self {
         Self {
             source: Source::Reader(Box::new(reader)),
+        }
+    }
+
+    /// A body that arrives as a sequence of pieces (the frames of an HTTP
+    /// body, say): pieces are chunked and hashed as they come, without
+    /// being gathered or copied into a reader's buffer first. An `Err`
+    /// piece ends the body and fails the request before anything is
+    /// committed.
+    pub fn from_pieces(
+        pieces: impl Iterator<Item = std::io::Result<Bytes>> + Send + 'static,
+    ) -> Self {
+        Self {
+            source: Source::Pieces(Box::new(pieces)),
         }
     }
 
@@ -156,20 +172,23 @@ pub(crate) struct IngestPlan {
 }
 
 /// Accumulates chunks while a body is ingested.
-struct ChunkSink<'s> {
+pub(super) struct ChunkSink<'s> {
     store: &'s StoreInner,
     plan: IngestPlan,
     chunks: Vec<ChunkRef>,
     seen: HashSet<ChunkHash>,
     new_locations: Vec<(ChunkHash, ChunkLocation)>,
     appended: Vec<Appended>,
+    /// The body's MD5, when this thread computes it (small bodies).
     md5: Option<Md5>,
     manifest_hash: blake3::Hasher,
     size: u64,
 }
 
 impl ChunkSink<'_> {
-    fn push(&mut self, data: &[u8]) -> Result<()> {
+    /// Adds the next chunk of the body: hashed, and appended to a pack
+    /// unless the store holds it already.
+    pub(super) fn push(&mut self, data: &[u8]) -> Result<()> {
         self.size += data.len() as u64;
         if self.size > self.plan.max_bytes {
             return Err(Error::EntityTooLarge {
@@ -211,8 +230,10 @@ impl ChunkSink<'_> {
         Ok(())
     }
 
-    fn finish(self) -> Ingested {
-        let md5 = self.md5.map(|md5| md5.finalize().into());
+    /// The ingested body; `md5` is the body's MD5 if another thread
+    /// computed it.
+    pub(super) fn finish(self, md5: Option<[u8; 16]>) -> Ingested {
+        let md5 = md5.or_else(|| self.md5.map(|md5| md5.finalize().into()));
         Ingested {
             body: Body::Chunked(ChunkList {
                 body_id: self.store.new_id16(),
@@ -244,18 +265,16 @@ impl StoreInner {
                 }
                 self.ingest_bytes(&bytes, plan)
             }
-            Source::Reader(mut reader) => {
-                let mut buf = Vec::new();
-                let eof = fill(&mut reader, &mut buf, inline_max + 1)?;
-                if plan.allow_inline && eof && buf.len() <= inline_max {
-                    return self.inline(Bytes::from(buf), plan);
-                }
-                self.ingest_reader(reader, buf, eof, plan)
+            Source::Reader(reader) => {
+                self.ingest_pieces(Box::new(ReaderPieces::new(reader)), plan, inline_max)
             }
+            Source::Pieces(pieces) => self.ingest_pieces(pieces, plan, inline_max),
         }
     }
 
-    fn sink(&self, plan: IngestPlan) -> ChunkSink<'_> {
+    /// A sink for a body; `md5_here` makes it compute the MD5 itself (if
+    /// the plan wants one) rather than leave it to another thread.
+    pub(super) fn sink(&self, plan: IngestPlan, md5_here: bool) -> ChunkSink<'_> {
         ChunkSink {
             store: self,
             plan,
@@ -263,13 +282,13 @@ impl StoreInner {
             seen: HashSet::new(),
             new_locations: Vec::new(),
             appended: Vec::new(),
-            md5: plan.want_md5.then(Md5::new),
+            md5: (plan.want_md5 && md5_here).then(Md5::new),
             manifest_hash: blake3::Hasher::new(),
             size: 0,
         }
     }
 
-    fn inline(&self, bytes: Bytes, plan: IngestPlan) -> Result<Ingested> {
+    pub(super) fn inline(&self, bytes: Bytes, plan: IngestPlan) -> Result<Ingested> {
         if bytes.len() as u64 > plan.max_bytes {
             return Err(Error::EntityTooLarge {
                 reason: format!("the body is larger than {} bytes", plan.max_bytes),
@@ -289,24 +308,28 @@ impl StoreInner {
     }
 
     /// Chunks an in-memory body. Large bodies are cut on a second thread
-    /// while this one hashes and appends the chunks: cutting and hashing
-    /// cost about the same, so the pipeline nearly doubles the ingest rate
-    /// on two cores.
-    fn ingest_bytes(&self, data: &[u8], plan: IngestPlan) -> Result<Ingested> {
+    /// while this one hashes and appends the chunks (cutting and hashing
+    /// cost about the same), and their MD5, which costs more than both
+    /// together, is computed on a third.
+    pub(super) fn ingest_bytes(&self, data: &[u8], plan: IngestPlan) -> Result<Ingested> {
         let chunker = self.chunker();
-        let mut sink = self.sink(plan);
         if data.len() < PIPELINE_BYTES_MIN {
+            let mut sink = self.sink(plan, true);
             let mut rest = data;
             while !rest.is_empty() {
                 let len = chunker.cut(rest);
                 sink.push(&rest[..len])?;
                 rest = &rest[len..];
             }
-            return Ok(sink.finish());
+            return Ok(sink.finish(None));
         }
+        let mut sink = self.sink(plan, false);
         let (cuts, received) = mpsc::sync_channel::<(usize, usize)>(PIPELINE_DEPTH);
         let chunker = &*chunker;
-        std::thread::scope(|scope| -> Result<()> {
+        let md5 = std::thread::scope(|scope| -> Result<Option<[u8; 16]>> {
+            let md5 = plan
+                .want_md5
+                .then(|| scope.spawn(move || -> [u8; 16] { Md5::digest(data).into() }));
             scope.spawn(move || {
                 let mut offset = 0;
                 while offset < data.len() {
@@ -321,52 +344,11 @@ impl StoreInner {
             for (offset, len) in received {
                 sink.push(&data[offset..offset + len])?;
             }
-            Ok(())
+            md5.map(|thread| thread.join())
+                .transpose()
+                .map_err(|_| Error::Body("the MD5 thread panicked".into()))
         })?;
-        Ok(sink.finish())
-    }
-
-    /// Chunks a body read from `reader` (after the `buf` already read):
-    /// a second thread reads and cuts, this one hashes and appends.
-    fn ingest_reader(
-        &self,
-        mut reader: Box<dyn Read + Send>,
-        mut buf: Vec<u8>,
-        mut eof: bool,
-        plan: IngestPlan,
-    ) -> Result<Ingested> {
-        let chunker = self.chunker();
-        let mut sink = self.sink(plan);
-        let (chunks, received) = mpsc::sync_channel::<Result<Vec<u8>>>(PIPELINE_DEPTH);
-        let cutter = &*chunker;
-        std::thread::scope(|scope| -> Result<()> {
-            scope.spawn(move || {
-                loop {
-                    if !eof && buf.len() < cutter.max() {
-                        match fill(&mut reader, &mut buf, cutter.max()) {
-                            Ok(ended) => eof = ended,
-                            Err(error) => {
-                                let _ = chunks.send(Err(error));
-                                return;
-                            }
-                        }
-                    }
-                    if buf.is_empty() {
-                        return;
-                    }
-                    let len = cutter.cut(&buf);
-                    let rest = buf.split_off(len);
-                    if chunks.send(Ok(std::mem::replace(&mut buf, rest))).is_err() {
-                        return;
-                    }
-                }
-            });
-            for chunk in received {
-                sink.push(&chunk?)?;
-            }
-            Ok(())
-        })?;
-        Ok(sink.finish())
+        Ok(sink.finish(md5))
     }
 
     /// Makes the packs holding an ingest's new chunks durable.
@@ -376,25 +358,6 @@ impl StoreInner {
         }
         Ok(())
     }
-}
-
-/// Reads from `reader` until `buf` holds `target` bytes or the reader
-/// ends; returns whether it ended.
-fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, target: usize) -> Result<bool> {
-    while buf.len() < target {
-        let start = buf.len();
-        buf.resize(target, 0);
-        match reader.read(&mut buf[start..]) {
-            Ok(0) => {
-                buf.truncate(start);
-                return Ok(true);
-            }
-            Ok(read) => buf.truncate(start + read),
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(error) => return Err(Error::Body(error.to_string())),
-        }
-    }
-    Ok(false)
 }
 
 impl StoreInner {

@@ -50,6 +50,7 @@ mod events;
 mod gc;
 mod get;
 mod ingest;
+mod ingest_stream;
 mod keys;
 mod lifecycle;
 mod lifecycle_run;

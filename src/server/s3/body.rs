@@ -1,7 +1,8 @@
 //! Bodies between hyper and the blocking store.
 //!
-//! Requests: [`BlockingBody`] is the `Read` the store's ingest pulls from,
-//! on a blocking-pool thread. An async task reads the (already de-chunked,
+//! Requests: [`BlockingBody`] is the sequence of pieces the store's ingest
+//! pulls from, on a blocking-pool thread (hyper's `Bytes`, never copied
+//! here). An async task reads the (already de-chunked,
 //! signature-checked) s3s stream and hands pieces over a bounded channel,
 //! so the socket is read while the store hashes and chunks, and a 1 GiB
 //! upload holds a few pieces in memory, never the whole body. It hashes as it
@@ -15,14 +16,14 @@
 //! one is fed through a bounded channel by a blocking task, so memory
 //! stays at a few pieces however large the object.
 
-use std::io::{self, Read};
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use hyper::HeaderMap;
 use md5::{Digest, Md5};
 use parking_lot::Mutex;
@@ -41,8 +42,11 @@ pub(super) const WHOLE_BODY_BYTES_MAX: u64 = 1 << 20;
 /// Pieces in flight between the blocking reader and the socket.
 const BODY_PIECES_IN_FLIGHT: usize = 4;
 
-/// Request pieces read ahead of the store (hyper's pieces are small).
-const REQUEST_PIECES_IN_FLIGHT: usize = 8;
+/// Batches of request pieces read ahead of the store.
+const REQUEST_BATCHES_IN_FLIGHT: usize = 4;
+
+/// A batch of request pieces stops growing at this size.
+const REQUEST_BATCH_BYTES_MAX: usize = 1 << 20;
 
 /// What a request declares about its body, to be checked at its end.
 #[derive(Default)]
@@ -94,13 +98,55 @@ impl Declared {
     }
 }
 
+/// A request piece as s3s delivers it.
+type Piece = Result<Bytes, s3s::StdError>;
+
+/// The pieces that were ready together: one message and at most one
+/// wake-up of the store's thread, however small hyper's pieces are.
+type PieceBatch = Vec<Piece>;
+
+/// Reads the s3s stream on the runtime and hands its pieces over in
+/// batches: after each piece, whatever else is ready without waiting
+/// joins it, up to [`REQUEST_BATCH_BYTES_MAX`]. While the store is behind
+/// (the channel is full), the socket's data piles up, so batches grow and
+/// the threads wake each other once per batch rather than once per piece.
+async fn forward_pieces(mut stream: StreamingBlob, sender: mpsc::Sender<PieceBatch>) {
+    let mut ended = false;
+    while !ended {
+        let Some(first) = stream.next().await else {
+            break;
+        };
+        let mut failed = first.is_err();
+        let mut bytes = first.as_ref().map_or(0, Bytes::len);
+        let mut batch = vec![first];
+        while !failed && !ended && bytes < REQUEST_BATCH_BYTES_MAX {
+            match stream.next().now_or_never() {
+                Some(Some(piece)) => {
+                    failed = piece.is_err();
+                    bytes += piece.as_ref().map_or(0, Bytes::len);
+                    batch.push(piece);
+                }
+                // The stream ended: it must not be polled again.
+                Some(None) => ended = true,
+                None => break,
+            }
+        }
+        // A closed channel means the store gave up on the body.
+        if sender.send(batch).await.is_err() || failed {
+            break;
+        }
+    }
+}
+
 /// The slot where a body's precise failure waits for its operation.
 pub(super) type FailureSlot = Arc<Mutex<Option<S3Error>>>;
 
-/// An s3s request body as a blocking `Read` with end-of-body checks.
+/// An s3s request body as a blocking iterator of pieces with end-of-body
+/// checks.
 pub(super) struct BlockingBody {
-    pieces: mpsc::Receiver<Result<Bytes, s3s::StdError>>,
-    pending: Bytes,
+    batches: mpsc::Receiver<PieceBatch>,
+    /// The rest of the batch being read.
+    batch: std::vec::IntoIter<Piece>,
     finished: bool,
     md5: Option<Md5>,
     hasher: Option<ChecksumHasher>,
@@ -112,20 +158,11 @@ pub(super) struct BlockingBody {
 
 impl BlockingBody {
     pub(super) fn new(stream: StreamingBlob, runtime: &Handle, declared: Declared) -> Self {
-        let (sender, pieces) = mpsc::channel(REQUEST_PIECES_IN_FLIGHT);
-        let mut stream = stream;
-        runtime.spawn(async move {
-            while let Some(piece) = stream.next().await {
-                let failed = piece.is_err();
-                // A closed channel means the store gave up on the body.
-                if sender.send(piece).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
+        let (sender, batches) = mpsc::channel(REQUEST_BATCHES_IN_FLIGHT);
+        runtime.spawn(forward_pieces(stream, sender));
         Self {
-            pieces,
-            pending: Bytes::new(),
+            batches,
+            batch: Vec::new().into_iter(),
             finished: false,
             md5: declared.content_md5.as_ref().map(|_| Md5::new()),
             hasher: Some(declared.hasher()),
@@ -222,42 +259,46 @@ impl BlockingBody {
     }
 }
 
-impl Read for BlockingBody {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if !self.pending.is_empty() {
-                let n = buf.len().min(self.pending.len());
-                buf[..n].copy_from_slice(&self.pending[..n]);
-                let _ = self.pending.split_to(n);
-                return Ok(n);
-            }
-            if self.finished {
-                return Ok(0);
+impl Iterator for BlockingBody {
+    type Item = io::Result<Bytes>;
+
+    /// The next piece as hyper delivered it (no copy), hashed on the way;
+    /// at the end of the body, the end-of-body checks.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        let piece = loop {
+            if let Some(piece) = self.batch.next() {
+                break Some(piece);
             }
             // The channel closes after the stream's end, when the trailer
             // (if any) has been read and verified by s3s.
-            match self.pieces.blocking_recv() {
-                Some(Ok(piece)) => {
-                    if let Some(md5) = &mut self.md5 {
-                        md5.update(&piece);
-                    }
-                    if let Some(hasher) = &mut self.hasher {
-                        hasher.update(&piece);
-                    }
-                    self.pending = piece;
+            match self.batches.blocking_recv() {
+                Some(batch) => self.batch = batch.into_iter(),
+                None => break None,
+            }
+        };
+        match piece {
+            Some(Ok(piece)) => {
+                if let Some(md5) = &mut self.md5 {
+                    md5.update(&piece);
                 }
-                Some(Err(error)) => {
-                    self.finished = true;
-                    return Err(self.fail(S3Error::with_message(
-                        S3ErrorCode::IncompleteBody,
-                        format!("reading the request body failed: {error}"),
-                    )));
+                if let Some(hasher) = &mut self.hasher {
+                    hasher.update(&piece);
                 }
-                None => {
-                    self.finished = true;
-                    self.verify()?;
-                    return Ok(0);
-                }
+                Some(Ok(piece))
+            }
+            Some(Err(error)) => {
+                self.finished = true;
+                Some(Err(self.fail(S3Error::with_message(
+                    S3ErrorCode::IncompleteBody,
+                    format!("reading the request body failed: {error}"),
+                ))))
+            }
+            None => {
+                self.finished = true;
+                self.verify().err().map(Err)
             }
         }
     }

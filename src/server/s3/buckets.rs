@@ -60,22 +60,18 @@ impl NimbusS3 {
                         ),
                     });
                 }
-                let objects = db.objects();
-                let created = objects
+                // The owner and ACL commit in the bucket's creating batch:
+                // a crash never leaves a bucket without its owner.
+                let mut create = db
+                    .objects()
                     .create_bucket(bucket.as_str())
                     .md5_e_tags(true)
                     .object_lock_enabled_for_bucket(lock)
-                    .send()
-                    .map_err(to_s3)?;
-                objects
-                    .put_bucket_attribute(&bucket, OWNER_ATTRIBUTE, owner.as_bytes())
-                    .map_err(to_s3)?;
+                    .attribute(OWNER_ATTRIBUTE, owner.as_bytes());
                 if let Some(acl) = acl {
-                    objects
-                        .put_bucket_attribute(&bucket, ACL_ATTRIBUTE, acl.as_bytes())
-                        .map_err(to_s3)?;
+                    create = create.attribute(ACL_ATTRIBUTE, acl.as_bytes());
                 }
-                Ok(created.location)
+                Ok(create.send().map_err(to_s3)?.location)
             })
             .await?;
         Ok(S3Response::new(CreateBucketOutput {

@@ -18,7 +18,11 @@
 //!   checksums (Content-MD5, `x-amz-checksum-*` headers or trailers)
 //!   verified before the store commits; response bodies streamed out.
 //! - `error` — every object-store error as S3's code, status and headers.
+//! - `transport` — one request from hyper to s3s (a body the client broke
+//!   is a 400, not s3s's 500).
 //! - `convert` — DTO conversions (times, storage classes, lifecycle).
+//! - `fuzz` — the `s3_request` fuzz target's body: raw bytes through the
+//!   whole stack in process.
 //!
 //! The store is blocking, so every operation runs on tokio's blocking pool
 //! (`spawn_blocking`); the reactor threads only move bytes.
@@ -29,11 +33,15 @@ mod buckets;
 mod config;
 mod convert;
 mod error;
+mod fuzz;
 mod listing;
 mod multipart;
 mod objects;
 mod serve;
 mod service;
+mod transport;
 
 pub use access::S3User;
+#[doc(hidden)]
+pub use fuzz::fuzz_s3_request;
 pub use serve::{S3Server, S3ServerOptions};

@@ -120,7 +120,7 @@ impl NimbusS3 {
                     Some(stream) => {
                         let body = BlockingBody::new(stream, &runtime, declared);
                         let (failure, computed) = (body.failure(), body.computed());
-                        (ByteStream::from_reader(body), Some(failure), Some(computed))
+                        (ByteStream::from_pieces(body), Some(failure), Some(computed))
                     }
                     None => (ByteStream::empty(), None, None),
                 };

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::access::{Access, Keys, S3User, VirtualHosts};
 use super::service::NimbusS3;
+use super::transport;
 use crate::Database;
 
 /// Reactor threads of the endpoint's runtime by default: they only parse
@@ -148,6 +149,10 @@ async fn accept_loop(
                 let service = service.clone();
                 let mut stopped = stopped.clone();
                 connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let service = service.clone();
+                        async move { transport::serve(&service, request).await }
+                    });
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(connection);
