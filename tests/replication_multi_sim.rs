@@ -313,7 +313,15 @@ impl Sim {
                 return Ok(());
             }
         }
-        Err("replicas did not quiesce after the heal phase".into())
+        let stats: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| n.db.multi_active().stats())
+            .collect();
+        Err(format!(
+            "replicas did not quiesce after the heal phase: {} messages in flight, {stats:?}",
+            self.network.in_flight()
+        ))
     }
 
     fn table_of(&self, node: &Node) -> BTreeMap<String, Item> {
