@@ -9,7 +9,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use nimbus::kv::{ShardIteratorType, StreamSpecification, StreamViewType};
 use nimbus::replication::multi::{
-    DEFAULT_STEP_INTERVAL, Error, HEARTBEAT_EVERY_STEPS, ReplicaConfig, ReplicaId, SimNetwork,
+    DEFAULT_STEP_INTERVAL, Error, HEARTBEAT_EVERY_STEPS, Message, ReplicaConfig, ReplicaId,
+    SimNetwork, Transport,
 };
 use nimbus::time::ManualClock;
 use nimbus::{Database, DatabaseOptions, Item, ScalarType, item};
@@ -367,6 +368,61 @@ fn configuration_and_unshipped_changes_survive_a_reopen() {
         .item;
     assert_eq!(got, Some(item! { "id" => "durable" }));
     assert_eq!(a.multi_active().stats().outbox_entries, 0);
+}
+
+/// Seed 14300 of the 100,000-seed simulation: an acknowledgement delayed
+/// past the origin's restart (which forgot the later ones) must not make
+/// the origin stop shipping to a peer that is in fact up to date.
+#[test]
+fn a_stale_acknowledgement_after_a_restart_does_not_stall_a_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Arc::new(SimNetwork::new(5));
+    let a = Database::open(dir.path()).unwrap();
+    create_table(&a);
+    link(&a, 1, 2, &network, Duration::from_secs(1));
+    let b = Database::memory().unwrap();
+    create_table(&b);
+    link(&b, 2, 2, &network, Duration::from_secs(1));
+    let step_both = |a: &Database| {
+        for _ in 0..3 {
+            a.multi_active().step().unwrap();
+            b.multi_active().step().unwrap();
+        }
+    };
+    for id in ["one", "two", "three"] {
+        a.put_item(TABLE).item(item! { "id" => id }).send().unwrap();
+    }
+    step_both(&a);
+    assert_eq!(
+        a.multi_active().stats().outbox_entries,
+        0,
+        "b acknowledged all"
+    );
+    a.close().unwrap();
+    drop(a);
+    let a = Database::open(dir.path()).unwrap();
+    a.multi_active().connect(network.clone());
+    // An acknowledgement b sent before the three changes arrived, delivered
+    // late.
+    network.send(Message::Ack {
+        from: ReplicaId(2),
+        to: ReplicaId(1),
+        applied_through: 0,
+    });
+    a.put_item(TABLE)
+        .item(item! { "id" => "four" })
+        .send()
+        .unwrap();
+    step_both(&a);
+    let got = b
+        .get_item(TABLE)
+        .key(item! { "id" => "four" })
+        .send()
+        .unwrap();
+    assert_eq!(got.item, Some(item! { "id" => "four" }));
+    let stats = a.multi_active().stats();
+    assert!(stats.peers_behind_retention.is_empty(), "{stats:?}");
+    assert_eq!(stats.outbox_entries, 0);
 }
 
 #[test]

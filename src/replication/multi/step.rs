@@ -280,13 +280,22 @@ fn send(
     let mut behind = std::collections::BTreeSet::new();
     for &peer in &config.peers {
         let acked = state.peers.lock().get(&peer).and_then(|p| p.acked);
-        let after = acked.unwrap_or(floor);
-        if after < floor {
-            // The peer needs entries already collected (it lost its
-            // state): shipping the rest would skip them silently.
-            behind.insert(peer);
-            continue;
-        }
+        let after = match acked {
+            Some(acked) if acked < floor => {
+                // Either the peer needs entries already collected (it lost
+                // its state: shipping the rest would skip them silently),
+                // or this is a stale acknowledgement that arrived after
+                // this replica restarted and forgot the later ones. Report
+                // it, and probe from the floor: a peer that has everything
+                // up to the floor applies and acknowledges past it, one
+                // that does not refuses (`after` is beyond its cursor) and
+                // acknowledges its real position again.
+                behind.insert(peer);
+                floor
+            }
+            Some(acked) => acked,
+            None => floor,
+        };
         if after > safe_seq {
             // The peer acknowledged positions this replica has not issued:
             // it has state from before this replica lost its own.
