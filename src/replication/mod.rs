@@ -32,6 +32,14 @@
 //!   accepting writes. A promotion persists its epoch before it acts.
 //! - *Idempotence*: a frame applied twice is a no-op (the engine refuses
 //!   to re-commit a sequence number it has).
+//!
+//! Limit: what is replicated is the engine's log — kv tables with their
+//! indexes, stream records and catalogue. The object store's bodies live in
+//! pack files beside the log (value separation, `docs/format-objects.md`),
+//! which neither frames nor snapshots carry, and a replica does not reload
+//! the store's bucket list; so a replica (and a promoted standby) does not
+//! serve objects. Replicate objects by copying buckets at the application
+//! level until pack shipping exists.
 
 mod epoch;
 mod error;
