@@ -551,7 +551,11 @@ mod tests {
     /// apply wrote an old epoch's frame and then failed its fsync; the
     /// replica went on to adopt the new primary's history, the frame
     /// survived its crash, and it then vouched for it (a lost write).
-    const REGRESSION_SEEDS: [u64; 1] = [8089];
+    /// 1410: a replica re-offered a snapshot it had taken before its own
+    /// history was replaced, labelled with the new history; the follower
+    /// installed the old lineage's write at 70 and passed every later
+    /// divergence check (a lost write).
+    const REGRESSION_SEEDS: [u64; 2] = [8089, 1410];
 
     #[test]
     fn seeds_the_long_run_failed_on_now_pass() {

@@ -31,6 +31,10 @@ pub(crate) struct Served {
     /// The source's last sequence number when it was taken: the snapshot
     /// holds at least this much, so a follower at or past it has it.
     pub(crate) last_sequence: u64,
+    /// The source's epoch history when it was taken: the snapshot is only
+    /// offered (again) while the source still has that history, since a
+    /// follower installs it labelled with the history the offer carries.
+    pub(crate) epochs: EpochRecord,
 }
 
 /// A snapshot a follower receives (its durable record: `transfer`).
@@ -67,14 +71,14 @@ impl NodeInner {
     /// Takes a checkpoint for `follower`; returns its id and file count.
     pub(crate) fn start_snapshot(&self, follower: NodeId) -> Option<(u64, usize)> {
         let db = self.db.read().clone()?;
-        let (id, last_sequence) = {
+        let (id, last_sequence, epochs) = {
             let mut state = self.state.lock();
             // Ids stay unique across restarts of the source (its counter
             // restarts, the transport's clock does not go back), so a
             // follower never resumes one snapshot with another's pieces.
             let id = state.next_snapshot_id.max(self.transport.now_micros());
             state.next_snapshot_id = id + 1;
-            (id, state.last_sequence)
+            (id, state.last_sequence, state.epochs.clone())
         };
         let dir = sibling(&self.path, &format!("snapshot-{}-{id}", self.options.id));
         if self.fs.exists(&dir) {
@@ -106,6 +110,12 @@ impl NodeInner {
         };
         let files = self.fs.list_dir(&dir).ok()?;
         let mut state = self.state.lock();
+        if state.epochs != epochs {
+            // The history changed while the checkpoint was taken (this node
+            // installed a snapshot itself): the copy may be of the old one.
+            remove_files(self.fs.as_ref(), &dir);
+            return None;
+        }
         state.stats.snapshots_served += 1;
         state.event(ReplicationEvent::SnapshotStarted { follower, id });
         let count = files.len();
@@ -115,6 +125,7 @@ impl NodeInner {
                 dir,
                 files,
                 last_sequence,
+                epochs,
             },
         );
         while state.served.len() > SERVED_SNAPSHOTS_MAX {

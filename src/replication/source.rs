@@ -175,12 +175,15 @@ impl NodeInner {
             // An unfinished snapshot of this follower is offered again, so
             // a transfer resumes rather than restarts.
             // One it already installed (it is at or past the snapshot's
-            // position) is not offered again.
+            // position) is not offered again, nor one taken under another
+            // epoch history: the offer labels it with the current history,
+            // and a copy of a replaced lineage so labelled would pass every
+            // divergence check later (seed 1410 of the long run).
             let offer = follower.snapshot.and_then(|id| {
                 state
                     .served
                     .get(&id)
-                    .filter(|s| last_sequence < s.last_sequence)
+                    .filter(|s| last_sequence < s.last_sequence && s.epochs == state.epochs)
                     .map(|s| (id, s.files.len()))
             });
             drop(state);
@@ -189,15 +192,17 @@ impl NodeInner {
                 None => self.start_snapshot(from),
             };
             if let Some((id, files)) = offer {
-                let state = self.state.lock();
-                let message = Message::NeedSnapshot {
-                    id,
-                    epoch: state.epochs.epoch,
-                    files: u32::try_from(files).unwrap_or(u32::MAX),
-                    starts: state.epochs.starts.clone(),
-                };
-                drop(state);
-                self.transport.send(self.options.id, from, message);
+                // Labelled with the history the snapshot was taken under.
+                let epochs = self.state.lock().served.get(&id).map(|s| s.epochs.clone());
+                if let Some(epochs) = epochs {
+                    let message = Message::NeedSnapshot {
+                        id,
+                        epoch: epochs.epoch,
+                        files: u32::try_from(files).unwrap_or(u32::MAX),
+                        starts: epochs.starts,
+                    };
+                    self.transport.send(self.options.id, from, message);
+                }
             }
             return;
         }
