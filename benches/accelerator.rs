@@ -8,8 +8,8 @@
 //! timing 50,000 GetItems of uniform random keys one by one, printing the
 //! p50 and p99 of each path and the median ratio of the p50s (the figures
 //! `benches/README.md` records; the target is cached ≥ 5× faster). A third
-//! path, `send_shared`, returns the cached item in its `Arc` (`send` hands
-//! out a clone of the copy-on-write item). What a read returns is dropped
+//! path, `send_shared`, returns the item in an `Arc` (`send` hands out a
+//! clone of the cached copy-on-write item). What a read returns is dropped
 //! outside the timing. Then the same requests under criterion.
 //!
 //! The table holds 10,000 items (100 partitions × 100 sort keys), flushed
