@@ -481,6 +481,56 @@ fn batch_reads_and_writes_use_the_item_cache() {
 }
 
 #[test]
+fn mutating_a_returned_item_never_changes_the_cached_one() {
+    let (db, accelerator, _clock) = setup(false);
+    put_direct(&db, song("Acme", "Hi", 1));
+    // The miss returns the item it cached; the hits share the cached map.
+    let mut from_miss = get(&accelerator, "Acme", "Hi").unwrap();
+    let mut from_hit = get(&accelerator, "Acme", "Hi").unwrap();
+    let again = get(&accelerator, "Acme", "Hi").unwrap();
+    assert!(
+        from_hit.shares_with(&again),
+        "a hit hands out the cached item"
+    );
+    from_miss.insert("Plays".to_owned(), 100.into());
+    from_hit.insert("Extra".to_owned(), "x".into());
+    from_hit.remove("Plays");
+    let mut shared = accelerator
+        .get_item("Music")
+        .key(key("Acme", "Hi"))
+        .send_shared()
+        .unwrap()
+        .unwrap();
+    std::sync::Arc::make_mut(&mut shared).clear();
+    let mut batch = accelerator
+        .batch_get_item()
+        .key("Music", key("Acme", "Hi"))
+        .send()
+        .unwrap();
+    batch.responses.get_mut("Music").unwrap()[0].insert("Batch".to_owned(), 1.into());
+    assert_eq!(get(&accelerator, "Acme", "Hi"), Some(song("Acme", "Hi", 1)));
+    assert_eq!(again, song("Acme", "Hi", 1));
+    assert_eq!(
+        from_hit,
+        item! { "Artist" => "Acme", "SongTitle" => "Hi", "Extra" => "x" }
+    );
+    // A write-through caches the caller's item; changing it afterwards
+    // changes neither the cache nor the table.
+    let mut written = song("Acme", "Hi", 2);
+    accelerator
+        .put_item("Music")
+        .item(written.clone())
+        .send()
+        .unwrap();
+    written.insert("Plays".to_owned(), 3.into());
+    assert_eq!(get(&accelerator, "Acme", "Hi"), Some(song("Acme", "Hi", 2)));
+    let stored = db.get_item("Music").key(key("Acme", "Hi")).send().unwrap();
+    assert_eq!(stored.item, Some(song("Acme", "Hi", 2)));
+    let stats = accelerator.stats();
+    assert_eq!((stats.item_hits, stats.item_misses), (6, 1));
+}
+
+#[test]
 fn a_hit_reports_zero_consumed_capacity_and_applies_the_projection() {
     let (db, accelerator, _clock) = setup(false);
     put_direct(&db, song("Acme", "Hi", 1));

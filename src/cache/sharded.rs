@@ -182,6 +182,23 @@ where
         }
     }
 
+    /// The live value of `key`, counting a hit; on anything else nothing
+    /// is counted, so a caller that falls back to
+    /// [`get_or_load`](Self::get_or_load) with an owned key counts the
+    /// lookup once (the accelerator's hit path, which thus never builds
+    /// an owned key).
+    pub(crate) fn get_if_hit<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Lookup::Hit(value) = self.probe(self.hash(key), key) else {
+            return None;
+        };
+        self.counters.add(Counter::Hit, 1);
+        Some(value)
+    }
+
     /// Whether `key` has a live entry (a value or a cached absence). Counts
     /// as a lookup in the statistics.
     pub fn contains_key<Q>(&self, key: &Q) -> bool

@@ -7,6 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::super::{Cache, Clock, SystemClock};
+use super::keys::ItemKey;
 use super::stats::Counters;
 use super::tags::QueryTags;
 use super::{
@@ -112,8 +113,8 @@ impl AcceleratorBuilder {
         let items = Cache::builder()
             .max_bytes(half)
             .ttl(self.item_ttl)
-            .weigher(|key: &Arc<[u8]>, value: &CachedItem| {
-                key.len() as u64 + value.as_deref().map_or(0, item_weight)
+            .weigher(|key: &ItemKey, value: &CachedItem| {
+                key.as_bytes().len() as u64 + value.as_ref().map_or(0, item_weight)
             })
             .clock(clock.clone())
             .build();

@@ -6,13 +6,82 @@
 //! every parameter is equal. Requests that differ only in spelling (the
 //! same expression written twice ways) get two entries, never a wrong one.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::Database;
 use crate::kv::{KeyDefinition, KeyType, Result};
 use crate::value::{AttributeValue, Item, encode_item, encode_key_value};
+
+/// The longest item-cache key kept inline in its cache entry.
+const INLINE_ITEM_KEY_BYTES: usize = 62;
+
+/// An item-cache key. Keys of up to [`INLINE_ITEM_KEY_BYTES`] (most: a
+/// short table name and a key of a few scalars) sit inside the cache entry
+/// itself, so a hit compares them without loading another cache line; the
+/// rest live behind an `Arc`. It hashes, compares and borrows as its bytes,
+/// so the cache is looked up with a borrowed `&[u8]`.
+#[derive(Clone)]
+pub(super) enum ItemKey {
+    Inline {
+        length: u8,
+        bytes: [u8; INLINE_ITEM_KEY_BYTES],
+    },
+    Shared(Arc<[u8]>),
+}
+
+impl ItemKey {
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        match self {
+            ItemKey::Inline { length, bytes } => &bytes[..usize::from(*length)],
+            ItemKey::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl From<&[u8]> for ItemKey {
+    fn from(key: &[u8]) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(length) if key.len() <= INLINE_ITEM_KEY_BYTES => {
+                let mut bytes = [0; INLINE_ITEM_KEY_BYTES];
+                bytes[..key.len()].copy_from_slice(key);
+                ItemKey::Inline { length, bytes }
+            }
+            _ => ItemKey::Shared(Arc::from(key)),
+        }
+    }
+}
+
+impl Borrow<[u8]> for ItemKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for ItemKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ItemKey {}
+
+impl Hash for ItemKey {
+    /// As its bytes, which `Borrow<[u8]>` requires.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl fmt::Debug for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_bytes().fmt(f)
+    }
+}
 
 /// The kinds of key, so keys of different requests never collide.
 #[derive(Debug, Clone, Copy)]
@@ -125,9 +194,10 @@ pub(super) fn item_key(table: &str, key: &Item) -> Vec<u8> {
     KeyWriter::new(KeyKind::Item).text(table).item(key).finish()
 }
 
-/// [`item_key`] as the cache stores it, written in a reused per-thread
-/// buffer so a lookup allocates once.
-pub(super) fn shared_item_key(table: &str, key: &Item) -> Arc<[u8]> {
+/// Runs `with` on [`item_key`] written in a reused per-thread buffer, so
+/// a lookup (the hit path) allocates nothing. `with` must not build item
+/// keys itself (the buffer is borrowed while it runs).
+pub(super) fn with_item_key<R>(table: &str, key: &Item, with: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static BUFFER: RefCell<KeyWriter> = const { RefCell::new(KeyWriter { bytes: Vec::new() }) };
     }
@@ -135,7 +205,7 @@ pub(super) fn shared_item_key(table: &str, key: &Item) -> Arc<[u8]> {
         writer.bytes.clear();
         writer.bytes.push(KeyKind::Item as u8);
         writer.text(table).item(key);
-        Arc::from(writer.bytes.as_slice())
+        with(&writer.bytes)
     })
 }
 
@@ -240,10 +310,44 @@ mod tests {
             item_key("T1", &item! { "k" => 1 }),
             item_key("T", &item! { "1k" => 1 })
         );
+        assert_eq!(
+            with_item_key("T", &item! { "k" => 1 }, <[u8]>::to_vec),
+            item_key("T", &item! { "k" => 1 })
+        );
         assert_ne!(
             KeyWriter::new(KeyKind::Scan).finish(),
             KeyWriter::new(KeyKind::Query).finish()
         );
+    }
+
+    #[test]
+    fn item_keys_inline_or_shared_hash_and_compare_as_their_bytes() {
+        use std::hash::{BuildHasher, RandomState};
+        let state = RandomState::new();
+        for length in [
+            0,
+            1,
+            INLINE_ITEM_KEY_BYTES - 1,
+            INLINE_ITEM_KEY_BYTES,
+            INLINE_ITEM_KEY_BYTES + 1,
+            300,
+        ] {
+            let bytes: Vec<u8> = (0..length).map(|i| i as u8).collect();
+            let key = ItemKey::from(&bytes[..]);
+            assert_eq!(
+                matches!(key, ItemKey::Inline { .. }),
+                length <= INLINE_ITEM_KEY_BYTES
+            );
+            assert_eq!(key.as_bytes(), &bytes[..]);
+            assert_eq!(state.hash_one(&key), state.hash_one(&bytes[..]));
+            assert_eq!(key, ItemKey::from(&bytes[..]));
+            let mut other = bytes.clone();
+            other.push(0);
+            assert_ne!(key, ItemKey::from(&other[..]));
+        }
+        // The benchmark's key (a 5-byte table, a string and a number) fits.
+        let key = item_key("Bench", &item! { "pk" => "user#0042", "sk" => 42 });
+        assert!(key.len() <= INLINE_ITEM_KEY_BYTES, "{} bytes", key.len());
     }
 
     #[test]

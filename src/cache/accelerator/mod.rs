@@ -69,9 +69,13 @@
 //!
 //! # Copies
 //! Outputs are the table's own types (`GetItemOutput`, `QueryOutput`, ...)
-//! and own their items, so a hit copies the cached items out.
-//! [`GetItem::send_shared`] returns the cached `Arc<Item>` instead, for
-//! callers on the hot path (see "Accelerator" in `benches/README.md`).
+//! and own their items; an [`Item`] is copy-on-write, so a hit hands out
+//! the cached item by reference count, and a caller that changes its copy
+//! copies the attributes then, never touching the cached one.
+//! [`GetItem::send_shared`] wraps it in an `Arc`. A hit
+//! allocates nothing of its own: its cache key is written in a per-thread
+//! buffer and looked up borrowed (see "Accelerator" in
+//! `benches/README.md`).
 //!
 //! # Consumed capacity
 //! A response served from a cache read nothing from the table: when the
@@ -118,12 +122,15 @@ pub use transact::{
 };
 pub use writes::{BatchWriteItem, DeleteItem, PutItem, UpdateItem};
 
+use keys::ItemKey;
 use stats::{Counter, Counters};
 use tags::QueryTags;
 
 /// What the item cache holds for a key: the item, or `None` when the table
-/// has no item with that key (a negative entry).
-type CachedItem = Option<Arc<Item>>;
+/// has no item with that key (a negative entry). The `Item` itself, not an
+/// `Arc` of it: an item is already a shared, copy-on-write map, and one
+/// reference count to bump (one cache line) keeps a hit cheap.
+type CachedItem = Option<Item>;
 
 /// One cached Query or Scan page (its consumed capacity is not kept: a hit
 /// consumes none).
@@ -184,7 +191,7 @@ impl fmt::Debug for Accelerator {
 /// Everything the request builders share.
 struct Shared {
     db: Database,
-    items: Cache<Arc<[u8]>, CachedItem>,
+    items: Cache<ItemKey, CachedItem>,
     queries: Cache<Arc<[u8]>, Arc<CachedPage>>,
     projections: Cache<Arc<[u8]>, Arc<Projection>>,
     /// Present in the opt-in mode that invalidates queries on writes.
@@ -349,10 +356,10 @@ impl Shared {
     /// refuses (heavier than its maximum entry size) must not leave the
     /// older value behind, so it evicts the key instead.
     fn store_item(&self, key: Vec<u8>, value: CachedItem) {
-        let key: Arc<[u8]> = Arc::from(key);
+        let key = ItemKey::from(&key[..]);
         self.counters.add(Counter::ItemWrite, 1);
-        if self.items.insert(Arc::clone(&key), value).is_err() {
-            self.items.remove(&key[..]);
+        if self.items.insert(key.clone(), value).is_err() {
+            self.items.remove(key.as_bytes());
         }
     }
 

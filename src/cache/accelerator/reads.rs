@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::keys::{KeyKind, KeyWriter, item_key, shared_item_key};
+use super::keys::{ItemKey, KeyKind, KeyWriter, item_key, with_item_key};
 use super::request::{
     ExpressionAttributes, expression_attribute_setters, field_setters, text_setters,
     with_attributes,
@@ -40,8 +40,25 @@ impl Shared {
         key: &Item,
         capacity: ReturnConsumedCapacity,
     ) -> Result<Found> {
+        // A hit looks the borrowed key up and allocates nothing; only a
+        // miss makes the owned key its entry will be stored under.
+        let owned_key = match with_item_key(table, key, |bytes| {
+            self.items
+                .get_if_hit(bytes)
+                .ok_or_else(|| ItemKey::from(bytes))
+        }) {
+            Ok(item) => {
+                self.counters.add(Counter::ItemHit, 1);
+                return Ok(Found {
+                    item,
+                    capacity: None,
+                    hit: true,
+                });
+            }
+            Err(owned_key) => owned_key,
+        };
         let mut loaded = None;
-        let item = self.items.get_or_load(shared_item_key(table, key), |_| {
+        let item = self.items.get_or_load(owned_key, |_| {
             let output = self
                 .db
                 .get_item(table)
@@ -49,8 +66,9 @@ impl Shared {
                 .return_consumed_capacity(capacity)
                 .send()?;
             loaded = Some(output.consumed_capacity);
-            Ok::<_, crate::kv::Error>(output.item.map(Arc::new))
+            Ok::<_, crate::kv::Error>(output.item)
         })?;
+        // Another caller's load may have landed since the first lookup.
         let hit = loaded.is_none();
         self.counters.add(
             if hit {
@@ -192,22 +210,24 @@ impl GetItem {
         with_attributes!(request, self.attributes)
     }
 
-    /// Runs the request.
+    /// Runs the request. A hit returns a clone of the cached [`Item`],
+    /// which shares its attributes (one reference count, no copy); the
+    /// item is copy-on-write, so changing it never changes the cache.
     pub fn send(self) -> Result<GetItemOutput> {
         let (item, consumed_capacity) = self.read()?;
         Ok(GetItemOutput {
-            item: item.map(Arc::unwrap_or_clone),
+            item,
             consumed_capacity,
         })
     }
 
-    /// Runs the request and returns the item (projected, if asked) as the
-    /// item cache shares it, without copying it out. `send` copies a cached
-    /// item into its owned [`GetItemOutput`], which costs about as much as
-    /// decoding the item from the table; this does not. Consumed capacity
-    /// is not reported.
+    /// Runs the request and returns the item (projected, if asked) in an
+    /// `Arc`. Since [`Item`] became copy-on-write, [`send`](Self::send)
+    /// shares the cached item too and is the cheaper call (this one
+    /// allocates the `Arc`); it stays for callers written against it.
+    /// Consumed capacity is not reported.
     pub fn send_shared(self) -> Result<Option<Arc<Item>>> {
-        self.read().map(|(item, _)| item)
+        self.read().map(|(item, _)| item.map(Arc::new))
     }
 
     /// The item and the consumed capacity to report.
@@ -223,12 +243,12 @@ impl GetItem {
             _ => {
                 shared.counters.add(Counter::PassThrough, 1);
                 let output = self.to_table().send()?;
-                return Ok((output.item.map(Arc::new), output.consumed_capacity));
+                return Ok((output.item, output.consumed_capacity));
             }
         };
         let found = shared.find_item(&self.table, &self.key, self.return_consumed_capacity)?;
         let item = match projection {
-            Some(projection) => found.item.map(|item| Arc::new(projection.apply(&item))),
+            Some(projection) => found.item.map(|item| projection.apply(&item)),
             None => found.item,
         };
         let capacity = if found.hit {

@@ -7,8 +7,6 @@
 //! The actions wrap the table's (`kv::TransactPut`, ...) and remember the
 //! table and key each one writes, which the refresh needs.
 
-use std::sync::Arc;
-
 use super::Accelerator;
 use super::keys::{key_definition, key_map_of};
 use super::request::field_setters;
@@ -313,11 +311,7 @@ impl TransactWriteItems {
                         request.item(TransactGet::new(*table, key.clone()))
                     });
                 match refresh.send() {
-                    Ok(read) => read
-                        .responses
-                        .into_iter()
-                        .map(|item| After::Store(item.map(Arc::new)))
-                        .collect(),
+                    Ok(read) => read.responses.into_iter().map(After::Store).collect(),
                     Err(_) => written.iter().map(|_| After::Evict).collect(),
                 }
             },

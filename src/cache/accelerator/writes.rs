@@ -6,7 +6,6 @@
 //! the accelerator reach the cache in commit order.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::keys::{item_key, key_definition, key_map_of, partition_tag_of, table_tag};
 use super::request::{
@@ -186,7 +185,7 @@ impl PutItem {
         let Some(target) = target else {
             return request.send();
         };
-        let item = Arc::new(self.item);
+        let item = self.item;
         shared.write_through(
             &[&self.table],
             vec![target],
@@ -272,7 +271,7 @@ impl UpdateItem {
             || request.send(),
             |output| {
                 let new = if asks_new {
-                    After::Store(output.attributes.clone().map(Arc::new))
+                    After::Store(output.attributes.clone())
                 } else {
                     let read = shared
                         .db
@@ -280,7 +279,7 @@ impl UpdateItem {
                         .key(self.key.clone())
                         .consistent_read(true)
                         .send();
-                    read.map_or(After::Evict, |read| After::Store(read.item.map(Arc::new)))
+                    read.map_or(After::Evict, |read| After::Store(read.item))
                 };
                 vec![new]
             },
@@ -461,7 +460,7 @@ impl BatchWriteItem {
                             .is_some_and(|left| left.contains(write));
                         match write {
                             _ if unprocessed => After::Keep,
-                            WriteRequest::Put(item) => After::Store(Some(Arc::new(item.clone()))),
+                            WriteRequest::Put(item) => After::Store(Some(item.clone())),
                             WriteRequest::Delete(_) => After::Store(None),
                         }
                     })
