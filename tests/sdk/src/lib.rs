@@ -13,7 +13,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness fails loudly by design
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -89,6 +91,61 @@ pub fn client(address: SocketAddr) -> Client {
         .http_client(http)
         .build();
     Client::from_conf(config)
+}
+
+/// A loopback TCP proxy in front of an endpoint that keeps every byte
+/// clients sent through it, so a test can see what the SDK put on the wire
+/// (aws-chunked encoding, trailer declarations).
+pub struct Recorder {
+    address: SocketAddr,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Recorder {
+    /// Listens on a free loopback port and forwards to `target`. Its
+    /// threads end with the connections (and the listener's with the test
+    /// process).
+    pub fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let sent: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let record = sent.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = TcpStream::connect(target).unwrap();
+                let record = record.clone();
+                let (mut from_client, mut to_server) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = from_client.read(&mut buf) {
+                        if n == 0 || to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                let (mut from_server, mut to_client) = (server, client);
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        Self { address, sent }
+    }
+
+    /// The proxy's address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Everything sent so far, as text (bodies lossily), lowercased.
+    pub fn sent_lowercase(&self) -> String {
+        String::from_utf8_lossy(&self.sent.lock().unwrap()).to_ascii_lowercase()
+    }
 }
 
 /// One raw HTTP answer.
