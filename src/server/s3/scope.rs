@@ -152,8 +152,11 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Rejection> {
         let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
             continue;
         };
-        if value.starts_with("AWS ") {
-            continue; // SigV2: s3s parses no date of it.
+        if value
+            .strip_prefix("AWS ")
+            .is_some_and(|rest| rest.contains(':'))
+        {
+            continue; // SigV2 (s3s's test for it): no date of it is parsed.
         }
         signed_v4 = true;
         let Some((_, rest)) = value.split_once(|c: char| c.is_ascii_whitespace()) else {
@@ -353,6 +356,12 @@ mod tests {
         );
         let bad_time = headers(&[("authorization", good), ("x-amz-date", "2013052!T000000Z")]);
         assert_eq!(check(None, &bad_time), Err(HEADER_DATE));
+        // "AWS " without a colon is not SigV2 to s3s: it is parsed as SigV4.
+        let not_v2 = headers(&[(
+            "authorization",
+            "AWS Credential=AKID/2013 524/r/s3/aws4_request,",
+        )]);
+        assert_eq!(check(None, &not_v2), Err(HEADER_CREDENTIAL));
         // SigV2 and unsigned requests keep whatever x-amz-date they have.
         let v2 = headers(&[
             ("authorization", "AWS AKID:sig"),
