@@ -142,9 +142,14 @@ impl Recorder {
         self.address
     }
 
-    /// Everything sent so far, as text (bodies lossily), lowercased.
-    pub fn sent_lowercase(&self) -> String {
-        String::from_utf8_lossy(&self.sent.lock().unwrap()).to_ascii_lowercase()
+    /// How many bytes clients have sent so far (a mark for [`Self::sent_since`]).
+    pub fn mark(&self) -> usize {
+        self.sent.lock().unwrap().len()
+    }
+
+    /// What clients sent after `mark`, as text (bodies lossily), lowercased.
+    pub fn sent_since(&self, mark: usize) -> String {
+        String::from_utf8_lossy(&self.sent.lock().unwrap()[mark..]).to_ascii_lowercase()
     }
 }
 

@@ -1,19 +1,25 @@
 //! nimbus's S3 endpoint driven by the official Rust SDK (`aws-sdk-s3`, its
-//! default request settings: aws-chunked uploads with trailing checksums):
-//! versioning flows, multipart uploads, conditional writes, presigned URLs
-//! used by a plain HTTP client, every checksum algorithm, and S3's error
-//! codes as the SDK parses them.
+//! default request settings): versioning flows, multipart uploads,
+//! conditional writes, presigned URLs used by a plain HTTP client, every
+//! checksum algorithm, and S3's error codes as the SDK parses them. Seen on
+//! the wire (a recording proxy): a streamed body goes aws-chunked with
+//! signed chunks and a signed trailing checksum (over plain HTTP the SDK
+//! signs the payload; `disable_payload_signing` applies to HTTPS only, so
+//! the unsigned trailer is covered by the raw-HTTP `tests/s3_checksums.rs`),
+//! a body in memory with a checksum header.
 //!
 //! Not part of nimbus's default `cargo test` (the SDK is a large build):
 //! run `cargo test --manifest-path tests/sdk/Cargo.toml`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use std::io::Write;
 use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -551,6 +557,18 @@ fn checksum(algorithm: &str, data: &[u8]) -> String {
     aws_smithy_types::base64::encode(hasher.finalize())
 }
 
+/// The checksum of `algorithm` a `PutObjectOutput` echoes.
+fn echoed(put: &PutObjectOutput, algorithm: &ChecksumAlgorithm) -> Option<String> {
+    match algorithm {
+        ChecksumAlgorithm::Crc32 => put.checksum_crc32(),
+        ChecksumAlgorithm::Crc32C => put.checksum_crc32_c(),
+        ChecksumAlgorithm::Sha256 => put.checksum_sha256(),
+        ChecksumAlgorithm::Crc64Nvme => put.checksum_crc64_nvme(),
+        _ => put.checksum_sha1(),
+    }
+    .map(str::to_owned)
+}
+
 #[tokio::test]
 async fn chunked_uploads_with_every_trailing_checksum() {
     let s3 = Endpoint::start();
@@ -560,6 +578,9 @@ async fn chunked_uploads_with_every_trailing_checksum() {
     let sdk = client(recorder.address());
     // Larger than the SDK's aws-chunked chunk (64 KiB): several chunks.
     let data = bytes(300_000, 99);
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(&data).unwrap();
+    file.flush().unwrap();
     let cases = [
         (ChecksumAlgorithm::Crc32, "crc32"),
         (ChecksumAlgorithm::Crc32C, "crc32c"),
@@ -568,30 +589,64 @@ async fn chunked_uploads_with_every_trailing_checksum() {
         (ChecksumAlgorithm::Sha1, "sha1"),
     ];
     for (algorithm, name) in cases {
-        let key = format!("with-{name}");
+        let expected = checksum(name, &data);
+        // A streamed body (a file): aws-chunked with the checksum in a
+        // trailer, what the SDK sends for any body it does not hold.
+        let mark = recorder.mark();
+        let key = format!("streamed-{name}");
         let put = sdk
             .put_object()
             .bucket("sums")
             .key(&key)
             .checksum_algorithm(algorithm.clone())
+            .body(ByteStream::from_path(file.path()).await.unwrap())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(echoed(&put, &algorithm), Some(expected.clone()), "{name}");
+        let etag = format!("\"{}\"", md5_hex(&data));
+        assert_eq!(put.e_tag(), Some(etag.as_str()), "{name}");
+        let wire = recorder.sent_since(mark);
+        let head = &wire[..wire.find("\r\n\r\n").unwrap_or(wire.len())];
+        assert!(
+            head.contains("content-encoding: aws-chunked\r\n"),
+            "{name}: {head}"
+        );
+        assert!(head.contains("x-amz-decoded-content-length: 300000\r\n"));
+        // Over plain HTTP the SDK signs every chunk and the trailer too.
+        let signed = "x-amz-content-sha256: streaming-aws4-hmac-sha256-payload-trailer\r\n";
+        assert!(head.contains(signed), "{name}: {head}");
+        let trailer = format!("x-amz-trailer: x-amz-checksum-{name}\r\n");
+        assert!(head.contains(&trailer), "{name}: a declared trailer");
+        assert!(
+            wire.contains("\r\n0;chunk-signature="),
+            "{name}: signed chunks"
+        );
+        let sent = format!(
+            "\r\nx-amz-checksum-{name}:{}\r\nx-amz-trailer-signature:",
+            expected.to_ascii_lowercase()
+        );
+        assert!(wire.contains(&sent), "{name}: the signed trailer");
+
+        // A body in memory: the checksum in a header, the body as is.
+        let mark = recorder.mark();
+        let put = sdk
+            .put_object()
+            .bucket("sums")
+            .key(format!("in-memory-{name}"))
+            .checksum_algorithm(algorithm.clone())
             .body(ByteStream::from(data.clone()))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let expected = checksum(name, &data);
-        let echoed = match algorithm {
-            ChecksumAlgorithm::Crc32 => put.checksum_crc32(),
-            ChecksumAlgorithm::Crc32C => put.checksum_crc32_c(),
-            ChecksumAlgorithm::Sha256 => put.checksum_sha256(),
-            ChecksumAlgorithm::Crc64Nvme => put.checksum_crc64_nvme(),
-            _ => put.checksum_sha1(),
-        };
-        assert_eq!(echoed, Some(expected.as_str()), "{name}");
-        assert_eq!(
-            put.e_tag(),
-            Some(format!("\"{}\"", md5_hex(&data)).as_str()),
-            "{name}"
+        assert_eq!(echoed(&put, &algorithm), Some(expected.clone()), "{name}");
+        let wire = recorder.sent_since(mark);
+        let header = format!(
+            "\r\nx-amz-checksum-{name}: {}",
+            expected.to_ascii_lowercase()
         );
+        assert!(wire.contains(&header), "{name}: a checksum header");
+
         let got = s3
             .client
             .get_object()
@@ -611,34 +666,25 @@ async fn chunked_uploads_with_every_trailing_checksum() {
         );
         let body = got.body.collect().await.unwrap().into_bytes();
         assert!(body[..] == data[..], "{name}");
-        let wire = recorder.sent_lowercase();
-        assert!(
-            wire.contains(&format!("x-amz-trailer: x-amz-checksum-{name}\r\n")),
-            "{name}: the SDK declared a trailing checksum"
-        );
-        assert!(
-            wire.contains(&format!("\r\nx-amz-checksum-{name}:")),
-            "{name}: and sent it"
-        );
     }
-    let wire = recorder.sent_lowercase();
-    assert!(
-        wire.contains("content-encoding: aws-chunked"),
-        "aws-chunked bodies"
-    );
-    assert!(wire.contains("x-amz-decoded-content-length: 300000"));
-    // The SDK's default (no algorithm chosen): CRC32 in a trailer.
+    // The SDK's default (no algorithm chosen): CRC32.
+    let mark = recorder.mark();
     let default = sdk
         .put_object()
         .bucket("sums")
         .key("default")
-        .body(ByteStream::from(data.clone()))
+        .body(ByteStream::from_path(file.path()).await.unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(
         default.checksum_crc32(),
         Some(checksum("crc32", &data).as_str())
+    );
+    assert!(
+        recorder
+            .sent_since(mark)
+            .contains("x-amz-trailer: x-amz-checksum-crc32\r\n")
     );
 }
 
