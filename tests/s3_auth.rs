@@ -250,8 +250,9 @@ fn post_form_uploads_are_checked_then_served() {
     assert_eq!(refused.code(), "InvalidArgument");
     assert_eq!(s3.get("forms", "up.txt").status, 404, "nothing stored");
 
-    // A file larger than one read: the replayed prefix and the rest join.
-    let file = s3_client::bytes(300_000, 5);
+    // A file past the read-ahead (20 MiB): the replayed prefix and the
+    // rest of the body join.
+    let file = s3_client::bytes((20 << 20) + 300_000, 5);
     let stored = post(&credential, &date, &file);
     assert!(
         stored.status / 100 == 2,

@@ -80,9 +80,13 @@ impl Body for WatchedBody {
     }
 }
 
+/// The size of the pieces a read-ahead form is replayed in (zero-copy
+/// slices of what was read).
+const REPLAY_PIECE: usize = 64 << 10;
+
 /// Reads up to [`scope::FORM_SCAN_BYTES`] of a POST form (or all of a
-/// shorter one), queues them in `body.replay` (one frame, then trailers if
-/// the body ended with some) and returns them. `Err`: the body broke while
+/// shorter one), queues them in `body.replay` (in [`REPLAY_PIECE`]s, then
+/// trailers if the body ended with some) and returns them. `Err`: the body broke while
 /// being read.
 async fn read_ahead(body: &mut WatchedBody) -> Result<Bytes, ()> {
     let mut seen = Vec::new();
@@ -105,7 +109,12 @@ async fn read_ahead(body: &mut WatchedBody) -> Result<Bytes, ()> {
         }
     }
     let seen = Bytes::from(seen);
-    body.replay.push_back(Frame::data(seen.clone()));
+    // Replayed in pieces the size of a network read, not as one frame:
+    // s3s refuses a form whose first frame alone exceeds its field limit.
+    for start in (0..seen.len()).step_by(REPLAY_PIECE) {
+        let end = seen.len().min(start + REPLAY_PIECE);
+        body.replay.push_back(Frame::data(seen.slice(start..end)));
+    }
     body.replay.extend(trailers);
     Ok(seen)
 }
