@@ -18,7 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use md5::{Digest, Md5};
 use nimbus::Database;
 use nimbus::server::s3::{S3Server, S3ServerOptions, S3User};
 
@@ -151,6 +154,29 @@ impl Recorder {
     pub fn sent_since(&self, mark: usize) -> String {
         String::from_utf8_lossy(&self.sent.lock().unwrap()[mark..]).to_ascii_lowercase()
     }
+}
+
+/// The status and S3 error code of a failed SDK call.
+pub fn failure<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> (u16, String) {
+    let status = error.raw_response().map_or(0, |r| r.status().as_u16());
+    (status, error.code().unwrap_or_default().to_owned())
+}
+
+/// The lowercase hex MD5 of `data` (an S3 single-part ETag).
+pub fn md5_hex(data: &[u8]) -> String {
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The base64 checksum of `data` with `algorithm`, by the SDK's own
+/// implementation (the server computes its own and must agree).
+pub fn checksum(algorithm: &str, data: &[u8]) -> String {
+    let algorithm: aws_smithy_checksums::ChecksumAlgorithm = algorithm.parse().unwrap();
+    let mut hasher = algorithm.into_impl();
+    hasher.update(data);
+    aws_smithy_types::base64::encode(hasher.finalize())
 }
 
 /// One raw HTTP answer.
