@@ -130,3 +130,137 @@ fn a_bucket_is_created_with_its_owner_and_acl_in_one_batch() {
     let taken = s3.send(Some(BOB), Call::new("PUT", "/shared"));
     assert_eq!(taken.code(), "BucketAlreadyExists");
 }
+
+/// s3s 0.14.1 computes `c - b'0'` before checking that `c` is a digit, so a
+/// byte below `'0'` in a SigV4 date panicked in debug builds (found by the
+/// `s3_request` fuzz target). The endpoint answers S3's errors instead, and
+/// keeps serving. A debug `cargo test` panicked here before the fix.
+#[test]
+fn malformed_sigv4_dates_are_s3_errors_not_panics() {
+    let s3 = S3Test::start();
+    s3.bucket("dates");
+    s3.put("dates", "doc.txt", b"still served");
+    let target = s3.presign(ALICE, "GET", "/dates/doc.txt", 300);
+    // The credential's date: `%2F20` -> the first two digits of the scope
+    // date; `!` (0x21) and `%00` are below '0'.
+    let date_at = target.find("%2F20").unwrap() + 3;
+    for bad in ["!", "%00", "-", "+"] {
+        let mut broken = target.clone();
+        broken.replace_range(date_at..date_at + 1, bad);
+        let answer = s3.get_target("GET", &broken);
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.text());
+        assert_eq!(answer.code(), "AuthorizationQueryParametersError", "{bad}");
+    }
+    let amz_date = target.find("X-Amz-Date=").unwrap() + "X-Amz-Date=".len();
+    let mut broken = target.clone();
+    broken.replace_range(amz_date + 2..amz_date + 3, "/");
+    let answer = s3.get_target("GET", &broken);
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(answer.code(), "AuthorizationQueryParametersError");
+
+    let host = s3.address.to_string();
+    let header = |authorization: &str, date: &str| {
+        let headers = [
+            ("Authorization".to_owned(), authorization.to_owned()),
+            ("x-amz-date".to_owned(), date.to_owned()),
+            (
+                "x-amz-content-sha256".to_owned(),
+                "UNSIGNED-PAYLOAD".to_owned(),
+            ),
+        ];
+        s3.raw("GET", "/dates/doc.txt", &host, &headers, &[])
+    };
+    let auth = |scope_date: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope_date}/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            ALICE.access,
+            "0".repeat(64)
+        )
+    };
+    let malformed = header(&auth("2026.101"), "20260101T000000Z");
+    assert_eq!(malformed.status, 400, "{}", malformed.text());
+    assert_eq!(malformed.code(), "AuthorizationHeaderMalformed");
+    let bad_time = header(&auth("20260101"), "2026010/T000000Z");
+    assert_eq!(bad_time.status, 403, "{}", bad_time.text());
+    assert_eq!(bad_time.code(), "AccessDenied");
+
+    // Nothing broke: the well-formed URL still works.
+    let got = s3.get_target("GET", &target);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.body, b"still served");
+}
+
+/// A browser POST form upload: `multipart/form-data`, its SigV4 fields in
+/// the body. Its first bytes are read ahead (malformed dates are S3 errors,
+/// not s3s's panic) and then replayed to s3s whole: a signed form stores
+/// the object.
+#[test]
+fn post_form_uploads_are_checked_then_served() {
+    let s3 = S3Test::start();
+    s3.bucket("forms");
+    let host = s3.address.to_string();
+    let post = |credential: &str, date: &str, file: &[u8]| {
+        let policy = format!(
+            r#"{{"expiration":"2099-01-01T00:00:00.000Z","conditions":[{{"bucket":"forms"}},{{"key":"up.txt"}},{{"x-amz-algorithm":"AWS4-HMAC-SHA256"}},{{"x-amz-credential":"{credential}"}},{{"x-amz-date":"{date}"}}]}}"#
+        );
+        let policy = s3_client::b64(policy.as_bytes());
+        let signature = if date.len() == 16 {
+            s3_client::signature(ALICE, date, &policy)
+        } else {
+            "0".repeat(64)
+        };
+        let mut body = Vec::new();
+        for (name, value) in [
+            ("key", "up.txt"),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            ("x-amz-credential", credential),
+            ("x-amz-date", date),
+            ("policy", policy.as_str()),
+            ("x-amz-signature", signature.as_str()),
+        ] {
+            body.extend_from_slice(
+                format!(
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"up.txt\"\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--XyZ--\r\n");
+        let headers = [(
+            "Content-Type".to_owned(),
+            "multipart/form-data; boundary=XyZ".to_owned(),
+        )];
+        s3.raw("POST", "/forms", &host, &headers, &body)
+    };
+    let date = s3_client::amz_date(s3_client::now());
+    let credential = format!("{}/{}/us-east-1/s3/aws4_request", ALICE.access, &date[..8]);
+
+    let bad_scope = credential.replace(&date[..8], &format!("{}!{}", &date[..3], &date[4..8]));
+    let refused = post(&bad_scope, &date, b"x");
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.code(), "InvalidArgument");
+    let bad_date = format!("{}/{}", &date[..4], &date[5..]);
+    let refused = post(&credential, &bad_date, b"x");
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.code(), "InvalidArgument");
+    assert_eq!(s3.get("forms", "up.txt").status, 404, "nothing stored");
+
+    // A file past the read-ahead (20 MiB): the replayed prefix and the
+    // rest of the body join.
+    let file = s3_client::bytes((20 << 20) + 300_000, 5);
+    let stored = post(&credential, &date, &file);
+    assert!(
+        stored.status / 100 == 2,
+        "{}: {}",
+        stored.status,
+        stored.text()
+    );
+    let got = s3.get("forms", "up.txt");
+    assert_eq!(got.status, 200);
+    assert!(got.body == file, "the form's file, byte for byte");
+}

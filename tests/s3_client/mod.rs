@@ -372,7 +372,7 @@ fn query_string(query: &[(String, String)]) -> String {
     }
 }
 
-fn signature(key: Key, date: &str, string_to_sign: &str) -> String {
+pub fn signature(key: Key, date: &str, string_to_sign: &str) -> String {
     let k = hmac(
         format!("AWS4{}", key.secret).as_bytes(),
         &date.as_bytes()[..8],

@@ -214,6 +214,42 @@ mod tests {
     }
 
     #[test]
+    fn malformed_sigv4_dates_are_client_errors() {
+        // Found by the fuzzer: s3s 0.14.1 computes `c - b'0'` before it
+        // checks for a digit, so a byte below '0' in a SigV4 date
+        // overflowed (a panic with overflow checks) — in a presigned URL's
+        // credential scope, and likewise in its X-Amz-Date, an
+        // Authorization header's scope, its x-amz-date, a POST form's.
+        let signature = "0".repeat(64);
+        let presigned = format!(
+            "GET /fuzz/key?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIDFUZZ%2F2026%21101%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature={signature} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        );
+        let header = format!(
+            "GET /fuzz/key HTTP/1.1\r\nHost: localhost\r\nx-amz-date: 2026\t101T000000Z\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=AKIDFUZZ/20260101/us-east-1/s3/aws4_request, \
+             SignedHeaders=host, Signature={signature}\r\n\r\n"
+        );
+        let form = "--b\r\nContent-Disposition: form-data; name=\"x-amz-credential\"\r\n\r\n\
+                    AKIDFUZZ/2026 101/us-east-1/s3/aws4_request\r\n--b\r\n\
+                    Content-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--b--\r\n";
+        let post = format!(
+            "POST /fuzz HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        );
+        for (request, status) in [(presigned, 400), (header, 403), (post, 400)] {
+            for mode in [0u8, 1] {
+                let mut data = vec![mode];
+                data.extend_from_slice(request.as_bytes());
+                assert_eq!(fuzz_s3_request(&data), [status], "{request}");
+            }
+        }
+    }
+
+    #[test]
     fn truncated_and_garbled_requests_are_survived() {
         run("PUT /fuzz/short HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc");
         run("POST /fuzz?delete HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n<Dele");

@@ -20,6 +20,8 @@
 //! - `error` — every object-store error as S3's code, status and headers.
 //! - `transport` — one request from hyper to s3s (a body the client broke
 //!   is a 400, not s3s's 500).
+//! - `scope` — SigV4 credential scopes and dates checked before s3s, which
+//!   panics on some malformed ones in debug builds.
 //! - `convert` — DTO conversions (times, storage classes, lifecycle).
 //! - `fuzz` — the `s3_request` fuzz target's body: raw bytes through the
 //!   whole stack in process.
@@ -37,6 +39,7 @@ mod fuzz;
 mod listing;
 mod multipart;
 mod objects;
+mod scope;
 mod serve;
 mod service;
 mod transport;

@@ -4,7 +4,12 @@
 //! `500 InternalError` when it reads the body itself (XML configurations,
 //! DeleteObjects). That is the client's fault, so such an answer becomes
 //! `400 IncompleteBody`. Found by the `s3_request` fuzz target.
+//!
+//! Before s3s sees a request, `scope` checks the SigV4 date fields s3s
+//! would panic on (see there); for a POST form, whose fields are in the
+//! body, the body's first bytes are read ahead for it and then replayed.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +21,16 @@ use hyper::{Request, Response, StatusCode};
 use s3s::HttpError;
 use s3s::service::S3Service;
 
-/// A request body that records whether reading it failed.
+use super::scope;
+
+/// A request body that records whether reading it failed. Its first
+/// frames may have been read already (a POST form's fields, checked by
+/// `scope`): they are replayed first, as they came.
 struct WatchedBody {
-    inner: Incoming,
+    /// Frames read before s3s got the body, in order.
+    replay: VecDeque<Frame<Bytes>>,
+    /// The rest of the body (`None`: it ended while being read ahead).
+    inner: Option<Incoming>,
     failed: Arc<AtomicBool>,
 }
 
@@ -31,7 +43,13 @@ impl Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Some(frame) = this.replay.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
         if let Poll::Ready(Some(Err(_))) = &polled {
             this.failed.store(true, Ordering::Relaxed);
         }
@@ -39,12 +57,66 @@ impl Body for WatchedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.replay.is_empty() && self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let replayed: u64 = self
+            .replay
+            .iter()
+            .filter_map(Frame::data_ref)
+            .map(|data| data.len() as u64)
+            .sum();
+        let rest = self
+            .inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint);
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower().saturating_add(replayed));
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper.saturating_add(replayed));
+        }
+        hint
     }
+}
+
+/// The size of the pieces a read-ahead form is replayed in (zero-copy
+/// slices of what was read).
+const REPLAY_PIECE: usize = 64 << 10;
+
+/// Reads up to [`scope::FORM_SCAN_BYTES`] of a POST form (or all of a
+/// shorter one), queues them in `body.replay` (in [`REPLAY_PIECE`]s, then
+/// trailers if the body ended with some) and returns them. `Err`: the body broke while
+/// being read.
+async fn read_ahead(body: &mut WatchedBody) -> Result<Bytes, ()> {
+    let mut seen = Vec::new();
+    let mut trailers = None;
+    while seen.len() < scope::FORM_SCAN_BYTES {
+        let Some(inner) = body.inner.as_mut() else {
+            break;
+        };
+        match std::future::poll_fn(|cx| Pin::new(&mut *inner).poll_frame(cx)).await {
+            None => body.inner = None,
+            Some(Err(_)) => return Err(()),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => seen.extend_from_slice(&data),
+                Err(other) => {
+                    // Trailers end a body.
+                    trailers = Some(other);
+                    body.inner = None;
+                }
+            },
+        }
+    }
+    let seen = Bytes::from(seen);
+    // Replayed in pieces the size of a network read, not as one frame:
+    // s3s refuses a form whose first frame alone exceeds its field limit.
+    for start in (0..seen.len()).step_by(REPLAY_PIECE) {
+        let end = seen.len().min(start + REPLAY_PIECE);
+        body.replay.push_back(Frame::data(seen.slice(start..end)));
+    }
+    body.replay.extend(trailers);
+    Ok(seen)
 }
 
 /// The S3 error body of a request whose body did not arrive whole.
@@ -57,23 +129,39 @@ pub(super) async fn serve(
     service: &S3Service,
     request: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, HttpError> {
+    if let Err(rejection) = scope::check(request.uri().query(), request.headers()) {
+        return Ok(error_response(rejection.status, rejection.xml()));
+    }
     let failed = Arc::new(AtomicBool::new(false));
-    let watched = failed.clone();
-    let request = request.map(|inner| {
-        s3s::Body::http_body(WatchedBody {
-            inner,
-            failed: watched,
-        })
-    });
+    let (head, inner) = request.into_parts();
+    let mut body = WatchedBody {
+        replay: VecDeque::new(),
+        inner: Some(inner),
+        failed: failed.clone(),
+    };
+    if scope::is_form_post(&head.method, &head.headers) {
+        let Ok(form) = read_ahead(&mut body).await else {
+            return Ok(error_response(400, INCOMPLETE_BODY_XML.to_owned()));
+        };
+        if let Err(rejection) = scope::check_form_fields(&form) {
+            return Ok(error_response(rejection.status, rejection.xml()));
+        }
+    }
+    let request = Request::from_parts(head, s3s::Body::http_body(body));
     let response = service.call(request).await?;
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR && failed.load(Ordering::Relaxed) {
-        let mut corrected = Response::new(s3s::Body::from(INCOMPLETE_BODY_XML.to_owned()));
-        *corrected.status_mut() = StatusCode::BAD_REQUEST;
-        corrected.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("application/xml"),
-        );
-        return Ok(corrected);
+        return Ok(error_response(400, INCOMPLETE_BODY_XML.to_owned()));
     }
     Ok(response)
+}
+
+/// An S3 error answer of `status` with the XML body `xml`.
+fn error_response(status: u16, xml: String) -> Response<s3s::Body> {
+    let mut response = Response::new(s3s::Body::from(xml));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    response
 }
