@@ -213,14 +213,13 @@ impl<'a> Reader<'a> {
     fn map(&mut self, depth: usize) -> Result<BTreeMap<String, AttributeValue>, ValueError> {
         let count = self.count()?;
         let mut map = BTreeMap::new();
-        let mut previous: Option<String> = None;
         for _ in 0..count {
             let name = self.string()?;
-            if previous.as_ref().is_some_and(|p| *p >= name) {
+            // The map's last name is the previous one: no copy of it is kept.
+            if map.last_key_value().is_some_and(|(p, _)| *p >= name) {
                 return Err(malformed("map names out of order"));
             }
             let value = self.value(depth + 1)?;
-            previous = Some(name.clone());
             map.insert(name, value);
         }
         Ok(map)

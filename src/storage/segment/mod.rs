@@ -22,6 +22,7 @@ mod cache;
 mod codec;
 mod footer;
 mod fuzz;
+mod index;
 mod iter;
 pub(crate) mod meta;
 mod reader;

@@ -21,37 +21,14 @@ use super::bloom::BloomFilter;
 use super::cache::BlockCache;
 use super::codec::{CHECKSUM_BYTES, Cursor, checksum};
 use super::footer::{BlockHandle, Footer, TAIL_BYTES};
+use super::index::BlockIndex;
+pub(super) use super::index::IndexEntry;
 use super::iter::SegmentIter;
 use super::meta::SegmentMeta;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::ReadFile;
 use crate::storage::range::{Direction, KeyRange};
-use crate::storage::types::{EntryKind, FileNumber, SequenceNumber, compare_internal, key_prefix};
-
-/// One data block as the index describes it.
-#[derive(Debug, Clone)]
-pub(super) struct IndexEntry {
-    /// The user key of the block's last entry.
-    pub(super) last_key: Bytes,
-    /// The sequence number of the block's last entry.
-    pub(super) last_seq: SequenceNumber,
-    /// Where the block is.
-    pub(super) handle: BlockHandle,
-    /// `last_key`'s first eight bytes, so most binary-search probes compare
-    /// without following the pointer to the key.
-    key_prefix: u64,
-}
-
-impl IndexEntry {
-    /// Orders `last_key` against `key`, whose [`key_prefix`] is `prefix`.
-    pub(super) fn cmp_key(&self, key: &[u8], prefix: u64) -> Ordering {
-        // See `key_prefix` for why differing prefixes decide the order.
-        match self.key_prefix.cmp(&prefix) {
-            Ordering::Equal => self.last_key.as_ref().cmp(key),
-            order => order,
-        }
-    }
-}
+use crate::storage::types::{EntryKind, FileNumber, SequenceNumber, compare_internal};
 
 /// The whole file as the owner of a `Bytes`, so slices of a memory map can be
 /// handed out without copying and keep the map alive.
@@ -75,7 +52,7 @@ struct Inner {
     file_size_bytes: u64,
     footer: Footer,
     filter: BloomFilter,
-    index: Vec<IndexEntry>,
+    index: BlockIndex,
     /// One bit per data block whose checksum passed (memory-mapped files only).
     verified: Vec<AtomicU64>,
     cache: Option<Arc<BlockCache>>,
@@ -121,9 +98,13 @@ impl SegmentReader {
         let filter_payload = source.read_checked(footer.filter)?;
         let filter = BloomFilter::parse(filter_payload)
             .map_err(|e| e.in_file(&path, footer.filter.offset))?;
-        let index = source.read_index(&footer)?;
+        let index = BlockIndex::new(
+            source.read_index(&footer)?,
+            &footer.smallest_key,
+            &footer.largest_key,
+        );
         let verified = if mapped.is_some() {
-            (0..index.len().div_ceil(64))
+            (0..index.entries().len().div_ceil(64))
                 .map(|_| AtomicU64::new(0))
                 .collect()
         } else {
@@ -178,16 +159,8 @@ impl SegmentReader {
         {
             return Ok(None);
         }
-        let index = &self.inner.index;
-        let prefix = key_prefix(key);
-        let position = index.partition_point(|entry| {
-            // Internal order: user key ascending, then newer (larger) first.
-            entry
-                .cmp_key(key, prefix)
-                .then_with(|| snapshot_seq.cmp(&entry.last_seq))
-                == Ordering::Less
-        });
-        if position == index.len() {
+        let position = self.inner.index.find(key, snapshot_seq);
+        if position == self.inner.index.entries().len() {
             return Ok(None);
         }
         let block = self.read_block(position)?;
@@ -209,12 +182,13 @@ impl SegmentReader {
 
     /// The data blocks, as the index lists them.
     pub(super) fn index(&self) -> &[IndexEntry] {
-        &self.inner.index
+        self.inner.index.entries()
     }
 
     fn handle(&self, position: usize) -> BlockHandle {
         self.inner
             .index
+            .entries()
             .get(position)
             .map_or(BlockHandle { offset: 0, len: 0 }, |entry| entry.handle)
     }
@@ -271,7 +245,7 @@ impl SegmentReader {
         let mut first_key = None;
         let mut count = 0u64;
         let (mut min_seq, mut max_seq) = (SequenceNumber::MAX, 0);
-        for (position, index_entry) in self.inner.index.iter().enumerate() {
+        for (position, index_entry) in self.inner.index.entries().iter().enumerate() {
             let handle = index_entry.handle;
             let payload = source.read_checked(handle)?;
             let entries = Block::parse(payload)
@@ -467,12 +441,7 @@ impl Source<'_> {
                     return Err(self.corruption(footer.index.offset, "index keys out of order"));
                 }
             }
-            index.push(IndexEntry {
-                key_prefix: key_prefix(&entry.key),
-                last_key: entry.key,
-                last_seq: entry.seq,
-                handle,
-            });
+            index.push(IndexEntry::new(entry.key, entry.seq, handle));
         }
         if expected_offset != footer.filter.offset {
             return Err(self.corruption(footer.index.offset, "data blocks do not reach the filter"));
