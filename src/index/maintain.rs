@@ -87,8 +87,7 @@ fn entry_of(
 /// ALL-projection entries share the new item's encoding through `shared`
 /// (see [`WriteBatch::put_shared`]).
 pub(crate) fn stage_entries(
-    batch: &mut WriteBatch,
-    shared: &mut Option<ValueRef>,
+    (batch, shared): (&mut WriteBatch, &mut Option<ValueRef>),
     table: &TableHandle,
     definition: &TableDefinition,
     row_key: &[u8],

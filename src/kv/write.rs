@@ -178,8 +178,7 @@ impl<'d> Staging<'d> {
                 encoded: encoded.as_deref(),
             });
             stage_entries(
-                &mut self.batch,
-                &mut shared,
+                (&mut self.batch, &mut shared),
                 table,
                 definition,
                 row_key,

@@ -112,7 +112,7 @@ impl<'a> Value<'a> {
     }
 
     /// The value, joined.
-    pub(crate) fn to_vec(&self) -> Vec<u8> {
+    pub(crate) fn to_vec(self) -> Vec<u8> {
         self.parts().concat()
     }
 }

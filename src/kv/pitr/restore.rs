@@ -323,8 +323,7 @@ impl Writer<'_> {
         let mut writes: Vec<IndexWrite> = Vec::new();
         let mut shared = None;
         stage_entries(
-            &mut self.batch,
-            &mut shared,
+            (&mut self.batch, &mut shared),
             self.source,
             self.definition,
             &row_key,

@@ -300,8 +300,7 @@ pub(crate) fn stage_record(
     let now_millis = db.clock.since_epoch().as_millis() as u64;
     let reservation = log.reserve(token)?;
     put_change(
-        batch,
-        new_at,
+        (batch, new_at),
         &record_key(keyspace, reservation.shard, reservation.sequence),
         &definition.key,
         view,

@@ -152,8 +152,7 @@ pub(crate) fn encode_change(
 ) -> Vec<u8> {
     let mut batch = crate::storage::WriteBatch::new();
     put_change(
-        &mut batch,
-        None,
+        (&mut batch, None),
         b"",
         key,
         view,
@@ -173,8 +172,10 @@ pub(crate) fn encode_change(
 /// the new item's encoding already in `batch` (its row), a new image is a
 /// reference to those bytes rather than a second copy.
 pub(crate) fn put_change(
-    batch: &mut crate::storage::WriteBatch,
-    new_at: Option<crate::storage::ValueRef>,
+    (batch, new_at): (
+        &mut crate::storage::WriteBatch,
+        Option<crate::storage::ValueRef>,
+    ),
     record_key: &[u8],
     key: &KeyDefinition,
     view: StreamViewType,
