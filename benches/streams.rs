@@ -1,7 +1,7 @@
 //! DynamoDB Streams costs, nimbus alone, on `Buffered` databases in
 //! temporary directories: PutItem of 1 KB items into a table without a
-//! stream and into tables with a `KEYS_ONLY` and a `NEW_AND_OLD_IMAGES`
-//! stream (the writes overwrite 2,000 existing items, so every record is a
+//! stream and into tables with a `KEYS_ONLY`, a `NEW_IMAGE` and a
+//! `NEW_AND_OLD_IMAGES` stream (the writes overwrite 2,000 existing items, so every record is a
 //! MODIFY, alternating between the tables in one run); `get_records`
 //! throughput over 10,000 records (pages of 1,000); and the latency from
 //! the start of a PutItem to its record reaching an event-source mapping's
@@ -24,6 +24,10 @@ use nimbus::kv::{
 use nimbus::storage::Durability;
 use nimbus::value::item_size;
 use nimbus::{AttributeValue, Database, DatabaseOptions, Item, ScalarType, item};
+
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::{Clocks, median};
 
 const ITEMS: u64 = 2_000;
 const ITEM_BYTES: usize = 1024;
@@ -78,6 +82,7 @@ fn put_items(c: &mut Criterion) {
     let tables = [
         ("streams_off", None),
         ("keys_only", Some(StreamViewType::KeysOnly)),
+        ("new_image", Some(StreamViewType::NewImage)),
         ("new_and_old_images", Some(StreamViewType::NewAndOldImages)),
     ];
     for (table, view) in tables {
@@ -111,13 +116,15 @@ fn put_items(c: &mut Criterion) {
     group.finish();
 }
 
-/// PutItem throughput per table, alternating between the tables within
-/// each of 5 repetitions of 2,000 puts (so drift in the machine or in
-/// background work hits them alike); prints the medians and the ratios to
-/// the table without a stream.
+/// PutItem cost per table, alternating between the tables within each of
+/// 5 repetitions of 2,000 puts (so drift in the machine or in background
+/// work hits them alike); prints the medians of puts/s by wall clock and of
+/// µs per put by CPU time of the putting thread and of the process, each
+/// as a ratio to the table without a stream (on a loaded machine the CPU
+/// figures are the ones to trust: descheduling does not count).
 fn put_overhead(_: &mut Criterion) {
     const PUTS: u64 = 2_000;
-    const REPETITIONS: usize = 5;
+    let repetitions = cpu::repetitions();
     for (mode, buffered) in [("in-memory", false), ("buffered", true)] {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = if buffered {
@@ -140,9 +147,11 @@ fn put_overhead(_: &mut Criterion) {
                     .expect("load");
             }
         }
-        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); tables.len()];
+        // Per table: puts/s by wall clock, µs per put of thread and
+        // process CPU.
+        let mut costs: Vec<[Vec<f64>; 3]> = vec![Default::default(); tables.len()];
         let mut version = 1;
-        for repetition in 0..REPETITIONS {
+        for repetition in 0..repetitions {
             for offset in 0..tables.len() {
                 let index = (repetition + offset) % tables.len();
                 let items: Vec<Item> = (0..PUTS)
@@ -151,25 +160,48 @@ fn put_overhead(_: &mut Criterion) {
                         full_item(mix(version ^ n) % ITEMS, version)
                     })
                     .collect();
-                let start = Instant::now();
+                let start = Clocks::now();
                 for item in items {
                     db.put_item(tables[index].0).item(item).send().expect("put");
                 }
-                rates[index].push(PUTS as f64 / start.elapsed().as_secs_f64());
+                let spent = start.spent();
+                let per_put = |d: Option<Duration>| {
+                    d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6 / PUTS as f64)
+                };
+                costs[index][0].push(PUTS as f64 / spent.wall.as_secs_f64());
+                costs[index][1].push(per_put(spent.thread_cpu));
+                costs[index][2].push(per_put(spent.process_cpu));
             }
         }
-        let medians: Vec<f64> = rates
-            .iter_mut()
-            .map(|r| {
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
+        let medians: Vec<[f64; 3]> = costs
+            .iter()
+            .map(|[w, t, p]| {
+                [
+                    median(&mut w.clone()),
+                    median(&mut t.clone()),
+                    median(&mut p.clone()),
+                ]
             })
             .collect();
-        for ((table, _), median) in tables.iter().zip(&medians) {
+        for (t, ((table, _), m)) in tables.iter().zip(&medians).enumerate() {
+            // Per repetition, thread CPU per put over the stream-less
+            // table's (measured moments apart): the steadiest figure.
+            let mut ratios: Vec<f64> = costs[t][1]
+                .iter()
+                .zip(&costs[0][1])
+                .map(|(cost, base)| cost / base)
+                .collect();
             println!(
-                "streams_put_overhead {mode} {table}: {median:.0} puts/s, {:.2}x the table \
-                 without a stream",
-                median / medians[0]
+                "streams_put_overhead {mode} {table}: {:.0} puts/s, {:.2}x the table without a \
+                 stream; thread CPU {:.2} us/put, {:.2}x the time, paired {:.2}x; process CPU \
+                 {:.2} us/put, {:.2}x the time",
+                m[0],
+                m[0] / medians[0][0],
+                m[1],
+                m[1] / medians[0][1],
+                median(&mut ratios),
+                m[2],
+                m[2] / medians[0][2],
             );
         }
     }

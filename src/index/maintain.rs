@@ -5,6 +5,7 @@
 use super::{IndexKind, IndexView, NotIndexed, entry_key, indexes, project};
 use crate::kv::{ProjectionType, Result, TableDefinition, TableHandle};
 use crate::partition::KeyspaceId;
+use crate::storage::ValueRef;
 use crate::storage::WriteBatch;
 use crate::value::{Item, encode_item, item_size};
 
@@ -83,8 +84,10 @@ fn entry_of(
 /// anything is staged — when `new` gives an index key attribute the wrong
 /// type or an empty value. An index still being backfilled is maintained
 /// only for items its backfill has passed; it adds the others itself.
+/// ALL-projection entries share the new item's encoding through `shared`
+/// (see [`WriteBatch::put_shared`]).
 pub(crate) fn stage_entries(
-    batch: &mut WriteBatch,
+    (batch, shared): (&mut WriteBatch, &mut Option<ValueRef>),
     table: &TableHandle,
     definition: &TableDefinition,
     row_key: &[u8],
@@ -111,6 +114,9 @@ pub(crate) fn stage_entries(
         changes.push((index, before, after));
     }
     let unit = crate::kv::write_units;
+    // Whether the whole item is unchanged: compared at most once, however
+    // many ALL-projection indexes ask.
+    let mut items_equal: Option<bool> = None;
     for (index, before, after) in changes {
         let mut write = IndexWrite {
             keyspace: index.keyspace,
@@ -125,7 +131,8 @@ pub(crate) fn stage_entries(
             (Some(b), Some(a)) if b.key == a.key => {
                 let unchanged = match (&b.projected, &a.projected) {
                     (Some(b), Some(a)) => b == a,
-                    _ => old.map(|i| i.item) == new.map(|i| i.item),
+                    _ => *items_equal
+                        .get_or_insert_with(|| old.map(|i| i.item) == new.map(|i| i.item)),
                 };
                 if unchanged {
                     continue;
@@ -144,7 +151,8 @@ pub(crate) fn stage_entries(
         }
         if let Some(a) = &after {
             match (&a.projected, new.and_then(|i| i.encoded)) {
-                (None, Some(encoded)) => batch.put(&a.key, encoded),
+                // The entry is the item's encoding: written once per batch.
+                (None, Some(encoded)) => batch.put_shared(&a.key, encoded, shared),
                 (projected, _) => {
                     let entry = projected.as_ref().or(new.map(|i| i.item));
                     let mut bytes = Vec::with_capacity(a.size + 16);

@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 use crate::kv::expr::Projection;
 use crate::kv::{Error, IndexProjection, IndexStatus, KeyDefinition, ProjectionType, Result};
-use crate::partition::{KeyspaceId, row_key};
+use crate::partition::{KeyspaceId, keyspace_prefix};
 use crate::value::{AttributeValue, Item, KeyRole, ScalarType, encode_key_value};
 
 /// Bytes of `keyspace | token` at the front of every row key.
@@ -185,17 +185,23 @@ pub(crate) fn entry_key(
     base_row_key: &[u8],
 ) -> std::result::Result<Vec<u8>, NotIndexed> {
     // Composite keys concatenate their attributes' encodings; each is
-    // self-delimiting, so entries sort by the first, then the second.
-    let mut partition = Vec::new();
+    // self-delimiting, so entries sort by the first, then the second. The
+    // key is built in place (one allocation): the header's token is filled
+    // in once the partition key's encoding is there to hash.
+    let base_suffix = base_row_key.get(ROW_KEY_HEADER..).unwrap_or_default();
+    let mut key = Vec::with_capacity(ROW_KEY_HEADER + 2 * base_suffix.len() + 32);
+    key.extend_from_slice(&keyspace_prefix(index.keyspace));
+    key.extend_from_slice(&[0; 8]);
     for attribute in index.key.partition_attributes() {
-        encode_part(index, attribute, KeyRole::Partition, item, &mut partition)?;
+        encode_part(index, attribute, KeyRole::Partition, item, &mut key)?;
     }
-    let mut rest = Vec::new();
+    let token = crate::partition::token(key.get(ROW_KEY_HEADER..).unwrap_or_default());
+    key[4..ROW_KEY_HEADER].copy_from_slice(&token.to_be_bytes());
     for attribute in index.key.sort_attributes() {
-        encode_part(index, attribute, KeyRole::Sort, item, &mut rest)?;
+        encode_part(index, attribute, KeyRole::Sort, item, &mut key)?;
     }
-    rest.extend_from_slice(base_row_key.get(ROW_KEY_HEADER..).unwrap_or_default());
-    Ok(row_key(index.keyspace, &partition, &rest))
+    key.extend_from_slice(base_suffix);
+    Ok(key)
 }
 
 /// Whether `name` is stored in `index`'s entries (keys always are).

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use parking_lot::RwLockReadGuard;
 
 use super::catalogue::TableHandle;
@@ -21,7 +22,7 @@ use super::write_units;
 use crate::db::DatabaseInner;
 use crate::index::{Image, IndexKind, IndexWrite, stage_entries};
 use crate::storage::WriteBatch;
-use crate::value::{AttributeValue, Item, encode_item, item_size};
+use crate::value::{AttributeValue, Item, decode_item, encode_item, item_size};
 
 /// What a write did: the item before and after (`None`: absent), its index
 /// entry changes, and its item collection's size (tables with local
@@ -46,6 +47,18 @@ pub(crate) struct Effects {
 /// Reads and decodes the item at `row_key`.
 pub(crate) fn read_item(db: &DatabaseInner, row_key: &[u8]) -> Result<Option<Item>> {
     super::views::read_item_at(db, row_key, None)
+}
+
+/// Reads the item at `row_key` with its stored encoding, which a write
+/// reuses (an old image of a stream record) instead of encoding it again.
+pub(crate) fn read_stored_item(
+    db: &DatabaseInner,
+    row_key: &[u8],
+) -> Result<Option<(Item, Bytes)>> {
+    match db.engine.get(row_key)? {
+        Some(bytes) => Ok(Some((decode_item(&bytes)?, bytes))),
+        None => Ok(None),
+    }
 }
 
 /// Checks `condition` against the stored item (an empty item when there is
@@ -119,6 +132,20 @@ impl<'d> Staging<'d> {
         old: Option<&Item>,
         new: Option<&Item>,
     ) -> Result<()> {
+        self.stage_encoded(table, definition, row_key, (old, None), new)
+    }
+
+    /// [`Staging::stage`] given, besides the old item, its stored encoding
+    /// when the caller read it ([`read_stored_item`]): a stream record's
+    /// old image reuses those bytes.
+    pub(crate) fn stage_encoded(
+        &mut self,
+        table: &Arc<TableHandle>,
+        definition: &TableDefinition,
+        row_key: &[u8],
+        (old, old_encoded): (Option<&Item>, Option<&[u8]>),
+        new: Option<&Item>,
+    ) -> Result<()> {
         let mut effects = Effects::default();
         let (old_size, new_size) = (old.map(item_size), new.map(item_size));
         // The encoding is a little larger than DynamoDB's size of the item
@@ -130,6 +157,15 @@ impl<'d> Staging<'d> {
         });
         let has_indexes =
             !definition.local_indexes.is_empty() || !definition.global_indexes.is_empty();
+        self.batch.reserve(batch_bytes_estimate(
+            definition,
+            row_key.len(),
+            encoded.as_ref().map_or(0, Vec::len),
+            old_encoded.map_or(old_size.unwrap_or(0), <[u8]>::len),
+        ));
+        // Where the new item's encoding first went into the batch: its
+        // row and ALL-projection index entries share those bytes.
+        let mut shared = None;
         if has_indexes {
             let old_image = old.zip(old_size).map(|(item, size)| Image {
                 item,
@@ -142,7 +178,7 @@ impl<'d> Staging<'d> {
                 encoded: encoded.as_deref(),
             });
             stage_entries(
-                &mut self.batch,
+                (&mut self.batch, &mut shared),
                 table,
                 definition,
                 row_key,
@@ -165,6 +201,14 @@ impl<'d> Staging<'d> {
             effects.collection = value.map(|v| (Item::new().with(pk.clone(), v.clone()), 0));
             Some((crate::index::collection_id(definition, row_key)?, delta))
         };
+        // The row goes in after the index entries (whose validation may
+        // still fail the write) and before the stream record, which may
+        // then refer to its bytes instead of repeating them.
+        match encoded.as_deref() {
+            Some(bytes) => self.batch.put_shared(row_key, bytes, &mut shared),
+            None if old.is_some() => self.batch.delete(row_key),
+            None => {}
+        }
         // No record for a write that changes nothing (DynamoDB Streams).
         if definition.stream_keyspace.is_some()
             && old != new
@@ -173,14 +217,16 @@ impl<'d> Staging<'d> {
                 definition,
                 row_key,
                 super::stream::Change {
-                    old: old.zip(old_size),
+                    old: old
+                        .zip(old_size)
+                        .map(|(item, size)| (item, size, old_encoded)),
                     new: match (new, new_size, encoded.as_deref()) {
                         (Some(item), Some(size), Some(bytes)) => Some((item, size, bytes)),
                         _ => None,
                     },
                 },
                 self.service,
-                &mut self.batch,
+                (&mut self.batch, shared),
             )
         {
             self.reservations.push(reserved);
@@ -203,11 +249,6 @@ impl<'d> Staging<'d> {
             encoded.as_deref(),
             &mut self.batch,
         )?;
-        match encoded {
-            Some(bytes) => self.batch.put(row_key, &bytes),
-            None if old.is_some() => self.batch.delete(row_key),
-            None => {}
-        }
         self.staged.push(Staged {
             table: Arc::clone(table),
             token: super::partitions::row_token(row_key),
@@ -291,6 +332,37 @@ impl<'d> Staging<'d> {
     }
 }
 
+/// The batch bytes one item's change is likely to add: its row, one entry
+/// per index (an ALL projection's entry is the item again; others are
+/// smaller, so this errs on the large side) and a stream record with the
+/// images its view type carries. Reserving it up front makes the batch one
+/// allocation instead of one regrowth (and copy) per derived row.
+fn batch_bytes_estimate(
+    definition: &TableDefinition,
+    key_bytes: usize,
+    new_bytes: usize,
+    old_bytes: usize,
+) -> usize {
+    // Index and record keys are longer than the row key; lengths and tags.
+    let entry = |value: usize| WriteBatch::entry_bytes(2 * key_bytes + 16, value);
+    let indexes = definition.local_indexes.len() + definition.global_indexes.len();
+    let mut bytes = entry(new_bytes) + indexes * entry(new_bytes.max(16));
+    if definition.stream_keyspace.is_some() {
+        use super::StreamViewType as View;
+        let view = definition
+            .stream_specification
+            .and_then(|s| s.stream_view_type);
+        bytes += 64 + entry(2 * key_bytes);
+        if matches!(view, Some(View::NewImage | View::NewAndOldImages)) {
+            bytes += new_bytes;
+        }
+        if matches!(view, Some(View::OldImage | View::NewAndOldImages)) {
+            bytes += old_bytes;
+        }
+    }
+    bytes
+}
+
 /// Enters the gates of the tables a multi-item write touches (each once),
 /// failing if one was dropped meanwhile. Writes hold the guards until they
 /// are applied.
@@ -343,7 +415,7 @@ fn write_item_gated(
     // Read under the gate: index changes swap definitions holding it.
     let definition = table.definition();
     let _lock = db.kv.locks.lock(row_key);
-    let old = read_item(db, row_key)?;
+    let (old, old_encoded) = read_stored_item(db, row_key)?.unzip();
     let token = super::partitions::row_token(row_key);
     let partition = table.partitions.partition(token);
     let target = Target {
@@ -365,7 +437,13 @@ fn write_item_gated(
     }
     let new = change(old.as_ref())?;
     let mut staging = Staging::new(db);
-    staging.stage(table, &definition, row_key, old.as_ref(), new.as_ref())?;
+    staging.stage_encoded(
+        table,
+        &definition,
+        row_key,
+        (old.as_ref(), old_encoded.as_deref()),
+        new.as_ref(),
+    )?;
     let size = old
         .as_ref()
         .map_or(0, item_size)

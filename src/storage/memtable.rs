@@ -195,17 +195,66 @@ impl Memtable {
     /// slices ([`Bytes::slice_ref`]) cost no allocation. Slices of it are
     /// what [`Memtable::insert`] should be given.
     pub(crate) fn store(&self, data: &[u8]) -> Bytes {
-        if data.len() >= ARENA_DEDICATED_BYTES_MIN {
-            return Bytes::copy_from_slice(data);
+        self.store_parts(&[data])
+    }
+
+    /// [`Memtable::store`] of the concatenation of `parts`.
+    fn store_parts(&self, parts: &[&[u8]]) -> Bytes {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len >= ARENA_DEDICATED_BYTES_MIN {
+            return Bytes::from(parts.concat());
         }
         let mut chunk = self.inner.arena.lock();
-        if chunk.capacity() - chunk.len() < data.len() {
+        if chunk.capacity() - chunk.len() < len {
             *chunk = BytesMut::with_capacity(ARENA_CHUNK_BYTES);
         }
-        chunk.extend_from_slice(data);
+        for part in parts {
+            chunk.extend_from_slice(part);
+        }
         // Splits off the copy; the chunk keeps the rest of its room, in the
         // same allocation, for the next call.
         chunk.split().freeze()
+    }
+
+    /// Adds every operation of a batch's encoded entries, `buffer` (a copy
+    /// from [`Memtable::store`] or any `Bytes` holding exactly
+    /// [`WriteBatch::entries`](super::batch::WriteBatch::entries)), entry
+    /// `i` as version `first_seq + i`; keys and values are slices of
+    /// `buffer`, but for spliced values (a copy entry with a prefix or
+    /// suffix), which are joined into the arena. Returns how many entries
+    /// it inserted.
+    ///
+    /// One epoch pin covers every insert: the skip list pins per insert
+    /// (and again to release the entry it returns), and a nested pin is a
+    /// counter increment where a first pin is a full fence. The memory
+    /// charge is added once: the buffer's length (values a batch copies
+    /// share its bytes) and each entry's overhead.
+    pub(crate) fn insert_batch(&self, buffer: &Bytes, first_seq: SequenceNumber) -> usize {
+        let _pinned = crossbeam_epoch::pin();
+        let mut count = 0;
+        let mut joined_bytes = 0;
+        for (i, op) in super::batch::BatchIter::over(buffer).enumerate() {
+            let value = match op.value.as_slice() {
+                Some(value) => buffer.slice_ref(value),
+                None => {
+                    joined_bytes += op.value.len();
+                    self.store_parts(&op.value.parts())
+                }
+            };
+            self.inner.map.insert(
+                InternalKey::new(buffer.slice_ref(op.key), first_seq + i as u64),
+                Version {
+                    kind: op.kind,
+                    value,
+                },
+            );
+            count += 1;
+        }
+        let charge = buffer.len() + joined_bytes + count * ENTRY_OVERHEAD_BYTES;
+        self.inner
+            .memory_bytes
+            .fetch_add(charge, AtomicOrdering::Relaxed);
+        count
     }
 
     /// Adds one version. Sequence numbers are unique per entry, so `(key,

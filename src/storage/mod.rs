@@ -33,6 +33,7 @@ pub(crate) mod version;
 #[doc(hidden)]
 pub mod wal;
 
+pub(crate) use batch::ValueRef;
 pub use batch::WriteBatch;
 pub use commit::Durability;
 pub use compaction::CompactionOptions;

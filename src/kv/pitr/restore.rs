@@ -321,8 +321,9 @@ impl Writer<'_> {
         let size = item_size(&item);
         self.map.get(row_token(&row_key)).account(None, Some(size));
         let mut writes: Vec<IndexWrite> = Vec::new();
+        let mut shared = None;
         stage_entries(
-            &mut self.batch,
+            (&mut self.batch, &mut shared),
             self.source,
             self.definition,
             &row_key,
@@ -334,7 +335,7 @@ impl Writer<'_> {
             }),
             &mut writes,
         )?;
-        self.batch.put(&row_key, image);
+        self.batch.put_shared(&row_key, image, &mut shared);
         let keyspaces = self.definition.keyspaces();
         if let Some(counts) = self.counts.first_mut() {
             counts.0 += 1;

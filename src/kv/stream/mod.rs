@@ -48,7 +48,7 @@ pub use reader::{
     StreamStatus, StreamSummary,
 };
 pub(crate) use reader::{Position, read_shard};
-pub(crate) use record::{Change, encode_change, parse_sequence, record_key};
+pub(crate) use record::{Change, parse_sequence, put_change, record_key};
 pub use record::{Identity, OperationType, Record, StreamRecord};
 pub(crate) use shard::{Reservation, StreamDescriptor as StreamDescriptorView, StreamLog};
 pub use trim::DEFAULT_STREAM_RETENTION;
@@ -273,14 +273,15 @@ pub(crate) fn split_shard(
 
 /// Adds the record of `change` (whose sides differ) of the item at
 /// `row_key` to `batch`, reserving its sequence number; `None` if the table
-/// has no stream with an open shard.
+/// has no stream with an open shard. `new_at` locates the new item's
+/// encoding in `batch`, if it is there already (see [`put_change`]).
 pub(crate) fn stage_record(
     db: &DatabaseInner,
     definition: &TableDefinition,
     row_key: &[u8],
     change: Change<'_>,
     service: bool,
-    batch: &mut WriteBatch,
+    (batch, new_at): (&mut WriteBatch, Option<crate::storage::ValueRef>),
 ) -> Option<(Arc<StreamLog>, Reservation)> {
     // A definition copied without its stream (a restored table clears the
     // label) must not write into the original table's stream.
@@ -297,11 +298,15 @@ pub(crate) fn stage_record(
         .map(u64::from_be_bytes)
         .unwrap_or(0);
     let now_millis = db.clock.since_epoch().as_millis() as u64;
-    let value = encode_change(&definition.key, view, change, now_millis, service);
     let reservation = log.reserve(token)?;
-    batch.put(
+    put_change(
+        (batch, new_at),
         &record_key(keyspace, reservation.shard, reservation.sequence),
-        &value,
+        &definition.key,
+        view,
+        change,
+        now_millis,
+        service,
     );
     Some((log, reservation))
 }

@@ -130,17 +130,19 @@ pub(crate) struct StoredRecord {
 }
 
 /// One item change as `Staging` has it: each side's item and DynamoDB
-/// size, and the new item's row encoding (the same bytes a new image
-/// needs, so they are copied, not encoded again).
+/// size, the new item's row encoding (the same bytes a new image needs, so
+/// they are copied, not encoded again) and, when the writer read it, the
+/// old item's stored encoding (likewise reused for an old image).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Change<'a> {
-    pub(crate) old: Option<(&'a Item, usize)>,
+    pub(crate) old: Option<(&'a Item, usize, Option<&'a [u8]>)>,
     pub(crate) new: Option<(&'a Item, usize, &'a [u8])>,
 }
 
 /// Encodes the record of `change` (whose sides differ, at least one
-/// present) with the images `view` asks for: the row value of a record
+/// present) with the images `view` asks for, as the row value of a record
 /// (the sequence number lives in the key).
+#[cfg(test)]
 pub(crate) fn encode_change(
     key: &KeyDefinition,
     view: StreamViewType,
@@ -148,6 +150,39 @@ pub(crate) fn encode_change(
     created_millis: u64,
     service: bool,
 ) -> Vec<u8> {
+    let mut batch = crate::storage::WriteBatch::new();
+    put_change(
+        (&mut batch, None),
+        b"",
+        key,
+        view,
+        change,
+        created_millis,
+        service,
+    );
+    let value = batch.iter().next().map(|op| op.value.to_vec());
+    value.unwrap_or_default()
+}
+
+/// Adds to `batch` the record of `change` (whose sides differ, at least
+/// one present) under `record_key`, with the images `view` asks for. The
+/// images are copied from the encodings `change` carries straight into the
+/// batch (no record is assembled first); only an old image without its
+/// stored encoding, and the keys, are encoded here. When `new_at` locates
+/// the new item's encoding already in `batch` (its row), a new image is a
+/// reference to those bytes rather than a second copy.
+pub(crate) fn put_change(
+    (batch, new_at): (
+        &mut crate::storage::WriteBatch,
+        Option<crate::storage::ValueRef>,
+    ),
+    record_key: &[u8],
+    key: &KeyDefinition,
+    view: StreamViewType,
+    change: Change<'_>,
+    created_millis: u64,
+    service: bool,
+) {
     let event = match (change.old, change.new) {
         (None, _) => OperationType::Insert,
         (Some(_), Some(_)) => OperationType::Modify,
@@ -157,7 +192,7 @@ pub(crate) fn encode_change(
     if let Some(item) = change
         .new
         .map(|(item, _, _)| item)
-        .or(change.old.map(|(item, _)| item))
+        .or(change.old.map(|(item, _, _)| item))
     {
         for name in key.names() {
             if let Some(value) = item.get(name) {
@@ -175,42 +210,46 @@ pub(crate) fn encode_change(
     let old = change.old.filter(|_| keep_old);
     let size_bytes = (item_size(&keys)
         + new.map_or(0, |(_, size, _)| size)
-        + old.map_or(0, |(_, size)| size)) as u64;
-    let mut out = Vec::with_capacity(
-        40 + new.map_or(0, |(_, _, bytes)| bytes.len()) + 2 * old.map_or(0, |(_, size)| size),
-    );
-    out.push(RECORD_FORMAT);
-    out.push(event.code());
-    out.push(if service { FLAG_SERVICE } else { 0 });
-    out.extend_from_slice(&created_millis.to_be_bytes());
-    out.extend_from_slice(&size_bytes.to_be_bytes());
-    put_image(&mut out, Some(Image::Decoded(&keys)));
-    put_image(&mut out, new.map(|(_, _, bytes)| Image::Encoded(bytes)));
-    put_image(&mut out, old.map(|(item, _)| Image::Decoded(item)));
-    out
-}
-
-enum Image<'a> {
-    Decoded(&'a Item),
-    Encoded(&'a [u8]),
-}
-
-fn put_image(out: &mut Vec<u8>, image: Option<Image<'_>>) {
-    let at = out.len();
-    match image {
-        Some(Image::Decoded(item)) => {
-            out.extend_from_slice(&[0; 4]);
-            encode_item(item, out);
+        + old.map_or(0, |(_, size, _)| size)) as u64;
+    // Header, keys image, and the new image's length.
+    let mut head = Vec::with_capacity(64);
+    head.push(RECORD_FORMAT);
+    head.push(event.code());
+    head.push(if service { FLAG_SERVICE } else { 0 });
+    head.extend_from_slice(&created_millis.to_be_bytes());
+    head.extend_from_slice(&size_bytes.to_be_bytes());
+    put_item_image(&mut head, &keys);
+    let new_bytes = new.map_or(&[][..], |(_, _, bytes)| bytes);
+    head.extend_from_slice(&image_len(new.map(|_| new_bytes)).to_be_bytes());
+    // The old image: its stored bytes, or encoded now.
+    let mut encoded_old = Vec::new();
+    let old_bytes = match old {
+        Some((_, _, Some(bytes))) => bytes,
+        Some((item, size, None)) => {
+            encoded_old.reserve(2 * size + 16);
+            encode_item(item, &mut encoded_old);
+            &encoded_old[..]
         }
-        Some(Image::Encoded(bytes)) => {
-            out.extend_from_slice(&[0; 4]);
-            out.extend_from_slice(bytes);
-        }
-        None => {
-            out.extend_from_slice(&ABSENT.to_be_bytes());
-            return;
-        }
+        None => &[][..],
+    };
+    let old_len = image_len(old.map(|_| old_bytes)).to_be_bytes();
+    match new_at.filter(|at| new.is_some() && batch.bytes_at(*at) == Some(new_bytes)) {
+        Some(at) => batch.put_splice(record_key, &head, at, &[&old_len, old_bytes]),
+        None => batch.put_parts(record_key, &[&head, new_bytes, &old_len, old_bytes]),
     }
+}
+
+/// The length field of an image: its byte length, or [`ABSENT`].
+fn image_len(image: Option<&[u8]>) -> u32 {
+    // An image is at most an item (400 KB), so its length fits.
+    image.map_or(ABSENT, |bytes| bytes.len() as u32)
+}
+
+/// Appends `item` as a present image: its length, then its encoding.
+fn put_item_image(out: &mut Vec<u8>, item: &Item) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    encode_item(item, out);
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
@@ -349,7 +388,7 @@ mod tests {
             bytes
         });
         let change = Change {
-            old: old.map(|item| (item, item_size(item))),
+            old: old.map(|item| (item, item_size(item), None)),
             new: new
                 .zip(new_bytes.as_deref())
                 .map(|(item, bytes)| (item, item_size(item), bytes)),

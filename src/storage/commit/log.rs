@@ -42,8 +42,6 @@ pub(super) struct LogFiles {
 #[derive(Debug)]
 struct WriterSlot {
     log: LogWriter,
-    /// Scratch space for encoding one batch.
-    record: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -65,10 +63,7 @@ impl LogFiles {
             fs,
             dir: dir.to_path_buf(),
             preallocate_bytes,
-            writer: Mutex::new(WriterSlot {
-                log,
-                record: Vec::new(),
-            }),
+            writer: Mutex::new(WriterSlot { log }),
             syncer: Mutex::new(sync_handle),
             written_len: AtomicU64::new(0),
             synced_len: AtomicU64::new(0),
@@ -168,11 +163,11 @@ impl LogWriterGuard<'_> {
         batches: impl Iterator<Item = (SequenceNumber, &'b WriteBatch)>,
         sync: bool,
     ) -> Result<()> {
-        let WriterSlot { log, record } = &mut *self.slot;
+        let log = &mut self.slot.log;
         for (first_seq, batch) in batches {
-            record.clear();
-            batch.encode_into(first_seq, record);
-            log.buffer_record(record);
+            // Framed straight from the batch: no scratch copy of the record.
+            let header = batch.encode_header(first_seq);
+            log.buffer_record_parts(&[&header, batch.entries()]);
         }
         log.write_buffered()
             .map_err(|e| StorageError::io("append", log.path(), e))?;

@@ -16,7 +16,6 @@ use parking_lot::{Condvar, Mutex};
 use super::EngineOptions;
 use super::state::{Counters, ReadState, Shared};
 use super::table::SegmentTable;
-use crate::storage::batch::BatchIter;
 use crate::storage::commit::{CommitOptions, CommitPipeline, CommittedBatch};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
@@ -153,14 +152,7 @@ pub(super) fn recover(
     let recovered = Memtable::new();
     let outcome = wal::recovery::replay(fs.as_ref(), dir, &logs, |first_seq, batch| {
         let buffer = recovered.store(batch.entries());
-        for (i, op) in BatchIter::over(&buffer).enumerate() {
-            recovered.insert(
-                buffer.slice_ref(op.key),
-                first_seq + i as u64,
-                op.kind,
-                buffer.slice_ref(op.value),
-            );
-        }
+        recovered.insert_batch(&buffer, first_seq);
         Ok(())
     })?;
     if let Some(last) = outcome.last_sequence
@@ -279,18 +271,13 @@ fn apply_group(shared: &Weak<Shared>, group: &[CommittedBatch]) -> Result<()> {
         return Err(StorageError::Closed);
     };
     let active = shared.read_state().active.clone();
+    // One epoch pin for the whole group (see `Memtable::insert_batch`).
+    let _pinned = crossbeam_epoch::pin();
     for committed in group {
         // Keys and values are slices of a copy of the batch's encoded
         // entries in the memtable's arena: no allocation but the nodes'.
         let buffer = active.store(committed.batch.entries());
-        for (i, op) in BatchIter::over(&buffer).enumerate() {
-            active.insert(
-                buffer.slice_ref(op.key),
-                committed.first_seq + i as u64,
-                op.kind,
-                buffer.slice_ref(op.value),
-            );
-        }
+        active.insert_batch(&buffer, committed.first_seq);
     }
     if active.approximate_memory_bytes() >= shared.options.memtable_bytes_max {
         // Inside the callback no other group is between append and apply,

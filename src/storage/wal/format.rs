@@ -114,6 +114,22 @@ fn mask(crc: u32) -> u32 {
     crc.rotate_right(15).wrapping_add(CRC_MASK_DELTA)
 }
 
+/// Fills in the header of `fragment`: its first [`HEADER_BYTES`] are the
+/// header's place, the rest its payload (already written in place).
+pub(crate) fn seal_fragment(fragment: &mut [u8], kind: FragmentType, log_tag: u32) {
+    let (header, payload) = fragment.split_at_mut(HEADER_BYTES);
+    assert!(
+        payload.len() <= FRAGMENT_PAYLOAD_BYTES_MAX,
+        "fragment payload of {} bytes exceeds a block",
+        payload.len()
+    );
+    let tag = kind as u8;
+    header[..4].copy_from_slice(&fragment_crc(tag, log_tag, payload).to_le_bytes());
+    header[4..6].copy_from_slice(&(payload.len() as u16).to_le_bytes());
+    header[6] = tag;
+    header[7..].copy_from_slice(&log_tag.to_le_bytes());
+}
+
 /// Appends one fragment (header and payload) to `out`.
 pub(crate) fn encode_fragment(out: &mut Vec<u8>, kind: FragmentType, log_tag: u32, payload: &[u8]) {
     assert!(

@@ -60,8 +60,15 @@ impl LogWriter {
 
     /// Frames `record` into the buffer; [`Self::write_buffered`] appends it.
     pub(crate) fn buffer_record(&mut self, record: &[u8]) {
+        self.buffer_record_parts(&[record]);
+    }
+
+    /// Frames the record made of `parts` (concatenated) into the buffer,
+    /// copying each byte once: a batch's header and its entries need not
+    /// be joined in a scratch buffer first.
+    pub(crate) fn buffer_record_parts(&mut self, parts: &[&[u8]]) {
         let tag = format::log_tag(self.number);
-        let mut rest = record;
+        let mut rest = Parts::new(parts);
         let mut first = true;
         loop {
             let left_in_block = BLOCK_BYTES - self.block_offset;
@@ -73,22 +80,25 @@ impl LogWriter {
                 self.block_offset = 0;
             }
             let room = BLOCK_BYTES - self.block_offset - HEADER_BYTES;
-            let (piece, after) = rest.split_at(rest.len().min(room));
-            let last = after.is_empty();
+            let piece = rest.remaining.min(room);
+            let last = piece == rest.remaining;
             let kind = match (first, last) {
                 (true, true) => FragmentType::Full,
                 (true, false) => FragmentType::First,
                 (false, false) => FragmentType::Middle,
                 (false, true) => FragmentType::Last,
             };
-            format::encode_fragment(&mut self.pending, kind, tag, piece);
-            self.block_offset += HEADER_BYTES + piece.len();
+            let at = self.pending.len();
+            self.pending.reserve(HEADER_BYTES + piece);
+            self.pending.extend_from_slice(&[0; HEADER_BYTES]);
+            rest.copy_into(piece, &mut self.pending);
+            format::seal_fragment(&mut self.pending[at..], kind, tag);
+            self.block_offset += HEADER_BYTES + piece;
             assert!(
                 self.block_offset <= BLOCK_BYTES,
                 "fragment overran its block: offset {}",
                 self.block_offset
             );
-            rest = after;
             first = false;
             if last {
                 return;
@@ -124,5 +134,43 @@ impl LogWriter {
     pub(crate) fn cut_to_written(&mut self) -> io::Result<()> {
         let len = self.file.len();
         self.file.truncate(len)
+    }
+}
+
+/// A cursor over a record given as consecutive slices.
+struct Parts<'a> {
+    parts: &'a [&'a [u8]],
+    /// Bytes of `parts[0]` already consumed.
+    offset: usize,
+    remaining: usize,
+}
+
+impl<'a> Parts<'a> {
+    fn new(parts: &'a [&'a [u8]]) -> Self {
+        Self {
+            parts,
+            offset: 0,
+            remaining: parts.iter().map(|p| p.len()).sum(),
+        }
+    }
+
+    /// Appends the next `len` bytes (at most what remains) to `out`.
+    fn copy_into(&mut self, mut len: usize, out: &mut Vec<u8>) {
+        len = len.min(self.remaining);
+        self.remaining -= len;
+        while len > 0 {
+            let Some((part, later)) = self.parts.split_first() else {
+                return;
+            };
+            let available = part.get(self.offset..).unwrap_or_default();
+            let take = available.len().min(len);
+            out.extend_from_slice(available.get(..take).unwrap_or_default());
+            len -= take;
+            self.offset += take;
+            if self.offset == part.len() {
+                self.parts = later;
+                self.offset = 0;
+            }
+        }
     }
 }
