@@ -71,6 +71,22 @@ impl Endpoint {
             .await
             .unwrap();
     }
+
+    /// Creates `bucket` and enables versioning on it (PutBucketVersioning).
+    pub async fn versioned_bucket(&self, bucket: &str) {
+        self.bucket(bucket).await;
+        self.client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
 }
 
 /// An SDK client of the endpoint at `address`, configured the way an

@@ -18,7 +18,6 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier,
-    VersioningConfiguration,
 };
 use md5::{Digest, Md5};
 use nimbus_s3_sdk_tests::{Endpoint, bytes, failure, http_request, md5_hex};
@@ -47,18 +46,7 @@ async fn body_of(endpoint: &Endpoint, bucket: &str, key: &str, version: Option<&
 #[tokio::test]
 async fn versioning_flows() {
     let s3 = Endpoint::start();
-    s3.bucket("versions").await;
-    s3.client
-        .put_bucket_versioning()
-        .bucket("versions")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    s3.versioned_bucket("versions").await;
     let status = s3
         .client
         .get_bucket_versioning()

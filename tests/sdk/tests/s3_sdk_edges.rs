@@ -14,10 +14,9 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumAlgorithm,
-    CompletedMultipartUpload, CompletedPart, Delete, ExpirationStatus, LifecycleExpiration,
-    LifecycleRule, LifecycleRuleFilter, ObjectIdentifier, ObjectLockLegalHold,
-    ObjectLockLegalHoldStatus, Tag, Tagging, VersioningConfiguration,
+    BucketLifecycleConfiguration, ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart,
+    Delete, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    ObjectIdentifier, ObjectLockLegalHold, ObjectLockLegalHoldStatus, Tag, Tagging,
 };
 use nimbus_s3_sdk_tests::{Endpoint, bytes, http_request};
 
@@ -447,18 +446,7 @@ async fn listing_with_delimiters_and_v1_markers() {
 #[tokio::test]
 async fn versions_copies_and_batch_deletes() {
     let s3 = Endpoint::start();
-    s3.bucket("vcopy").await;
-    s3.client
-        .put_bucket_versioning()
-        .bucket("vcopy")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    s3.versioned_bucket("vcopy").await;
     let old = s3
         .client
         .put_object()
