@@ -24,6 +24,11 @@ fn is_plain_md5(e_tag: &str) -> bool {
     e_tag.len() == 32 && e_tag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether `e_tag` is a BLAKE3 content hash (a bucket without MD5 ETags).
+fn is_content_hash(e_tag: &str) -> bool {
+    e_tag.len() == 64 && e_tag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// `copy_object` request.
 #[derive(Debug)]
 #[must_use = "a request does nothing until `send` is called"]
@@ -224,7 +229,13 @@ impl CopyObject<'_> {
         };
         store.sync_ingested(&ingested)?;
         let e_tag = if !bucket.md5_etags {
-            hex(&ingested.content_hash)
+            if is_content_hash(&object.e_tag) {
+                // The source's content hash: it hashes the chunks as they
+                // were cut, which a body stored as pieces no longer lists.
+                object.e_tag.clone()
+            } else {
+                hex(&ingested.content_hash)
+            }
         } else if is_plain_md5(&object.e_tag) {
             object.e_tag.clone()
         } else {

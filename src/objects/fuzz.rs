@@ -63,12 +63,10 @@ pub fn sample_catalogue_rows() -> Vec<Vec<u8>> {
         body_id: [1; 16],
         tier: Tier::Cold,
         chunks: vec![
-            ChunkRef {
-                hash: [2; 32],
-                len: 300,
-            },
+            ChunkRef::whole([2; 32], 300),
             ChunkRef {
                 hash: [3; 32],
+                offset: 4096,
                 len: 1 << 20,
             },
         ],

@@ -511,7 +511,10 @@ impl ObjectBody {
         }
         let chunk = self.pending.pop()?;
         let store = self.store.as_ref()?;
-        match store.read_chunk(self.tier, &chunk.hash) {
+        match store
+            .read_chunk(self.tier, &chunk.hash)
+            .and_then(|stored| chunk.cut(&stored))
+        {
             Ok(bytes) => {
                 let start = std::mem::take(&mut self.skip).min(bytes.len());
                 let take = (bytes.len() - start).min(self.remaining as usize);
@@ -595,7 +598,9 @@ impl ObjectBody {
         let tier = self.tier;
         let fill = |pieces: &[Piece], mut out: &mut [u8]| -> Result<()> {
             for piece in pieces {
-                let bytes = store.read_chunk(tier, &piece.chunk.hash)?;
+                let bytes = piece
+                    .chunk
+                    .cut(&store.read_chunk(tier, &piece.chunk.hash)?)?;
                 let source = bytes
                     .get(piece.from..piece.from + piece.len)
                     .ok_or_else(|| {

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
+use super::delta::Base;
 use super::error::{Error, Result};
 use super::ingest_stream::{Pieces, ReaderPieces};
 use super::keys::{self, ChunkHash};
@@ -163,20 +164,31 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// How a body is to be stored.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct IngestPlan {
+pub(crate) struct IngestPlan<'a> {
     pub(crate) tier: Tier,
     /// Whether a small body may be stored inline (parts never are).
     pub(crate) allow_inline: bool,
     pub(crate) want_md5: bool,
     pub(crate) max_bytes: u64,
+    /// The key's current body, which changed chunks are stored as
+    /// differences from (`delta.rs`).
+    pub(crate) base: Option<&'a ChunkList>,
 }
 
 /// Accumulates chunks while a body is ingested.
 pub(super) struct ChunkSink<'s> {
     store: &'s StoreInner,
-    plan: IngestPlan,
+    plan: IngestPlan<'s>,
     chunks: Vec<ChunkRef>,
+    /// Chunks known to be stored (in the catalogue or appended here).
     seen: HashSet<ChunkHash>,
+    /// The previous version, when changed chunks are stored as differences.
+    base: Option<Base>,
+    /// Where the new body lines up with the previous one (old − new offset).
+    alignment: i64,
+    /// Whether the last chunk matched the previous version (as a whole
+    /// chunk of it or in part): searching for a lost alignment pays then.
+    matching: bool,
     new_locations: Vec<(ChunkHash, ChunkLocation)>,
     appended: Vec<Appended>,
     /// The body's MD5, when this thread computes it (small bodies).
@@ -189,6 +201,7 @@ impl ChunkSink<'_> {
     /// Adds the next chunk of the body: hashed, and appended to a pack
     /// unless the store holds it already.
     pub(super) fn push(&mut self, data: &[u8]) -> Result<()> {
+        let start = self.size;
         self.size += data.len() as u64;
         if self.size > self.plan.max_bytes {
             return Err(Error::EntityTooLarge {
@@ -205,29 +218,109 @@ impl ChunkSink<'_> {
         }
         let hash = *blake3::hash(data).as_bytes();
         self.manifest_hash.update(&hash);
-        self.chunks.push(ChunkRef {
-            hash,
-            len: data.len() as u32,
-        });
-        if self.seen.insert(hash)
-            && self
-                .store
-                .engine
-                .get(&keys::chunk(self.plan.tier, &hash))?
-                .is_none()
-        {
-            let (location, appended) = self.store.packs.append(self.plan.tier, &hash, data)?;
-            self.new_locations.push((hash, location));
-            match self
-                .appended
-                .iter_mut()
-                .find(|known| known.pack == appended.pack)
-            {
-                Some(known) => known.end = known.end.max(appended.end),
-                None => self.appended.push(appended),
+        if self.is_stored(&hash)? {
+            let alignment = self
+                .base
+                .as_ref()
+                .and_then(|base| base.alignment(&hash, data.len(), start));
+            if let Some(alignment) = alignment {
+                self.alignment = alignment;
             }
+            self.matching = alignment.is_some();
+        } else if !self.store_as_difference(data, start)? {
+            self.append(&hash, data)?;
+        } else {
+            return Ok(());
+        }
+        self.chunks.push(ChunkRef::whole(hash, data.len() as u32));
+        Ok(())
+    }
+
+    /// Whether the store holds chunk `hash` (or this ingest appended it).
+    fn is_stored(&mut self, hash: &ChunkHash) -> Result<bool> {
+        if self.seen.contains(hash) {
+            return Ok(true);
+        }
+        let stored = self
+            .store
+            .engine
+            .get(&keys::chunk(self.plan.tier, hash))?
+            .is_some();
+        if stored {
+            self.seen.insert(*hash);
+        }
+        Ok(stored)
+    }
+
+    /// Appends chunk `hash` to a pack.
+    fn append(&mut self, hash: &ChunkHash, data: &[u8]) -> Result<()> {
+        let (location, appended) = self.store.packs.append(self.plan.tier, hash, data)?;
+        self.seen.insert(*hash);
+        self.new_locations.push((*hash, location));
+        match self
+            .appended
+            .iter_mut()
+            .find(|known| known.pack == appended.pack)
+        {
+            Some(known) => known.end = known.end.max(appended.end),
+            None => self.appended.push(appended),
         }
         Ok(())
+    }
+
+    /// Stores the changed chunk `data` (at `start` of the body) as pieces
+    /// of the previous version plus the bytes between them, if enough of it
+    /// matches; false if it must be stored whole.
+    fn store_as_difference(&mut self, data: &[u8], start: u64) -> Result<bool> {
+        let Some(mut base) = self.base.take() else {
+            return Ok(false);
+        };
+        let stored = self.splice(&mut base, data, start);
+        self.base = Some(base);
+        stored
+    }
+
+    fn splice(&mut self, base: &mut Base, data: &[u8], start: u64) -> Result<bool> {
+        let spliced = base.splice(self.store, data, start, self.alignment, self.matching)?;
+        self.matching = spliced.is_some();
+        let Some(splice) = spliced else {
+            return Ok(false);
+        };
+        let mut pieces = Vec::new();
+        let prefix_end = splice.prefix_start + splice.prefix as u64;
+        base.pieces(splice.prefix_start, prefix_end, &mut pieces);
+        let middle = &data[splice.prefix..data.len() - splice.suffix];
+        let mut suffix_pieces = Vec::new();
+        base.pieces(
+            splice.suffix_end - splice.suffix as u64,
+            splice.suffix_end,
+            &mut suffix_pieces,
+        );
+        let entries = pieces.len() + usize::from(!middle.is_empty()) + suffix_pieces.len();
+        if self.chunks.len() + entries > CHUNKS_PER_OBJECT_MAX {
+            return Ok(false);
+        }
+        if !middle.is_empty() {
+            let hash = *blake3::hash(middle).as_bytes();
+            if !self.is_stored(&hash)? {
+                self.append(&hash, middle)?;
+            }
+            pieces.push(ChunkRef::whole(hash, middle.len() as u32));
+        }
+        pieces.append(&mut suffix_pieces);
+        for piece in pieces {
+            match self.chunks.last_mut() {
+                // The next bytes of the same stored chunk: one piece.
+                Some(last) if last.hash == piece.hash && last.offset + last.len == piece.offset => {
+                    last.len += piece.len;
+                }
+                _ => self.chunks.push(piece),
+            }
+        }
+        if splice.suffix > 0 {
+            self.alignment = splice.suffix_end as i64 - (start + data.len() as u64) as i64;
+        }
+        Ok(true)
     }
 
     /// The ingested body; `md5` is the body's MD5 if another thread
@@ -252,7 +345,7 @@ impl StoreInner {
     /// Stores `stream` as `plan` says. Chunks are appended to packs but not
     /// synced or referenced yet: [`StoreInner::sync_ingested`], then a
     /// commit, do that.
-    pub(crate) fn ingest(&self, stream: ByteStream, plan: IngestPlan) -> Result<Ingested> {
+    pub(crate) fn ingest(&self, stream: ByteStream, plan: IngestPlan<'_>) -> Result<Ingested> {
         let inline_max = if plan.allow_inline {
             self.options().inline_bytes_max
         } else {
@@ -274,12 +367,18 @@ impl StoreInner {
 
     /// A sink for a body; `md5_here` makes it compute the MD5 itself (if
     /// the plan wants one) rather than leave it to another thread.
-    pub(super) fn sink(&self, plan: IngestPlan, md5_here: bool) -> ChunkSink<'_> {
+    pub(super) fn sink<'s>(&'s self, plan: IngestPlan<'s>, md5_here: bool) -> ChunkSink<'s> {
         ChunkSink {
             store: self,
             plan,
             chunks: Vec::new(),
             seen: HashSet::new(),
+            base: plan
+                .base
+                .filter(|base| base.tier == plan.tier)
+                .and_then(Base::new),
+            alignment: 0,
+            matching: true,
             new_locations: Vec::new(),
             appended: Vec::new(),
             md5: (plan.want_md5 && md5_here).then(Md5::new),
@@ -288,7 +387,7 @@ impl StoreInner {
         }
     }
 
-    pub(super) fn inline(&self, bytes: Bytes, plan: IngestPlan) -> Result<Ingested> {
+    pub(super) fn inline(&self, bytes: Bytes, plan: IngestPlan<'_>) -> Result<Ingested> {
         if bytes.len() as u64 > plan.max_bytes {
             return Err(Error::EntityTooLarge {
                 reason: format!("the body is larger than {} bytes", plan.max_bytes),
@@ -311,7 +410,7 @@ impl StoreInner {
     /// while this one hashes and appends the chunks (cutting and hashing
     /// cost about the same), and their MD5, which costs more than both
     /// together, is computed on a third.
-    pub(super) fn ingest_bytes(&self, data: &[u8], plan: IngestPlan) -> Result<Ingested> {
+    pub(super) fn ingest_bytes(&self, data: &[u8], plan: IngestPlan<'_>) -> Result<Ingested> {
         let chunker = self.chunker();
         if data.len() < PIPELINE_BYTES_MIN {
             let mut sink = self.sink(plan, true);

@@ -94,7 +94,7 @@ impl StoreInner {
     pub(super) fn ingest_pieces(
         &self,
         mut pieces: Pieces,
-        plan: IngestPlan,
+        plan: IngestPlan<'_>,
         inline_max: usize,
     ) -> Result<Ingested> {
         let mut head = BytesMut::new();

@@ -45,6 +45,7 @@ mod chunker;
 mod codec;
 mod copy;
 mod delete;
+mod delta;
 mod error;
 mod events;
 mod gc;

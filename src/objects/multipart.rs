@@ -216,6 +216,7 @@ impl UploadPart<'_> {
                 allow_inline: false,
                 want_md5: bucket.md5_etags,
                 max_bytes: PART_BYTES_MAX,
+                base: None,
             },
         )?;
         store.sync_ingested(&ingested)?;

@@ -383,6 +383,19 @@ impl PackSet {
         Ok(reader)
     }
 
+    /// A reader of pack `id` as it is now: a cached reader may predate the
+    /// latest appends (a pack read while it was active), and scans and
+    /// sizes must see every entry.
+    fn current_reader(&self, id: u64) -> Result<Arc<dyn ReadFile>> {
+        let path = self.path(id);
+        let reader = self
+            .fs
+            .open_read(&path)
+            .map_err(|error| Error::io("open", &path, error))?;
+        self.readers.write().insert(id, Arc::clone(&reader));
+        Ok(reader)
+    }
+
     /// Reads the chunk at `location`, checks that it is `hash` and returns
     /// its raw bytes. Damage of any kind is `Corruption`.
     pub(crate) fn read(&self, location: &ChunkLocation, hash: &ChunkHash) -> Result<Bytes> {
@@ -429,11 +442,45 @@ impl PackSet {
         Ok(raw)
     }
 
+    /// The bytes of the uncompressed chunk at `location` without checking
+    /// their hash (`None` for a compressed chunk or a header that does not
+    /// name `hash`): for comparing a new body with a stored one, where a
+    /// damaged byte can only make a comparison fail. Anything returned to a
+    /// reader goes through [`PackSet::read`].
+    pub(crate) fn read_unverified(
+        &self,
+        location: &ChunkLocation,
+        hash: &ChunkHash,
+    ) -> Result<Option<Bytes>> {
+        if location.codec != Codec::Raw {
+            return Ok(None);
+        }
+        let path = self.path(location.pack);
+        let data_start = location.offset + ENTRY_HEADER_BYTES as u64;
+        let end = data_start + u64::from(location.stored_len);
+        let reader = self.reader(location.pack, end)?;
+        if reader.len() < end {
+            return Ok(None);
+        }
+        let mut header = [0u8; ENTRY_HEADER_BYTES];
+        reader
+            .read_exact_at(&mut header, location.offset)
+            .map_err(|error| Error::io("read", &path, error))?;
+        match EntryHeader::decode(&header) {
+            Some(entry) if entry.hash == *hash && entry.codec == Codec::Raw => {
+                read_range(&reader, data_start, end)
+                    .map(Some)
+                    .map_err(|error| Error::io("read", &path, error))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Every intact entry of pack `id` (offset, header), stopping at the
     /// first damaged one (a torn tail).
     pub(crate) fn scan(&self, id: u64) -> Result<(Tier, Vec<(u64, EntryHeader)>)> {
         let path = self.path(id);
-        let reader = self.reader(id, 0)?;
+        let reader = self.current_reader(id)?;
         let mut header = [0u8; PACK_HEADER_BYTES as usize];
         let tier = match reader.read_exact_at(&mut header, 0) {
             Ok(()) if &header[..8] == PACK_MAGIC => Tier::from_byte(header[12]),
@@ -468,7 +515,7 @@ impl PackSet {
 
     /// The size of pack `id` in bytes.
     pub(crate) fn len(&self, id: u64) -> Result<u64> {
-        Ok(self.reader(id, 0)?.len())
+        Ok(self.current_reader(id)?.len())
     }
 
     /// Removes pack `id` (nothing may reference it any more).

@@ -171,11 +171,15 @@ impl PutObject<'_> {
         let bucket = store.bucket(&self.bucket)?;
         let now = store.now_nanos();
         (attributes.retention, attributes.legal_hold) = resolve_new_lock(&bucket, &self.lock, now)?;
+        let current = store.current_version(bucket.id, &self.key)?;
         // Fail fast before a large body is ingested; checked again at commit.
-        self.conditions.check(
-            &self.key,
-            store.current_version(bucket.id, &self.key)?.as_ref(),
-        )?;
+        self.conditions.check(&self.key, current.as_ref())?;
+        // Changed chunks are stored as differences from the current body
+        // (a racing writer can only make that less effective, not wrong).
+        let base = match current.as_ref().map(|version| &version.record.kind) {
+            Some(VersionKind::Object(object)) => object.body.chunk_list(),
+            _ => None,
+        };
         let ingested = store.ingest(
             self.body,
             IngestPlan {
@@ -183,6 +187,7 @@ impl PutObject<'_> {
                 allow_inline: true,
                 want_md5: bucket.md5_etags,
                 max_bytes: PUT_OBJECT_BYTES_MAX,
+                base,
             },
         )?;
         store.sync_ingested(&ingested)?;

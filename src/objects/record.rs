@@ -135,11 +135,39 @@ impl KeyHead {
     }
 }
 
-/// One chunk of a body: its content address and length.
+/// One piece of a body: `len` bytes of the stored chunk `hash`, starting
+/// `offset` bytes into it. Most pieces are whole chunks (offset 0, the
+/// chunk's length); a version stored as its difference from the previous
+/// one also names parts of that version's chunks (see `delta.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChunkRef {
     pub(crate) hash: ChunkHash,
+    pub(crate) offset: u32,
     pub(crate) len: u32,
+}
+
+impl ChunkRef {
+    /// A whole stored chunk of `len` bytes.
+    pub(crate) fn whole(hash: ChunkHash, len: u32) -> Self {
+        Self {
+            hash,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// This piece's bytes out of its stored chunk's verified bytes, or
+    /// `Corruption` if the chunk is shorter than the manifest says.
+    pub(crate) fn cut(&self, chunk: &Bytes) -> Result<Bytes> {
+        let start = self.offset as usize;
+        let end = start + self.len as usize;
+        if end > chunk.len() {
+            return Err(Error::corrupt_row(
+                "a stored chunk is shorter than its manifest says",
+            ));
+        }
+        Ok(chunk.slice(start..end))
+    }
 }
 
 /// A body stored in pack files: the chunk list, the tier its chunks live
@@ -204,12 +232,18 @@ impl Body {
                 w.u8(0).bytes(bytes);
             }
             Self::Chunked(list) => {
-                w.u8(1)
+                // Kind 1 (whole chunks only) keeps the rows of bodies
+                // without pieces readable by releases before kind 2.
+                let pieces = list.chunks.iter().any(|chunk| chunk.offset != 0);
+                w.u8(if pieces { 2 } else { 1 })
                     .raw(&list.body_id)
                     .u8(list.tier as u8)
                     .varint(list.chunks.len() as u64);
                 for chunk in &list.chunks {
                     w.raw(&chunk.hash).varint(u64::from(chunk.len));
+                    if pieces {
+                        w.varint(u64::from(chunk.offset));
+                    }
                 }
             }
         }
@@ -218,7 +252,7 @@ impl Body {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         match r.u8()? {
             0 => Ok(Self::Inline(Bytes::copy_from_slice(r.bytes()?))),
-            1 => {
+            kind @ (1 | 2) => {
                 let body_id = r.array::<16>()?;
                 let tier = Tier::from_byte(r.u8()?)
                     .ok_or_else(|| Error::corrupt_row("manifest: unknown tier"))?;
@@ -231,10 +265,21 @@ impl Body {
                     if len == 0 {
                         return Err(Error::corrupt_row("manifest: an empty chunk"));
                     }
+                    let offset = if kind == 2 {
+                        r.len(CHUNK_BYTES_LIMIT_MAX - len)?
+                    } else {
+                        0
+                    };
                     chunks.push(ChunkRef {
                         hash,
+                        offset: offset as u32,
                         len: len as u32,
                     });
+                }
+                if kind == 2 && chunks.iter().all(|chunk| chunk.offset == 0) {
+                    // Kind 2 is written only for bodies with pieces: one
+                    // encoding per body.
+                    return Err(Error::corrupt_row("manifest: a piece list without pieces"));
                 }
                 Ok(Self::Chunked(ChunkList {
                     body_id,
@@ -624,18 +669,31 @@ mod tests {
         let chunked = sample_object(Body::Chunked(ChunkList {
             body_id: [3; 16],
             tier: Tier::Cold,
+            chunks: vec![ChunkRef::whole([4; 32], 10), ChunkRef::whole([5; 32], 7)],
+        }));
+        let encoded = chunked.encode();
+        assert_eq!(VersionRecord::decode(&encoded).unwrap(), chunked);
+        // Pieces of chunks (a body stored as a difference) use body kind 2;
+        // whole chunks keep kind 1, so older rows and readers still agree.
+        let pieces = sample_object(Body::Chunked(ChunkList {
+            body_id: [3; 16],
+            tier: Tier::Hot,
             chunks: vec![
-                ChunkRef {
-                    hash: [4; 32],
-                    len: 10,
-                },
+                ChunkRef::whole([4; 32], 10),
                 ChunkRef {
                     hash: [5; 32],
-                    len: 7,
+                    offset: 3,
+                    len: 4,
                 },
             ],
         }));
-        assert_eq!(VersionRecord::decode(&chunked.encode()).unwrap(), chunked);
+        let encoded_pieces = pieces.encode();
+        assert_eq!(VersionRecord::decode(&encoded_pieces).unwrap(), pieces);
+        assert_eq!(
+            encoded_pieces.len(),
+            encoded.len() + 2,
+            "one offset byte each"
+        );
         let marker = VersionRecord {
             id: None,
             last_modified_nanos: 9,
@@ -651,6 +709,7 @@ mod tests {
             tier: Tier::Hot,
             chunks: vec![ChunkRef {
                 hash: [4; 32],
+                offset: 1,
                 len: 10,
             }],
         }));
@@ -696,10 +755,7 @@ mod tests {
             chunks: ChunkList {
                 body_id: [1; 16],
                 tier: Tier::Hot,
-                chunks: vec![ChunkRef {
-                    hash: [0; 32],
-                    len: 3,
-                }],
+                chunks: vec![ChunkRef::whole([0; 32], 3)],
             },
         };
         assert_eq!(PartRecord::decode(&part.encode()).unwrap(), part);
