@@ -39,6 +39,10 @@ const PACK_FORMAT: u32 = 1;
 pub(crate) const PACK_HEADER_BYTES: u64 = 16;
 const ENTRY_MAGIC: u32 = u32::from_le_bytes(*b"CHNK");
 pub(crate) const ENTRY_HEADER_BYTES: usize = 52;
+
+/// Unsynced bytes after which the active pack's writeback is started, so a
+/// large body's sync before commit waits only for its last few MiB.
+const WRITEBACK_BYTES: u64 = 8 << 20;
 const PACK_EXTENSION: &str = "pack";
 
 /// The name of pack `id` (`000012.pack`).
@@ -111,6 +115,8 @@ struct ActivePack {
     id: u64,
     file: Box<dyn WriteFile>,
     synced_len: u64,
+    /// How far the OS was asked to start writing the pack back.
+    written_back: u64,
 }
 
 /// Where an append landed, to sync through it later.
@@ -248,6 +254,13 @@ impl PackSet {
             *slot = None;
             return Err(Error::io("append", &path, error));
         }
+        if self.sync && pack.file.len() - pack.written_back.max(pack.synced_len) >= WRITEBACK_BYTES
+        {
+            // A hint only: an error here shows again in the sync that
+            // makes these bytes durable, which is where it counts.
+            let _ = pack.file.start_writeback();
+            pack.written_back = pack.file.len();
+        }
         let location = ChunkLocation {
             pack: pack.id,
             offset,
@@ -293,6 +306,7 @@ impl PackSet {
             id,
             file,
             synced_len: PACK_HEADER_BYTES,
+            written_back: PACK_HEADER_BYTES,
         })
     }
 

@@ -76,6 +76,14 @@ pub trait WriteFile: Send + fmt::Debug {
     /// the file see the zeros; [`WriteFile::truncate`] to the logical length
     /// removes what was not used.
     fn preallocate(&mut self, len: u64) -> io::Result<()>;
+    /// Asks the operating system to start writing what was appended since
+    /// the last call to the device, without waiting for it: a hint that
+    /// lets a large file's final `sync_data` find most of its pages
+    /// already written (RocksDB's `bytes_per_sync`). Durability still
+    /// needs [`WriteFile::sync_data`]. The default does nothing.
+    fn start_writeback(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// The logical length: where the next append writes.
     fn len(&self) -> u64;
     /// Whether nothing has been appended.
@@ -155,6 +163,7 @@ impl FileSystem for OsFileSystem {
             file,
             len: 0,
             size: 0,
+            written_back: 0,
         }))
     }
 
@@ -168,6 +177,7 @@ impl FileSystem for OsFileSystem {
             file,
             len,
             size: len,
+            written_back: len,
         }))
     }
 
@@ -230,6 +240,8 @@ struct OsWriteFile {
     len: u64,
     /// The file's size: above `len` after a preallocation.
     size: u64,
+    /// Where the next [`WriteFile::start_writeback`] starts.
+    written_back: u64,
 }
 
 impl WriteFile for OsWriteFile {
@@ -261,6 +273,35 @@ impl WriteFile for OsWriteFile {
         // without writing them. The cursor stays at the logical length.
         self.file.set_len(len)?;
         self.size = len;
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if self.len <= self.written_back {
+            return Ok(());
+        }
+        let (Ok(from), Ok(len)) = (
+            libc::off64_t::try_from(self.written_back),
+            libc::off64_t::try_from(self.len - self.written_back),
+        ) else {
+            return Ok(());
+        };
+        // SAFETY: a plain system call on a file descriptor this value owns
+        // (open for its whole lifetime); it reads no memory of ours.
+        let done = unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                from,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if done != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.written_back = self.len;
         Ok(())
     }
 
