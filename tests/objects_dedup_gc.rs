@@ -331,7 +331,10 @@ fn verify_sees_chunks_appended_after_a_read_of_the_same_pack() {
     s3.set_options(options()).unwrap();
     s3.create_bucket("scan").send().unwrap();
     let first = random_bytes(100_000, 21);
-    s3.put_object("scan", "a").body(first.clone()).send().unwrap();
+    s3.put_object("scan", "a")
+        .body(first.clone())
+        .send()
+        .unwrap();
     assert_eq!(read(&s3, "scan", "a"), first);
     s3.put_object("scan", "b")
         .body(random_bytes(100_000, 22))

@@ -424,19 +424,14 @@ fn large_workloads(cfg: &Config, figures: &mut Figures, rep: usize) -> Result<()
 }
 
 /// Versions of one file, each with 1 % of its bytes rewritten in one run
-/// at a random offset; stored bytes against one version's size, and the
-/// ingest rate, for nimbus with chunks of `avg_kib` on average (min a
-/// quarter, max four times) and for one fsynced file per version.
-fn dedup(cfg: &Config, figures: &mut Figures, rep: usize, avg_kib: usize) -> Result<()> {
+/// at a random offset; stored bytes (pack files) against one version's
+/// size, and the ingest rate, for nimbus with its default chunking (1 MiB
+/// average; changed chunks stored as differences from the previous
+/// version) and for one fsynced file per version.
+fn dedup(cfg: &Config, figures: &mut Figures, rep: usize) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(3000 + rep as u64);
     let mut version = random_bytes(cfg.large_bytes, &mut rng).to_vec();
     let nimbus = Nimbus::open(&cfg.dir, Durability::Sync, true)?;
-    nimbus.db.objects().set_options(nimbus::objects::ObjectStoreOptions {
-        chunk_bytes_min: avg_kib * 256,
-        chunk_bytes_avg: avg_kib * 1024,
-        chunk_bytes_max: avg_kib * 4096,
-        ..nimbus::objects::ObjectStoreOptions::default()
-    })?;
     let files = Files::open(&cfg.dir, true)?;
     let mut nimbus_secs = 0.0;
     let mut files_secs = 0.0;
@@ -450,26 +445,16 @@ fn dedup(cfg: &Config, figures: &mut Figures, rep: usize, avg_kib: usize) -> Res
         let t = Instant::now();
         nimbus.put("file", body.clone())?;
         nimbus_secs += t.elapsed().as_secs_f64();
-        if avg_kib == 1024 {
-            let t = Instant::now();
-            files.put(&format!("file.v{v}"), body)?;
-            files_secs += t.elapsed().as_secs_f64();
-        }
+        let t = Instant::now();
+        files.put(&format!("file.v{v}"), body)?;
+        files_secs += t.elapsed().as_secs_f64();
     }
     let stored = nimbus.db.objects().verify()?.pack_bytes as f64;
     let ingested_mb = (cfg.large_bytes * cfg.versions) as f64 / 1e6;
-    let ratio_row = format!("dedup_ratio_{avg_kib}k");
-    let ingest_row = format!("dedup_ingest_{avg_kib}k");
-    figures.add(&ratio_row, "nimbus", stored / cfg.large_bytes as f64);
-    figures.add(&ingest_row, "nimbus", ingested_mb / nimbus_secs);
-    if avg_kib == 1024 {
-        for row in ["dedup_ratio_1024k", "dedup_ratio_256k", "dedup_ratio_128k"] {
-            figures.add(row, "std::fs+fsync", cfg.versions as f64);
-        }
-        for row in ["dedup_ingest_1024k", "dedup_ingest_256k", "dedup_ingest_128k"] {
-            figures.add(row, "std::fs+fsync", ingested_mb / files_secs);
-        }
-    }
+    figures.add("dedup_ratio", "nimbus", stored / cfg.large_bytes as f64);
+    figures.add("dedup_ingest", "nimbus", ingested_mb / nimbus_secs);
+    figures.add("dedup_ratio", "std::fs+fsync", cfg.versions as f64);
+    figures.add("dedup_ingest", "std::fs+fsync", ingested_mb / files_secs);
     Ok(())
 }
 
@@ -503,12 +488,8 @@ fn table(cfg: &Config, figures: &Figures) -> String {
         ("put_large", "PUT large, MB/s (nimbus Sync: chunks and log fsynced)", "std::fs+fsync", true),
         ("get_large", "GET large (page cache, into a new buffer), MB/s", "std::fs", true),
         ("stream_large", "GET large streamed through a 1 MiB buffer (page cache), MB/s", "std::fs", true),
-        ("dedup_ratio_1024k", "versions with 1 % rewritten: stored bytes / one version (chunks 1 MiB avg, the default)", "std::fs+fsync", false),
-        ("dedup_ingest_1024k", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
-        ("dedup_ratio_256k", "the same with chunks of 256 KiB avg: stored bytes / one version", "std::fs+fsync", false),
-        ("dedup_ingest_256k", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
-        ("dedup_ratio_128k", "the same with chunks of 128 KiB avg: stored bytes / one version", "std::fs+fsync", false),
-        ("dedup_ingest_128k", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
+        ("dedup_ratio", "versions with 1 % rewritten: stored bytes / one version (default chunking, 1 MiB avg)", "std::fs+fsync", false),
+        ("dedup_ingest", "ingest of those versions, MB/s (durable)", "std::fs+fsync", true),
     ];
     let mut out = String::from(
         "| workload | nimbus | object_store | std::fs | std::fs+fsync | nimbus / peer |\n\
@@ -588,9 +569,7 @@ fn main() -> Result<()> {
         large_workloads(&cfg, &mut figures, rep)?;
         if rep < 3 {
             // The data set is large; three repetitions bound the run time.
-            dedup(&cfg, &mut figures, rep, 1024)?;
-            dedup(&cfg, &mut figures, rep, 256)?;
-            dedup(&cfg, &mut figures, rep, 128)?;
+            dedup(&cfg, &mut figures, rep)?;
         }
     }
     let text = format!(
