@@ -48,7 +48,11 @@ pub struct Frame {
 pub enum AckLevel {
     /// The standby received the frame (in memory).
     Received,
-    /// The standby wrote it to its log (`remote_write`).
+    /// The standby wrote it to its log (`remote_write`). A follower
+    /// writes and applies a frame in one step (its engine's log write,
+    /// then its memtable insert, a few microseconds apart), so its written
+    /// and applied positions advance together: `Written` and `Applied`
+    /// wait equally long, and neither waits for the standby's fsync.
     Written,
     /// The standby fsynced it (`on`; the default).
     Durable,
