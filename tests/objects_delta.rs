@@ -267,3 +267,82 @@ fn unrelated_and_unversioned_rewrites_are_stored_whole_and_correct() {
         .unwrap();
     assert!(got[..] == edited[..]);
 }
+
+/// One random edit: overwrite, insert or delete a run somewhere.
+fn random_edit(data: &mut Vec<u8>, rng: &mut SimRng) {
+    let len = 1 + rng.below_usize(40_000);
+    let at = rng.below_usize(data.len());
+    match rng.below_usize(3) {
+        0 => {
+            let end = (at + len).min(data.len());
+            rng.fill(&mut data[at..end]);
+        }
+        1 => {
+            let mut inserted = vec![0u8; len];
+            rng.fill(&mut inserted);
+            data.splice(at..at, inserted);
+        }
+        _ => {
+            let end = (at + len).min(data.len());
+            if data.len() - (end - at) > 100_000 {
+                data.drain(at..end);
+            }
+        }
+    }
+}
+
+#[test]
+fn random_edits_deletes_and_gc_never_change_a_version() {
+    for seed in 0..6u64 {
+        let clock = clock();
+        let db = setup(&clock);
+        let s3 = db.objects();
+        let mut rng = SimRng::new(100 + seed);
+        let mut data = random_bytes(600_000 + rng.below_usize(1_400_000), seed);
+        let mut live: Vec<(String, Vec<u8>)> = Vec::new();
+        for step in 0..14 {
+            for _ in 0..1 + rng.below_usize(4) {
+                random_edit(&mut data, &mut rng);
+            }
+            let put = s3
+                .put_object("files", "f")
+                .body(data.clone())
+                .send()
+                .unwrap();
+            live.push((put.version_id.unwrap(), data.clone()));
+            // Now and then delete a random older version and collect.
+            if step % 3 == 2 && live.len() > 2 {
+                let (version, _) = live.remove(rng.below_usize(live.len() - 1));
+                s3.delete_object("files", "f")
+                    .version_id(version)
+                    .send()
+                    .unwrap();
+                clock.advance(Duration::from_secs(601));
+                s3.gc().unwrap();
+            }
+        }
+        let report = s3.verify().unwrap();
+        assert!(report.is_consistent(), "seed {seed}: {report:?}");
+        for (version, expected) in &live {
+            assert!(
+                read_version(&s3, "f", version) == *expected,
+                "seed {seed}, {version}"
+            );
+            let start = rng.below_usize(expected.len());
+            let end = start + rng.below_usize(expected.len() - start);
+            let got = s3
+                .get_object("files", "f")
+                .version_id(version)
+                .range(format!("bytes={start}-{end}"))
+                .send()
+                .unwrap()
+                .body
+                .collect()
+                .unwrap();
+            assert!(
+                got[..] == expected[start..=end],
+                "seed {seed}, {version} {start}-{end}"
+            );
+        }
+    }
+}
