@@ -56,6 +56,17 @@ fn read_version(s3: &Objects<'_>, key: &str, version: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// Deletes version `version` of `key` for good and collects after the
+/// grace period.
+fn delete_version_and_collect(s3: &Objects<'_>, clock: &ManualClock, key: &str, version: String) {
+    s3.delete_object("files", key)
+        .version_id(version)
+        .send()
+        .unwrap();
+    clock.advance(Duration::from_secs(601));
+    s3.gc().unwrap();
+}
+
 /// Rewrites `len` bytes at a random place.
 fn rewrite(data: &mut [u8], len: usize, rng: &mut SimRng) {
     let at = rng.below_usize(data.len() - len);
@@ -204,22 +215,12 @@ fn a_difference_outlives_the_version_it_was_stored_against() {
         .body(second.clone())
         .send()
         .unwrap();
-    s3.delete_object("files", "log")
-        .version_id(old.version_id.unwrap())
-        .send()
-        .unwrap();
-    clock.advance(Duration::from_secs(3600));
-    s3.gc().unwrap();
+    delete_version_and_collect(&s3, &clock, "log", old.version_id.unwrap());
     let report = s3.verify().unwrap();
     assert!(report.is_consistent(), "{report:?}");
     assert!(read_version(&s3, "log", &new.version_id.clone().unwrap()) == second);
     // Deleting the last version frees every chunk, the old ones too.
-    s3.delete_object("files", "log")
-        .version_id(new.version_id.unwrap())
-        .send()
-        .unwrap();
-    clock.advance(Duration::from_secs(601));
-    s3.gc().unwrap();
+    delete_version_and_collect(&s3, &clock, "log", new.version_id.unwrap());
     let empty = s3.verify().unwrap();
     assert_eq!((empty.chunks, empty.live_bytes), (0, 0), "{empty:?}");
 }
@@ -313,12 +314,7 @@ fn random_edits_deletes_and_gc_never_change_a_version() {
             // Now and then delete a random older version and collect.
             if step % 3 == 2 && live.len() > 2 {
                 let (version, _) = live.remove(rng.below_usize(live.len() - 1));
-                s3.delete_object("files", "f")
-                    .version_id(version)
-                    .send()
-                    .unwrap();
-                clock.advance(Duration::from_secs(601));
-                s3.gc().unwrap();
+                delete_version_and_collect(&s3, &clock, "f", version);
             }
         }
         let report = s3.verify().unwrap();

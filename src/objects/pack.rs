@@ -388,13 +388,7 @@ impl PackSet {
             return Ok(Arc::clone(reader));
         }
         // Not open yet, or the active pack grew since it was opened.
-        let path = self.path(id);
-        let reader = self
-            .fs
-            .open_read(&path)
-            .map_err(|error| Error::io("open", &path, error))?;
-        self.readers.write().insert(id, Arc::clone(&reader));
-        Ok(reader)
+        self.current_reader(id)
     }
 
     /// A reader of pack `id` as it is now: a cached reader may predate the
