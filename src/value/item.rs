@@ -43,6 +43,26 @@ impl Item {
     pub fn shares_with(&self, other: &Item) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// Reads the item's reference count (a plain load), so that a clone
+    /// right after finds its cache line loaded: the locked increment of a
+    /// clone starts only once the instructions before it are done, while
+    /// a plain load starts as soon as the item's address is known and
+    /// overlaps whatever runs in between (the accelerator's hit path calls
+    /// this as soon as it finds a cached item, before checking its TTL).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        std::hint::black_box(Arc::strong_count(&self.0));
+    }
+
+    /// The address of the item's reference count, as a number (for the
+    /// cache to prefetch; never dereferenced). An `Arc` keeps its counts
+    /// just before the value, two machine words; were that layout to
+    /// change, a prefetch of this address would load a useless line,
+    /// nothing worse.
+    pub(crate) fn count_address(&self) -> u64 {
+        (Arc::as_ptr(&self.0) as usize as u64).wrapping_sub(2 * size_of::<usize>() as u64)
+    }
 }
 
 impl Deref for Item {
