@@ -800,7 +800,7 @@ fn item_keys_of_every_key_type_and_long_table_names_hit_and_stay_distinct() {
     }
     let read = |id: &str, part: &[u8]| {
         let output = accelerator
-            .get_item(table.to_owned())
+            .get_item(table)
             .key(key(id, part))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
