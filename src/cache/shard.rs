@@ -467,19 +467,23 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     /// Rewrites the entry at `index` in place (a write to a resident key):
     /// new value, weight and deadline. The write counts as an access: the
     /// entry keeps its queue and gets a hit ([`Policy::Adaptive`]) or moves
-    /// to the back ([`Policy::Lru`]). Returns the old value.
+    /// to the back ([`Policy::Lru`]); `hint` replaces its prefetch hint
+    /// (`None`: the cache keeps none). Returns the old value.
     pub(crate) fn replace_at(
         &mut self,
         index: u32,
         slot: Slot<V>,
         weight: u64,
         deadline_nanos: u64,
-        hint: u64,
+        hint: Option<u64>,
     ) -> Option<Slot<V>> {
-        let hash = self.meta(index)?.hash;
-        let hint = self.split_hint(hint);
-        if let Some(found) = self.table.find_mut(hash, |&b| slab_index(b) == index) {
-            *found = bucket(index, hint);
+        // Only a cache with hints pays the probe that rewrites one.
+        if let Some(hint) = hint {
+            let hash = self.meta(index)?.hash;
+            let hint = self.split_hint(hint);
+            if let Some(found) = self.table.find_mut(hash, |&b| slab_index(b) == index) {
+                *found = bucket(index, hint);
+            }
         }
         let entry = self.slab.get_mut(index as usize)?.as_mut()?;
         let old_slot = std::mem::replace(&mut entry.slot, slot);

@@ -435,7 +435,7 @@ where
                 // update, no sketch write.
                 if weight <= old_weight || self.try_reserve(weight - old_weight) {
                     let deadline = self.deadline(&mut shard, ttl);
-                    let hint = self.hint_of(&slot);
+                    let hint = self.prefetch_hint.map(|_| self.hint_of(&slot));
                     let old = shard.replace_at(index, slot, weight, deadline, hint);
                     self.release(old_weight.saturating_sub(weight));
                     self.counters.add(Counter::Removed, 1);
