@@ -12,8 +12,7 @@ use super::clock::{Clock, SystemClock};
 pub const MAX_BYTES_DEFAULT: u64 = 64 << 20;
 
 /// Charged per entry on top of the weigher's figure: the slab slot (hash,
-/// weight, deadline, queue links, hit counter), the index slot (8 bytes
-/// and a control byte) and their
+/// weight, deadline, queue links, hit counter), the index slot and their
 /// share of free space at the tables' load factors. The real figure for
 /// small `K` and `V` is 40 to 60 bytes; 64 keeps the budget an upper bound.
 pub const ENTRY_OVERHEAD_BYTES: u64 = 64;
@@ -52,7 +51,6 @@ pub struct CacheBuilder<K, V> {
     pub(crate) max_bytes: u64,
     pub(crate) max_entry_bytes: Option<u64>,
     pub(crate) weigher: Weigher<K, V>,
-    pub(crate) prefetch_hint: Option<fn(&V) -> u64>,
     pub(crate) ttl: Option<Duration>,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) ttl_jitter: Duration,
@@ -82,7 +80,6 @@ impl<K, V> Default for CacheBuilder<K, V> {
             max_bytes: MAX_BYTES_DEFAULT,
             max_entry_bytes: None,
             weigher: Arc::new(|_: &K, _: &V| (size_of::<K>() + size_of::<V>()) as u64),
-            prefetch_hint: None,
             ttl: None,
             negative_ttl: None,
             ttl_jitter: Duration::ZERO,
@@ -115,16 +112,6 @@ impl<K, V> CacheBuilder<K, V> {
     /// heap data such as a `String`'s bytes.
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u64 + Send + Sync + 'static) -> Self {
         self.weigher = Arc::new(weigher);
-        self
-    }
-
-    /// The address of the memory a hit on a value will touch beyond its
-    /// entry (a reference count its clone increments), 0 for none. It is
-    /// kept in the entry's index slot, so a lookup starts loading it
-    /// together with the entry rather than after it. A hint only: a wrong
-    /// or stale address costs a wasted load, never a wrong answer.
-    pub(crate) fn prefetch_hint(mut self, hint: fn(&V) -> u64) -> Self {
-        self.prefetch_hint = Some(hint);
         self
     }
 

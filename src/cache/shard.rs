@@ -53,36 +53,6 @@ pub(crate) type CacheHasher =
 /// "No entry" in a queue link.
 const NIL: u32 = u32::MAX;
 
-/// What the index holds per entry: the entry's slab index in the low 32
-/// bits and, in the high 32, the low half of its value's prefetch hint
-/// (see [`Shard::find_entry`]; 0 for none).
-type Bucket = u64;
-
-fn bucket(index: u32, hint: u64) -> Bucket {
-    (hint << 32) | u64::from(index)
-}
-
-fn slab_index(bucket: Bucket) -> u32 {
-    bucket as u32
-}
-
-/// Asks the CPU to start loading the cache line at `address`. A hint: it
-/// reads nothing the program can observe and never faults, so a stale or
-/// wrong address costs a wasted load at most.
-#[inline(always)]
-fn prefetch(address: u64) {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
-    // SAFETY: `prefetcht0` (SSE, part of every x86_64 CPU) is a hint that
-    // does not access memory as far as the program can tell: no fault, no
-    // data race, whatever `address` is.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(address as usize as *const i8);
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-    let _ = address;
-}
-
 /// The deadline of an entry that never expires.
 pub(crate) const NEVER: u64 = u64::MAX;
 
@@ -210,10 +180,7 @@ impl Default for List {
 /// One shard: guarded by one lock in the cache.
 #[derive(Debug)]
 pub(crate) struct Shard<K, V> {
-    table: HashTable<Bucket>,
-    /// The high half of the prefetch hint last stored (the hints of one
-    /// heap share it, so a bucket keeps only the low half).
-    hint_high: u64,
+    table: HashTable<u32>,
     slab: Vec<Option<Entry<K, V>>>,
     /// Parallel to `slab`; stale at free indices.
     meta: Vec<Meta>,
@@ -293,7 +260,6 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     pub(crate) fn new(policy: Policy, seed: u64) -> Self {
         Self {
             table: HashTable::new(),
-            hint_high: 0,
             slab: Vec::new(),
             meta: Vec::new(),
             free: Vec::new(),
@@ -321,20 +287,15 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     {
         let slab = &self.slab;
         self.table
-            .find(hash, |&b| {
-                slab.get(slab_index(b) as usize)
+            .find(hash, |&i| {
+                slab.get(i as usize)
                     .and_then(Option::as_ref)
                     .is_some_and(|entry| entry.key.borrow() == key)
             })
-            .map(|&b| slab_index(b))
+            .copied()
     }
 
     /// The slab index and entry of `key`, in one probe (the hit path).
-    ///
-    /// A bucket whose tag matches first prefetches its value's hint (for
-    /// the accelerator, the cached item's reference count, which the hit
-    /// then increments), so that line loads alongside the entry's instead
-    /// of after it: one dependent cache miss less on a hit.
     #[inline]
     pub(crate) fn find_entry<Q>(&self, hash: u64, key: &Q) -> Option<(u32, &Entry<K, V>)>
     where
@@ -342,14 +303,8 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         Q: Eq + ?Sized,
     {
         let slab = &self.slab;
-        let hint_high = self.hint_high;
         let mut found = None;
-        self.table.find(hash, |&b| {
-            let hint = b >> 32;
-            if hint != 0 {
-                prefetch(hint_high | hint);
-            }
-            let i = slab_index(b);
+        self.table.find(hash, |&i| {
             match slab.get(i as usize).and_then(Option::as_ref) {
                 Some(entry) if entry.key.borrow() == key => {
                     found = Some((i, entry));
@@ -359,17 +314,6 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             }
         });
         found
-    }
-
-    /// The low half of `hint`, for a bucket; its high half becomes the
-    /// shard's (one heap's addresses share it; another's make a hint that
-    /// loads a useless line, nothing worse).
-    fn split_hint(&mut self, hint: u64) -> u64 {
-        if hint == 0 {
-            return 0;
-        }
-        self.hint_high = hint & !0xffff_ffff;
-        hint & 0xffff_ffff
     }
 
     /// The entry at slab index `index`.
@@ -402,9 +346,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// Adds a new entry for a key that has none in this shard; `hint` is
-    /// the address its lookups prefetch (0 for none).
-    #[allow(clippy::too_many_arguments)] // one per field of the new entry
+    /// Adds a new entry for a key that has none in this shard.
     pub(crate) fn insert_new(
         &mut self,
         key: K,
@@ -412,7 +354,6 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         hash: u64,
         weight: u64,
         deadline_nanos: u64,
-        hint: u64,
         budget: Budget,
     ) {
         self.sketch.increment(hash);
@@ -456,10 +397,9 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             Queue::Main => &mut self.main,
         };
         link_back(&mut self.meta, list, index);
-        let hint = self.split_hint(hint);
         let meta = &self.meta;
-        self.table.insert_unique(hash, bucket(index, hint), |&b| {
-            meta.get(slab_index(b) as usize).map_or(0, |meta| meta.hash)
+        self.table.insert_unique(hash, index, |&i| {
+            meta.get(i as usize).map_or(0, |meta| meta.hash)
         });
         self.sketch.ensure_capacity(self.table.len());
     }
@@ -467,24 +407,14 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     /// Rewrites the entry at `index` in place (a write to a resident key):
     /// new value, weight and deadline. The write counts as an access: the
     /// entry keeps its queue and gets a hit ([`Policy::Adaptive`]) or moves
-    /// to the back ([`Policy::Lru`]); `hint` replaces its prefetch hint
-    /// (`None`: the cache keeps none). Returns the old value.
+    /// to the back ([`Policy::Lru`]). Returns the old value.
     pub(crate) fn replace_at(
         &mut self,
         index: u32,
         slot: Slot<V>,
         weight: u64,
         deadline_nanos: u64,
-        hint: Option<u64>,
     ) -> Option<Slot<V>> {
-        // Only a cache with hints pays the probe that rewrites one.
-        if let Some(hint) = hint {
-            let hash = self.meta(index)?.hash;
-            let hint = self.split_hint(hint);
-            if let Some(found) = self.table.find_mut(hash, |&b| slab_index(b) == index) {
-                *found = bucket(index, hint);
-            }
-        }
         let entry = self.slab.get_mut(index as usize)?.as_mut()?;
         let old_slot = std::mem::replace(&mut entry.slot, slot);
         let queue = entry.queue;
@@ -516,10 +446,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             Queue::Main => &mut self.main,
         };
         unlink(&mut self.meta, list, index);
-        if let Ok(found) = self
-            .table
-            .find_entry(meta.hash, |&b| slab_index(b) == index)
-        {
+        if let Ok(found) = self.table.find_entry(meta.hash, |&i| i == index) {
             found.remove();
         }
         self.free.push(index);

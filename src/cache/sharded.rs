@@ -50,9 +50,6 @@ pub struct Cache<K, V> {
     shard_mask: u64,
     hasher: CacheHasher,
     weigher: Weigher<K, V>,
-    /// What a lookup prefetches of a value (see
-    /// [`CacheBuilder::prefetch_hint`]).
-    prefetch_hint: Option<fn(&V) -> u64>,
     policy: Policy,
     max_bytes: u64,
     max_entry_bytes: u64,
@@ -115,7 +112,6 @@ where
             shard_mask: shard_count as u64 - 1,
             hasher: CacheHasher::default(),
             weigher: builder.weigher,
-            prefetch_hint: builder.prefetch_hint,
             policy: builder.policy,
             max_bytes: builder.max_bytes,
             max_entry_bytes,
@@ -435,8 +431,7 @@ where
                 // update, no sketch write.
                 if weight <= old_weight || self.try_reserve(weight - old_weight) {
                     let deadline = self.deadline(&mut shard, ttl);
-                    let hint = self.prefetch_hint.map(|_| self.hint_of(&slot));
-                    let old = shard.replace_at(index, slot, weight, deadline, hint);
+                    let old = shard.replace_at(index, slot, weight, deadline);
                     self.release(old_weight.saturating_sub(weight));
                     self.counters.add(Counter::Removed, 1);
                     self.inserted(shard, old);
@@ -453,8 +448,7 @@ where
                 continue;
             }
             let deadline = self.deadline(&mut shard, ttl);
-            let hint = self.hint_of(&slot);
-            shard.insert_new(key, slot, hash, weight, deadline, hint, self.budget());
+            shard.insert_new(key, slot, hash, weight, deadline, self.budget());
             self.inserted(shard, None);
             return Ok(());
         }
@@ -474,14 +468,6 @@ where
         drop(replaced);
         if climb && self.policy == Policy::Adaptive {
             self.climb();
-        }
-    }
-
-    /// The address a lookup of `slot`'s entry prefetches (0 for none).
-    fn hint_of(&self, slot: &Slot<V>) -> u64 {
-        match (slot, self.prefetch_hint) {
-            (Slot::Present(value), Some(hint)) => hint(value),
-            _ => 0,
         }
     }
 

@@ -54,15 +54,6 @@ impl Item {
     pub(crate) fn prefetch(&self) {
         std::hint::black_box(Arc::strong_count(&self.0));
     }
-
-    /// The address of the item's reference count, as a number (for the
-    /// cache to prefetch; never dereferenced). An `Arc` keeps its counts
-    /// just before the value, two machine words; were that layout to
-    /// change, a prefetch of this address would load a useless line,
-    /// nothing worse.
-    pub(crate) fn count_address(&self) -> u64 {
-        (Arc::as_ptr(&self.0) as usize as u64).wrapping_sub(2 * size_of::<usize>() as u64)
-    }
 }
 
 impl Deref for Item {

@@ -15,7 +15,6 @@ use super::{
     WRITE_STRIPES, item_weight,
 };
 use crate::Database;
-use crate::value::Item;
 
 /// How long an item-cache entry lives after it was written: DAX's default
 /// `record-ttl-millis` (300,000 ms).
@@ -117,7 +116,6 @@ impl AcceleratorBuilder {
             .weigher(|key: &ItemKey, value: &CachedItem| {
                 key.as_bytes().len() as u64 + value.as_ref().map_or(0, item_weight)
             })
-            .prefetch_hint(|value: &CachedItem| value.as_ref().map_or(0, Item::count_address))
             .clock(clock.clone())
             .build();
         let queries = Cache::builder()
