@@ -6,16 +6,23 @@
 //!
 //! First a latency report: 5 repetitions, the paths taking turns, each
 //! timing 50,000 GetItems of uniform random keys one by one, printing the
-//! p50 and p99 of each path and the median ratio of the p50s (the figures
-//! `benches/README.md` records; the target is cached ≥ 5× faster). A third
-//! path, `send_shared`, returns the item in an `Arc` (`send` hands out a
-//! clone of the cached copy-on-write item). What a read returns is dropped
-//! outside the timing. Then the same requests under criterion.
+//! p50 and p99 of each path and the median ratio of its p50 to the
+//! uncached p50 of the same repetition and key handling (the figures
+//! `benches/README.md` records; the target is cached ≥ 5× faster). A
+//! third path, `send_shared`, returns the item in an `Arc` (`send` hands
+//! out a clone of the cached copy-on-write item). What a read returns is
+//! dropped outside the timing.
+//!
+//! Each key is built just before its read, outside the timing, as a
+//! caller builds the key it sends (so it is in the CPU caches when the
+//! request reads and frees it). The last two rows time the method of
+//! earlier runs, every key of a repetition built before its first read:
+//! each request then reads and frees a key that has left the CPU caches,
+//! on both paths. Then the same requests under criterion.
 //!
 //! The table holds 10,000 items (100 partitions × 100 sort keys), flushed
 //! and compacted; the accelerator (64 MiB, 5-minute TTLs) has read every
 //! item once before anything is timed, so every cached GetItem is a hit.
-//! Each request's key is built outside the timing.
 // `criterion_group!`-style benches define undocumented functions, and a
 // bench that cannot set up has nothing to measure, so it may panic.
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
@@ -110,13 +117,32 @@ impl Found {
 /// One way to read an item by its key.
 type Read<'a> = &'a dyn Fn(Item) -> Found;
 
+/// When the keys a repetition reads are built.
+#[derive(Clone, Copy, PartialEq)]
+enum Keys {
+    /// Each just before its read (outside the timing), as a caller builds
+    /// the key it sends: it is in the CPU caches when the request runs.
+    JustBefore,
+    /// All of them before the first read: each key's map and strings have
+    /// left the CPU caches by the time the request reads and frees them.
+    AllAhead,
+}
+
 /// Times `read` on `READS_PER_REPETITION` random keys, one by one.
-fn timed(first: u64, read: Read<'_>) -> (Duration, Duration) {
-    let keys: Vec<Item> = (first..first + READS_PER_REPETITION)
-        .map(random_key)
-        .collect();
-    let mut samples = Vec::with_capacity(keys.len());
-    for key in keys {
+fn timed(first: u64, read: Read<'_>, keys: Keys) -> (Duration, Duration) {
+    let mut ahead: Vec<Item> = match keys {
+        Keys::AllAhead => (first..first + READS_PER_REPETITION)
+            .rev()
+            .map(random_key)
+            .collect(),
+        Keys::JustBefore => Vec::new(),
+    };
+    let mut samples = Vec::with_capacity(READS_PER_REPETITION as usize);
+    for n in first..first + READS_PER_REPETITION {
+        let key = match keys {
+            Keys::AllAhead => ahead.pop().expect("one key per read"),
+            Keys::JustBefore => random_key(n),
+        };
         let start = Instant::now();
         let item = read(key);
         samples.push(start.elapsed());
@@ -160,25 +186,55 @@ fn latency_report(db: &Database, accelerator: &Accelerator) {
                 .expect("get"),
         )
     };
-    let paths: [(&str, Read<'_>); 3] = [
-        ("uncached: Database::get_item", &uncached),
-        ("cached: Accelerator::get_item(..).send()", &cached),
-        ("cached: Accelerator::get_item(..).send_shared()", &shared),
+    // Each path, when its keys are built, and the path whose p50 its
+    // ratio divides (the uncached one with the same keys).
+    let paths: [(&str, Read<'_>, Keys, usize); 5] = [
+        (
+            "uncached: Database::get_item",
+            &uncached,
+            Keys::JustBefore,
+            0,
+        ),
+        (
+            "cached: Accelerator::get_item(..).send()",
+            &cached,
+            Keys::JustBefore,
+            0,
+        ),
+        (
+            "cached: Accelerator::get_item(..).send_shared()",
+            &shared,
+            Keys::JustBefore,
+            0,
+        ),
+        (
+            "uncached, keys built ahead: Database::get_item",
+            &uncached,
+            Keys::AllAhead,
+            3,
+        ),
+        (
+            "cached, keys built ahead: Accelerator::get_item(..).send()",
+            &cached,
+            Keys::AllAhead,
+            3,
+        ),
     ];
     let mut rows: Vec<Row> = paths.iter().map(|_| Row::default()).collect();
     for repetition in 0..REPETITIONS {
         let first = repetition as u64 * READS_PER_REPETITION;
         // Rotate which path goes first.
-        let mut results = [(Duration::ZERO, Duration::ZERO); 3];
+        let mut results = [(Duration::ZERO, Duration::ZERO); 5];
         for turn in 0..paths.len() {
             let path = (turn + repetition) % paths.len();
-            results[path] = timed(first, paths[path].1);
+            let (_, read, keys, _) = paths[path];
+            results[path] = timed(first, read, keys);
         }
-        for (row, (p50, p99)) in rows.iter_mut().zip(results) {
+        for ((row, (p50, p99)), (_, _, _, baseline)) in rows.iter_mut().zip(results).zip(&paths) {
             row.p50s.push(p50);
             row.p99s.push(p99);
             row.ratios
-                .push(results[0].0.as_secs_f64() / p50.as_secs_f64());
+                .push(results[*baseline].0.as_secs_f64() / p50.as_secs_f64());
         }
     }
     println!(
@@ -186,7 +242,7 @@ fn latency_report(db: &Database, accelerator: &Accelerator) {
          {READS_PER_REPETITION} random reads per path; item hit ratio {:.4}",
         accelerator.stats().item_hit_ratio()
     );
-    for ((name, _), row) in paths.iter().zip(&mut rows) {
+    for ((name, _, _, _), row) in paths.iter().zip(&mut rows) {
         println!(
             "  {name}: p50 {:?}, p99 {:?}, uncached p50 / this p50 = {:.2}x",
             median(&mut row.p50s),

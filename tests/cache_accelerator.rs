@@ -777,3 +777,46 @@ fn index_queries_are_cached_apart_and_invalidated_by_any_write_to_the_table() {
     let stats = accelerator.stats();
     assert_eq!((stats.query_hits, stats.query_misses), (1, 3));
 }
+
+#[test]
+fn item_keys_of_every_key_type_and_long_table_names_hit_and_stay_distinct() {
+    let db = Database::memory().unwrap();
+    // Longer than a request keeps inline, so it lives on the heap.
+    let table = "A-table-name-longer-than-thirty-bytes.v2";
+    db.create_table(table)
+        .partition_key("Id", ScalarType::N)
+        .sort_key("Part", ScalarType::B)
+        .send()
+        .unwrap();
+    let accelerator = Accelerator::new(db.clone());
+    let number = |text: &str| nimbus::AttributeValue::N(text.parse().unwrap());
+    let key = |id: &str, part: &[u8]| {
+        item! { "Id" => number(id), "Part" => nimbus::AttributeValue::B(part.to_vec()) }
+    };
+    for (id, part) in [("1", &b"a"[..]), ("-1", b"a"), ("10", b"a"), ("1", b"b")] {
+        let mut stored = key(id, part);
+        stored.insert("Id text".to_owned(), id.into());
+        db.put_item(table).item(stored).send().unwrap();
+    }
+    let read = |id: &str, part: &[u8]| {
+        let output = accelerator
+            .get_item(table)
+            .key(key(id, part))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .unwrap();
+        assert_eq!(output.consumed_capacity.unwrap().table_name, table);
+        output.item.map(|item| item["Id text"].clone())
+    };
+    for _ in 0..2 {
+        assert_eq!(read("1", b"a"), Some("1".into()));
+        // Equal numbers are one key: 1.0 is 1.
+        assert_eq!(read("1.0", b"a"), Some("1".into()));
+        assert_eq!(read("-1", b"a"), Some("-1".into()));
+        assert_eq!(read("10", b"a"), Some("10".into()));
+        assert_eq!(read("1", b"b"), Some("1".into()));
+        assert_eq!(read("0", b"a"), None);
+    }
+    let stats = accelerator.stats();
+    assert_eq!((stats.item_misses, stats.item_hits), (5, 7));
+}

@@ -187,12 +187,17 @@ where
     /// [`get_or_load`](Self::get_or_load) with an owned key counts the
     /// lookup once (the accelerator's hit path, which thus never builds
     /// an owned key).
-    pub(crate) fn get_if_hit<Q>(&self, key: &Q) -> Option<V>
+    ///
+    /// `warm` sees the value as soon as the entry is found, before the
+    /// expiry check and the clone: a value behind a pointer can start
+    /// loading the cache line its clone will write (a reference count)
+    /// while the rest of the lookup runs.
+    pub(crate) fn get_if_hit<Q>(&self, key: &Q, warm: impl FnOnce(&V)) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Lookup::Hit(value) = self.probe(self.hash(key), key) else {
+        let Lookup::Hit(value) = self.probe_warming(self.hash(key), key, warm) else {
             return None;
         };
         self.counters.add(Counter::Hit, 1);
@@ -237,14 +242,34 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.probe_warming(hash, key, |_| {})
+    }
+
+    /// [`probe`](Self::probe), calling `warm` on the value as soon as its
+    /// entry is found (see [`get_if_hit`](Self::get_if_hit)).
+    #[inline]
+    fn probe_warming<Q>(&self, hash: u64, key: &Q, warm: impl FnOnce(&V)) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if self.policy == Policy::Lru {
             return self.probe_lru(hash, key);
         }
+        // The clock is read before the probe, not after it: reading it
+        // (`rdtscp`, or `lfence; rdtsc`) waits for every load before it, so
+        // read after the probe it would wait out the probe's cache misses
+        // and keep the loads after it from overlapping them. A time taken
+        // a little before the lookup is as good a "now" for expiry.
+        let early_now = self.expiry_now();
         let shard = self.shards[self.shard_of(hash)].read();
         let Some((index, entry)) = shard.find_entry(hash, key) else {
             return Lookup::Miss;
         };
-        if self.is_expired(&shard, index) {
+        if let Slot::Present(value) = &entry.slot {
+            warm(value);
+        }
+        if self.is_expired_at(&shard, index, early_now) {
             return Lookup::Miss;
         }
         entry.touch();
@@ -287,9 +312,23 @@ where
     /// one, without reading the clock.
     #[inline]
     fn is_expired(&self, shard: &Shard<K, V>, index: u32) -> bool {
+        self.is_expired_at(shard, index, 0)
+    }
+
+    /// [`is_expired`](Self::is_expired) at `early_now`, the clock read
+    /// before the shard was locked, when it was read (not 0): the first
+    /// entry with a deadline may have been inserted since the caller found
+    /// none, and then the clock is read now.
+    #[inline]
+    fn is_expired_at(&self, shard: &Shard<K, V>, index: u32, early_now: u64) -> bool {
         self.has_deadlines.load(Ordering::Relaxed)
             && shard.meta(index).is_some_and(|meta| {
-                meta.deadline_nanos != NEVER && meta.is_expired(self.now_nanos())
+                meta.deadline_nanos != NEVER
+                    && meta.is_expired(if early_now == 0 {
+                        self.now_nanos()
+                    } else {
+                        early_now
+                    })
             })
     }
 

@@ -5,6 +5,11 @@
 //! layer's decodable item encoding), so two requests share a key only if
 //! every parameter is equal. Requests that differ only in spelling (the
 //! same expression written twice ways) get two entries, never a wrong one.
+//!
+//! Item-cache keys, written on every `get_item` hit, have a shorter form of
+//! their own (see [`KeyWriter::item_key`]): varint lengths, and numbers as
+//! their canonical parts rather than their order-preserving digits, whose
+//! `u128` divisions were most of the cost of writing a key.
 
 use std::borrow::Borrow;
 use std::cell::RefCell;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 
 use crate::Database;
 use crate::kv::{KeyDefinition, KeyType, Result};
-use crate::value::{AttributeValue, Item, encode_item, encode_key_value};
+use crate::value::{AttributeValue, Item, Number, encode_item, encode_key_value};
 
 /// The longest item-cache key kept inline in its cache entry.
 const INLINE_ITEM_KEY_BYTES: usize = 62;
@@ -87,7 +92,11 @@ impl fmt::Debug for ItemKey {
 #[derive(Debug, Clone, Copy)]
 #[repr(u8)]
 pub(super) enum KeyKind {
+    /// An item key whose key values are all S, N or B (every valid one).
     Item = b'I',
+    /// An item key with a value of another type (the table refuses it; the
+    /// key only has to differ from every other).
+    OtherItem = b'i',
     Query = b'Q',
     Scan = b'S',
     Projection = b'P',
@@ -184,6 +193,72 @@ impl KeyWriter {
         self
     }
 
+    fn varint(&mut self, mut number: usize) {
+        while number >= 0x80 {
+            self.bytes.push((number as u8) | 0x80);
+            number >>= 7;
+        }
+        self.bytes.push(number as u8);
+    }
+
+    fn short_bytes(&mut self, bytes: &[u8]) {
+        self.varint(bytes.len());
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// A number by its canonical parts (a `Number` has no trailing zeros, so
+    /// equal numbers have equal parts): zero as one byte, else the sign,
+    /// the exponent and the significand's low-order bytes, counted.
+    fn canonical_number(&mut self, number: &Number) {
+        if number.is_zero() {
+            self.bytes.push(0);
+            return;
+        }
+        self.bytes.push(if number.is_negative() { 1 } else { 2 });
+        self.bytes
+            .extend_from_slice(&number.exponent().to_le_bytes());
+        let significand = number.significand();
+        let used = 16 - significand.leading_zeros() as usize / 8;
+        self.bytes.push(used as u8);
+        self.bytes
+            .extend_from_slice(&significand.to_le_bytes()[..used]);
+    }
+
+    /// The whole key of the item with key map `key` in `table` (the writer
+    /// must be empty): `I`, the table, the attribute count, then each name
+    /// and its tagged value, every length a varint. A key map with a value
+    /// other than S, N or B (which no table accepts) is written in the
+    /// general form under [`KeyKind::OtherItem`] instead.
+    pub(super) fn item_key(&mut self, table: &str, key: &Item) -> &mut Self {
+        debug_assert!(self.bytes.is_empty(), "an item key is a whole key");
+        self.bytes.push(KeyKind::Item as u8);
+        self.short_bytes(table.as_bytes());
+        self.varint(key.len());
+        for (name, value) in key.iter() {
+            self.short_bytes(name.as_bytes());
+            match value {
+                AttributeValue::S(text) => {
+                    self.bytes.push(b's');
+                    self.short_bytes(text.as_bytes());
+                }
+                AttributeValue::B(bytes) => {
+                    self.bytes.push(b'b');
+                    self.short_bytes(bytes);
+                }
+                AttributeValue::N(number) => {
+                    self.bytes.push(b'n');
+                    self.canonical_number(number);
+                }
+                _ => {
+                    self.bytes.clear();
+                    self.bytes.push(KeyKind::OtherItem as u8);
+                    return self.text(table).item(key);
+                }
+            }
+        }
+        self
+    }
+
     pub(super) fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.bytes)
     }
@@ -191,7 +266,10 @@ impl KeyWriter {
 
 /// The item-cache key of the item with key map `key` in `table`.
 pub(super) fn item_key(table: &str, key: &Item) -> Vec<u8> {
-    KeyWriter::new(KeyKind::Item).text(table).item(key).finish()
+    let mut writer = KeyWriter {
+        bytes: Vec::with_capacity(64),
+    };
+    writer.item_key(table, key).finish()
 }
 
 /// Runs `with` on [`item_key`] written in a reused per-thread buffer, so
@@ -203,8 +281,7 @@ pub(super) fn with_item_key<R>(table: &str, key: &Item, with: impl FnOnce(&[u8])
     }
     BUFFER.with_borrow_mut(|writer| {
         writer.bytes.clear();
-        writer.bytes.push(KeyKind::Item as u8);
-        writer.text(table).item(key);
+        writer.item_key(table, key);
         with(&writer.bytes)
     })
 }
@@ -348,6 +425,58 @@ mod tests {
         // The benchmark's key (a 5-byte table, a string and a number) fits.
         let key = item_key("Bench", &item! { "pk" => "user#0042", "sk" => 42 });
         assert!(key.len() <= INLINE_ITEM_KEY_BYTES, "{} bytes", key.len());
+    }
+
+    #[test]
+    fn item_keys_differ_whenever_table_names_types_or_values_do() {
+        let number =
+            |text: &str| -> AttributeValue { text.parse().map(AttributeValue::N).unwrap() };
+        let keys = [
+            item_key("T", &item! { "k" => "1" }),
+            item_key("T", &item! { "k" => number("1") }),
+            item_key("T", &item! { "k" => AttributeValue::B(b"1".to_vec()) }),
+            item_key("T", &item! { "k" => number("-1") }),
+            item_key("T", &item! { "k" => number("10") }),
+            item_key("T", &item! { "k" => number("0.1") }),
+            item_key("T", &item! { "k" => number("0") }),
+            item_key("T", &item! { "k" => number("256") }),
+            item_key(
+                "T",
+                &item! { "k" => number("9.9999999999999999999999999999999999999E+125") },
+            ),
+            item_key("T", &item! { "k" => number("-1E-130") }),
+            item_key("T", &item! { "k" => "" }),
+            item_key("T", &item! { "ab" => "c" }),
+            item_key("T", &item! { "a" => "bc" }),
+            item_key("T", &item! { "a" => "b", "c" => "d" }),
+            item_key("T", &item! { "a" => "b", "c" => "e" }),
+            item_key("Ta", &item! { "a" => "b" }),
+            item_key("T", &item! { "aa" => "b" }),
+            item_key("T", &item! {}),
+            // Types no key may have: written in the general form.
+            item_key("T", &item! { "k" => true }),
+            item_key("T", &item! { "k" => AttributeValue::L(vec!["1".into()]) }),
+            item_key("T", &item! { "a" => "b", "k" => AttributeValue::Null }),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        for key in [
+            item! { "k" => number("-12.5"), "s" => "x" },
+            item! { "k" => AttributeValue::Null },
+        ] {
+            assert_eq!(
+                with_item_key("T", &key, <[u8]>::to_vec),
+                item_key("T", &key)
+            );
+        }
+        // Writing an item key after a fallback left nothing behind.
+        assert_eq!(
+            with_item_key("T", &item! { "k" => 1 }, <[u8]>::to_vec),
+            item_key("T", &item! { "k" => 1 })
+        );
     }
 
     #[test]

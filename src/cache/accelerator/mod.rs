@@ -221,9 +221,11 @@ impl Accelerator {
         &self.shared.db
     }
 
-    /// Starts a `GetItem` request (item cache).
-    pub fn get_item(&self, table: impl Into<String>) -> GetItem {
-        GetItem::new(self.clone(), table.into())
+    /// Starts a `GetItem` request (item cache). The table is any string
+    /// (`&str`, `String`, ...); a name of up to 30 bytes is kept inside the
+    /// request, so a cache hit allocates nothing for it.
+    pub fn get_item(&self, table: impl AsRef<str>) -> GetItem {
+        GetItem::new(self.clone(), table.as_ref())
     }
 
     /// Starts a `BatchGetItem` request (item cache, one lookup per key).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::keys::{ItemKey, KeyKind, KeyWriter, item_key, with_item_key};
 use super::request::{
-    ExpressionAttributes, expression_attribute_setters, field_setters, text_setters,
+    ExpressionAttributes, TableName, expression_attribute_setters, field_setters, text_setters,
     with_attributes,
 };
 use super::stats::Counter;
@@ -44,7 +44,11 @@ impl Shared {
         // miss makes the owned key its entry will be stored under.
         let owned_key = match with_item_key(table, key, |bytes| {
             self.items
-                .get_if_hit(bytes)
+                .get_if_hit(bytes, |cached| {
+                    if let Some(item) = cached {
+                        item.prefetch();
+                    }
+                })
                 .ok_or_else(|| ItemKey::from(bytes))
         }) {
             Ok(item) => {
@@ -153,7 +157,7 @@ fn projected(item: &Item, projection: Option<&Projection>) -> Item {
 #[must_use = "a request does nothing until `send` is called"]
 pub struct GetItem {
     accelerator: Accelerator,
-    table: String,
+    table: TableName,
     key: Item,
     consistent_read: bool,
     projection_expression: Option<String>,
@@ -176,10 +180,10 @@ field_setters!(GetItem {
 });
 
 impl GetItem {
-    pub(super) fn new(accelerator: Accelerator, table: String) -> Self {
+    pub(super) fn new(accelerator: Accelerator, table: &str) -> Self {
         Self {
             accelerator,
-            table,
+            table: TableName::new(table),
             key: Item::new(),
             consistent_read: false,
             projection_expression: None,
@@ -200,7 +204,7 @@ impl GetItem {
             .accelerator
             .shared
             .db
-            .get_item(self.table.clone())
+            .get_item(self.table.as_str())
             .key(self.key.clone())
             .consistent_read(self.consistent_read)
             .return_consumed_capacity(self.return_consumed_capacity);
@@ -246,13 +250,14 @@ impl GetItem {
                 return Ok((output.item, output.consumed_capacity));
             }
         };
-        let found = shared.find_item(&self.table, &self.key, self.return_consumed_capacity)?;
+        let table = self.table.as_str();
+        let found = shared.find_item(table, &self.key, self.return_consumed_capacity)?;
         let item = match projection {
             Some(projection) => found.item.map(|item| projection.apply(&item)),
             None => found.item,
         };
         let capacity = if found.hit {
-            shared.no_capacity(self.return_consumed_capacity, &self.table)
+            shared.no_capacity(self.return_consumed_capacity, table)
         } else {
             found.capacity
         };
