@@ -8,10 +8,10 @@
 //! edit is durable delete the old logs and obsolete segments.
 
 use std::path::Path;
-
-use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
 
 use super::EngineOptions;
 use super::state::{ImmutableMemtable, Shared, file_meta};
