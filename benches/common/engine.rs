@@ -11,11 +11,21 @@ use std::collections::BTreeMap;
 use nimbus::Database;
 use nimbus::storage::EngineStats;
 
-/// One reading of the engine's counters and of CPU time per thread name.
+/// One reading of the engine's counters, of CPU time per thread name and
+/// of the calling thread's CPU time.
 #[derive(Debug, Clone)]
 pub struct Reading {
     stats: EngineStats,
     threads: BTreeMap<String, u64>,
+    caller: u64,
+}
+
+/// Nanoseconds on a CPU of the calling thread (0 where unknown).
+fn caller_nanos() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Nanoseconds on a CPU of each thread of this process, summed by name
@@ -43,13 +53,17 @@ impl Reading {
         Self {
             stats: db.engine().stats(),
             threads: thread_nanos(),
+            caller: caller_nanos(),
         }
     }
 
     /// Prints, per put, what happened since `self`: bytes written by the
     /// user, flushed and compacted (and the resulting write
     /// amplification), compactions and trivial moves, slowdowns and stops,
-    /// and the background thread's CPU µs — under `label`.
+    /// the CPU µs of the calling (putting) thread, of the background
+    /// thread and of the log's sync thread, and their sum — what a put
+    /// costs the machine, whatever else runs on it — under `label`. Call
+    /// it from the thread that read `self` and did the puts.
     pub fn report(&self, db: &Database, label: &str, puts: u64) {
         let now = Self::now(db);
         let (a, b) = (&self.stats, &now.stats);
@@ -70,6 +84,11 @@ impl Reading {
             let after = now.threads.get(name).copied().unwrap_or(0);
             after.saturating_sub(before) as f64 / 1e3 / puts_f
         };
+        let caller_us = caller_nanos().saturating_sub(self.caller) as f64 / 1e3 / puts_f;
+        let (background, sync) = (
+            background_us("nimbus-compacti"),
+            background_us("nimbus-wal-sync"),
+        );
         let levels: Vec<String> = b
             .levels
             .iter()
@@ -78,8 +97,8 @@ impl Reading {
         println!(
             "engine {label}: {puts} puts; per put: written {:.0} B, flushed {:.0} B, compacted {:.0} B \
              (write amplification {amplification:.2}); flushes {}, compactions {}, trivial moves {}; \
-             slowdowns {} ({:.0} ms), stops {}; background thread CPU {:.2} us/put, wal-sync {:.2} \
-             us/put; levels {}",
+             slowdowns {} ({:.0} ms), stops {}; CPU us/put: putting thread {caller_us:.2}, \
+             background {background:.2}, wal-sync {sync:.2}, total {:.2}; levels {}",
             per_put(a.write_bytes, b.write_bytes),
             per_put(a.flush_bytes, b.flush_bytes),
             per_put(a.compaction_write_bytes, b.compaction_write_bytes),
@@ -89,8 +108,7 @@ impl Reading {
             b.write_slowdowns - a.write_slowdowns,
             (b.write_slowdown_us - a.write_slowdown_us) as f64 / 1e3,
             b.write_stops - a.write_stops,
-            background_us("nimbus-compacti"),
-            background_us("nimbus-wal-sync"),
+            caller_us + background + sync,
             levels.join(" "),
         );
     }
