@@ -148,29 +148,9 @@ pub(crate) fn compaction_scores(version: &Version, options: &CompactionOptions) 
         .collect()
 }
 
-/// The most L0 files that cover one key: how many L0 files a point read
-/// may probe, and what L0's trigger and write throttling count. Files of
-/// one flush are disjoint, so this is at most the number of flushes in L0.
+/// The most L0 files that cover one key ([`Version::l0_depth`]).
 pub(crate) fn l0_depth(version: &Version) -> usize {
-    let files = version.level_files(0);
-    // A sweep over the files' inclusive ranges: starts before ends at an
-    // equal key, since a range ending at `k` and one starting at `k` share it.
-    let mut events: Vec<(&[u8], bool)> = Vec::with_capacity(files.len() * 2);
-    for file in files {
-        events.push((file.meta().smallest.as_ref(), false));
-        events.push((file.meta().largest.as_ref(), true));
-    }
-    events.sort_unstable();
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for (_, is_end) in events {
-        if is_end {
-            depth = depth.saturating_sub(1);
-        } else {
-            depth += 1;
-            deepest = deepest.max(depth);
-        }
-    }
-    deepest
+    version.l0_depth()
 }
 
 /// The compaction to run next, or `None` if no level has reached its
