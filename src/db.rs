@@ -213,6 +213,16 @@ pub(crate) struct DatabaseInner {
     pub(crate) multi_active: crate::replication::multi::MultiActiveState,
 }
 
+/// The engine options a database opens its engine with: the caller's, with
+/// segments split at keyspace boundaries (every row key starts with its
+/// keyspace id), so each table, index and stream compacts on its own.
+pub(crate) fn engine_options(options: &DatabaseOptions) -> EngineOptions {
+    EngineOptions {
+        segment_split_prefix_bytes: std::mem::size_of::<crate::partition::KeyspaceId>(),
+        ..options.engine.clone()
+    }
+}
+
 impl Database {
     /// Opens (or creates) the database in `path` with default options
     /// (`Sync` durability).
@@ -224,7 +234,7 @@ impl Database {
     pub fn open_with(path: impl AsRef<Path>, options: DatabaseOptions) -> Result<Self> {
         let fs: Arc<dyn FileSystem> =
             Arc::new(crate::storage::fs::OsFileSystem::new(options.engine.mmap));
-        let engine = Engine::open(path.as_ref(), options.engine.clone())?;
+        let engine = Engine::open(path.as_ref(), engine_options(&options))?;
         Self::assemble(engine, fs, path.as_ref(), options)
     }
 
@@ -239,7 +249,7 @@ impl Database {
         options.engine.durability = Durability::InMemory;
         let fs: Arc<dyn FileSystem> = Arc::new(SimFileSystem::new());
         let path = Path::new("/nimbus");
-        let engine = Engine::open_with(Arc::clone(&fs), path, options.engine.clone())?;
+        let engine = Engine::open_with(Arc::clone(&fs), path, engine_options(&options))?;
         Self::assemble(engine, fs, path, options)
     }
 
@@ -251,7 +261,7 @@ impl Database {
         path: impl AsRef<Path>,
         options: DatabaseOptions,
     ) -> Result<Self> {
-        let engine = Engine::open_with(Arc::clone(&fs), path.as_ref(), options.engine.clone())?;
+        let engine = Engine::open_with(Arc::clone(&fs), path.as_ref(), engine_options(&options))?;
         Self::assemble(engine, fs, path.as_ref(), options)
     }
 

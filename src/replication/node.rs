@@ -672,7 +672,7 @@ impl NodeInner {
         let engine = crate::storage::Engine::open_with(
             Arc::clone(&self.fs),
             &self.path,
-            options.engine.clone(),
+            crate::db::engine_options(options),
         )?;
         engine.refuse_local_writes(read_only)?;
         let epochs = EpochRecord::load(self.fs.as_ref(), &self.path)?;

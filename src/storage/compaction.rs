@@ -28,7 +28,7 @@ mod tests;
 mod throttle;
 
 pub(crate) use picker::{
-    Compaction, compaction_scores, estimate_pending_compaction_bytes, level_target_bytes,
+    Compaction, compaction_scores, estimate_pending_compaction_bytes, l0_depth, level_target_bytes,
     pick_compaction,
 };
 pub(crate) use throttle::{WriteControl, memtable_delay_us, write_control};

@@ -3,10 +3,23 @@
 //!
 //! Correctness rules the picker upholds (a violation would let an older
 //! version of a key shadow a newer one):
-//! - From L0 it takes the *oldest* files (by sequence number): the L0 files
-//!   left behind are newer than everything in L1, so newest-first reads stay
-//!   right. This assumes L0 files have disjoint sequence ranges, which holds
-//!   because each is one flushed memtable.
+//! - From L0 it takes a file only with every *older* L0 file that shares a
+//!   key with it: an L0 file left behind is newer than everything in L1 it
+//!   overlaps, so newest-first reads stay right. L0 files that overlap have
+//!   disjoint sequence ranges, since they come from different memtables;
+//!   the files one flush writes (cut at keyspace boundaries) share a
+//!   sequence range but no key, so their relative order does not matter.
+//!
+//! What it prefers, to spend as little rewriting as possible:
+//! - L0's urgency is its *depth*, the most L0 files covering one key (what
+//!   a point read probes), not its file count: a flush cut into one file
+//!   per keyspace adds many files but one level of depth.
+//! - A file that can move down without a rewrite (it overlaps nothing in
+//!   the level below and, in L0, no older file) moves first: in L0 at
+//!   once, whatever the depth (a manifest edit, no data written), and in a
+//!   level over its target before any file that needs a merge. Append-only
+//!   keyspaces (stream records, time-ordered keys) flush into files that
+//!   never overlap what is below, so they descend without being rewritten.
 //! - From Ln (n >= 1) it never takes a file without the neighbours that
 //!   share a boundary user key with it: moving the newer versions of a key
 //!   down while older ones stay above would invert their order.
@@ -127,7 +140,7 @@ pub(crate) fn compaction_scores(version: &Version, options: &CompactionOptions) 
     (0..LEVEL_COUNT - 1)
         .map(|level| {
             if level == 0 {
-                version.level_files(0).len() as f64 / options.l0_compaction_trigger_files as f64
+                l0_depth(version) as f64 / options.l0_compaction_trigger_files as f64
             } else {
                 version.level_bytes(level) as f64 / level_target_bytes(options, level) as f64
             }
@@ -135,13 +148,22 @@ pub(crate) fn compaction_scores(version: &Version, options: &CompactionOptions) 
         .collect()
 }
 
+/// The most L0 files that cover one key ([`Version::l0_depth`]).
+pub(crate) fn l0_depth(version: &Version) -> usize {
+    version.l0_depth()
+}
+
 /// The compaction to run next, or `None` if no level has reached its
-/// trigger. Ties between scores go to the upper level, whose backlog hurts
-/// reads more.
+/// trigger. An L0 file that can move down without a rewrite always can
+/// (see the module doc). Ties between scores go to the upper level, whose
+/// backlog hurts reads more.
 pub(crate) fn pick_compaction(
     version: &Version,
     options: &CompactionOptions,
 ) -> Option<Compaction> {
+    if let Some(moved) = l0_trivial_move(version, options) {
+        return Some(moved);
+    }
     let scores = compaction_scores(version, options);
     let mut best: Option<(usize, f64)> = None;
     for (level, &score) in scores.iter().enumerate() {
@@ -150,20 +172,60 @@ pub(crate) fn pick_compaction(
         }
     }
     let (level, score) = best?;
-    let inputs = if level == 0 {
-        pick_l0_inputs(version, options)
-    } else {
-        pick_level_inputs(version, level)
-    };
-    Some(build(version, options, level, score, inputs))
+    if level == 0 {
+        return Some(build(
+            version,
+            options,
+            0,
+            score,
+            pick_l0_inputs(version, options),
+        ));
+    }
+    let movable = level_trivial_move(version, options, level, score);
+    movable.or_else(|| {
+        let inputs = pick_level_inputs(version, level);
+        Some(build(version, options, level, score, inputs))
+    })
 }
 
-/// The oldest L0 files, as many as fit in the input cap (at least one).
+/// The oldest L0 file that overlaps no older L0 file and can move to L1
+/// without a rewrite, as a trivial move (scored 1: due now).
+fn l0_trivial_move(version: &Version, options: &CompactionOptions) -> Option<Compaction> {
+    let files = version.level_files(0);
+    // L0 is kept newest first: `files[i + 1..]` are older than `files[i]`.
+    for (i, file) in files.iter().enumerate().rev() {
+        let meta = file.meta();
+        let older = files.get(i + 1..).unwrap_or(&[]);
+        if older
+            .iter()
+            .any(|o| o.meta().overlaps(&meta.smallest, &meta.largest))
+        {
+            continue;
+        }
+        let compaction = build(version, options, 0, 1.0, vec![Arc::clone(file)]);
+        if compaction.trivial_move {
+            return Some(compaction);
+        }
+    }
+    None
+}
+
+/// The oldest L0 file and the L0 files that share keys with it, directly
+/// or through one another, oldest first, as many as fit in the input cap
+/// (at least one). Every L0 file left behind either shares no key with an
+/// input or is newer than every input (a prefix of the group by age is
+/// taken), which is what reads need.
 fn pick_l0_inputs(version: &Version, options: &CompactionOptions) -> Vec<Arc<LiveFile>> {
+    // Oldest first.
+    let files: Vec<&Arc<LiveFile>> = version.level_files(0).iter().rev().collect();
+    let in_group = overlap_group_of_first(&files);
     let mut inputs = Vec::new();
     let mut bytes = 0u64;
-    // L0 is kept newest first, so the oldest are at the end.
-    for file in version.level_files(0).iter().rev() {
+    for (file, _) in files
+        .iter()
+        .zip(&in_group)
+        .filter(|(_, in_group)| **in_group)
+    {
         let size = file.meta().size_bytes;
         if !inputs.is_empty() && bytes.saturating_add(size) > options.compaction_input_bytes_max {
             break;
@@ -172,6 +234,65 @@ fn pick_l0_inputs(version: &Version, options: &CompactionOptions) -> Vec<Arc<Liv
         inputs.push(Arc::clone(file));
     }
     inputs
+}
+
+/// Which of `files` share keys with `files[0]`, directly or through one
+/// another: the files whose ranges merge, sorted by smallest key, into the
+/// same run of overlapping ranges as the first's.
+fn overlap_group_of_first(files: &[&Arc<LiveFile>]) -> Vec<bool> {
+    let mut by_key: Vec<usize> = (0..files.len()).collect();
+    by_key.sort_by(|&a, &b| files[a].meta().smallest.cmp(&files[b].meta().smallest));
+    let mut run_of = vec![0usize; files.len()];
+    let mut run = 0usize;
+    let mut run_largest: Option<&[u8]> = None;
+    for &i in &by_key {
+        let meta = files[i].meta();
+        match run_largest {
+            Some(largest) if meta.smallest.as_ref() <= largest => {
+                run_largest = Some(largest.max(meta.largest.as_ref()));
+            }
+            Some(_) => {
+                run += 1;
+                run_largest = Some(meta.largest.as_ref());
+            }
+            None => run_largest = Some(meta.largest.as_ref()),
+        }
+        run_of[i] = run;
+    }
+    match run_of.first() {
+        Some(&first) => run_of.iter().map(|&r| r == first).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The first file of `level` (from its compaction pointer, wrapping) that
+/// can move to the level below without a rewrite, as a trivial move.
+fn level_trivial_move(
+    version: &Version,
+    options: &CompactionOptions,
+    level: usize,
+    score: f64,
+) -> Option<Compaction> {
+    let files = version.level_files(level);
+    let start = match version.compaction_pointer(level) {
+        Some(pointer) => files.partition_point(|f| f.meta().largest.as_ref() <= pointer.as_ref()),
+        None => 0,
+    };
+    for i in (start..files.len()).chain(0..start.min(files.len())) {
+        let (first, last) = expand_to_boundaries(files, i, i);
+        if first != last {
+            continue;
+        }
+        let meta = files[i].meta();
+        if !overlapping_run(version, level + 1, &meta.smallest, &meta.largest).is_empty() {
+            continue;
+        }
+        let compaction = build(version, options, level, score, vec![Arc::clone(&files[i])]);
+        if compaction.trivial_move {
+            return Some(compaction);
+        }
+    }
+    None
 }
 
 /// The first file of `level` past its compaction pointer (wrapping to the
@@ -289,7 +410,7 @@ pub(crate) fn estimate_pending_compaction_bytes(
 ) -> u64 {
     let mut pending: u128 = 0;
     let mut incoming: u128 = 0;
-    if version.level_files(0).len() >= options.l0_compaction_trigger_files {
+    if l0_depth(version) >= options.l0_compaction_trigger_files {
         incoming = u128::from(version.level_bytes(0));
         pending += incoming;
     }

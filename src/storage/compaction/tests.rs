@@ -119,6 +119,81 @@ fn level0_takes_its_oldest_files_up_to_the_cap_and_all_overlapping_level1_files(
 }
 
 #[test]
+fn level0_urgency_is_its_depth_not_its_file_count() {
+    // Two flushes, each cut into three disjoint files: depth 2, six files.
+    let mut files = Vec::new();
+    for (flush, number) in [(0u64, 1u64), (1, 4)] {
+        for (i, (low, high)) in [("a", "b"), ("c", "d"), ("e", "f")].into_iter().enumerate() {
+            let mut file = meta(0, number + i as u64, low, high);
+            (file.min_seq, file.max_seq) = (10 * flush + 1, 10 * flush + 9);
+            files.push(file);
+        }
+    }
+    // Something below every range, so nothing moves trivially.
+    files.push(meta(1, 20, "a", "f"));
+    let version = version_of(&files);
+    assert_eq!(l0_depth(&version), 2);
+    let options = small_options();
+    assert_eq!(compaction_scores(&version, &options)[0], 0.5);
+    assert!(pick_compaction(&version, &options).is_none());
+}
+
+#[test]
+fn level0_takes_only_the_files_sharing_keys_with_its_oldest() {
+    let options = CompactionOptions {
+        l0_compaction_trigger_files: 2,
+        ..small_options()
+    };
+    let files = [
+        meta(0, 1, "a", "c"),
+        meta(0, 2, "x", "z"),
+        meta(0, 3, "b", "d"),
+        meta(0, 4, "d", "e"),
+        meta(0, 5, "m", "n"),
+        meta(1, 10, "a", "z"),
+    ];
+    let compaction = pick_compaction(&version_of(&files), &options).unwrap();
+    // 1 and 3 overlap, 3 and 4 share "d"; 2 and 5 touch none of them.
+    assert_eq!(numbers(&compaction.inputs), vec![1, 3, 4]);
+    assert_eq!(numbers(&compaction.output_level_inputs), vec![10]);
+}
+
+#[test]
+fn a_level0_file_overlapping_nothing_older_moves_down_at_once() {
+    let files = [
+        meta(0, 1, "a", "c"),
+        // Newer and overlapping nothing older: movable, though L0 is
+        // below its trigger.
+        meta(0, 2, "x", "z"),
+        meta(1, 10, "a", "b"),
+    ];
+    let compaction = pick_compaction(&version_of(&files), &small_options()).unwrap();
+    assert!(compaction.trivial_move);
+    assert_eq!(numbers(&compaction.inputs), vec![2]);
+    // A file with an older overlapping one stays, however little is below.
+    let files = [
+        meta(0, 1, "a", "c"),
+        meta(0, 2, "b", "z"),
+        meta(1, 10, "a", "b"),
+    ];
+    assert!(pick_compaction(&version_of(&files), &small_options()).is_none());
+}
+
+#[test]
+fn a_level_over_target_moves_a_file_down_before_merging_one() {
+    let options = small_options();
+    let files = [
+        sized(meta(1, 1, "a", "b"), 200),
+        sized(meta(1, 2, "c", "d"), 200),
+        meta(2, 10, "a", "b"),
+    ];
+    let compaction = pick_compaction(&version_of(&files), &options).unwrap();
+    assert_eq!(compaction.level, 1);
+    assert!(compaction.trivial_move);
+    assert_eq!(numbers(&compaction.inputs), vec![2]);
+}
+
+#[test]
 fn level0_always_takes_at_least_one_file() {
     let files: Vec<FileMeta> = (1..=4).map(|n| sized(meta(0, n, "a", "b"), 5000)).collect();
     let compaction = pick_compaction(&version_of(&files), &small_options()).unwrap();
@@ -407,16 +482,22 @@ fn check_compaction(
     };
     let input_numbers = numbers(&compaction.inputs);
     if level == 0 {
-        // Every L0 file left behind is newer than every input.
-        let oldest_left = version
-            .level_files(0)
-            .iter()
-            .filter(|f| !input_numbers.contains(&f.number()))
-            .map(|f| f.meta().max_seq)
-            .min();
-        let newest_taken = compaction.inputs.iter().map(|f| f.meta().max_seq).max();
-        if let (Some(left), Some(taken)) = (oldest_left, newest_taken) {
-            assert!(left > taken);
+        // Every L0 file left behind that shares a key with an input is
+        // newer than that input.
+        for left in version.level_files(0) {
+            if input_numbers.contains(&left.number()) {
+                continue;
+            }
+            let left = left.meta();
+            for taken in &compaction.inputs {
+                let taken = taken.meta();
+                if left.overlaps(&taken.smallest, &taken.largest) {
+                    assert!(
+                        left.min_seq > taken.max_seq,
+                        "{left:?} left above {taken:?}"
+                    );
+                }
+            }
         }
     } else {
         // No file left in the input level shares a key with the inputs.

@@ -60,6 +60,7 @@ impl Shared {
         let outputs = self.write_outputs(merged, compaction.output_level)?;
         let written: u64 = outputs.iter().map(|f| f.size_bytes).sum();
         let version = self.versions.log_and_apply(&compaction.edit(outputs))?;
+        self.raise_horizon(oldest_snapshot);
         self.install_version(version, None);
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -96,7 +97,12 @@ impl Shared {
         let mut writer: Option<SegmentWriter> = None;
         for entry in merged {
             let entry = entry?;
-            if let Some(current) = writer.take_if(|w| w.should_roll_before(&entry.key)) {
+            let split = self.options.segment_split_prefix_bytes;
+            if let Some(current) = writer.take_if(|w| {
+                w.should_roll_before(&entry.key)
+                    || w.last_key()
+                        .is_some_and(|last| super::crosses_split_prefix(split, last, &entry.key))
+            }) {
                 outputs.push(current.finish()?);
                 self.flush_between_outputs()?;
             }

@@ -11,12 +11,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
+
 use super::EngineOptions;
 use super::state::{ImmutableMemtable, Shared, file_meta};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
+use crate::storage::memtable::Memtable;
+use crate::storage::merge::CompactionIter;
+use crate::storage::range::{Direction, KeyRange};
 use crate::storage::segment::{SegmentMeta, SegmentOptions, SegmentWriter};
-use crate::storage::types::{Entry, FileNumber};
+use crate::storage::types::{Entry, FileNumber, SequenceNumber};
 use crate::storage::version::VersionEdit;
 use crate::storage::wal;
 
@@ -29,29 +34,67 @@ pub(super) fn segment_options(options: &EngineOptions) -> SegmentOptions {
     }
 }
 
-/// Writes `entries` (internal order) to segment `number` in `dir`, syncs
-/// it and its directory entry. Returns `None` (and leaves no file) if there
-/// were no entries.
-pub(super) fn write_segment(
+/// The entries a flush of `memtable` writes: every version some reader
+/// may still need, as a compaction keeps them (`CompactionIter` with
+/// `oldest_snapshot`, tombstones kept since older versions may lie below).
+/// A key overwritten within one memtable is flushed once, not once per
+/// write, as RocksDB's flush does: an overwrite-heavy table, and each of
+/// its index entries, no longer pays its flush and its L0 compaction once
+/// per put.
+pub(super) fn flush_entries(
+    memtable: &Memtable,
+    oldest_snapshot: SequenceNumber,
+) -> CompactionIter {
+    let entries = memtable.iter(KeyRange::all(), Direction::Forward).map(Ok);
+    CompactionIter::new(vec![Box::new(entries)], oldest_snapshot, false)
+}
+
+/// Writes `entries` (internal order) to L0 segments in `dir`, one file
+/// per split prefix (`segment_split_prefix_bytes`; one file when 0),
+/// numbered by `new_number`, syncs them and their directory entries.
+/// Returns their metadata, in key order: none (and no file) if there were
+/// no entries.
+pub(super) fn write_segments(
     fs: &dyn FileSystem,
     dir: &Path,
-    number: FileNumber,
+    mut new_number: impl FnMut() -> FileNumber,
     options: &EngineOptions,
-    entries: impl Iterator<Item = Entry>,
-) -> Result<Option<SegmentMeta>> {
-    let mut entries = entries.peekable();
-    if entries.peek().is_none() {
-        return Ok(None);
-    }
-    let path = super::segment_file_path(dir, number);
-    let mut writer = SegmentWriter::create(fs, &path, number, segment_options(options))?;
+    entries: impl Iterator<Item = Result<Entry>>,
+) -> Result<Vec<SegmentMeta>> {
+    let mut written = Vec::new();
+    let mut writer: Option<SegmentWriter> = None;
+    let mut last_key = Bytes::new();
     for entry in entries {
-        writer.add(&entry.key, entry.seq, entry.kind, &entry.value)?;
+        let entry = entry?;
+        let split =
+            super::crosses_split_prefix(options.segment_split_prefix_bytes, &last_key, &entry.key);
+        if let Some(current) = writer.take_if(|_| split) {
+            written.push(current.finish()?);
+        }
+        let current = match &mut writer {
+            Some(current) => current,
+            None => {
+                let number = new_number();
+                let path = super::segment_file_path(dir, number);
+                writer.insert(SegmentWriter::create(
+                    fs,
+                    &path,
+                    number,
+                    segment_options(options),
+                )?)
+            }
+        };
+        current.add(&entry.key, entry.seq, entry.kind, &entry.value)?;
+        last_key = entry.key;
     }
-    let meta = writer.finish()?;
-    fs.sync_dir(dir)
-        .map_err(|e| StorageError::io("fsync_dir", dir, e))?;
-    Ok(Some(meta))
+    if let Some(current) = writer {
+        written.push(current.finish()?);
+    }
+    if !written.is_empty() {
+        fs.sync_dir(dir)
+            .map_err(|e| StorageError::io("fsync_dir", dir, e))?;
+    }
+    Ok(written)
 }
 
 impl Shared {
@@ -84,21 +127,25 @@ impl Shared {
     /// Flushes `memtable` (the oldest immutable one) and installs it. The
     /// caller holds the work lock.
     fn flush_one(&self, memtable: &Arc<ImmutableMemtable>) -> Result<()> {
-        let number = self.versions.new_file_number();
-        let entries = memtable.memtable.iter(
-            crate::storage::range::KeyRange::all(),
-            crate::storage::range::Direction::Forward,
-        );
-        let meta = write_segment(self.fs.as_ref(), &self.dir, number, &self.options, entries)?;
+        let oldest_snapshot = self.oldest_snapshot()?;
+        let entries = flush_entries(&memtable.memtable, oldest_snapshot);
+        let written = write_segments(
+            self.fs.as_ref(),
+            &self.dir,
+            || self.versions.new_file_number(),
+            &self.options,
+            entries,
+        )?;
         let mut edit = VersionEdit::new();
         edit.set_log_number(memtable.next_log_number);
-        if let Some(meta) = &meta {
+        for meta in &written {
             self.counters
                 .flush_bytes
                 .fetch_add(meta.file_size_bytes, Ordering::Relaxed);
             edit.add_file(file_meta(meta, 0));
         }
         let version = self.versions.log_and_apply(&edit)?;
+        self.raise_horizon(oldest_snapshot);
         self.install_version(version, Some(memtable));
         self.record_flush(memtable);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);

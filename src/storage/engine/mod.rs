@@ -107,6 +107,13 @@ pub struct EngineOptions {
     /// and bloom filter each) the engine keeps open, least recently used
     /// evicted first; default [`MAX_OPEN_FILES_DEFAULT`].
     pub max_open_files: usize,
+    /// Flushes and compactions start a new segment file where the first
+    /// this-many bytes of the key change, so no segment holds keys of two
+    /// keyspaces (a `Database` sets 4, its keyspace id). A keyspace whose
+    /// keys only grow (stream records) then flushes into files that overlap
+    /// nothing below and move down the levels without being rewritten.
+    /// Default 0: files are cut by size alone.
+    pub segment_split_prefix_bytes: usize,
 }
 
 impl Default for EngineOptions {
@@ -122,6 +129,7 @@ impl Default for EngineOptions {
             mmap: true,
             background_threads: true,
             max_open_files: MAX_OPEN_FILES_DEFAULT,
+            segment_split_prefix_bytes: 0,
         }
     }
 }
@@ -239,6 +247,13 @@ impl Engine {
     pub fn path(&self) -> &Path {
         &self.shared().dir
     }
+}
+
+/// Whether `next` starts a new segment after `last` under a split prefix
+/// of `prefix_bytes` (see [`EngineOptions::segment_split_prefix_bytes`]):
+/// their first `prefix_bytes` bytes (or whole key, if shorter) differ.
+pub(crate) fn crosses_split_prefix(prefix_bytes: usize, last: &[u8], next: &[u8]) -> bool {
+    prefix_bytes > 0 && last[..last.len().min(prefix_bytes)] != next[..next.len().min(prefix_bytes)]
 }
 
 /// The file name of segment `number` (`000012.seg`).

@@ -179,19 +179,17 @@ pub(super) fn recover(
     edit.set_log_number(new_log)
         .set_last_sequence(last_sequence);
     if !recovered.is_empty() {
-        let number = versions.new_file_number();
-        let meta = super::flush::write_segment(
+        let written = super::flush::write_segments(
             fs.as_ref(),
             dir,
-            number,
+            || versions.new_file_number(),
             &options,
-            recovered.iter(
-                crate::storage::range::KeyRange::all(),
-                crate::storage::range::Direction::Forward,
-            ),
+            // No reader or snapshot exists yet: only the newest version of
+            // each key is needed.
+            super::flush::flush_entries(&recovered, last_sequence),
         )?;
-        if let Some(meta) = meta {
-            edit.add_file(super::state::file_meta(&meta, 0));
+        for meta in &written {
+            edit.add_file(super::state::file_meta(meta, 0));
         }
     }
     let version = versions.log_and_apply(&edit)?;
@@ -233,6 +231,7 @@ pub(super) fn recover(
         // Refreshed below, once the version's backlog is known.
         unthrottled: AtomicBool::new(false),
         slowdown_debt_us: std::sync::atomic::AtomicU64::new(0),
+        horizon: std::sync::atomic::AtomicU64::new(0),
         flush_rate_bytes_per_s: std::sync::atomic::AtomicU64::new(0),
         last_flush_done: Mutex::new(None),
         counters: Counters::default(),

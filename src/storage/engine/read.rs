@@ -75,8 +75,8 @@ impl Engine {
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         let shared = self.shared();
         shared.check()?;
-        let seq = shared.pipeline()?.last_visible_sequence();
-        shared.get_at(key, seq)
+        let (seq, state) = shared.read_now()?;
+        shared.get_in(&state, key, seq)
     }
 
     /// The value of `key` as of `snapshot`.
@@ -134,11 +134,10 @@ impl Engine {
     ) -> Result<EngineIter> {
         let shared = self.shared();
         shared.check()?;
-        let seq = match snapshot {
-            Some(snapshot) => snapshot.seq,
-            None => shared.pipeline()?.last_visible_sequence(),
+        let (seq, state) = match snapshot {
+            Some(snapshot) => (snapshot.seq, shared.read_state()),
+            None => shared.read_now()?,
         };
-        let state = shared.read_state();
         let mut sources: Vec<EntryIter> = Vec::new();
         sources.push(Source::Memtable(state.active.clone()).iter(&range, direction));
         for memtable in state.immutable.iter().rev() {
@@ -177,8 +176,12 @@ impl Engine {
 
 impl Shared {
     pub(super) fn get_at(&self, key: &[u8], seq: SequenceNumber) -> Result<Option<Bytes>> {
+        self.get_in(&self.read_state(), key, seq)
+    }
+
+    /// The value of `key` at `seq` in `state`.
+    fn get_in(&self, state: &ReadState, key: &[u8], seq: SequenceNumber) -> Result<Option<Bytes>> {
         self.counters.point_reads.fetch_add(1, Ordering::Relaxed);
-        let state = self.read_state();
         let memtables =
             std::iter::once(&state.active).chain(state.immutable.iter().rev().map(|m| &m.memtable));
         for memtable in memtables {

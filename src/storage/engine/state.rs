@@ -15,7 +15,7 @@ use super::open::DirectoryLock;
 use super::table::SegmentTable;
 use crate::storage::commit::CommitPipeline;
 use crate::storage::compaction::{
-    CompactionOptions, WriteControl, estimate_pending_compaction_bytes, write_control,
+    CompactionOptions, WriteControl, estimate_pending_compaction_bytes, l0_depth, write_control,
 };
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
@@ -99,6 +99,11 @@ pub(crate) struct Shared {
     /// backlog slows writes: the write path skips its throttle. Refreshed
     /// under the read-state lock whenever the read state is replaced.
     pub(super) unthrottled: AtomicBool,
+    /// The highest `oldest_snapshot` any installed flush or compaction
+    /// dropped versions below: a read at an older sequence number (taken
+    /// before that install, without a snapshot) could miss a version the
+    /// install dropped, so such a read takes a newer one (`read_now`).
+    pub(super) horizon: AtomicU64,
     /// Write delay imposed but not yet slept, in microseconds.
     pub(super) slowdown_debt_us: AtomicU64,
     /// How fast flushes drain memtables, in memtable bytes per second of
@@ -210,6 +215,34 @@ impl Shared {
         })
     }
 
+    /// Records that an install about to be published dropped versions
+    /// hidden from every reader at or after `oldest_snapshot`. Called
+    /// before the install, so a reader that sees the new read state also
+    /// sees the raised horizon.
+    pub(super) fn raise_horizon(&self, oldest_snapshot: SequenceNumber) {
+        self.horizon.fetch_max(oldest_snapshot, Ordering::AcqRel);
+    }
+
+    /// The latest visible sequence number and a read state that holds
+    /// every version a read at it needs. The sequence number is read first
+    /// (a read state taken first could miss a memtable rotated in after
+    /// it); if a flush or compaction that dropped versions newer than it
+    /// was installed in between, both are read again, and after a few such
+    /// races they are read under the snapshot registry's lock, which no
+    /// flush or compaction can compute its `oldest_snapshot` through.
+    pub(super) fn read_now(&self) -> Result<(SequenceNumber, Arc<ReadState>)> {
+        for _ in 0..READ_NOW_OPTIMISTIC_TRIES {
+            let seq = self.pipeline()?.last_visible_sequence();
+            let state = self.read_state();
+            if self.horizon.load(Ordering::Acquire) <= seq {
+                return Ok((seq, state));
+            }
+        }
+        let _registry = self.snapshots.lock();
+        let seq = self.pipeline()?.last_visible_sequence();
+        Ok((seq, self.read_state()))
+    }
+
     /// The oldest sequence number a reader may still read at.
     pub(super) fn oldest_snapshot(&self) -> Result<SequenceNumber> {
         let snapshots = self.snapshots.lock();
@@ -305,11 +338,15 @@ impl Shared {
     }
 }
 
+/// How many times [`Shared::read_now`] retries without a lock: each retry
+/// needs another install to land between two adjacent loads.
+const READ_NOW_OPTIMISTIC_TRIES: usize = 4;
+
 /// What the compaction backlog of `version` (L0 files and estimated
 /// pending compaction bytes) asks of writers.
 pub(super) fn backlog_control(version: &Version, options: &CompactionOptions) -> WriteControl {
     write_control(
-        version.level_files(0).len(),
+        l0_depth(version),
         estimate_pending_compaction_bytes(version, options),
         options,
     )

@@ -599,11 +599,19 @@ fn a_compaction_flushes_waiting_memtables_between_its_output_files() {
     let engine = open_sim(&fs, options.clone()).expect("open");
     let mut model = std::collections::BTreeMap::new();
     let mut i = 0;
+    // Even keys, then odd ones, by 150s.
     let mut put = |engine: &Engine, model: &mut std::collections::BTreeMap<_, _>| {
-        engine.put(&key(i % 300), &value(i, 1)).expect("put");
-        model.insert(key(i % 300), value(i, 1));
+        let k = (i * 2 + i / 150) % 300;
+        engine.put(&key(k), &value(i, 1)).expect("put");
+        model.insert(key(k), value(i, 1));
         i += 1;
     };
+    // Every key in L1 first, so no L0 file can move down without a merge.
+    for _ in 0..300 {
+        put(&engine, &mut model);
+    }
+    engine.compact().expect("compact");
+    assert_eq!(engine.stats().levels[0].files, 0);
     // Two L0 files: an L0 compaction is due (the trigger is 2).
     for _ in 0..2 {
         for _ in 0..150 {
@@ -643,8 +651,12 @@ fn writers_are_slowed_before_they_are_stopped() {
     options.compaction.l0_stop_writes_files = 4;
     options.compaction.write_delay_max_us = 100;
     let engine = open_sim(&fs, options).expect("open");
+    // Every file holds `shared`, so each flush deepens L0 by one.
     let l0_files_after_flush = |i: u32| {
-        engine.put(&key(i), b"v").expect("put");
+        let mut batch = WriteBatch::new();
+        batch.put(&key(i), b"v");
+        batch.put(b"shared", b"v");
+        engine.write(batch).expect("write");
         engine.flush().expect("flush");
         engine.stats().levels[0].files
     };

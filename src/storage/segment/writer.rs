@@ -158,6 +158,11 @@ impl SegmentWriter {
         self.appended_bytes + self.buffer.len() as u64 + open_block as u64
     }
 
+    /// The user key of the last entry added, if any.
+    pub(crate) fn last_key(&self) -> Option<&[u8]> {
+        (self.entry_count > 0).then_some(self.last_key.as_slice())
+    }
+
     /// How many entries were added.
     pub(crate) fn entry_count(&self) -> u64 {
         self.entry_count

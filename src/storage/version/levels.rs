@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -31,6 +31,9 @@ pub(crate) const LEVEL_COUNT: usize = 7;
 pub(crate) struct Version {
     levels: Vec<Vec<Arc<LiveFile>>>,
     compaction_pointers: Vec<Option<Bytes>>,
+    /// [`Version::l0_depth`], computed on first use: the write path asks
+    /// for it on every throttled batch.
+    l0_depth: OnceLock<usize>,
 }
 
 impl Default for Version {
@@ -45,6 +48,7 @@ impl Version {
         Self {
             levels: vec![Vec::new(); LEVEL_COUNT],
             compaction_pointers: vec![None; LEVEL_COUNT],
+            l0_depth: OnceLock::new(),
         }
     }
 
@@ -230,7 +234,37 @@ impl Version {
         Self {
             levels,
             compaction_pointers,
+            l0_depth: OnceLock::new(),
         }
+    }
+
+    /// The most L0 files that cover one key: how many L0 files a point read
+    /// may probe, and what L0's compaction trigger and write throttling
+    /// count. Files of one flush are disjoint, so this is at most the
+    /// number of flushes in L0, however many keyspaces each wrote.
+    pub(crate) fn l0_depth(&self) -> usize {
+        *self.l0_depth.get_or_init(|| {
+            // A sweep over the files' inclusive ranges: starts sort before
+            // ends at an equal key, since a range ending at `k` and one
+            // starting at `k` share it.
+            let files = self.level_files(0);
+            let mut events: Vec<(&[u8], bool)> = Vec::with_capacity(files.len() * 2);
+            for file in files {
+                events.push((file.meta().smallest.as_ref(), false));
+                events.push((file.meta().largest.as_ref(), true));
+            }
+            events.sort_unstable();
+            let (mut depth, mut deepest) = (0usize, 0usize);
+            for (_, is_end) in events {
+                if is_end {
+                    depth = depth.saturating_sub(1);
+                } else {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+            }
+            deepest
+        })
     }
 }
 
