@@ -7,7 +7,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use nimbus::objects::{BucketVersioningStatus, ObjectStoreOptions, Objects};
+use nimbus::objects::{BucketVersioningStatus, ObjectStoreOptions, Objects, PutObjectOutput};
 use nimbus::storage::sim::SimRng;
 use nimbus::time::ManualClock;
 use nimbus::{Database, DatabaseOptions};
@@ -43,6 +43,13 @@ fn setup(clock: &ManualClock) -> Database {
 
 fn clock() -> ManualClock {
     ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+}
+
+fn put(s3: &Objects<'_>, bucket: &str, key: &str, data: &[u8]) -> PutObjectOutput {
+    s3.put_object(bucket, key)
+        .body(data.to_vec())
+        .send()
+        .unwrap()
 }
 
 fn read_version(s3: &Objects<'_>, key: &str, version: &str) -> Vec<u8> {
@@ -87,11 +94,7 @@ fn twenty_versions_with_one_percent_rewritten_store_little_more_than_one() {
             let len = data.len() / 100;
             rewrite(&mut data, len, &mut rng);
         }
-        let put = s3
-            .put_object("files", "db.img")
-            .body(data.clone())
-            .send()
-            .unwrap();
+        let put = put(&s3, "files", "db.img", &data);
         versions.push((put.version_id.unwrap(), data.clone()));
         if round == 0 {
             one = s3.verify().unwrap().live_bytes;
@@ -119,21 +122,14 @@ fn insertions_and_deletions_realign_and_read_back_exactly() {
     let db = setup(&clock);
     let s3 = db.objects();
     let first = random_bytes(4 << 20, 2);
-    s3.put_object("files", "doc")
-        .body(first.clone())
-        .send()
-        .unwrap();
+    put(&s3, "files", "doc", &first);
     let one = s3.verify().unwrap().live_bytes;
     // 3,000 bytes inserted in the middle, 5,000 removed near the end.
     let mut second = first[..1_500_000].to_vec();
     second.extend_from_slice(&random_bytes(3_000, 3));
     second.extend_from_slice(&first[1_500_000..3_000_000]);
     second.extend_from_slice(&first[3_005_000..]);
-    let put = s3
-        .put_object("files", "doc")
-        .body(second.clone())
-        .send()
-        .unwrap();
+    let put = put(&s3, "files", "doc", &second);
     let added = s3.verify().unwrap().live_bytes - one;
     assert!(
         added < 16 << 10,
@@ -164,22 +160,11 @@ fn a_difference_has_the_etag_of_its_content_and_so_do_its_copies() {
     let db = setup(&clock);
     let s3 = db.objects();
     let mut data = random_bytes(2 << 20, 4);
-    s3.put_object("files", "a")
-        .body(data.clone())
-        .send()
-        .unwrap();
+    put(&s3, "files", "a", &data);
     rewrite(&mut data, 10_000, &mut SimRng::new(5));
-    let edited = s3
-        .put_object("files", "a")
-        .body(data.clone())
-        .send()
-        .unwrap();
+    let edited = put(&s3, "files", "a", &data);
     // The same bytes under a key with no history: stored whole.
-    let fresh = s3
-        .put_object("files", "b")
-        .body(data.clone())
-        .send()
-        .unwrap();
+    let fresh = put(&s3, "files", "b", &data);
     assert_eq!(edited.e_tag, fresh.e_tag);
     let copy = s3
         .copy_object("files", "c")
@@ -203,18 +188,10 @@ fn a_difference_outlives_the_version_it_was_stored_against() {
     let db = setup(&clock);
     let s3 = db.objects();
     let first = random_bytes(3 << 20, 6);
-    let old = s3
-        .put_object("files", "log")
-        .body(first.clone())
-        .send()
-        .unwrap();
+    let old = put(&s3, "files", "log", &first);
     let mut second = first.clone();
     rewrite(&mut second, 30_000, &mut SimRng::new(8));
-    let new = s3
-        .put_object("files", "log")
-        .body(second.clone())
-        .send()
-        .unwrap();
+    let new = put(&s3, "files", "log", &second);
     delete_version_and_collect(&s3, &clock, "log", old.version_id.unwrap());
     let report = s3.verify().unwrap();
     assert!(report.is_consistent(), "{report:?}");
@@ -232,17 +209,11 @@ fn unrelated_and_unversioned_rewrites_are_stored_whole_and_correct() {
     let s3 = db.objects();
     s3.create_bucket("plain").send().unwrap();
     let first = random_bytes(2 << 20, 9);
-    s3.put_object("plain", "k")
-        .body(first.clone())
-        .send()
-        .unwrap();
+    put(&s3, "plain", "k", &first);
     let one = s3.verify().unwrap().live_bytes;
     // A different body replacing it shares nothing and needs it all.
     let other = random_bytes(2 << 20, 10);
-    s3.put_object("plain", "k")
-        .body(other.clone())
-        .send()
-        .unwrap();
+    put(&s3, "plain", "k", &other);
     clock.advance(Duration::from_secs(601));
     s3.gc().unwrap();
     let report = s3.verify().unwrap();
@@ -252,10 +223,7 @@ fn unrelated_and_unversioned_rewrites_are_stored_whole_and_correct() {
     // difference from the body it replaces, which GC must then keep.
     let mut edited = other.clone();
     rewrite(&mut edited, 5_000, &mut SimRng::new(12));
-    s3.put_object("plain", "k")
-        .body(edited.clone())
-        .send()
-        .unwrap();
+    put(&s3, "plain", "k", &edited);
     clock.advance(Duration::from_secs(601));
     s3.gc().unwrap();
     assert!(s3.verify().unwrap().is_consistent());
@@ -305,11 +273,7 @@ fn random_edits_deletes_and_gc_never_change_a_version() {
             for _ in 0..1 + rng.below_usize(4) {
                 random_edit(&mut data, &mut rng);
             }
-            let put = s3
-                .put_object("files", "f")
-                .body(data.clone())
-                .send()
-                .unwrap();
+            let put = put(&s3, "files", "f", &data);
             live.push((put.version_id.unwrap(), data.clone()));
             // Now and then delete a random older version and collect.
             if step % 3 == 2 && live.len() > 2 {
