@@ -178,5 +178,5 @@ mod imp {
 }
 
 pub(crate) use imp::{
-    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, RwLock, WriteGuard,
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard, RwLock, WriteGuard,
 };
