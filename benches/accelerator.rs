@@ -37,6 +37,10 @@ use nimbus::storage::Durability;
 use nimbus::value::item_size;
 use nimbus::{AttributeValue, Database, DatabaseOptions, Item, ScalarType, item};
 
+#[path = "common/data.rs"]
+mod data;
+use data::mix;
+
 const TABLE: &str = "Bench";
 const PARTITIONS: u64 = 100;
 const SORT_KEYS: u64 = 100;
@@ -45,14 +49,6 @@ const ITEMS: u64 = PARTITIONS * SORT_KEYS;
 const ITEM_BYTES: usize = 1024;
 const REPETITIONS: usize = 5;
 const READS_PER_REPETITION: u64 = 50_000;
-
-/// splitmix64's finaliser: a deterministic stream of random numbers.
-fn mix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 fn key_of(n: u64) -> Item {
     item! { "pk" => format!("user#{:04}", n / SORT_KEYS), "sk" => n % SORT_KEYS }

@@ -26,6 +26,10 @@ use nimbus::storage::Durability;
 use nimbus::value::item_size;
 use nimbus::{AttributeValue, Database, DatabaseOptions, Item, ScalarType, item};
 
+#[path = "common/data.rs"]
+mod data;
+use data::{incompressible_text, mix};
+
 const TABLE: &str = "Bench";
 const PARTITIONS: u64 = 200;
 const SORT_KEYS: u64 = 100;
@@ -33,15 +37,6 @@ const ITEMS: u64 = PARTITIONS * SORT_KEYS;
 /// The DynamoDB size of every item the benches write.
 const ITEM_BYTES: usize = 1024;
 const SCAN_PAGE: usize = 1000;
-
-/// A bijective mix of `n` (splitmix64's finaliser): a cheap, seeded,
-/// deterministic stream of random numbers.
-fn mix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// The `n`-th random existing `(partition, sort key)`.
 fn pick(n: u64) -> (u64, u64) {
@@ -62,15 +57,7 @@ fn key(p: u64, s: u64) -> Item {
 fn full_item(p: u64, s: u64) -> Item {
     let mut item = item! { "pk" => partition_key(p), "sk" => s, "n" => 0, "kind" => "event" };
     let room = ITEM_BYTES - item_size(&item) - "payload".len();
-    let mut state = mix((p << 32) | s);
-    let payload: String = (0..room)
-        .map(|i| {
-            if i % 12 == 0 {
-                state = mix(state);
-            }
-            char::from(b'a' + ((state >> ((i % 12) * 5)) & 15) as u8)
-        })
-        .collect();
+    let payload = incompressible_text(room, (p << 32) | s);
     item.insert("payload".to_owned(), AttributeValue::S(payload));
     debug_assert_eq!(item_size(&item), ITEM_BYTES);
     item

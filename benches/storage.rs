@@ -14,18 +14,13 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use nimbus::storage::{Direction, Durability, Engine, EngineOptions, WriteBatch};
 
+#[path = "common/data.rs"]
+mod data;
+use data::mix;
+
 /// Keys loaded before the read benches (about 12 MB: fits one memtable).
 const ENTRIES: u64 = 100_000;
 const VALUE_BYTES: usize = 100;
-
-/// A bijective mix of `n` (splitmix64's finaliser), for keys spread like
-/// hashed partition keys.
-fn mix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// A 16-byte key; the read benches load even `n` only, so odd `n` miss.
 fn key(n: u64) -> [u8; 16] {

@@ -13,18 +13,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use nimbus::storage::fs::OsFileSystem;
 use nimbus::storage::segment::bench::{BenchSegment, build_segment};
 
+#[path = "common/data.rs"]
+mod data;
+use data::mix;
+
 const ENTRIES: u64 = 100_000;
 const VALUE_BYTES: usize = 100;
 const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-/// A bijective mix of `n` (splitmix64's finaliser), for keys spread like
-/// hashed partition keys.
-fn mix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// A 16-byte key; odd `n` never appear in the segment (misses).
 fn key(n: u64) -> [u8; 16] {

@@ -31,33 +31,20 @@ use cpu::{Clocks, median};
 #[path = "common/engine.rs"]
 mod engine;
 
+#[path = "common/data.rs"]
+mod data;
+use data::{incompressible_text, mix};
+
 const ITEMS: u64 = 2_000;
 const ITEM_BYTES: usize = 1024;
 const RECORDS: u64 = 10_000;
 const LATENCY_SAMPLES: usize = 2_000;
 
-/// A bijective mix of `n` (splitmix64's finaliser): a cheap, seeded,
-/// deterministic stream of random numbers.
-fn mix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// A 1 KB item whose payload does not compress.
 fn full_item(id: u64, version: u64) -> Item {
     let mut item = item! { "pk" => format!("user#{id:06}"), "v" => version };
     let room = ITEM_BYTES - item_size(&item) - "payload".len();
-    let mut state = mix(id ^ (version << 40));
-    let payload: String = (0..room)
-        .map(|i| {
-            if i % 12 == 0 {
-                state = mix(state);
-            }
-            char::from(b'a' + ((state >> ((i % 12) * 5)) & 15) as u8)
-        })
-        .collect();
+    let payload = incompressible_text(room, id ^ (version << 40));
     item.insert("payload".to_owned(), AttributeValue::S(payload));
     item
 }
