@@ -3,8 +3,9 @@
 //! with its own directory and an ephemeral port. The primary writes
 //! numbered items and prints each acknowledged one; the parent SIGKILLs it
 //! after some acknowledged writes, tells the standby to promote, and checks
-//! that the promoted standby holds every acknowledged write and accepts
-//! writes of its own.
+//! that the promoted standby holds every acknowledged write — items, and
+//! objects whose bodies travel beside the log — and accepts writes of its
+//! own.
 //!
 //! The children are this test binary re-executed on the `child` test with
 //! `NIMBUS_REPL_TCP_ROLE` set; they talk to the parent in lines on
@@ -45,6 +46,27 @@ fn key(n: u64) -> Vec<u8> {
 
 fn value(n: u64) -> Vec<u8> {
     format!("value {n}").into_bytes()
+}
+
+/// Every `OBJECT_EVERY`-th write also PUTs an object, whose body (larger
+/// than the 4 KiB inline limit) lives in a pack file, not the log.
+const OBJECT_EVERY: u64 = 4;
+const BUCKET: &str = "bodies";
+
+fn object_key(n: u64) -> String {
+    format!("object/{n:08}")
+}
+
+fn object_body(n: u64) -> Vec<u8> {
+    let mut body = Vec::with_capacity(96 << 10);
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while body.len() < 96 << 10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        body.extend_from_slice(&x.to_le_bytes());
+    }
+    body
 }
 
 fn say(line: &str) {
@@ -89,10 +111,22 @@ fn run_primary(dir: &Path, standby: SocketAddr) {
     .unwrap();
     node.add_standby(STANDBY);
     keep_ticking(&node);
-    let engine = node.database().unwrap().engine().clone();
+    let db = node.database().unwrap();
+    db.objects().create_bucket(BUCKET).send().unwrap();
+    let engine = db.engine().clone();
     // Writes until killed; the bound only stops a child the parent lost.
     for n in 0..100_000 {
-        match engine.put(&key(n), &value(n)) {
+        let object = if n % OBJECT_EVERY == 0 {
+            db.objects()
+                .put_object(BUCKET, object_key(n))
+                .body(object_body(n))
+                .send()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
+        match object.and_then(|()| engine.put(&key(n), &value(n)).map_err(|e| e.to_string())) {
             Ok(_) => say(&format!("ACK {n}")),
             Err(e) => {
                 say(&format!("ERR {n} {e}"));
@@ -121,16 +155,42 @@ fn run_standby(dir: &Path) {
     let last: u64 = next().strip_prefix("PROMOTE ").unwrap().parse().unwrap();
     let epoch = node.promote().unwrap();
     say(&format!("PROMOTED {epoch}"));
-    let engine = node.database().unwrap().engine().clone();
+    let db = node.database().unwrap();
+    let engine = db.engine().clone();
     // A few past the last acknowledged one: writes in flight at the kill
     // may or may not have arrived, and either is correct.
     for n in 0..=last + 5 {
-        match engine.get(&key(n)).unwrap() {
-            Some(v) if v.as_ref() == value(n).as_slice() => say(&format!("HAVE {n}")),
-            Some(_) => say(&format!("WRONG {n}")),
-            None => say(&format!("MISSING {n}")),
+        let object = if n % OBJECT_EVERY == 0 {
+            match db.objects().get_object(BUCKET, object_key(n)).send() {
+                Ok(got) => Some(got.body.collect().unwrap().to_vec() == object_body(n)),
+                Err(_) => None,
+            }
+        } else {
+            Some(true)
+        };
+        match (engine.get(&key(n)).unwrap(), object) {
+            (Some(v), Some(true)) if v.as_ref() == value(n).as_slice() => {
+                say(&format!("HAVE {n}"));
+            }
+            (None, _) => say(&format!("MISSING {n}")),
+            // The item is there, its object is not: only possible for the
+            // write in flight at the kill (the object goes first).
+            (Some(_), None) if n > last => say(&format!("MISSING {n}")),
+            _ => say(&format!("WRONG {n}")),
         }
     }
+    // The promoted standby stores objects of its own next to the shipped.
+    db.objects()
+        .put_object(BUCKET, "after-failover")
+        .body(object_body(u64::MAX))
+        .send()
+        .unwrap();
+    let got = db
+        .objects()
+        .get_object(BUCKET, "after-failover")
+        .send()
+        .unwrap();
+    assert_eq!(got.body.collect().unwrap().to_vec(), object_body(u64::MAX));
     // The new primary takes writes (asynchronous: it has no standby now).
     engine.put(b"after-failover", b"yes").unwrap();
     assert_eq!(

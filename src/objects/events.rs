@@ -300,6 +300,19 @@ impl EventHub {
         })
     }
 
+    /// Loads the subscriptions and outbox position again, after replicated
+    /// batches changed them (a replica, or a standby about to be promoted);
+    /// handlers stay.
+    pub(crate) fn reload(&self, engine: &Engine) -> Result<()> {
+        let fresh = Self::open(engine)?;
+        *self.by_bucket.write() = fresh.by_bucket.into_inner();
+        self.next_sequence
+            .fetch_max(fresh.next_sequence.into_inner(), Ordering::Relaxed);
+        self.next_subscription_id
+            .fetch_max(fresh.next_subscription_id.into_inner(), Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Adds an outbox row for every subscription of the bucket that wants
     /// `event` to `batch`.
     pub(crate) fn record(

@@ -137,7 +137,7 @@ impl StoreInner {
     }
 
     /// Every chunk row: (tier, hash) → location.
-    fn chunk_rows(&self) -> Result<HashMap<(Tier, ChunkHash), ChunkLocation>> {
+    pub(super) fn chunk_rows(&self) -> Result<HashMap<(Tier, ChunkHash), ChunkLocation>> {
         let mut rows = HashMap::new();
         for row in
             self.engine

@@ -64,6 +64,7 @@ mod names;
 mod pack;
 mod put;
 mod record;
+pub(crate) mod replica;
 mod restore;
 mod store;
 mod subscribe;
@@ -114,8 +115,8 @@ pub use multipart_list::{
 };
 pub use put::{PutObject, PutObjectOutput};
 pub use restore::RestoreObject;
-pub(crate) use store::StoreInner;
 pub use store::{ObjectStore, ObjectStoreOptions};
+pub(crate) use store::{StoreInner, into_storage_error};
 pub use subscribe::CreateSubscription;
 pub use types::{
     BucketVersioningStatus, DefaultRetention, MetadataDirective, ObjectLockMode,

@@ -34,6 +34,8 @@ use super::record::{ChunkLocation, Codec};
 use super::types::Tier;
 use crate::storage::fs::{FileSystem, ReadFile, WriteFile};
 
+mod replica;
+
 const PACK_MAGIC: &[u8; 8] = b"NMBSPACK";
 const PACK_FORMAT: u32 = 1;
 pub(crate) const PACK_HEADER_BYTES: u64 = 16;
@@ -140,6 +142,8 @@ pub(crate) struct PackSet {
     readers: RwLock<HashMap<u64, Arc<dyn ReadFile>>>,
     /// The first failed sync: every later append or sync fails with it.
     poisoned: Mutex<Option<Error>>,
+    /// Files a replica writes its primary's entries into (`replica`).
+    placed: Mutex<replica::PlacedFiles>,
 }
 
 impl PackSet {
@@ -172,6 +176,7 @@ impl PackSet {
             active: [Mutex::new(None), Mutex::new(None)],
             readers: RwLock::new(HashMap::new()),
             poisoned: Mutex::new(None),
+            placed: Mutex::new(replica::PlacedFiles::new()),
         })
     }
 
@@ -288,11 +293,7 @@ impl PackSet {
             .fs
             .create(&path)
             .map_err(|error| Error::io("create", &path, error))?;
-        let mut header = [0u8; PACK_HEADER_BYTES as usize];
-        header[..8].copy_from_slice(PACK_MAGIC);
-        header[8..12].copy_from_slice(&PACK_FORMAT.to_le_bytes());
-        header[12] = tier as u8;
-        file.append(&header)
+        file.append(&pack_header(tier))
             .map_err(|error| Error::io("append", &path, error))?;
         if self.sync {
             // The name must be durable before any chunk in it is referenced.
@@ -529,6 +530,7 @@ impl PackSet {
     /// Removes pack `id` (nothing may reference it any more).
     pub(crate) fn remove(&self, id: u64) -> Result<()> {
         self.readers.write().remove(&id);
+        self.forget_placed(id);
         let path = self.path(id);
         self.fs
             .remove_file(&path)
@@ -540,6 +542,15 @@ impl PackSet {
         }
         Ok(())
     }
+}
+
+/// The 16-byte header of a pack of `tier`.
+fn pack_header(tier: Tier) -> [u8; PACK_HEADER_BYTES as usize] {
+    let mut header = [0u8; PACK_HEADER_BYTES as usize];
+    header[..8].copy_from_slice(PACK_MAGIC);
+    header[8..12].copy_from_slice(&PACK_FORMAT.to_le_bytes());
+    header[12] = tier as u8;
+    header
 }
 
 /// The bytes `start..end` of `reader`, without a copy when it is mapped.

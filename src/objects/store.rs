@@ -265,15 +265,7 @@ impl ObjectStore {
         };
         let chunker = Arc::new(chunker_for(&config));
         let events = EventHub::open(engine)?;
-        let mut buckets = HashMap::new();
-        for row in engine.prefix(
-            &keys::tag_prefix(keys::TAG_BUCKET),
-            Direction::Forward,
-            None,
-        )? {
-            let (key, value) = row?;
-            buckets.insert(keys::parse_bucket(&key)?, BucketRecord::decode(&value)?);
-        }
+        let buckets = load_buckets(engine)?;
         Ok(Self {
             inner: Arc::new(StoreInner {
                 engine: engine.clone(),
@@ -292,6 +284,21 @@ impl ObjectStore {
 }
 
 impl ObjectStore {
+    /// Reads the store's in-memory catalogue state (configuration and
+    /// chunker, buckets, subscriptions) again from the engine: on a
+    /// replica, after replicated batches changed those rows.
+    pub(crate) fn reload(&self) -> Result<()> {
+        let inner = &self.inner;
+        let _gate = inner.gate.write();
+        if let Some(bytes) = inner.engine.get(&keys::config())? {
+            let config = StoreConfig::decode(&bytes)?;
+            *inner.chunker.write() = Arc::new(chunker_for(&config));
+            *inner.config.write() = config;
+        }
+        *inner.buckets.write() = load_buckets(&inner.engine)?;
+        inner.events.reload(&inner.engine)
+    }
+
     /// Adds the store to a whole-database checkpoint in `target`:
     /// `engine_checkpoint` copies the catalogue (object rows and chunk
     /// locations), then every pack is hard-linked under
@@ -314,6 +321,20 @@ impl ObjectStore {
     }
 }
 
+/// Every bucket record, by name.
+fn load_buckets(engine: &Engine) -> Result<HashMap<String, BucketRecord>> {
+    let mut buckets = HashMap::new();
+    for row in engine.prefix(
+        &keys::tag_prefix(keys::TAG_BUCKET),
+        Direction::Forward,
+        None,
+    )? {
+        let (key, value) = row?;
+        buckets.insert(keys::parse_bucket(&key)?, BucketRecord::decode(&value)?);
+    }
+    Ok(buckets)
+}
+
 fn chunker_for(config: &StoreConfig) -> Chunker {
     let o = &config.options;
     Chunker::new(
@@ -324,9 +345,9 @@ fn chunker_for(config: &StoreConfig) -> Chunker {
     )
 }
 
-/// The engine error an open failure is reported as (`Database::open`
-/// returns storage errors).
-fn into_storage_error(error: Error) -> StorageError {
+/// The engine error an object-store error is reported as where storage
+/// errors are expected (`Database::open`, replication's apply).
+pub(crate) fn into_storage_error(error: Error) -> StorageError {
     match error {
         Error::Storage(error) => error,
         Error::Corruption {

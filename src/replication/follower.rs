@@ -4,9 +4,11 @@
 //! gap to fill, and a gap or a heartbeat showing the follower behind
 //! makes it subscribe again. Also the message dispatch and periodic work.
 
+use super::bodies::Readiness;
 use super::frame::{AckLevel, Frame, Message, NodeId, Progress};
 use super::node::{NodeInner, PENDING_FRAMES_MAX, ReplicationEvent, Role};
 use super::transport::Endpoint;
+use crate::objects::replica;
 use crate::partition::{CATALOGUE_KEYSPACE, keyspace_prefix};
 use crate::storage::StorageError;
 
@@ -14,7 +16,10 @@ impl Endpoint for NodeInner {
     fn receive(&self, from: NodeId, message: Message) {
         if matches!(
             message,
-            Message::Frame(_) | Message::Heartbeat { .. } | Message::Welcome { .. }
+            Message::Frame(_)
+                | Message::Chunk { .. }
+                | Message::Heartbeat { .. }
+                | Message::Welcome { .. }
         ) && self.stopped_by_failure()
         {
             return;
@@ -54,6 +59,14 @@ impl Endpoint for NodeInner {
                 data,
             } => self.on_snapshot_chunk(from, id, file, &name, offset, file_len, &data),
             Message::SnapshotGone { id } => self.on_snapshot_gone(from, id),
+            Message::Chunk {
+                epoch,
+                tier,
+                hash,
+                pack,
+                offset,
+                entry,
+            } => self.on_chunk(from, epoch, (tier, hash, pack, offset), entry),
         }
     }
 }
@@ -203,14 +216,31 @@ impl NodeInner {
                 durable = false;
             }
             let applied = frame.batch().and_then(|batch| {
+                if let Readiness::Missing = self.bodies_ready(&db, &batch)? {
+                    return Ok(None);
+                }
                 touched_catalogue |= batch
                     .iter()
                     .any(|op| op.key.starts_with(&keyspace_prefix(CATALOGUE_KEYSPACE)));
-                db.engine().apply_replicated(frame.sequence, batch, durable)
+                let effects = replica::effects(&batch);
+                let last = db
+                    .engine()
+                    .apply_replicated(frame.sequence, batch, durable)?;
+                self.after_bodies_applied(&db, effects);
+                Ok(Some(last))
             });
             let mut state = self.state.lock();
             match applied {
-                Ok(last) => {
+                Ok(None) => {
+                    // A chunk it names has not arrived: ask for the frames
+                    // from here again (the source re-sends their chunks).
+                    state.pending.clear();
+                    state.asked_from = None;
+                    drop(state);
+                    self.subscribe(from);
+                    return;
+                }
+                Ok(Some(last)) => {
                     if last >= state.last_sequence {
                         state.last_sequence = last;
                         state.last_checksum = Some(frame.checksum);
@@ -240,7 +270,6 @@ impl NodeInner {
             self.state.lock().catalogue_dirty = true;
             self.refresh_catalogue();
         }
-        let _ = from;
     }
 
     /// Re-reads the kv catalogue after replicated batches changed it.

@@ -17,6 +17,7 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::storage::{StorageError, WriteBatch};
@@ -144,6 +145,28 @@ pub struct Progress {
 pub enum Message {
     /// Source → follower: a batch.
     Frame(Frame),
+    /// Source → follower, ahead of a frame whose batch names an object
+    /// chunk (a `C` row): the pack entry holding it exactly as the source
+    /// stores it, for the follower to write at the same pack and offset.
+    /// Object bodies live in pack files, not in the log, so this is how
+    /// they reach replicas; the follower applies the frame only once every
+    /// chunk it names is in place, intact and synced.
+    Chunk {
+        /// The source's epoch.
+        epoch: u64,
+        /// The chunk's storage tier (0 hot, 1 cold).
+        tier: u8,
+        /// Its BLAKE3 hash.
+        hash: [u8; 32],
+        /// The pack the frame's row names.
+        pack: u64,
+        /// The entry's offset in that pack.
+        offset: u64,
+        /// The entry (52-byte header and stored bytes); empty when the
+        /// source no longer has the chunk (a later batch freed it), so the
+        /// frame may apply without it.
+        entry: Bytes,
+    },
     /// Source → follower: the source's epoch and last sequence number, so
     /// a follower that lost the last frames notices and asks again.
     Heartbeat {

@@ -10,7 +10,8 @@
 //!   [`TcpTransport`] between processes (messages encoded by `wire`;
 //!   [`fuzz`] is the fuzz entry point for everything read off the network);
 //! - `node`: [`ReplicationNode`], its roles and public API; `source` (the
-//!   shipping side: the commit hook, quorum waits, subscriptions),
+//!   shipping side: the commit hook, quorum waits, subscriptions), `bodies`
+//!   (object-store chunks shipped ahead of the frames naming them),
 //!   `follower` (the applying side), `snapshot` (chunked resumable
 //!   snapshots), `transfer` (the durable record that lets a snapshot
 //!   transfer resume after the replica restarts), `retained` (the retained
@@ -32,15 +33,13 @@
 //!   accepting writes. A promotion persists its epoch before it acts.
 //! - *Idempotence*: a frame applied twice is a no-op (the engine refuses
 //!   to re-commit a sequence number it has).
-//!
-//! Limit: what is replicated is the engine's log — kv tables with their
-//! indexes, stream records and catalogue. The object store's bodies live in
-//! pack files beside the log (value separation, `docs/format-objects.md`),
-//! which neither frames nor snapshots carry, and a replica does not reload
-//! the store's bucket list; so a replica (and a promoted standby) does not
-//! serve objects. Replicate objects by copying buckets at the application
-//! level until pack shipping exists.
+//! - *Object bodies*: the object store keeps bodies in pack files beside
+//!   the log, so a frame that names chunks is preceded by their pack
+//!   entries, which the follower writes at the same pack and offset and
+//!   syncs before it applies the frame (`bodies`;
+//!   `docs/format-replication.md`, "Object bodies").
 
+mod bodies;
 mod epoch;
 mod error;
 pub mod failover;
@@ -58,6 +57,8 @@ mod transfer;
 pub mod transport;
 mod wire;
 
+#[cfg(test)]
+mod bodies_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

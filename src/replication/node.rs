@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::bodies::BodyState;
 use super::epoch::EpochRecord;
 use super::error::{ReplicationError, Result};
 use super::frame::{AckLevel, Frame, Message, NodeId, Progress};
@@ -216,6 +217,13 @@ pub struct ReplicationStats {
     /// Snapshot transfers taken up again after a restart of this node
     /// (from the chunks already staged, not from the start).
     pub snapshots_resumed: u64,
+    /// Object chunks sent ahead of the frames naming them.
+    pub chunks_sent: u64,
+    /// Object chunks written here, as shipped.
+    pub chunks_placed: u64,
+    /// Frames held back because a chunk they name had not arrived (the
+    /// follower subscribed again to have it re-sent).
+    pub frames_awaiting_chunks: u64,
 }
 
 /// One follower's position as its source sees it.
@@ -323,6 +331,8 @@ pub(crate) struct NodeInner {
     /// Serialises applying replicated frames (never held with `state`
     /// across the apply's I/O... `state` is taken briefly inside).
     pub(crate) apply: Mutex<()>,
+    /// What a follower keeps about shipped object chunks (`bodies`).
+    pub(crate) bodies: Mutex<BodyState>,
     /// The retained frames' copy on disk (see `retained`); `None` until
     /// the database is open.
     pub(crate) retained_log: Mutex<Option<RetainedLog>>,
@@ -396,6 +406,7 @@ impl ReplicationNode {
                 events: VecDeque::new(),
             }),
             apply: Mutex::new(()),
+            bodies: Mutex::new(BodyState::default()),
             retained_log: Mutex::new(None),
             weak: weak.clone(),
         });

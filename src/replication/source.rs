@@ -23,6 +23,10 @@ const RETRANSMIT_INTERVAL: Duration = Duration::from_millis(20);
 /// the follower acknowledges (a heartbeat shows it is still behind).
 const CATCH_UP_FRAMES_MAX: usize = 1_024;
 
+/// The most object-chunk bytes sent in answer to one subscription (at
+/// least one frame's are).
+const CATCH_UP_CHUNK_BYTES_MAX: usize = 64 << 20;
+
 impl NodeInner {
     /// Installs the replication hook on `engine`.
     pub(crate) fn install_hook_on(&self, engine: &Engine) -> Result<(), StorageError> {
@@ -39,7 +43,7 @@ impl NodeInner {
     /// on a synchronous primary, waits for the quorum.
     fn ship(&self, group: &[CommittedBatch]) -> Result<(), StorageError> {
         let now = self.transport.now_micros();
-        let (frames, targets, wait) = {
+        let (epoch, frames, targets, wait) = {
             let mut state = self.state.lock();
             let epoch = state.epochs.epoch;
             if let Role::Fenced { newer } = state.role {
@@ -71,15 +75,32 @@ impl NodeInner {
                 .map(|(&id, _)| id)
                 .collect();
             state.stats.frames_sent += (frames.len() * targets.len()) as u64;
-            (frames, targets, policy.map(|p| (p, state.last_sequence)))
+            (
+                epoch,
+                frames,
+                targets,
+                policy.map(|p| (p, state.last_sequence)),
+            )
         };
         // Commit groups reach the hook one at a time, so the disk copy
         // keeps their order.
         if let Some(log) = self.retained_log.lock().as_mut() {
             log.append(&frames);
         }
+        // Object bodies go ahead of the frames naming them.
+        let chunks: Vec<Vec<Message>> = if targets.is_empty() {
+            Vec::new()
+        } else {
+            group
+                .iter()
+                .map(|committed| self.chunk_messages(epoch, &committed.batch))
+                .collect()
+        };
         for &to in &targets {
-            for frame in &frames {
+            for (i, frame) in frames.iter().enumerate() {
+                for chunk in chunks.get(i).into_iter().flatten() {
+                    self.transport.send(self.options.id, to, chunk.clone());
+                }
                 self.transport
                     .send(self.options.id, to, Message::Frame(frame.clone()));
             }
@@ -237,9 +258,22 @@ impl NodeInner {
         };
         drop(state);
         self.transport.send(self.options.id, from, welcome);
+        let mut chunk_bytes = 0;
         for frame in frames {
+            if let Ok(batch) = frame.batch() {
+                for chunk in self.chunk_messages(own_epoch, &batch) {
+                    if let Message::Chunk { entry, .. } = &chunk {
+                        chunk_bytes += entry.len();
+                    }
+                    self.transport.send(self.options.id, from, chunk);
+                }
+            }
             self.transport
                 .send(self.options.id, from, Message::Frame(frame));
+            if chunk_bytes >= CATCH_UP_CHUNK_BYTES_MAX {
+                // The rest follow as the follower acknowledges.
+                break;
+            }
         }
     }
 

@@ -17,20 +17,20 @@ use crate::{DatabaseOptions, ScalarType, item};
 
 /// A replication group on one in-process network, each node on its own
 /// simulated disk.
-struct Group {
-    net: Arc<MemoryNetwork>,
+pub(super) struct Group {
+    pub(super) net: Arc<MemoryNetwork>,
     disks: Vec<Arc<SimFileSystem>>,
 }
 
 impl Group {
-    fn new(seed: u64, faults: Faults, nodes: usize) -> Self {
+    pub(super) fn new(seed: u64, faults: Faults, nodes: usize) -> Self {
         Self {
             net: MemoryNetwork::new(seed, faults),
             disks: (0..nodes).map(|_| Arc::new(SimFileSystem::new())).collect(),
         }
     }
 
-    fn options(id: NodeId, sync: Option<SyncPolicy>) -> NodeOptions {
+    pub(super) fn options(id: NodeId, sync: Option<SyncPolicy>) -> NodeOptions {
         let mut options = NodeOptions::new(id);
         options.database = DatabaseOptions::default()
             .background_threads(false)
@@ -40,11 +40,11 @@ impl Group {
         options
     }
 
-    fn fs(&self, id: NodeId) -> Arc<dyn FileSystem> {
+    pub(super) fn fs(&self, id: NodeId) -> Arc<dyn FileSystem> {
         Arc::clone(&self.disks[id as usize]) as Arc<dyn FileSystem>
     }
 
-    fn primary(&self, id: NodeId, sync: Option<SyncPolicy>) -> ReplicationNode {
+    pub(super) fn primary(&self, id: NodeId, sync: Option<SyncPolicy>) -> ReplicationNode {
         ReplicationNode::open_primary(
             self.fs(id),
             Path::new("/db"),
@@ -54,7 +54,12 @@ impl Group {
         .unwrap()
     }
 
-    fn replica(&self, id: NodeId, source: NodeId, options: NodeOptions) -> ReplicationNode {
+    pub(super) fn replica(
+        &self,
+        id: NodeId,
+        source: NodeId,
+        options: NodeOptions,
+    ) -> ReplicationNode {
         ReplicationNode::open_replica(
             self.fs(id),
             Path::new("/db"),
@@ -66,7 +71,7 @@ impl Group {
     }
 
     /// Ticks every node and delivers until the network is quiet.
-    fn settle(&self, nodes: &[&ReplicationNode]) {
+    pub(super) fn settle(&self, nodes: &[&ReplicationNode]) {
         for _ in 0..50 {
             for node in nodes {
                 node.tick();
@@ -77,7 +82,7 @@ impl Group {
     }
 }
 
-fn sync_policy() -> SyncPolicy {
+pub(super) fn sync_policy() -> SyncPolicy {
     SyncPolicy {
         timeout: Duration::from_millis(200),
         ..SyncPolicy::default()

@@ -8,6 +8,8 @@
 //! carried, not checked, here: the follower checks them (`Frame::is_intact`)
 //! exactly as it does for in-process delivery.
 
+use bytes::Bytes;
+
 use super::frame::{AckLevel, Frame, Message, NodeId, Progress};
 
 /// Why bytes are not a message.
@@ -25,6 +27,7 @@ const NEED_SNAPSHOT: u8 = 7;
 const SNAPSHOT_REQUEST: u8 = 8;
 const SNAPSHOT_CHUNK: u8 = 9;
 const SNAPSHOT_GONE: u8 = 10;
+const CHUNK: u8 = 11;
 
 /// Encodes `message` from `from` to `to`, appending to `out`.
 pub(crate) fn encode(from: NodeId, to: NodeId, message: &Message, out: &mut Vec<u8>) {
@@ -125,6 +128,22 @@ pub(crate) fn encode(from: NodeId, to: NodeId, message: &Message, out: &mut Vec<
             out.push(SNAPSHOT_GONE);
             put_u64(out, *id);
         }
+        Message::Chunk {
+            epoch,
+            tier,
+            hash,
+            pack,
+            offset,
+            entry,
+        } => {
+            out.push(CHUNK);
+            put_u64(out, *epoch);
+            out.push(*tier);
+            out.extend_from_slice(hash);
+            put_u64(out, *pack);
+            put_u64(out, *offset);
+            put_bytes(out, entry);
+        }
     }
 }
 
@@ -204,6 +223,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(NodeId, NodeId, Message), WireErro
             data: r.bytes()?.to_vec(),
         },
         SNAPSHOT_GONE => Message::SnapshotGone { id: r.u64()? },
+        CHUNK => Message::Chunk {
+            epoch: r.u64()?,
+            tier: r.u8()?,
+            hash: r.hash()?,
+            pack: r.u64()?,
+            offset: r.u64()?,
+            entry: Bytes::copy_from_slice(r.bytes()?),
+        },
         _ => return Err(WireError("unknown message tag")),
     };
     if !r.bytes.is_empty() {
@@ -266,6 +293,12 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(buf))
     }
 
+    fn hash(&mut self) -> Result<[u8; 32], WireError> {
+        let mut buf = [0u8; 32];
+        buf.copy_from_slice(self.take(32)?);
+        Ok(buf)
+    }
+
     fn bytes(&mut self) -> Result<&'a [u8], WireError> {
         let len = self.u32()? as usize;
         self.take(len)
@@ -311,6 +344,22 @@ mod tests {
             Message::Heartbeat {
                 epoch: 3,
                 last_sequence: 99,
+            },
+            Message::Chunk {
+                epoch: 2,
+                tier: 1,
+                hash: [7; 32],
+                pack: 12,
+                offset: 4096,
+                entry: Bytes::from_static(b"entry bytes"),
+            },
+            Message::Chunk {
+                epoch: 2,
+                tier: 0,
+                hash: [0; 32],
+                pack: 1,
+                offset: 16,
+                entry: Bytes::new(),
             },
             Message::Welcome {
                 epoch: 4,

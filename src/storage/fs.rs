@@ -84,12 +84,29 @@ pub trait WriteFile: Send + fmt::Debug {
     fn start_writeback(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Writes all of `buf` at `offset` (overwriting, or extending the
+    /// file with zeros up to `offset` first), without moving the logical
+    /// length: how a replica places an entry its primary appended at a
+    /// known position of a pack file.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()>;
     /// The logical length: where the next append writes.
     fn len(&self) -> u64;
     /// Whether nothing has been appended.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// [`WriteFile::write_at`] for files held in a `Vec` (the file systems of
+/// tests and fuzz targets).
+pub(crate) fn write_into_vec(data: &mut Vec<u8>, offset: u64, buf: &[u8]) -> io::Result<()> {
+    let start = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+    let end = start + buf.len();
+    if data.len() < end {
+        data.resize(end, 0);
+    }
+    data[start..end].copy_from_slice(buf);
+    Ok(())
 }
 
 /// A file open for positional reads. Files read through this trait are
@@ -256,6 +273,22 @@ impl WriteFile for OsWriteFile {
         self.file.sync_data()
     }
 
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.write_all_at(buf, offset)?;
+        }
+        #[cfg(not(unix))]
+        {
+            self.file.seek(io::SeekFrom::Start(offset))?;
+            self.file.write_all(buf)?;
+            self.file.seek(io::SeekFrom::Start(self.len))?;
+        }
+        self.size = self.size.max(offset + buf.len() as u64);
+        Ok(())
+    }
+
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.file.set_len(len)?;
         self.file.seek(io::SeekFrom::Start(len))?;
@@ -401,6 +434,24 @@ mod tests {
         assert_eq!(fs.open_read(&dir.path().join("c")).unwrap().len(), 7);
         fs.remove_file(&path).unwrap();
         assert!(!fs.exists(&path));
+    }
+
+    #[test]
+    fn write_at_fills_a_hole_without_moving_the_append_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = OsFileSystem::default();
+        let path = dir.path().join("sparse");
+        let mut file = fs.create(&path).unwrap();
+        file.append(b"head").unwrap();
+        file.write_at(10, b"tail").unwrap();
+        file.write_at(6, b"mid").unwrap();
+        assert_eq!(file.len(), 4);
+        file.append(b"!!").unwrap();
+        file.sync_data().unwrap();
+        let read = fs.open_read(&path).unwrap();
+        let mut all = vec![0; 14];
+        read.read_exact_at(&mut all, 0).unwrap();
+        assert_eq!(&all, b"head!!mid\0tail");
     }
 
     #[test]

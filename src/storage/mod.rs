@@ -45,3 +45,4 @@ pub use engine::{
 pub use error::{Result, StorageError};
 pub use range::Direction;
 pub use segment::SegmentOptions;
+pub(crate) use types::EntryKind;

@@ -289,6 +289,12 @@ impl WriteFile for MemWriteFile {
         Ok(())
     }
 
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.mutate()?;
+        crate::storage::fs::write_into_vec(&mut disk.inodes[self.inode].data, offset, buf)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         let mut disk = self.disk.lock();
         disk.mutate()?;

@@ -27,6 +27,9 @@ impl WriteFile for VecFile {
         self.0.lock().extend_from_slice(buf);
         Ok(())
     }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        crate::storage::fs::write_into_vec(&mut self.0.lock(), offset, buf)
+    }
     fn sync_data(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -171,11 +171,11 @@ impl SimWriteFile {
         }
         f(&mut state)
     }
-}
 
-impl WriteFile for SimWriteFile {
-    fn append(&mut self, buf: &[u8]) -> io::Result<()> {
-        let start = usize::try_from(self.position).map_err(|_| too_large())?;
+    /// Writes `buf` at `offset` of the volatile image (a write fault may
+    /// fire); returns where it ended.
+    fn write_bytes(&self, offset: u64, buf: &[u8]) -> io::Result<usize> {
+        let start = usize::try_from(offset).map_err(|_| too_large())?;
         let end = start.checked_add(buf.len()).ok_or_else(too_large)?;
         self.with_state(|state| {
             if tick(&mut state.faults.write_countdown) {
@@ -193,8 +193,19 @@ impl WriteFile for SimWriteFile {
             state.stats.appended_bytes += buf.len() as u64;
             Ok(())
         })?;
+        Ok(end)
+    }
+}
+
+impl WriteFile for SimWriteFile {
+    fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        let end = self.write_bytes(self.position, buf)?;
         self.position = end as u64;
         Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        self.write_bytes(offset, buf).map(|_| ())
     }
 
     fn sync_data(&mut self) -> io::Result<()> {

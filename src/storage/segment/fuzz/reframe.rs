@@ -46,6 +46,10 @@ impl WriteFile for MemoryWriteFile {
         Ok(())
     }
 
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        crate::storage::fs::write_into_vec(&mut self.0.lock(), offset, buf)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         Ok(())
     }
