@@ -76,9 +76,10 @@ const PACK_DIGITS_MAX: usize = 20;
 
 /// Whether a file name sent by a source may be staged: a plain name (no
 /// path separator or parent reference) other than the epoch record
-/// (which the follower writes itself), or a pack file (`pack_name`).
+/// (which the follower writes itself) and the packs directory, or a pack
+/// file (`pack_name`).
 pub(crate) fn safe_name(name: &str) -> bool {
-    pack_name(name) || (plain_name(name) && !name.starts_with(EPOCH_FILE_NAME))
+    pack_name(name) || (plain_name(name) && !name.starts_with(EPOCH_FILE_NAME) && name != PACKS_DIR)
 }
 
 /// Whether `name` is exactly `objects/<digits>.pack`: the one form of
@@ -670,3 +671,7 @@ pub(crate) fn remove_files(fs: &dyn FileSystem, dir: &Path) {
         let _ = fs.sync_dir(dir);
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
