@@ -319,6 +319,30 @@ impl ObjectStore {
             .link_into(&target.join(OBJECTS_DIR))
             .map_err(into_storage_error)
     }
+
+    /// [`checkpoint`](Self::checkpoint) for a caller that must never wait
+    /// for the gate: `Ok(false)`, with nothing written, when a writer
+    /// holds it or waits for it. A replication source takes its snapshots
+    /// on the thread that delivers acknowledgements (or, in process, on a
+    /// committing thread), and a GC sweep or bucket change holds the gate
+    /// for writing while its commit waits for exactly such an
+    /// acknowledgement; waiting here would stall both until the commit
+    /// timed out.
+    pub(crate) fn try_checkpoint(
+        &self,
+        target: &Path,
+        engine_checkpoint: impl FnOnce() -> crate::storage::Result<()>,
+    ) -> crate::storage::Result<bool> {
+        let Some(_gate) = self.inner.gate.try_read() else {
+            return Ok(false);
+        };
+        engine_checkpoint()?;
+        self.inner
+            .packs
+            .link_into(&target.join(OBJECTS_DIR))
+            .map_err(into_storage_error)?;
+        Ok(true)
+    }
 }
 
 /// Every bucket record, by name.

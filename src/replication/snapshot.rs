@@ -9,6 +9,14 @@
 //! transfer record counts it, then closes its database, replaces its
 //! files, records the source's epoch history, reopens read-only and
 //! subscribes from the snapshot's last sequence number.
+//!
+//! A snapshot is a whole-database checkpoint: the engine's files by name,
+//! and the object store's pack files as `objects/<number>.pack`, linked
+//! while the store's gate is held so no GC moves a chunk between the
+//! catalogue copy and the links. The follower installs each pack under
+//! the same number, byte for byte, so every chunk location in the
+//! snapshot's catalogue names the same bytes on the follower, and it
+//! drops its own packs the snapshot does not have.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +24,7 @@ use super::epoch::{EPOCH_FILE_NAME, EpochRecord};
 use super::frame::{Message, NodeId};
 use super::node::{NodeInner, NodeState, ReplicationEvent, Role};
 use super::transfer;
+use crate::Database;
 use crate::storage::StorageError;
 use crate::storage::fs::FileSystem;
 
@@ -56,15 +65,63 @@ pub(crate) struct Incoming {
     pub(crate) partial: Option<String>,
 }
 
-/// Whether a file name sent by a source may be staged: no path
-/// separator or parent reference, and never the epoch record (which the
-/// follower writes itself).
+/// The subdirectory of a database, a checkpoint and a staging directory
+/// that holds the object store's pack files (the object store's
+/// `OBJECTS_DIR`).
+const PACKS_DIR: &str = "objects";
+/// The pack files' name suffix.
+const PACK_SUFFIX: &str = ".pack";
+/// The most digits a pack number has in a name (`u64::MAX` has 20).
+const PACK_DIGITS_MAX: usize = 20;
+
+/// Whether a file name sent by a source may be staged: a plain name (no
+/// path separator or parent reference) other than the epoch record
+/// (which the follower writes itself) and the packs directory, or a pack
+/// file (`pack_name`).
 pub(crate) fn safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains('/')
-        && !name.contains('\\')
-        && !name.contains("..")
-        && !name.starts_with(EPOCH_FILE_NAME)
+    pack_name(name) || (plain_name(name) && !name.starts_with(EPOCH_FILE_NAME) && name != PACKS_DIR)
+}
+
+/// Whether `name` is exactly `objects/<digits>.pack`: the one form of
+/// name with a separator a snapshot may carry.
+pub(crate) fn pack_name(name: &str) -> bool {
+    name.strip_prefix(PACKS_DIR)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.strip_suffix(PACK_SUFFIX))
+        .is_some_and(|digits| {
+            (1..=PACK_DIGITS_MAX).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// A name of a file directly in a directory: no separator, no parent
+/// reference.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
+}
+
+/// The files of a checkpoint (or of a complete staging directory) in
+/// `dir` as a snapshot lists them: each file directly in `dir` by name,
+/// then each pack as `objects/<name>`. Other subdirectories are not part
+/// of a checkpoint and are skipped.
+fn snapshot_files(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut packs = Vec::new();
+    for name in fs.list_dir(dir)? {
+        let path = dir.join(&name);
+        if fs.list_dir(&path).is_err() {
+            files.push(name);
+        } else if name == PACKS_DIR {
+            packs = fs
+                .list_dir(&path)?
+                .into_iter()
+                .map(|pack| format!("{PACKS_DIR}/{pack}"))
+                .filter(|pack| pack_name(pack))
+                .collect();
+        }
+    }
+    files.append(&mut packs);
+    Ok(files)
 }
 
 impl NodeInner {
@@ -89,13 +146,17 @@ impl NodeInner {
         let taken = if self.fs.exists(&dir) {
             Err(StorageError::InvalidArgument("stale snapshot dir".into()))
         } else {
-            db.engine().checkpoint(&dir)
+            checkpoint(&db, &dir)
         };
         let dir = match taken {
-            Ok(()) => dir,
+            Ok(true) => dir,
+            // The object store is busy (a GC sweep, a bucket change): the
+            // follower asks again at the next heartbeat.
+            Ok(false) => return None,
             Err(_) => {
-                // Reuse of an id's directory after a restart: take a fresh
-                // name instead.
+                // Reuse of an id's directory after a restart, or a failed
+                // copy: take a fresh name instead.
+                remove_files(self.fs.as_ref(), &dir);
                 let fresh = sibling(
                     &self.path,
                     &format!(
@@ -104,11 +165,20 @@ impl NodeInner {
                         self.transport.now_micros()
                     ),
                 );
-                db.engine().checkpoint(&fresh).ok()?;
-                fresh
+                match checkpoint(&db, &fresh) {
+                    Ok(true) => fresh,
+                    Ok(false) => return None,
+                    Err(_) => {
+                        remove_files(self.fs.as_ref(), &fresh);
+                        return None;
+                    }
+                }
             }
         };
-        let files = self.fs.list_dir(&dir).ok()?;
+        let Ok(files) = snapshot_files(self.fs.as_ref(), &dir) else {
+            remove_files(self.fs.as_ref(), &dir);
+            return None;
+        };
         let mut state = self.state.lock();
         if state.epochs != epochs {
             // The history changed while the checkpoint was taken (this node
@@ -198,10 +268,14 @@ impl NodeInner {
                 if self.fs.exists(&staging) {
                     remove_files(self.fs.as_ref(), &staging);
                 }
-                // The staging directory's own name must be durable before
-                // an install marker can point at it.
+                // The staging directory's own name (and its packs
+                // directory's) must be durable before an install marker can
+                // point at it.
                 let parent = parent_dir(&staging);
-                if self.fs.create_dir_all(&staging).is_err() || self.fs.sync_dir(parent).is_err() {
+                if self.fs.create_dir_all(&staging.join(PACKS_DIR)).is_err()
+                    || self.fs.sync_dir(&staging).is_err()
+                    || self.fs.sync_dir(parent).is_err()
+                {
                     return;
                 }
                 let incoming = Incoming {
@@ -313,7 +387,8 @@ impl NodeInner {
     /// Writes one chunk to its staged file and makes it durable (the data,
     /// and a new file's name) before the transfer record may count it.
     /// After a restart the file may hold bytes past the recorded offset (a
-    /// chunk staged but not recorded): they are cut first.
+    /// chunk staged but not recorded): they are cut first. A pack is
+    /// staged under `objects/` of the staging directory.
     fn stage_chunk(
         &self,
         incoming: &Incoming,
@@ -322,7 +397,14 @@ impl NodeInner {
         data: &[u8],
     ) -> std::io::Result<()> {
         let path = incoming.staging.join(name);
+        let parent = path.parent().unwrap_or(&incoming.staging);
         let mut out = if offset == 0 {
+            if parent != incoming.staging {
+                // Made with the staging directory; again here for a
+                // transfer staged before packs travelled.
+                self.fs.create_dir_all(parent)?;
+                self.fs.sync_dir(&incoming.staging)?;
+            }
             self.fs.create(&path)?
         } else {
             self.fs.open_append(&path)?
@@ -339,7 +421,7 @@ impl NodeInner {
         out.append(data)?;
         out.sync_data()?;
         if offset == 0 {
-            self.fs.sync_dir(&incoming.staging)?;
+            self.fs.sync_dir(parent)?;
         }
         Ok(())
     }
@@ -376,6 +458,11 @@ impl NodeInner {
     fn install(&self, incoming: &Incoming) -> Result<(), StorageError> {
         let _apply = self.apply.lock();
         let fs = self.fs.as_ref();
+        let packs = incoming.staging.join(PACKS_DIR);
+        if fs.exists(&packs) {
+            fs.sync_dir(&packs)
+                .map_err(|e| StorageError::io("fsync_dir", &packs, e))?;
+        }
         fs.sync_dir(&incoming.staging)
             .map_err(|e| StorageError::io("fsync_dir", &incoming.staging, e))?;
         if let Some(db) = self.db.write().take() {
@@ -413,6 +500,17 @@ impl NodeInner {
     }
 }
 
+/// Takes a whole-database checkpoint of `db` into the new directory
+/// `dir` — the engine's files, and the object store's packs under
+/// `objects/` — as `Database::checkpoint` does, but without waiting for
+/// the object store's gate (`Ok(false)`: busy, nothing written; see
+/// `ObjectStore::try_checkpoint`).
+fn checkpoint(db: &Database, dir: &Path) -> Result<bool, StorageError> {
+    db.inner
+        .objects
+        .try_checkpoint(dir, || db.engine().checkpoint(dir))
+}
+
 /// The marker of a snapshot install in progress: names the staging
 /// directory, whose files are complete and durable.
 const INSTALL_MARKER: &str = "REPLICATION.installing";
@@ -424,10 +522,11 @@ fn write_marker(fs: &dyn FileSystem, dir: &Path, staging: &Path) -> Result<(), S
         let p = p.to_path_buf();
         move |e| StorageError::io(op, p, e)
     };
-    // The staging path, then every staged name: after a crash midway the
-    // names tell what belongs to the new database even once moved.
+    // The staging path, then every staged name (packs as `objects/..`):
+    // after a crash midway the names tell what belongs to the new
+    // database even once moved.
     let mut text = staging.to_string_lossy().into_owned();
-    for name in fs.list_dir(staging).map_err(io("list", staging))? {
+    for name in snapshot_files(fs, staging).map_err(io("list", staging))? {
         text.push('\n');
         text.push_str(&name);
     }
@@ -441,8 +540,10 @@ fn write_marker(fs: &dyn FileSystem, dir: &Path, staging: &Path) -> Result<(), S
 }
 
 /// Completes (or redoes, after a crash) a snapshot install whose marker
-/// is in `dir`: every other file of `dir` is removed, every staged file
-/// (the epoch record included) is moved in, then the marker goes. Every
+/// is in `dir`: the files the snapshot replaces are removed (every other
+/// file of `dir`, and every pack of `dir/objects/` the snapshot does not
+/// have), every staged file (the epoch record and the packs included) is
+/// moved in, both directories are synced, then the marker goes. Every
 /// step is idempotent, so a crash anywhere leaves either the old files
 /// plus the marker, or a mix the next open finishes the same way.
 pub(crate) fn finish_install(fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
@@ -454,27 +555,9 @@ pub(crate) fn finish_install(fs: &dyn FileSystem, dir: &Path) -> Result<(), Stor
         let p = p.to_path_buf();
         move |e| StorageError::io(op, p, e)
     };
-    let handle = fs
-        .open_read_unmapped(&marker)
-        .map_err(io("open", &marker))?;
-    let mut bytes = vec![0; usize::try_from(handle.len()).unwrap_or(0)];
-    handle
-        .read_exact_at(&mut bytes, 0)
-        .map_err(io("read", &marker))?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let mut lines = text.split('\n');
-    let staging = PathBuf::from(lines.next().unwrap_or_default());
-    let names: Vec<&str> = lines.filter(|n| !n.is_empty()).collect();
-    for name in fs.list_dir(dir).map_err(io("list", dir))? {
-        let path = dir.join(&name);
-        // Subdirectories (the object store's packs) are not the engine's
-        // and stay.
-        if name != INSTALL_MARKER && !names.contains(&name.as_str()) && fs.list_dir(&path).is_err()
-        {
-            fs.remove_file(&path)
-                .map_err(io("remove", &dir.join(&name)))?;
-        }
-    }
+    let (staging, names) = read_marker(fs, &marker)?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    remove_replaced(fs, dir, &names)?;
     for name in &names {
         let from = staging.join(name);
         if fs.exists(&from) {
@@ -482,12 +565,76 @@ pub(crate) fn finish_install(fs: &dyn FileSystem, dir: &Path) -> Result<(), Stor
             fs.rename(&from, &to).map_err(io("rename", &to))?;
         }
     }
-    if fs.exists(&staging) {
-        fs.sync_dir(&staging).map_err(io("fsync_dir", &staging))?;
+    for synced in [staging.join(PACKS_DIR), staging, dir.join(PACKS_DIR)] {
+        if fs.exists(&synced) {
+            fs.sync_dir(&synced).map_err(io("fsync_dir", &synced))?;
+        }
     }
     fs.sync_dir(dir).map_err(io("fsync_dir", dir))?;
     fs.remove_file(&marker).map_err(io("remove", &marker))?;
     fs.sync_dir(dir).map_err(io("fsync_dir", dir))
+}
+
+/// The staging directory and the staged names an install marker lists.
+/// A name that could point outside its directory is corruption (the
+/// marker is only ever written by `write_marker`).
+fn read_marker(fs: &dyn FileSystem, marker: &Path) -> Result<(PathBuf, Vec<String>), StorageError> {
+    let handle = fs
+        .open_read_unmapped(marker)
+        .map_err(|e| StorageError::io("open", marker, e))?;
+    let mut bytes = vec![0; usize::try_from(handle.len()).unwrap_or(0)];
+    handle
+        .read_exact_at(&mut bytes, 0)
+        .map_err(|e| StorageError::io("read", marker, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.split('\n');
+    let staging = PathBuf::from(lines.next().unwrap_or_default());
+    let mut names = Vec::new();
+    for name in lines.filter(|n| !n.is_empty()) {
+        if !plain_name(name) && !pack_name(name) {
+            return Err(StorageError::corruption(
+                marker,
+                0,
+                format!("the install marker names {name:?}, not a staged file"),
+            ));
+        }
+        names.push(name.to_owned());
+    }
+    Ok((staging, names))
+}
+
+/// Removes what a snapshot install replaces in `dir`: every file directly
+/// in it but the marker and the snapshot's own (subdirectories, such as
+/// table backups, are not the engine's and stay), and every pack of
+/// `dir/objects/` the snapshot does not have — the catalogue coming in
+/// does not name them. The packs directory is made (durably) if missing,
+/// for the packs moving in.
+fn remove_replaced(fs: &dyn FileSystem, dir: &Path, names: &[&str]) -> Result<(), StorageError> {
+    let io = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |e| StorageError::io(op, p, e)
+    };
+    for name in fs.list_dir(dir).map_err(io("list", dir))? {
+        let path = dir.join(&name);
+        if name != INSTALL_MARKER && !names.contains(&name.as_str()) && fs.list_dir(&path).is_err()
+        {
+            fs.remove_file(&path).map_err(io("remove", &path))?;
+        }
+    }
+    let packs = dir.join(PACKS_DIR);
+    if !fs.exists(&packs) {
+        fs.create_dir_all(&packs)
+            .map_err(io("create_dir", &packs))?;
+        fs.sync_dir(dir).map_err(io("fsync_dir", dir))?;
+    }
+    for pack in fs.list_dir(&packs).map_err(io("list", &packs))? {
+        let name = format!("{PACKS_DIR}/{pack}");
+        if pack_name(&name) && !names.contains(&name.as_str()) {
+            let path = packs.join(&pack);
+            fs.remove_file(&path).map_err(io("remove", &path))?;
+        }
+    }
+    Ok(())
 }
 
 /// The directory holding `path` (`.` for a bare relative name), where the
@@ -508,13 +655,23 @@ pub(crate) fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Removes every file in `dir` (best effort: a leftover is harmless and
-/// overwritten or ignored later).
+/// Removes every file in `dir` and in its packs directory, if any (best
+/// effort: a leftover is harmless and overwritten or ignored later; the
+/// directories themselves stay).
 pub(crate) fn remove_files(fs: &dyn FileSystem, dir: &Path) {
     if let Ok(names) = fs.list_dir(dir) {
         for name in names {
-            let _ = fs.remove_file(&dir.join(name));
+            let path = dir.join(&name);
+            if name == PACKS_DIR && fs.list_dir(&path).is_ok() {
+                remove_files(fs, &path);
+            } else {
+                let _ = fs.remove_file(&path);
+            }
         }
         let _ = fs.sync_dir(dir);
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

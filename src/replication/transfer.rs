@@ -4,6 +4,10 @@
 //! restarted mid-transfer resumes it instead of fetching every chunk
 //! again.
 //!
+//! Names are the snapshot's: plain file names, and the object store's
+//! packs as `objects/<number>.pack`, staged under `objects/` of the
+//! staging directory; a record naming anything else is refused.
+//!
 //! The record is one small file beside the database directory
 //! (`<dir>.snapshot-transfer`), replaced crash-safely (write a temporary,
 //! fsync, rename, fsync the parent) through the [`FileSystem`] trait, and
@@ -323,6 +327,21 @@ mod tests {
             let mut damaged = record.clone();
             damaged[at] ^= 0x10;
             assert_eq!(decode(&damaged, dir), None, "flip at {at}");
+        }
+    }
+
+    #[test]
+    fn a_record_of_pack_files_round_trips_and_an_escaping_name_is_refused() {
+        let dir = Path::new("/db");
+        let mut packs = incoming(dir);
+        packs.names.push("objects/000003.pack".into());
+        packs.file = 3;
+        packs.partial = Some("objects/000012.pack".into());
+        assert_eq!(decode(&encode(&packs), dir), Some(packs.clone()));
+        for bad in ["objects/../x", "objects/x", "a/b", "objects"] {
+            let mut escaping = packs.clone();
+            escaping.partial = Some(bad.into());
+            assert_eq!(decode(&encode(&escaping), dir), None, "{bad}");
         }
     }
 

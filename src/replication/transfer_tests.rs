@@ -1,7 +1,9 @@
 //! A snapshot transfer cut by a replica's crash: after the restart the
 //! chunks already staged are not fetched again and the replica ends equal
-//! to the primary; a transfer the source no longer serves starts over.
+//! to the primary (its object bodies too, when the cut fell inside a pack
+//! file); a transfer the source no longer serves starts over.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,11 +16,13 @@ use crate::DatabaseOptions;
 use crate::storage::fs::FileSystem;
 use crate::storage::sim::SimFileSystem;
 
-/// The network, with every snapshot chunk request a node sends recorded.
+/// The network, with every snapshot chunk request a node sends recorded,
+/// and the name of every file a source sent chunks of, by index.
 #[derive(Debug)]
 struct CountingRequests {
     net: Arc<MemoryNetwork>,
     requests: Mutex<Vec<(u64, u32, u64)>>,
+    names: Mutex<BTreeMap<u32, String>>,
 }
 
 impl Transport for CountingRequests {
@@ -29,6 +33,9 @@ impl Transport for CountingRequests {
     fn send(&self, from: NodeId, to: NodeId, message: Message) {
         if let Message::SnapshotRequest { id, file, offset } = message {
             self.requests.lock().push((id, file, offset));
+        }
+        if let Message::SnapshotChunk { file, name, .. } = &message {
+            self.names.lock().insert(*file, name.clone());
         }
         self.net.send(from, to, message);
     }
@@ -67,16 +74,26 @@ impl Setup {
     /// than the retained log, so the replica needs a snapshot of many
     /// 512-byte chunks.
     fn new(seed: u64) -> (Self, ReplicationNode) {
+        Self::with_missed_writes(seed, |_| {})
+    }
+
+    /// `new`, with `more` also written on the primary while the replica's
+    /// link is cut.
+    fn with_missed_writes(
+        seed: u64,
+        more: impl FnOnce(&ReplicationNode),
+    ) -> (Self, ReplicationNode) {
         let net = MemoryNetwork::new(seed, Faults::NONE);
         let counting = Arc::new(CountingRequests {
             net: Arc::clone(&net),
             requests: Mutex::new(Vec::new()),
+            names: Mutex::new(BTreeMap::new()),
         });
         let primary_disk = Arc::new(SimFileSystem::new());
         let primary = ReplicationNode::open_primary(
             Arc::clone(&primary_disk) as Arc<dyn FileSystem>,
             "/db",
-            Arc::clone(&net) as Arc<dyn Transport>,
+            Arc::clone(&counting) as Arc<dyn Transport>,
             options(0),
         )
         .unwrap();
@@ -95,6 +112,7 @@ impl Setup {
             let value = format!("{i:0>100}");
             put(&setup.primary, &format!("k{i:04}"), &value);
         }
+        more(&setup.primary);
         // Lost while the link is cut (the network drops at delivery).
         setup.net.run_until_idle(100_000);
         setup.net.partition(0, 1, false);
@@ -252,10 +270,94 @@ fn a_transfer_the_source_no_longer_serves_starts_over_after_the_restart() {
         replica.events()
     );
     assert_eq!(contents(&replica), contents(&setup.primary));
-    // The abandoned transfer's staged files were removed.
+    // The abandoned transfer's staged files were removed (the emptied
+    // directories may stay).
     let stale = transfer::staging_dir(Path::new("/db"), id);
     assert_eq!(
-        setup.replica_disk.list_dir(&stale).unwrap_or_default(),
+        staged_files(&setup.replica_disk, &stale),
         Vec::<String>::new()
     );
+}
+
+/// Every file in `dir` and in its packs directory.
+fn staged_files(disk: &SimFileSystem, dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for name in disk.list_dir(dir).unwrap_or_default() {
+        match disk.list_dir(&dir.join(&name)) {
+            Ok(inner) => files.extend(inner.into_iter().map(|file| format!("{name}/{file}"))),
+            Err(_) => files.push(name),
+        }
+    }
+    files
+}
+
+fn body(node: &ReplicationNode, key: &str) -> Vec<u8> {
+    node.database()
+        .unwrap()
+        .objects()
+        .get_object("media", key)
+        .send()
+        .unwrap()
+        .body
+        .collect()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn a_replica_restarted_inside_a_pack_file_resumes_it_and_serves_the_body() {
+    let mut clip = vec![0u8; 40 << 10];
+    crate::storage::sim::SimRng::new(5).fill(&mut clip);
+    let (setup, replica) = Setup::with_missed_writes(23, |primary| {
+        let db = primary.database().unwrap();
+        let s3 = db.objects();
+        s3.create_bucket("media").send().unwrap();
+        // Far above the inline limit: its chunks go to a pack.
+        s3.put_object("media", "clip")
+            .body(clip.clone())
+            .send()
+            .unwrap();
+    });
+    // Some chunks into the pack file when the power goes.
+    let names = &setup.counting.names;
+    setup.deliver_until(|requests| {
+        requests.last().is_some_and(|&(_, file, offset)| {
+            offset > 1_024
+                && names
+                    .lock()
+                    .get(&file)
+                    .is_some_and(|n| n.starts_with("objects/"))
+        })
+    });
+    let before = setup.counting.requests.lock().clone();
+    let (received, outstanding) = before.split_at(before.len() - 1);
+    let pack = names.lock()[&outstanding[0].1].clone();
+    assert!(
+        super::snapshot::pack_name(&pack),
+        "cut inside {pack}: {:?}",
+        names.lock()
+    );
+
+    setup.crash_replica(replica);
+    setup.counting.requests.lock().clear();
+    let replica = setup.open_replica();
+    assert_eq!(replica.stats().snapshots_resumed, 1);
+    setup.settle(&replica);
+
+    let after = setup.counting.requests.lock().clone();
+    assert_eq!(after.first(), Some(&outstanding[0]), "resumed in the pack");
+    for request in &after {
+        assert!(!received.contains(request), "{request:?} fetched twice");
+    }
+    assert_eq!(
+        replica.stats().snapshots_installed,
+        1,
+        "{:?}",
+        replica.events()
+    );
+    assert_eq!(body(&replica, "clip"), clip);
+    assert_eq!(contents(&replica), contents(&setup.primary));
+    let report = replica.database().unwrap().objects().verify().unwrap();
+    assert!(report.is_consistent(), "{report:?}");
+    assert_eq!(report.packs, 1, "{report:?}");
 }
