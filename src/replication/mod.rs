@@ -37,7 +37,8 @@
 //!   the log, so a frame that names chunks is preceded by their pack
 //!   entries, which the follower writes at the same pack and offset and
 //!   syncs before it applies the frame (`bodies`;
-//!   `docs/format-replication.md`, "Object bodies").
+//!   `docs/format-replication.md`, "Object bodies"); a snapshot carries
+//!   the packs themselves, installed under the same numbers.
 
 mod bodies;
 mod epoch;
