@@ -4,7 +4,7 @@
 //! this process, so the standby's apply and fsync run on its own threads),
 //! and the lag of 5 asynchronous replicas under
 //! sustained writes (time from a commit on the primary until all 5 have
-//! applied it, p50 and p99). Every node is on the real disk in a temporary
+//! applied it, p50 and p99), in process and over loopback TCP. Every node is on the real disk in a temporary
 //! directory. Run with `cargo bench --bench replication`.
 // `criterion_group!` defines undocumented public functions, and a bench
 // that cannot set up has nothing to measure, so it may panic.
@@ -201,5 +201,74 @@ fn replica_lag(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, commit_latency, replica_lag);
+/// The same measure over loopback TCP: a primary and 5 asynchronous
+/// replicas, each on its own `TcpTransport` (so every replica applies and
+/// fsyncs on its own threads); this thread writes one item at a time and
+/// waits until all 5 report it applied. Prints p50/p99/max.
+fn replica_lag_tcp(_: &mut Criterion) {
+    const REPLICAS: u64 = 5;
+    let fs: Arc<dyn FileSystem> = Arc::new(OsFileSystem::new(true));
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let dirs: Vec<_> = (0..=REPLICAS)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let transports: Vec<_> = (0..=REPLICAS)
+        .map(|_| TcpTransport::bind(loopback).expect("bind"))
+        .collect();
+    for id in 1..=REPLICAS {
+        transports[0].add_peer(id, transports[id as usize].local_addr());
+        transports[id as usize].add_peer(0, transports[0].local_addr());
+    }
+    let primary = ReplicationNode::open_primary(
+        Arc::clone(&fs),
+        dirs[0].path().join("db"),
+        Arc::clone(&transports[0]) as Arc<dyn Transport>,
+        options(0, None),
+    )
+    .expect("primary");
+    let replicas: Vec<_> = (1..=REPLICAS)
+        .map(|id| {
+            primary.add_replica(id);
+            ReplicationNode::open_replica(
+                Arc::clone(&fs),
+                dirs[id as usize].path().join("db"),
+                Arc::clone(&transports[id as usize]) as Arc<dyn Transport>,
+                options(id, None),
+                0,
+            )
+            .expect("replica")
+        })
+        .collect();
+    let db = primary.database().expect("db");
+    let value = vec![7u8; VALUE_BYTES];
+    let caught_up = |seq: u64| replicas.iter().all(|r| r.last_sequence() >= seq);
+    // Until every replica subscribed and streams.
+    let seq = db.engine().put(b"warm-up", &value).expect("put");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !caught_up(seq) && Instant::now() < deadline {
+        primary.tick();
+        replicas.iter().for_each(ReplicationNode::tick);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut lags = Vec::new();
+    for n in 0..2_000u64 {
+        let started = Instant::now();
+        let seq = db.engine().put(&n.to_be_bytes(), &value).expect("put");
+        while !caught_up(seq) {
+            std::thread::yield_now();
+        }
+        lags.push(started.elapsed());
+    }
+    lags.sort();
+    let p = |q: f64| lags[((lags.len() as f64 * q) as usize).min(lags.len() - 1)];
+    println!(
+        "replica_lag_5_replicas_loopback_tcp: p50 {:?} p99 {:?} max {:?} over {} writes",
+        p(0.50),
+        p(0.99),
+        lags[lags.len() - 1],
+        lags.len()
+    );
+}
+
+criterion_group!(benches, commit_latency, replica_lag, replica_lag_tcp);
 criterion_main!(benches);
