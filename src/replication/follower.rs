@@ -238,7 +238,7 @@ impl NodeInner {
                     state.asked_from = None;
                     drop(state);
                     self.subscribe(from);
-                    return;
+                    break;
                 }
                 Ok(Some(last)) => {
                     if last >= state.last_sequence {
