@@ -84,6 +84,7 @@
 
 mod apply;
 mod clock;
+mod copy;
 mod error;
 mod hook;
 mod rows;
@@ -97,6 +98,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use clock::{ClockSkew, ReplicaId, Timestamp, Version};
+pub use copy::{COPY_PAGE_ITEMS_MAX, COPY_PAGES_SERVED_PER_STEP_MAX};
 pub use error::{Error, Result};
 pub(crate) use hook::{MultiStaging, stage_version};
 pub use rows::Change;

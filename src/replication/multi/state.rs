@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use super::clock::{HybridClock, ReplicaId, Timestamp};
-use super::rows::{self, Cursor, StoredConfig};
+use super::rows::{self, CopyProgress, Cursor, StoredConfig};
 use super::runner::Runner;
 use super::transport::{Transport, Waker};
 use crate::storage::{Direction, Engine, StorageError};
@@ -148,6 +148,16 @@ pub(crate) struct PeerProgress {
     pub(crate) last_sent: Option<(u64, Timestamp)>,
 }
 
+/// A table copy this replica receives from one origin.
+#[derive(Debug, Clone)]
+pub(crate) struct CopyState {
+    /// Its durable progress (the copy row).
+    pub(crate) progress: CopyProgress,
+    /// Whether the page at `progress` was asked for (it is asked again
+    /// with the heartbeat, in case the request or the page was lost).
+    pub(crate) requested: bool,
+}
+
 /// Per-table counters (since the database was opened).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TableStats {
@@ -193,6 +203,24 @@ pub struct ReplicaStats {
     pub peers_behind_retention: BTreeSet<ReplicaId>,
     /// Local changes not yet acknowledged by every peer.
     pub outbox_entries: u64,
+    /// Peers this replica is receiving a table copy from (it lacks changes
+    /// they no longer keep); restored at open from the progress rows.
+    pub copying_from: BTreeSet<ReplicaId>,
+    /// Table copies started here (as the receiver).
+    pub copies_started: u64,
+    /// Table copies finished here (as the receiver).
+    pub copies_finished: u64,
+    /// Copied items applied (newer than the stored version).
+    pub items_copied: u64,
+    /// Copied items already stored at the same or a newer version (repeats
+    /// of a page included). Not counted in [`TableStats::conflicts`]: a
+    /// copy carries state, not concurrent writes.
+    pub copy_items_skipped: u64,
+    /// Copy pages served to peers (repeats included).
+    pub copy_pages_served: u64,
+    /// Times this replica found its outbox numbering behind what a peer
+    /// had acknowledged (it lost its state) and restarted it past that.
+    pub outbox_restarts: u64,
     /// Per replicated table.
     pub tables: BTreeMap<String, TableStats>,
 }
@@ -218,6 +246,10 @@ pub(crate) struct MultiActiveState {
     pub(crate) persisted_clock: Mutex<Timestamp>,
     /// The horizon of the last tombstone collection.
     pub(crate) tombstone_horizon: Mutex<Option<Timestamp>>,
+    /// Table copies in progress here, by origin (see `copy.rs`).
+    pub(crate) copies: Mutex<BTreeMap<ReplicaId, CopyState>>,
+    /// The last copy id handed out.
+    pub(crate) last_copy_id: Mutex<u64>,
     injected_bug: AtomicU8,
 }
 
@@ -275,7 +307,24 @@ impl MultiActiveState {
             next_seq,
             in_flight: BTreeMap::new(),
         };
-        state.stats.lock().replica = Some(stored.replica);
+        {
+            let mut copies = state.copies.lock();
+            for row in engine.prefix(&rows::copies_prefix(), Direction::Forward, None)? {
+                let (key, value) = row?;
+                let origin = rows::parse_copy_key(&key).map_err(|e| corrupt("copy key", e))?;
+                let progress = rows::decode_copy(&value).map_err(|e| corrupt("copy", e))?;
+                copies.insert(
+                    origin,
+                    CopyState {
+                        progress,
+                        requested: false,
+                    },
+                );
+            }
+            let mut stats = state.stats.lock();
+            stats.copying_from = copies.keys().copied().collect();
+            stats.replica = Some(stored.replica);
+        }
         *state.config.write() = Some(Config {
             replica: stored.replica,
             peers: stored.peers,

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::apply::{Outcome, Refusal, apply_change};
 use super::clock::{ReplicaId, Timestamp};
+use super::copy::{self, Page, Requests};
 use super::error::Result;
 use super::hook::read_stored;
 use super::rows::{self, Change, Cursor};
@@ -48,6 +49,8 @@ pub struct StepReport {
     pub outbox_collected: usize,
     /// Tombstones removed.
     pub tombstones_collected: usize,
+    /// Copied items applied (newer than the stored version).
+    pub copied: usize,
 }
 
 /// Runs one round; does nothing until the replica is configured and
@@ -69,7 +72,7 @@ pub(crate) fn step(db: &DatabaseInner) -> Result<StepReport> {
     Ok(report)
 }
 
-fn cursor_of(db: &DatabaseInner, origin: ReplicaId) -> Result<Cursor> {
+pub(super) fn cursor_of(db: &DatabaseInner, origin: ReplicaId) -> Result<Cursor> {
     let state = &db.multi_active;
     if let Some(cursor) = state.peers.lock().get(&origin).and_then(|p| p.cursor) {
         return Ok(cursor);
@@ -93,6 +96,7 @@ fn receive(
     report.received = messages.len();
     state.stats.lock().messages_received += messages.len() as u64;
     let mut acks: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    let mut requests = Requests::default();
     let mut wrote = false;
     for message in messages {
         if !config.peers.contains(&message.from()) || message.to() != config.replica {
@@ -121,6 +125,10 @@ fn receive(
                 ..
             } => {
                 let cursor = cursor_of(db, from)?;
+                if after > cursor.applied_through {
+                    // The origin no longer keeps what this replica lacks.
+                    copy::start(db, config, from)?;
+                }
                 // New positions, or (a heartbeat) a later stable timestamp
                 // over positions already applied.
                 let news = through > cursor.applied_through
@@ -133,8 +141,41 @@ fn receive(
                 };
                 acks.insert(from, cursor.applied_through);
             }
+            Message::CopyRequest {
+                from,
+                copy_id,
+                table,
+                after,
+                ..
+            } => requests.add(from, copy_id, table, after),
+            Message::Copy {
+                from,
+                copy_id,
+                table,
+                after,
+                next,
+                through,
+                stable,
+                items,
+                ..
+            } => {
+                wrote = true;
+                let page = Page {
+                    copy_id,
+                    table,
+                    after,
+                    next,
+                    through,
+                    stable,
+                    items,
+                };
+                if let Some(cursor) = copy::receive_page(db, config, from, page, report)? {
+                    acks.insert(from, cursor.applied_through);
+                }
+            }
         }
     }
+    requests.serve(db, config, transport)?;
     // An acknowledgement promises durability: the applied changes must
     // survive a crash, or the origin could collect entries still needed.
     if wrote && db.engine.durability() != Durability::Sync {
@@ -173,7 +214,8 @@ fn apply_range(
             applied_through: change.seq,
             stable: cursor.stable,
         };
-        match apply_change(db, origin, change, next) {
+        let cursor_row = (rows::cursor_key(origin), rows::encode_cursor(next));
+        match apply_change(db, change, Some((&cursor_row.0, &cursor_row.1))) {
             Ok(outcome) => {
                 let now_millis =
                     u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
@@ -253,6 +295,19 @@ fn send(
     let state = &db.multi_active;
     let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
     state.log.advance_idle(now_millis);
+    let issued = state.log.state.lock().next_seq - 1;
+    let acked_max = state
+        .peers
+        .lock()
+        .values()
+        .filter_map(|p| p.acked)
+        .max()
+        .unwrap_or(0);
+    if acked_max > issued {
+        // A peer applied positions this replica never issued: it lost its
+        // state and numbers its outbox from the start again.
+        copy::restart_outbox(db, acked_max)?;
+    }
     let (safe_seq, stable) = state.log.safe_point();
     // `stable` may come from a peer's timestamp this replica observed; it
     // is a promise about this replica's future writes, so the clock must
@@ -282,14 +337,14 @@ fn send(
         let acked = state.peers.lock().get(&peer).and_then(|p| p.acked);
         let after = match acked {
             Some(acked) if acked < floor => {
-                // Either the peer needs entries already collected (it lost
-                // its state: shipping the rest would skip them silently),
-                // or this is a stale acknowledgement that arrived after
-                // this replica restarted and forgot the later ones. Report
-                // it, and probe from the floor: a peer that has everything
-                // up to the floor applies and acknowledges past it, one
-                // that does not refuses (`after` is beyond its cursor) and
-                // acknowledges its real position again.
+                // Either the peer needs entries already collected (it is
+                // new or lost its state: shipping the rest would skip them
+                // silently), or this is a stale acknowledgement that
+                // arrived after this replica restarted and forgot the later
+                // ones. Report it, and probe from the floor: a peer that
+                // has everything up to the floor applies and acknowledges
+                // past it, one that does not sees a range starting after
+                // its cursor and copies this replica's tables (`copy.rs`).
                 behind.insert(peer);
                 floor
             }
@@ -298,7 +353,8 @@ fn send(
         };
         if after > safe_seq {
             // The peer acknowledged positions this replica has not issued:
-            // it has state from before this replica lost its own.
+            // it has state from before this replica lost its own, and the
+            // outbox restarts past it once no local write is in flight.
             behind.insert(peer);
             continue;
         }
@@ -332,6 +388,7 @@ fn send(
         state.stats.lock().messages_sent += 1;
     }
     state.stats.lock().peers_behind_retention = behind;
+    copy::request(db, config, transport, heartbeat);
     Ok(())
 }
 
@@ -342,8 +399,11 @@ fn collect_outbox(db: &DatabaseInner, config: &Config, report: &mut StepReport) 
         let peers = state.peers.lock();
         let mut lowest = Some(safe_seq);
         for peer in &config.peers {
+            // An acknowledgement beyond the positions issued is from before
+            // this replica lost its state: it covers none of the entries
+            // here, and nothing is collected until the outbox restarts.
             lowest = match (lowest, peers.get(peer).and_then(|p| p.acked)) {
-                (Some(low), Some(acked)) => Some(low.min(acked)),
+                (Some(low), Some(acked)) if acked <= safe_seq => Some(low.min(acked)),
                 _ => None,
             };
         }
