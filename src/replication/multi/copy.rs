@@ -115,10 +115,24 @@ pub(crate) fn start(db: &DatabaseInner, config: &Config, origin: ReplicaId) -> R
             requested: false,
         },
     );
+    super::step::set_synced(db, origin, false);
     let mut stats = state.stats.lock();
     stats.copies_started += 1;
     stats.copying_from.insert(origin);
     Ok(())
+}
+
+/// Whether this replica follows every peer's outbox and copies nothing.
+pub(crate) fn caught_up(db: &DatabaseInner, config: &Config) -> bool {
+    let state = &db.multi_active;
+    if !state.copies.lock().is_empty() {
+        return false;
+    }
+    let peers = state.peers.lock();
+    config
+        .peers
+        .iter()
+        .all(|peer| peers.get(peer).is_some_and(|p| p.synced))
 }
 
 /// Asks each origin being copied from for the page at the copy's position,
@@ -320,6 +334,7 @@ pub(crate) fn receive_page(
             }
         }
     }
+    super::step::observe_stable(db, config, page.stable);
     let (through, stable) = *progress.through.get_or_insert((page.through, page.stable));
     match page.next {
         Some(next) => progress.after = next,
@@ -370,6 +385,7 @@ fn finish(
     db.engine.write(batch)?;
     state.peers.lock().entry(origin).or_default().cursor = Some(cursor);
     state.copies.lock().remove(&origin);
+    super::step::set_synced(db, origin, true);
     let mut stats = state.stats.lock();
     stats.copies_finished += 1;
     stats.copying_from.remove(&origin);

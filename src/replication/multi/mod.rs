@@ -36,6 +36,16 @@
 //!   an older write arriving later loses. It is removed only once every
 //!   peer has shipped everything it wrote up to a timestamp past the
 //!   tombstone (see `step.rs`).
+//! - **Table copies.** A replica that lacks changes a peer already
+//!   collected from its outbox — it joined a group that has data, or it
+//!   lost its state — notices a range that starts after its cursor and
+//!   copies that peer's replicated tables, page by page, items with their
+//!   versions and tombstones as deletes, through the same last-writer-wins
+//!   apply; then its cursor moves to the outbox position the copy covers
+//!   and the outbox takes over. Progress is durable, so a restart resumes
+//!   the copy. A replica whose peers acknowledge positions it never issued
+//!   (it lost its state) restarts its outbox numbering past them, so they
+//!   copy its tables in turn (see `copy.rs`).
 //!
 //! # Use
 //!
@@ -68,10 +78,24 @@
 //!
 //! # Limits
 //!
-//! - Peers are linked before the first write: a replica added to a group
-//!   that already has data receives only changes still in outboxes (no
-//!   table copy yet); [`ReplicaStats::peers_behind_retention`] reports a
-//!   peer that needs one.
+//! - A replica added to a group, or restored empty, takes part at once,
+//!   but holds the group's earlier data only once its copies finish
+//!   ([`ReplicaStats::copying_from`] is empty; the peers report it in
+//!   [`ReplicaStats::peers_behind_retention`] until then). Like a DynamoDB
+//!   replica that is still `CREATING`, it should not take writes before:
+//!   a write it takes earlier may carry a timestamp below a delete whose
+//!   tombstone the group already collected (its clock has not yet seen the
+//!   group's), and then the write survives where the delete should win.
+//!   Every replica still ends up with the same items.
+//! - A copy adds and overwrites, it never deletes: a replica that rejoins
+//!   with *stale* data (not empty) keeps items whose deletes' tombstones
+//!   the others collected while it was away. Rejoin empty.
+//! - Items written before `replicate_table` have no version and are
+//!   neither shipped nor copied.
+//! - A replica that lost its state and rejoins under its old id starts its
+//!   clock from wall time; if its clock had run ahead of wall time before
+//!   (by at most `max_clock_skew`), its first writes may order before
+//!   writes it had already promised to be later than.
 //! - Items replicate one by one: a transaction's items may arrive at a
 //!   peer in separate batches (as in DynamoDB).
 //! - A peer's changes apply in its outbox order: one that is refused (clock

@@ -146,6 +146,10 @@ pub(crate) struct PeerProgress {
     pub(crate) cursor: Option<Cursor>,
     /// The `(through, stable)` of the last `Changes` sent to the peer.
     pub(crate) last_sent: Option<(u64, Timestamp)>,
+    /// This replica follows the peer's outbox: since open it received a
+    /// range from it that starts within what it applied, or finished
+    /// copying its tables.
+    pub(crate) synced: bool,
 }
 
 /// A table copy this replica receives from one origin.
@@ -203,6 +207,11 @@ pub struct ReplicaStats {
     pub peers_behind_retention: BTreeSet<ReplicaId>,
     /// Local changes not yet acknowledged by every peer.
     pub outbox_entries: u64,
+    /// Peers whose outbox this replica follows (since open, it heard a
+    /// range from them that starts within what it applied, or finished
+    /// copying their tables). A replica that joined or lost its state has
+    /// the group's data once every peer is here.
+    pub synced_with: BTreeSet<ReplicaId>,
     /// Peers this replica is receiving a table copy from (it lacks changes
     /// they no longer keep); restored at open from the progress rows.
     pub copying_from: BTreeSet<ReplicaId>,

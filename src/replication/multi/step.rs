@@ -128,7 +128,10 @@ fn receive(
                 if after > cursor.applied_through {
                     // The origin no longer keeps what this replica lacks.
                     copy::start(db, config, from)?;
+                } else if !state.copies.lock().contains_key(&from) {
+                    set_synced(db, from, true);
                 }
+                observe_stable(db, config, stable);
                 // New positions, or (a heartbeat) a later stable timestamp
                 // over positions already applied.
                 let news = through > cursor.applied_through
@@ -190,6 +193,34 @@ fn receive(
         state.stats.lock().messages_sent += 1;
     }
     Ok(())
+}
+
+/// Records whether this replica follows `peer`'s outbox.
+pub(super) fn set_synced(db: &DatabaseInner, peer: ReplicaId, synced: bool) {
+    let state = &db.multi_active;
+    state.peers.lock().entry(peer).or_default().synced = synced;
+    let mut stats = state.stats.lock();
+    if synced {
+        stats.synced_with.insert(peer);
+    } else {
+        stats.synced_with.remove(&peer);
+    }
+}
+
+/// Moves the clock up to a peer's stable timestamp (unless it is beyond
+/// the skew bound), so this replica's next writes order after everything
+/// that peer did, deletes whose tombstones it already collected included:
+/// what a replica that joins or lost its state needs before it writes.
+pub(super) fn observe_stable(db: &DatabaseInner, config: &Config, stable: Timestamp) {
+    let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+    // A refusal leaves the clock as it was; the next message tries again.
+    let _ =
+        db.multi_active
+            .log
+            .state
+            .lock()
+            .clock
+            .observe(now_millis, stable, config.max_clock_skew);
 }
 
 /// Applies the changes of `(cursor, through]` in order, stopping at the
@@ -303,9 +334,12 @@ fn send(
         .filter_map(|p| p.acked)
         .max()
         .unwrap_or(0);
-    if acked_max > issued {
+    if acked_max > issued && copy::caught_up(db, config) {
         // A peer applied positions this replica never issued: it lost its
-        // state and numbers its outbox from the start again.
+        // state and numbers its outbox from the start again. Its peers
+        // then copy its tables, so it waits until it holds what they all
+        // hold (a write of its own that reached only one peer before the
+        // loss reaches the others this way).
         copy::restart_outbox(db, acked_max)?;
     }
     let (safe_seq, stable) = state.log.safe_point();

@@ -423,6 +423,29 @@ mod tests {
         }
     }
 
+    fn copy_page(next: Option<Vec<u8>>) -> Message {
+        let Message::Changes { changes, .. } = changes() else {
+            unreachable!("changes() builds a Changes message")
+        };
+        Message::Copy {
+            from: ReplicaId(1),
+            to: ReplicaId(3),
+            copy_id: 41,
+            table: "Users".into(),
+            after: vec![0, 1, 0xFF],
+            next,
+            through: 12,
+            stable: Timestamp {
+                wall_millis: 80,
+                logical: 2,
+            },
+            items: changes
+                .into_iter()
+                .map(|c| Change { seq: 0, ..c })
+                .collect(),
+        }
+    }
+
     #[test]
     fn messages_round_trip_and_truncations_are_errors() {
         let ack = Message::Ack {
@@ -430,7 +453,20 @@ mod tests {
             to: ReplicaId(1),
             applied_through: 9,
         };
-        for message in [changes(), ack] {
+        let request = Message::CopyRequest {
+            from: ReplicaId(3),
+            to: ReplicaId(1),
+            copy_id: 41,
+            table: "Users".into(),
+            after: Vec::new(),
+        };
+        for message in [
+            changes(),
+            ack,
+            request,
+            copy_page(Some(vec![7; 20])),
+            copy_page(None),
+        ] {
             let bytes = encode_message(&message);
             assert_eq!(decode_message(&bytes).unwrap(), message);
             for cut in 0..bytes.len() {
@@ -452,6 +488,27 @@ mod tests {
         let len_at = count_at + 4 + 8;
         bytes[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode_message(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_forged_copy_page_is_an_error_not_a_panic_or_an_allocation() {
+        let bytes = encode_message(&copy_page(None));
+        // tag, from, to, copy id, table (len + 5), after (len + 3).
+        let next_at = 1 + 8 * 3 + (4 + 5) + (4 + 3);
+        assert_eq!(bytes[next_at], 0);
+        let mut bad_flag = bytes.clone();
+        bad_flag[next_at] = 2;
+        assert!(decode_message(&bad_flag).is_err());
+        let count_at = next_at + 1 + 8 + 12;
+        let mut forged = bytes.clone();
+        forged[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message(&forged).is_err());
+        let mut long_table = bytes.clone();
+        long_table[25..29].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message(&long_table).is_err());
+        let mut not_utf8 = bytes;
+        not_utf8[29] = 0xFF;
+        assert!(decode_message(&not_utf8).is_err());
     }
 
     #[test]
