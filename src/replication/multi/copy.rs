@@ -11,6 +11,18 @@
 //!   every peer once acknowledged, and a receiver's cursor never moves
 //!   back while it keeps its state. So the receiver starts a copy from that
 //!   origin (once; a durable copy row, `09 08 <origin>`, records it).
+//! - **A new database copies its first peers.** A database configured for
+//!   the first time (new to the group, or restored empty) owes a copy from
+//!   every peer of that configuration, even one whose outbox is complete:
+//!   that outbox may still hold an old change that a delete at a third
+//!   replica superseded, a delete whose tombstone that replica collected
+//!   before the newcomer was in the group; applied raw, the change would
+//!   bring the item back. The peer's table already reflects the delete,
+//!   and the copy moves the cursor past the old entry. While a copy from
+//!   an origin runs, its raw changes are not applied. (Peers added to an
+//!   existing replica later are followed through their outboxes: they
+//!   bring their own writes only.) In a group linked before its first
+//!   write these copies are of empty tables.
 //! - **Pages.** The receiver asks for its replicated tables in name order,
 //!   a page at a time ([`Message::CopyRequest`]: table, last row received).
 //!   The origin answers with the next [`COPY_PAGE_ITEMS_MAX`] items of its
@@ -20,12 +32,22 @@
 //!   keeps no state per copy: any page, repeated or not, can be served
 //!   again.
 //! - **Apply.** Each copied item goes through the same last-writer-wins
-//!   path as a change (`apply.rs`): an item written by a third replica
+//!   path as a change (`apply.rs`) and is counted like one in
+//!   [`TableStats`](super::TableStats): an item written by a third replica
 //!   keeps that replica's version, and one older than the stored version
-//!   is skipped (counted in [`ReplicaStats::copy_items_skipped`], not as a
-//!   conflict: a copy carries state, not concurrent writes). Re-applying a
+//!   loses and counts as a conflict (it is a write that lost, whichever way
+//!   it came). An item whose write the receiver already applied — its own
+//!   since its birth, a peer's up to the stable timestamp of its cursor —
+//!   is skipped without comparison (counted in
+//!   [`ReplicaStats::copy_items_skipped`]): if its key has no version here,
+//!   a newer delete's tombstone was collected, and the copier, which may
+//!   not have seen that delete yet, must not bring it back. Re-applying a
 //!   page is harmless, so a page's items are applied without a cursor and
 //!   only then is the copy row moved past the page (one write).
+//! - **Own tombstones wait for every acknowledgement.** A replica removes
+//!   the tombstone of its own delete only once every peer acknowledged the
+//!   delete's outbox entry (`step.rs`): a peer that takes the entry's
+//!   position from a copy learns of the delete only from the tombstone.
 //! - **Finish.** The first page applied fixes the copy's `through`: every
 //!   later page is read after it (the receiver asks for the next page only
 //!   once it applied the previous), so the whole copy reflects every outbox
@@ -43,12 +65,14 @@
 //! # An origin that lost its state
 //!
 //! A wiped replica restarts its outbox numbering at 1, below what its peers
-//! have applied, so they would take its new changes for ones they have. When
-//! a peer acknowledges a position this replica never issued, it moves its
-//! numbering past that acknowledgement, one position beyond, and drops its
-//! outbox up to there (`restart_outbox`): every peer then sees ranges that
-//! start after its cursor and copies this replica's tables, new writes
-//! included; this replica copies theirs in turn (its cursors are gone).
+//! have applied, so they would take its new changes for ones they have. A
+//! peer that acknowledges a position this replica never issued tells it so
+//! (`recover_lost_state`). It then copies every peer's tables — its own
+//! earlier writes survive only there, in no outbox — and once it follows
+//! every peer it moves its numbering past that acknowledgement, one
+//! position beyond, and drops its outbox up to there (`restart_outbox`):
+//! every peer then sees ranges that start after its cursor and copies this
+//! replica's tables, its new writes included.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -84,6 +108,55 @@ pub(crate) struct Page {
     pub(crate) items: Vec<Change>,
 }
 
+/// Adds to `batch` the copies a database owes at its first configuration
+/// (one from each peer); returns them, to be registered once the batch
+/// committed.
+pub(crate) fn owed_at_birth(
+    db: &DatabaseInner,
+    peers: &[ReplicaId],
+    batch: &mut WriteBatch,
+) -> Vec<(ReplicaId, CopyProgress)> {
+    peers
+        .iter()
+        .map(|&peer| {
+            // The table is chosen when the copy is first asked for (the
+            // replicated tables are usually set after the configuration).
+            let progress = CopyProgress {
+                copy_id: next_copy_id(db),
+                through: None,
+                table: String::new(),
+                after: Vec::new(),
+            };
+            batch.put(&rows::copy_key(peer), &rows::encode_copy(&progress));
+            (peer, progress)
+        })
+        .collect()
+}
+
+/// Registers copies whose rows committed.
+pub(crate) fn register(db: &DatabaseInner, copies: Vec<(ReplicaId, CopyProgress)>) {
+    let state = &db.multi_active;
+    for (origin, progress) in copies {
+        state.copies.lock().insert(
+            origin,
+            CopyState {
+                progress,
+                requested: false,
+            },
+        );
+        let mut stats = state.stats.lock();
+        stats.copies_started += 1;
+        stats.copying_from.insert(origin);
+    }
+}
+
+fn next_copy_id(db: &DatabaseInner) -> u64 {
+    let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+    let mut last = db.multi_active.last_copy_id.lock();
+    *last = now_millis.max(*last + 1);
+    *last
+}
+
 /// Starts a copy from `origin` unless one is in progress: a range from it
 /// started after this replica's cursor.
 pub(crate) fn start(db: &DatabaseInner, config: &Config, origin: ReplicaId) -> Result<()> {
@@ -91,12 +164,7 @@ pub(crate) fn start(db: &DatabaseInner, config: &Config, origin: ReplicaId) -> R
     if state.copies.lock().contains_key(&origin) {
         return Ok(());
     }
-    let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
-    let copy_id = {
-        let mut last = state.last_copy_id.lock();
-        *last = now_millis.max(*last + 1);
-        *last
-    };
+    let copy_id = next_copy_id(db);
     // No replicated table: the copy still fetches the origin's position.
     let table = config.tables.iter().next().cloned().unwrap_or_default();
     let progress = CopyProgress {
@@ -150,6 +218,10 @@ pub(crate) fn request(
             continue;
         }
         copy.requested = true;
+        if copy.progress.through.is_none() && copy.progress.after.is_empty() {
+            // Not begun: it starts at the first table replicated now.
+            copy.progress.table = config.tables.iter().next().cloned().unwrap_or_default();
+        }
         requests.push(Message::CopyRequest {
             from: config.replica,
             to: origin,
@@ -308,14 +380,22 @@ pub(crate) fn receive_page(
         return Ok(None);
     }
     for item in &page.items {
+        if already_applied(db, config, item)? {
+            state.stats.lock().copy_items_skipped += 1;
+            continue;
+        }
         match apply_change(db, item, None) {
             Ok(outcome) => {
-                let mut stats = state.stats.lock();
+                // Counted like a change: a copied write that loses to a
+                // newer stored one lost a conflict all the same.
+                state.count(&item.table, |s| match outcome {
+                    Outcome::Applied => s.applied += 1,
+                    Outcome::Conflict => s.conflicts += 1,
+                    Outcome::Duplicate => s.duplicates += 1,
+                });
                 if outcome == Outcome::Applied {
-                    stats.items_copied += 1;
+                    state.stats.lock().items_copied += 1;
                     report.copied += 1;
-                } else {
-                    stats.copy_items_skipped += 1;
                 }
             }
             Err(refusal) => {
@@ -365,6 +445,28 @@ pub(crate) fn receive_page(
     Ok(None)
 }
 
+/// Whether this replica already applied the copied item's write (or saw
+/// it superseded): its own writes since its birth, and a peer's up to the
+/// stable timestamp of its cursor. Such an item is skipped without a
+/// comparison. If no version is stored for its key, a newer write
+/// superseded it and its tombstone was collected: the copier may not have
+/// seen that delete yet, and stable timestamps promise nothing about the
+/// third-party versions a copy carries, so applied, the item would come
+/// back. (And a replica's own writes never echo back through a copy.)
+fn already_applied(db: &DatabaseInner, config: &Config, item: &Change) -> Result<bool> {
+    let writer = item.version.replica;
+    let timestamp = item.version.timestamp;
+    Ok(if writer == config.replica {
+        // An own version from before its birth is from an earlier life
+        // under the same id (before it lost its state).
+        timestamp >= *db.multi_active.birth.lock()
+    } else if config.peers.contains(&writer) {
+        timestamp <= super::step::cursor_of(db, writer)?.stable
+    } else {
+        false
+    })
+}
+
 /// Ends the copy from `origin`: its cursor moves to `through` (never
 /// back) as the copy row goes.
 fn finish(
@@ -390,6 +492,27 @@ fn finish(
     stats.copies_finished += 1;
     stats.copying_from.remove(&origin);
     Ok(cursor)
+}
+
+/// This replica lost its state (a peer acknowledged `acked`, which it
+/// never issued). Its own earlier writes live on only in its peers'
+/// tables, not in their outboxes, so it first copies every peer's tables
+/// (once per loss); once it follows them all, it restarts its outbox past
+/// `acked`, and they copy its tables in turn (a write of its own that
+/// reached only one peer before the loss reaches the others this way).
+pub(crate) fn recover_lost_state(db: &DatabaseInner, config: &Config, acked: u64) -> Result<()> {
+    let state = &db.multi_active;
+    let first = !std::mem::replace(&mut *state.recovering.lock(), true);
+    if first {
+        for &peer in &config.peers {
+            start(db, config, peer)?;
+        }
+        return Ok(());
+    }
+    if caught_up(db, config) && restart_outbox(db, acked)? {
+        *state.recovering.lock() = false;
+    }
+    Ok(())
 }
 
 /// Restarts this replica's outbox numbering past `acked`, a position a

@@ -239,7 +239,26 @@ impl MultiActive {
         };
         let mut batch = WriteBatch::new();
         batch.put(&rows::config_key(), &MultiActiveState::config_row(&next));
+        let birth = current.is_none().then(|| {
+            let now_millis =
+                u64::try_from(self.db.inner.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+            // Every local write's timestamp is at or after the wall time
+            // it was made at, so at or after this.
+            Timestamp {
+                wall_millis: now_millis,
+                logical: 0,
+            }
+        });
+        let mut owed = Vec::new();
+        if let Some(birth) = birth {
+            batch.put(&rows::birth_key(), &rows::encode_birth(birth));
+            owed = copy::owed_at_birth(&self.db.inner, &next.peers, &mut batch);
+        }
         self.db.inner.engine.write(batch)?;
+        if let Some(birth) = birth {
+            *state.birth.lock() = birth;
+        }
+        copy::register(&self.db.inner, owed);
         *current = Some(next);
         state.stats.lock().replica = Some(config.replica);
         Ok(())

@@ -11,6 +11,7 @@
 //! 09 06 <origin u64>                  cursor: origin's outbox applied through u64, stable wall u64, logical u32
 //! 09 07 <wall u64 logical u32 replica u64> <item row key>   tombstone index (empty value)
 //! 09 08 <origin u64>                  copy from origin in progress (see `encode_copy`)
+//! 09 09                               birth: wall u64, logical u32 (the first configuration's time)
 //! ```
 //!
 //! Integers are big-endian, so outbox entries sort by sequence number and
@@ -30,6 +31,7 @@ const CLOCK_TAG: u8 = 5;
 const CURSOR_TAG: u8 = 6;
 const TOMBSTONE_TAG: u8 = 7;
 const COPY_TAG: u8 = 8;
+const BIRTH_TAG: u8 = 9;
 
 fn key(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(5 + rest.len());
@@ -71,6 +73,26 @@ pub(crate) fn clock_key() -> Vec<u8> {
 pub(crate) fn cursor_key(origin: ReplicaId) -> Vec<u8> {
     key(CURSOR_TAG, &origin.0.to_be_bytes())
 }
+/// The birth row: when this database was first configured. Its own
+/// writes are all at or after it; an own version before it is from an
+/// earlier life under the same id (before it lost its state).
+pub(crate) fn birth_key() -> Vec<u8> {
+    key(BIRTH_TAG, &[])
+}
+
+pub(crate) fn encode_birth(birth: Timestamp) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12);
+    put_timestamp(&mut out, birth);
+    out
+}
+
+pub(crate) fn decode_birth(bytes: &[u8]) -> Result<Timestamp> {
+    let mut reader = Reader::new(bytes, "replica birth");
+    let birth = reader.timestamp()?;
+    reader.end()?;
+    Ok(birth)
+}
+
 /// The row of the table copy from `origin` in progress here.
 pub(crate) fn copy_key(origin: ReplicaId) -> Vec<u8> {
     key(COPY_TAG, &origin.0.to_be_bytes())

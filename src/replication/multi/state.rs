@@ -219,11 +219,13 @@ pub struct ReplicaStats {
     pub copies_started: u64,
     /// Table copies finished here (as the receiver).
     pub copies_finished: u64,
-    /// Copied items applied (newer than the stored version).
+    /// Copied items applied (newer than the stored version; also counted
+    /// in [`TableStats::applied`]).
     pub items_copied: u64,
-    /// Copied items already stored at the same or a newer version (repeats
-    /// of a page included). Not counted in [`TableStats::conflicts`]: a
-    /// copy carries state, not concurrent writes.
+    /// Copied items skipped because this replica had already applied
+    /// their write (its own, or a peer's up to that peer's stable
+    /// timestamp). Other copied items count in [`TableStats`] like changes
+    /// (applied, conflicts, duplicates).
     pub copy_items_skipped: u64,
     /// Copy pages served to peers (repeats included).
     pub copy_pages_served: u64,
@@ -253,12 +255,19 @@ pub(crate) struct MultiActiveState {
     pub(crate) tombstones_dirty: std::sync::atomic::AtomicBool,
     /// The clock value known to be in the clock row (or the outbox).
     pub(crate) persisted_clock: Mutex<Timestamp>,
-    /// The horizon of the last tombstone collection.
-    pub(crate) tombstone_horizon: Mutex<Option<Timestamp>>,
+    /// The horizons (every peer's, and of this replica's own acknowledged
+    /// writes) of the last tombstone collection.
+    pub(crate) tombstone_horizon: Mutex<Option<(Timestamp, Timestamp)>>,
     /// Table copies in progress here, by origin (see `copy.rs`).
     pub(crate) copies: Mutex<BTreeMap<ReplicaId, CopyState>>,
     /// The last copy id handed out.
     pub(crate) last_copy_id: Mutex<u64>,
+    /// When this database was first configured (zero if before the birth
+    /// row existed): its own writes are at or after it.
+    pub(crate) birth: Mutex<Timestamp>,
+    /// This replica found that it lost its state and copies its peers'
+    /// tables before it restarts its outbox.
+    pub(crate) recovering: Mutex<bool>,
     injected_bug: AtomicU8,
 }
 
@@ -311,6 +320,10 @@ impl MultiActiveState {
         *state.collected_through.lock() = first_seq.map_or(next_seq - 1, |first| first - 1);
         state.tombstones_dirty.store(true, Ordering::Relaxed);
         *state.persisted_clock.lock() = last;
+        if let Some(bytes) = engine.get(&rows::birth_key())? {
+            *state.birth.lock() =
+                rows::decode_birth(&bytes).map_err(|e| corrupt("replica birth", e))?;
+        }
         *state.log.state.lock() = LogState {
             clock: HybridClock::starting_after(last),
             next_seq,

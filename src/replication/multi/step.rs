@@ -128,15 +128,18 @@ fn receive(
                 if after > cursor.applied_through {
                     // The origin no longer keeps what this replica lacks.
                     copy::start(db, config, from)?;
-                } else if !state.copies.lock().contains_key(&from) {
+                }
+                let copying = state.copies.lock().contains_key(&from);
+                if !copying {
                     set_synced(db, from, true);
                 }
                 observe_stable(db, config, stable);
                 // New positions, or (a heartbeat) a later stable timestamp
-                // over positions already applied.
+                // over positions already applied; none while a copy from
+                // the origin runs (it covers them).
                 let news = through > cursor.applied_through
                     || (through == cursor.applied_through && stable > cursor.stable);
-                let cursor = if after <= cursor.applied_through && news {
+                let cursor = if !copying && after <= cursor.applied_through && news {
                     wrote = true;
                     apply_range(db, from, cursor, through, stable, &changes, report)?
                 } else {
@@ -334,13 +337,10 @@ fn send(
         .filter_map(|p| p.acked)
         .max()
         .unwrap_or(0);
-    if acked_max > issued && copy::caught_up(db, config) {
+    if acked_max > issued {
         // A peer applied positions this replica never issued: it lost its
-        // state and numbers its outbox from the start again. Its peers
-        // then copy its tables, so it waits until it holds what they all
-        // hold (a write of its own that reached only one peer before the
-        // loss reaches the others this way).
-        copy::restart_outbox(db, acked_max)?;
+        // state (see `copy.rs`).
+        copy::recover_lost_state(db, config, acked_max)?;
     }
     let (safe_seq, stable) = state.log.safe_point();
     // `stable` may come from a peer's timestamp this replica observed; it
@@ -499,16 +499,21 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
     let Some(horizon) = horizon else {
         return Ok(());
     };
-    // Nothing to do unless a tombstone was written or the horizon moved.
+    let own = if state.injected_bug() == Some(InjectedBug::CollectTombstonesEagerly) {
+        horizon
+    } else {
+        own_acknowledged(db)?
+    };
+    // Nothing to do unless a tombstone was written or a horizon moved.
     let dirty = state
         .tombstones_dirty
         .swap(false, std::sync::atomic::Ordering::Relaxed);
     {
         let mut last = state.tombstone_horizon.lock();
-        if !dirty && *last == Some(horizon) {
+        if !dirty && *last == Some((horizon, own)) {
             return Ok(());
         }
-        *last = Some(horizon);
+        *last = Some((horizon, own));
     }
     let mut candidates = Vec::new();
     for row in db
@@ -519,6 +524,13 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         let (version, row_key) = rows::parse_tombstone_key(&key)?;
         if version.timestamp >= horizon {
             break;
+        }
+        if version.replica == config.replica && version.timestamp > own {
+            // A delete of this replica's own: a peer may learn of it only
+            // from a table copy (`copy.rs`), which carries it only while
+            // its tombstone is here; so it stays until every peer has
+            // acknowledged its outbox entry.
+            continue;
         }
         if candidates.len() >= COLLECT_TOMBSTONES_MAX {
             // The rest waits for the next step.
@@ -548,6 +560,27 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         }
     }
     Ok(())
+}
+
+/// The timestamp up to which every peer has acknowledged this replica's
+/// own writes: the outbox is in timestamp order, so it is just before the
+/// first entry still in it (or this replica's stable timestamp if none is).
+fn own_acknowledged(db: &DatabaseInner) -> Result<Timestamp> {
+    let state = &db.multi_active;
+    let (safe_seq, stable) = state.log.safe_point();
+    let collected_through = *state.collected_through.lock();
+    let first = rows::outbox_key(collected_through.saturating_add(1));
+    let end = rows::outbox_key(safe_seq.saturating_add(1));
+    if let Some(row) = db
+        .engine
+        .range(first..end, Direction::Forward, None)?
+        .next()
+    {
+        let (key, value) = row?;
+        let entry = rows::decode_entry(rows::parse_outbox_key(&key)?, &value)?;
+        return Ok(entry.version.timestamp.predecessor());
+    }
+    Ok(stable)
 }
 
 /// The name of the table whose keyspace `row_key` is in (for counting).
