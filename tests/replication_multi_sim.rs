@@ -5,7 +5,8 @@
 //! simulated disk, a third replica joins the group late (its peers'
 //! outboxes no longer hold their history: it copies their tables), or a
 //! replica loses its state and rejoins empty under its id (it copies
-//! theirs, they copy its). A replica that joined or was wiped takes writes
+//! theirs, they copy its; only once every outbox is acknowledged, the
+//! condition `multi/mod.rs` states). A replica that joined or was wiped takes writes
 //! only once it follows every peer (`synced_with`), as a DynamoDB replica
 //! that is still being created takes none. After a heal phase every
 //! replica must hold the same table, and each item must be what the write
@@ -245,12 +246,20 @@ impl Sim {
         self.joins += 1;
     }
 
-    /// Replica `n` loses its state and comes back empty under its id, once
-    /// every peer has acknowledged all its writes (so none is lost with
-    /// it); restoring takes a second, longer than the clock skew bound.
+    /// Replica `n` loses its state and comes back empty under its id, at a
+    /// point where every replica's outbox is acknowledged by every peer (so
+    /// no write is lost with it, and no delete is still on its way to a
+    /// peer it may copy first: see the limits in `multi/mod.rs`);
+    /// restoring takes a second, longer than the clock skew bound.
     fn wipe(&mut self, n: usize) -> bool {
-        self.nodes[n].db.multi_active().step().unwrap();
-        if self.nodes[n].db.multi_active().stats().outbox_entries > 0 {
+        for node in &self.nodes {
+            node.db.multi_active().step().unwrap();
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|node| node.db.multi_active().stats().outbox_entries > 0)
+        {
             return false;
         }
         if self.trace {

@@ -41,7 +41,12 @@
 //!   is skipped without comparison (counted in
 //!   [`ReplicaStats::copy_items_skipped`]): if its key has no version here,
 //!   a newer delete's tombstone was collected, and the copier, which may
-//!   not have seen that delete yet, must not bring it back. Re-applying a
+//!   not have seen that delete yet, must not bring it back. Only in a copy
+//!   into an established replica: a new or restored one has collected
+//!   nothing (it collects no tombstone before every peer's cursor has a
+//!   stable timestamp, so not before its copies end), and a peer restored
+//!   under its old id advertises stable timestamps that do not cover the
+//!   writes of its earlier life, which a copy from a third replica brings. Re-applying a
 //!   page is harmless, so a page's items are applied without a cursor and
 //!   only then is the copy row moved past the page (one write).
 //! - **Own tombstones wait for every acknowledgement.** A replica removes
@@ -123,6 +128,7 @@ pub(crate) fn owed_at_birth(
             // replicated tables are usually set after the configuration).
             let progress = CopyProgress {
                 copy_id: next_copy_id(db),
+                skip_applied: false,
                 through: None,
                 table: String::new(),
                 after: Vec::new(),
@@ -159,7 +165,12 @@ fn next_copy_id(db: &DatabaseInner) -> u64 {
 
 /// Starts a copy from `origin` unless one is in progress: a range from it
 /// started after this replica's cursor.
-pub(crate) fn start(db: &DatabaseInner, config: &Config, origin: ReplicaId) -> Result<()> {
+pub(crate) fn start(
+    db: &DatabaseInner,
+    config: &Config,
+    origin: ReplicaId,
+    skip_applied: bool,
+) -> Result<()> {
     let state = &db.multi_active;
     if state.copies.lock().contains_key(&origin) {
         return Ok(());
@@ -169,6 +180,7 @@ pub(crate) fn start(db: &DatabaseInner, config: &Config, origin: ReplicaId) -> R
     let table = config.tables.iter().next().cloned().unwrap_or_default();
     let progress = CopyProgress {
         copy_id,
+        skip_applied,
         through: None,
         table,
         after: Vec::new(),
@@ -380,7 +392,7 @@ pub(crate) fn receive_page(
         return Ok(None);
     }
     for item in &page.items {
-        if already_applied(db, config, item)? {
+        if progress.skip_applied && already_applied(db, config, item)? {
             state.stats.lock().copy_items_skipped += 1;
             continue;
         }
@@ -505,7 +517,7 @@ pub(crate) fn recover_lost_state(db: &DatabaseInner, config: &Config, acked: u64
     let first = !std::mem::replace(&mut *state.recovering.lock(), true);
     if first {
         for &peer in &config.peers {
-            start(db, config, peer)?;
+            start(db, config, peer, false)?;
         }
         return Ok(());
     }

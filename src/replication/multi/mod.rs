@@ -36,16 +36,18 @@
 //!   an older write arriving later loses. It is removed only once every
 //!   peer has shipped everything it wrote up to a timestamp past the
 //!   tombstone (see `step.rs`).
-//! - **Table copies.** A replica that lacks changes a peer already
-//!   collected from its outbox — it joined a group that has data, or it
-//!   lost its state — notices a range that starts after its cursor and
-//!   copies that peer's replicated tables, page by page, items with their
-//!   versions and tombstones as deletes, through the same last-writer-wins
-//!   apply; then its cursor moves to the outbox position the copy covers
-//!   and the outbox takes over. Progress is durable, so a restart resumes
-//!   the copy. A replica whose peers acknowledge positions it never issued
-//!   (it lost its state) restarts its outbox numbering past them, so they
-//!   copy its tables in turn (see `copy.rs`).
+//! - **Table copies.** A new database (first configured: new to the group
+//!   or restored empty) copies every peer's replicated tables, and so does
+//!   a replica that lacks changes a peer already collected from its outbox
+//!   (it notices a range that starts after its cursor): page by page, items
+//!   with their versions and tombstones as deletes, through the same
+//!   last-writer-wins apply; then its cursor moves to the outbox position
+//!   the copy covers and the outbox takes over. Progress is durable, so a
+//!   restart resumes the copy. A replica whose peers acknowledge positions
+//!   it never issued (it lost its state) copies them all, then restarts its
+//!   outbox numbering past them, so they copy its tables in turn (see
+//!   `copy.rs`, which also says why a replica removes the tombstone of its
+//!   own delete only once every peer acknowledged it).
 //!
 //! # Use
 //!
@@ -80,9 +82,10 @@
 //!
 //! - A replica added to a group, or restored empty, takes part at once,
 //!   but holds the group's earlier data only once its copies finish
-//!   ([`ReplicaStats::copying_from`] is empty; the peers report it in
-//!   [`ReplicaStats::peers_behind_retention`] until then). Like a DynamoDB
-//!   replica that is still `CREATING`, it should not take writes before:
+//!   ([`ReplicaStats::synced_with`] holds every peer; its peers may report
+//!   it in [`ReplicaStats::peers_behind_retention`] until then). Like a
+//!   DynamoDB replica that is still `CREATING`, it should not take writes
+//!   before:
 //!   a write it takes earlier may carry a timestamp below a delete whose
 //!   tombstone the group already collected (its clock has not yet seen the
 //!   group's), and then the write survives where the delete should win.
@@ -92,10 +95,22 @@
 //!   the others collected while it was away. Rejoin empty.
 //! - Items written before `replicate_table` have no version and are
 //!   neither shipped nor copied.
-//! - A replica that lost its state and rejoins under its old id starts its
-//!   clock from wall time; if its clock had run ahead of wall time before
-//!   (by at most `max_clock_skew`), its first writes may order before
-//!   writes it had already promised to be later than.
+//! - A replica restored empty under its old id (a wipe) is recognised only
+//!   by a peer acknowledging an outbox position it has not issued (there is
+//!   no incarnation id yet). Until then it numbers its outbox from 1 again,
+//!   and if it issues more positions than its earlier life had before a
+//!   peer answers, that peer skips its first new writes as already
+//!   applied. Also, a peer may count the earlier life's acknowledgement of
+//!   one of its deletes, remove the tombstone, and the restored replica,
+//!   copying an older state from a third replica first, keeps the item.
+//!   Restore a replica while the group is caught up (every outbox
+//!   acknowledged; what the simulation does), and let it catch up
+//!   ([`ReplicaStats::synced_with`] holds every peer) before it writes. Its
+//!   clock starts from wall time: if its clock had run ahead of wall time
+//!   before (by at most `max_clock_skew`), its first writes may order
+//!   before writes it had already promised to be later than. An
+//!   incarnation id in `Changes`, `Ack` and the cursor row (the birth
+//!   timestamp is already stored) would remove all three.
 //! - Items replicate one by one: a transaction's items may arrive at a
 //!   peer in separate batches (as in DynamoDB).
 //! - A peer's changes apply in its outbox order: one that is refused (clock

@@ -10,7 +10,7 @@
 //! 09 05                               clock: last timestamp (u64, u32), next outbox seq u64
 //! 09 06 <origin u64>                  cursor: origin's outbox applied through u64, stable wall u64, logical u32
 //! 09 07 <wall u64 logical u32 replica u64> <item row key>   tombstone index (empty value)
-//! 09 08 <origin u64>                  copy from origin in progress (see `encode_copy`)
+//! 09 08 <origin u64>                  copy in progress: id u64, skip u8, started u8 [through u64, stable 12], table u16+name, after
 //! 09 09                               birth: wall u64, logical u32 (the first configuration's time)
 //! ```
 //!
@@ -252,6 +252,10 @@ pub(crate) fn decode_cursor(bytes: &[u8]) -> Result<Cursor> {
 pub(crate) struct CopyProgress {
     /// Tells this copy's pages from an earlier copy's.
     pub(crate) copy_id: u64,
+    /// Whether copied items this replica already applied are skipped (a
+    /// copy into a replica that may have collected tombstones; not one
+    /// into a new or restored replica, see `copy.rs`).
+    pub(crate) skip_applied: bool,
     /// The origin's outbox position and stable timestamp the copy covers,
     /// fixed by its first page (`None` until then).
     pub(crate) through: Option<(u64, Timestamp)>,
@@ -265,6 +269,7 @@ pub(crate) struct CopyProgress {
 pub(crate) fn encode_copy(progress: &CopyProgress) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + progress.table.len() + progress.after.len());
     out.extend_from_slice(&progress.copy_id.to_be_bytes());
+    out.push(u8::from(progress.skip_applied));
     match progress.through {
         Some((seq, stable)) => {
             out.push(1);
@@ -282,6 +287,7 @@ pub(crate) fn encode_copy(progress: &CopyProgress) -> Vec<u8> {
 pub(crate) fn decode_copy(bytes: &[u8]) -> Result<CopyProgress> {
     let mut reader = Reader::new(bytes, "copy progress");
     let copy_id = reader.u64()?;
+    let skip_applied = reader.flag()?;
     let through = if reader.flag()? {
         Some((reader.u64()?, reader.timestamp()?))
     } else {
@@ -293,6 +299,7 @@ pub(crate) fn decode_copy(bytes: &[u8]) -> Result<CopyProgress> {
     let after = reader.rest().to_vec();
     Ok(CopyProgress {
         copy_id,
+        skip_applied,
         through,
         table,
         after,
@@ -519,6 +526,7 @@ mod tests {
     fn copy_progress_round_trips_and_truncations_are_errors() {
         let started = CopyProgress {
             copy_id: 7,
+            skip_applied: true,
             through: Some((
                 40,
                 Timestamp {

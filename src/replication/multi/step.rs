@@ -127,7 +127,7 @@ fn receive(
                 let cursor = cursor_of(db, from)?;
                 if after > cursor.applied_through {
                     // The origin no longer keeps what this replica lacks.
-                    copy::start(db, config, from)?;
+                    copy::start(db, config, from, true)?;
                 }
                 let copying = state.copies.lock().contains_key(&from);
                 if !copying {
@@ -502,7 +502,7 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
     let own = if state.injected_bug() == Some(InjectedBug::CollectTombstonesEagerly) {
         horizon
     } else {
-        own_acknowledged(db)?
+        own_acknowledged(db, config)?
     };
     // Nothing to do unless a tombstone was written or a horizon moved.
     let dirty = state
@@ -564,11 +564,26 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
 
 /// The timestamp up to which every peer has acknowledged this replica's
 /// own writes: the outbox is in timestamp order, so it is just before the
-/// first entry still in it (or this replica's stable timestamp if none is).
-fn own_acknowledged(db: &DatabaseInner) -> Result<Timestamp> {
+/// first entry still in it (or this replica's stable timestamp if none is),
+/// provided every peer's acknowledgement reaches the collected floor
+/// (after an outbox restart the entries before it were dropped, not
+/// acknowledged, and after a reopen acknowledgements are not known yet).
+fn own_acknowledged(db: &DatabaseInner, config: &Config) -> Result<Timestamp> {
     let state = &db.multi_active;
     let (safe_seq, stable) = state.log.safe_point();
     let collected_through = *state.collected_through.lock();
+    {
+        let peers = state.peers.lock();
+        let all_acked = config.peers.iter().all(|peer| {
+            peers
+                .get(peer)
+                .and_then(|p| p.acked)
+                .is_some_and(|acked| acked >= collected_through && acked <= safe_seq)
+        });
+        if !all_acked {
+            return Ok(Timestamp::default());
+        }
+    }
     let first = rows::outbox_key(collected_through.saturating_add(1));
     let end = rows::outbox_key(safe_seq.saturating_add(1));
     if let Some(row) = db
