@@ -2,10 +2,16 @@
 //! take random puts, updates, deletes and conditional writes while the
 //! network loses, repeats, delays and reorders messages and partitions
 //! replicas, and (on some seeds) replicas crash and reopen from a
-//! simulated disk. After a heal phase every replica must hold the same
-//! table, and each item must be what the write with the greatest version
-//! left (so no acknowledged write is lost to a wrong winner and no deleted
-//! item comes back).
+//! simulated disk, a third replica joins the group late (its peers'
+//! outboxes no longer hold their history: it copies their tables), or a
+//! replica loses its state and rejoins empty under its id (it copies
+//! theirs, they copy its; only once every outbox is acknowledged, the
+//! condition `multi/mod.rs` states). A replica that joined or was wiped takes writes
+//! only once it follows every peer (`synced_with`), as a DynamoDB replica
+//! that is still being created takes none. After a heal phase every
+//! replica must hold the same table, and each item must be what the write
+//! with the greatest version left (so no acknowledged write is lost to a
+//! wrong winner and no deleted item comes back).
 //!
 //! `NIMBUS_SIM_SEEDS=n` runs n seeds (default 1,000); `NIMBUS_SEED=s` runs
 //! one seed and prints its trace.
@@ -52,6 +58,8 @@ impl Rng {
 
 struct Node {
     id: ReplicaId,
+    /// Joined late or was wiped, and does not follow every peer yet.
+    catching_up: bool,
     peers: Vec<ReplicaId>,
     clock: ManualClock,
     skew_millis: u64,
@@ -76,10 +84,21 @@ struct Totals {
     conflicts: u64,
     rejected_clock_skew: u64,
     tombstones_collected: u64,
+    joins: u64,
+    wipes: u64,
+    copies_finished: u64,
 }
 
 struct Sim {
     crashes: u64,
+    joins: u64,
+    wipes: u64,
+    /// The replica that joins late, and the op at which it joins.
+    late: Option<(ReplicaId, usize)>,
+    /// The op from which a replica is wiped (at the first chance).
+    wipe_from: Option<usize>,
+    /// Each replica's clock offset, by id.
+    skews: Vec<u64>,
     rng: Rng,
     network: Arc<SimNetwork>,
     nodes: Vec<Node>,
@@ -123,52 +142,137 @@ impl Sim {
         });
         // Skews within and beyond the bound, so some changes are refused.
         let same_clock = rng.chance(50);
-        let ids: Vec<ReplicaId> = (1..=replicas).map(ReplicaId).collect();
-        let mut nodes = Vec::new();
-        for &id in &ids {
-            let skew_millis = if same_clock { 0 } else { rng.below(300) };
-            let clock = ManualClock::at(UNIX_EPOCH + Duration::from_millis(START_MILLIS));
-            clock.advance(Duration::from_millis(skew_millis));
-            let disk = on_disk.then(SimFileSystem::new);
-            let db = open(disk.as_ref(), &clock);
-            db.create_table(TABLE)
-                .partition_key("pk", ScalarType::S)
-                .stream_specification(StreamSpecification {
-                    stream_enabled: true,
-                    stream_view_type: Some(StreamViewType::NewAndOldImages),
-                })
-                .send()
-                .unwrap();
-            let peers: Vec<ReplicaId> = ids.iter().copied().filter(|p| *p != id).collect();
-            let multi = db.multi_active();
-            multi
-                .configure(
-                    ReplicaConfig::new(id, peers.clone())
-                        .max_clock_skew(Duration::from_millis(200)),
-                )
-                .unwrap();
-            multi.replicate_table(TABLE).unwrap();
-            multi.connect(network.clone());
-            multi.inject_bug(bug);
-            nodes.push(Node {
-                id,
-                peers,
-                clock,
-                skew_millis,
-                disk,
-                db,
-            });
-        }
-        Self {
+        let skews: Vec<u64> = (0..replicas)
+            .map(|_| if same_clock { 0 } else { rng.below(300) })
+            .collect();
+        // The third replica joins late on some seeds; on others one
+        // replica is wiped.
+        let late = (replicas == 3 && rng.chance(30)).then(|| {
+            (
+                ReplicaId(3),
+                20 + rng.below(OPS_PER_SEED as u64 / 2) as usize,
+            )
+        });
+        let wipe_from = rng
+            .chance(20)
+            .then(|| rng.below(OPS_PER_SEED as u64) as usize);
+        let first: Vec<ReplicaId> = (1..=replicas)
+            .map(ReplicaId)
+            .filter(|id| late.is_none_or(|(late, _)| *id != late))
+            .collect();
+        let mut sim = Self {
             crashes: 0,
+            joins: 0,
+            wipes: 0,
+            late,
+            wipe_from,
+            skews,
             rng,
             network,
-            nodes,
+            nodes: Vec::new(),
             now_millis: START_MILLIS,
             acked: Vec::new(),
             bug,
             trace,
+        };
+        for &id in &first {
+            let node = sim.new_node(id, &first, on_disk);
+            sim.nodes.push(node);
         }
+        sim
+    }
+
+    /// A fresh replica `id` of a group of `ids`, its clock at the sim's
+    /// time plus its skew.
+    fn new_node(&self, id: ReplicaId, ids: &[ReplicaId], on_disk: bool) -> Node {
+        let skew_millis = self.skews[(id.0 - 1) as usize];
+        let clock = ManualClock::at(UNIX_EPOCH + Duration::from_millis(self.now_millis));
+        clock.advance(Duration::from_millis(skew_millis));
+        let disk = on_disk.then(SimFileSystem::new);
+        let db = open(disk.as_ref(), &clock);
+        db.create_table(TABLE)
+            .partition_key("pk", ScalarType::S)
+            .stream_specification(StreamSpecification {
+                stream_enabled: true,
+                stream_view_type: Some(StreamViewType::NewAndOldImages),
+            })
+            .send()
+            .unwrap();
+        let peers: Vec<ReplicaId> = ids.iter().copied().filter(|p| *p != id).collect();
+        let multi = db.multi_active();
+        multi
+            .configure(
+                ReplicaConfig::new(id, peers.clone()).max_clock_skew(Duration::from_millis(200)),
+            )
+            .unwrap();
+        multi.replicate_table(TABLE).unwrap();
+        multi.connect(self.network.clone());
+        multi.inject_bug(self.bug);
+        Node {
+            id,
+            catching_up: false,
+            peers,
+            clock,
+            skew_millis,
+            disk,
+            db,
+        }
+    }
+
+    /// The late replica joins: every member adds it to its peers.
+    fn join(&mut self) {
+        let Some((id, _)) = self.late.take() else {
+            return;
+        };
+        let mut ids: Vec<ReplicaId> = self.nodes.iter().map(|n| n.id).collect();
+        ids.push(id);
+        for node in &mut self.nodes {
+            node.peers = ids.iter().copied().filter(|p| *p != node.id).collect();
+            node.db
+                .multi_active()
+                .configure(
+                    ReplicaConfig::new(node.id, node.peers.clone())
+                        .max_clock_skew(Duration::from_millis(200)),
+                )
+                .unwrap();
+        }
+        let on_disk = self.nodes[0].disk.is_some();
+        let mut node = self.new_node(id, &ids, on_disk);
+        node.catching_up = true;
+        if self.trace {
+            println!("{id} joins");
+        }
+        self.nodes.push(node);
+        self.joins += 1;
+    }
+
+    /// Replica `n` loses its state and comes back empty under its id, at a
+    /// point where every replica's outbox is acknowledged by every peer (so
+    /// no write is lost with it, and no delete is still on its way to a
+    /// peer it may copy first: see the limits in `multi/mod.rs`);
+    /// restoring takes a second, longer than the clock skew bound.
+    fn wipe(&mut self, n: usize) -> bool {
+        for node in &self.nodes {
+            node.db.multi_active().step().unwrap();
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|node| node.db.multi_active().stats().outbox_entries > 0)
+        {
+            return false;
+        }
+        if self.trace {
+            println!("{} is wiped", self.nodes[n].id);
+        }
+        self.advance(1_000);
+        let ids: Vec<ReplicaId> = self.nodes.iter().map(|n| n.id).collect();
+        let on_disk = self.nodes[n].disk.is_some();
+        let mut node = self.new_node(self.nodes[n].id, &ids, on_disk);
+        node.catching_up = true;
+        self.nodes[n] = node;
+        self.wipes += 1;
+        true
     }
 
     fn advance(&mut self, millis: u64) {
@@ -181,6 +285,13 @@ impl Sim {
 
     fn write(&mut self, n: usize) {
         let key = format!("k{}", self.rng.below(KEYS));
+        if self.nodes[n].catching_up {
+            let stats = self.nodes[n].db.multi_active().stats();
+            if stats.synced_with.len() < self.nodes[n].peers.len() {
+                return;
+            }
+            self.nodes[n].catching_up = false;
+        }
         let db = self.nodes[n].db.clone();
         let value = self.rng.below(1000);
         let kind = self.rng.below(5);
@@ -267,7 +378,16 @@ impl Sim {
     }
 
     fn run(&mut self) {
-        for _ in 0..OPS_PER_SEED {
+        for op in 0..OPS_PER_SEED {
+            if self.late.is_some_and(|(_, at)| at == op) {
+                self.join();
+            }
+            if self.wipe_from.is_some_and(|from| op >= from) {
+                let n = self.rng.below(self.nodes.len() as u64) as usize;
+                if self.wipe(n) {
+                    self.wipe_from = None;
+                }
+            }
             let n = self.rng.below(self.nodes.len() as u64) as usize;
             match self.rng.below(100) {
                 0..=44 => self.write(n),
@@ -305,10 +425,12 @@ impl Sim {
             }
             self.network.tick();
             let quiet = self.network.in_flight() == 0
-                && self
-                    .nodes
-                    .iter()
-                    .all(|n| n.db.multi_active().stats().outbox_entries == 0);
+                && self.nodes.iter().all(|n| {
+                    let stats = n.db.multi_active().stats();
+                    stats.outbox_entries == 0
+                        && stats.copying_from.is_empty()
+                        && stats.peers_behind_retention.is_empty()
+                });
             if quiet && round > nimbus::replication::multi::HEARTBEAT_EVERY_STEPS as usize + 2 {
                 return Ok(());
             }
@@ -383,9 +505,26 @@ fn run_seed_counting(
     sim.run();
     let network = sim.network.stats();
     sim.heal()?;
+    if trace {
+        for node in &sim.nodes {
+            println!("{} {:?}", node.id, node.db.multi_active().stats());
+            for k in 0..KEYS {
+                let key = format!("k{k}");
+                println!(
+                    "  {key}: {:?}",
+                    node.db
+                        .multi_active()
+                        .item_version(TABLE, &item! { "pk" => key.as_str() })
+                        .unwrap()
+                );
+            }
+        }
+    }
     sim.check()?;
     totals.acked_writes += sim.acked.len() as u64;
     totals.crashes += sim.crashes;
+    totals.joins += sim.joins;
+    totals.wipes += sim.wipes;
     totals.dropped += network.dropped;
     totals.duplicated += network.duplicated;
     for node in &sim.nodes {
@@ -394,6 +533,7 @@ fn run_seed_counting(
         totals.conflicts += table.conflicts;
         totals.tombstones_collected += table.tombstones_collected;
         totals.rejected_clock_skew += stats.rejected_clock_skew;
+        totals.copies_finished += stats.copies_finished;
     }
     Ok(())
 }
@@ -422,6 +562,7 @@ fn replicas_converge_to_the_last_writer_under_faults() {
         assert!(totals.crashes > 0 && totals.dropped > 0 && totals.duplicated > 0);
         assert!(totals.conflicts > 0 && totals.rejected_clock_skew > 0);
         assert!(totals.tombstones_collected > 0);
+        assert!(totals.joins > 0 && totals.wipes > 0 && totals.copies_finished > 0);
     }
 }
 

@@ -4,14 +4,15 @@
 //! with the peer's version and no outbox entry; an older one is discarded
 //! and counted as a conflict. The receiver's cursor for the origin commits
 //! in the same batch, so after a crash a change is neither lost nor
-//! applied (and counted) twice.
+//! applied (and counted) twice. Items of a table copy (`copy.rs`) take the
+//! same path, without a cursor row (re-applying one is harmless).
 
 use std::cmp::Ordering;
 
-use super::clock::{ReplicaId, Version};
+use super::clock::Version;
 use super::error::Error;
 use super::hook::read_stored;
-use super::rows::{self, Change, Cursor};
+use super::rows::Change;
 use super::state::InjectedBug;
 use crate::db::DatabaseInner;
 use crate::storage::WriteBatch;
@@ -55,12 +56,12 @@ pub(crate) fn compare(incoming: Version, stored: Version, bug: Option<InjectedBu
     incoming.cmp(&stored)
 }
 
-/// Applies `change` from `origin`, moving the origin's cursor to `cursor`.
+/// Applies `change`, writing `progress` (a row: the origin's cursor) in
+/// the same batch whatever the outcome.
 pub(crate) fn apply_change(
     db: &DatabaseInner,
-    origin: ReplicaId,
     change: &Change,
-    cursor: Cursor,
+    progress: Option<(&[u8], &[u8])>,
 ) -> Result<Outcome, Refusal> {
     let state = &db.multi_active;
     let (max_clock_skew, replicated) = match state.config.read().as_ref() {
@@ -95,11 +96,12 @@ pub(crate) fn apply_change(
             Some(stored) => compare(change.version, stored.version, state.injected_bug()),
             None => Ordering::Greater,
         };
-        let cursor_row = (rows::cursor_key(origin), rows::encode_cursor(cursor));
         if ordering != Ordering::Greater {
-            let mut batch = WriteBatch::new();
-            batch.put(&cursor_row.0, &cursor_row.1);
-            db.engine.write(batch)?;
+            if let Some((key, value)) = progress {
+                let mut batch = WriteBatch::new();
+                batch.put(key, value);
+                db.engine.write(batch)?;
+            }
             if ordering == Ordering::Equal {
                 Outcome::Duplicate
             } else {
@@ -116,7 +118,9 @@ pub(crate) fn apply_change(
                 old.as_ref(),
                 change.item.as_ref(),
             )?;
-            staging.batch.put(&cursor_row.0, &cursor_row.1);
+            if let Some((key, value)) = progress {
+                staging.batch.put(key, value);
+            }
             staging.commit()?;
             Outcome::Applied
         }
@@ -128,7 +132,7 @@ pub(crate) fn apply_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replication::multi::Timestamp;
+    use crate::replication::multi::{ReplicaId, Timestamp};
 
     fn version(wall_millis: u64, logical: u32, replica: u64) -> Version {
         Version {

@@ -36,6 +36,18 @@
 //!   an older write arriving later loses. It is removed only once every
 //!   peer has shipped everything it wrote up to a timestamp past the
 //!   tombstone (see `step.rs`).
+//! - **Table copies.** A new database (first configured: new to the group
+//!   or restored empty) copies every peer's replicated tables, and so does
+//!   a replica that lacks changes a peer already collected from its outbox
+//!   (it notices a range that starts after its cursor): page by page, items
+//!   with their versions and tombstones as deletes, through the same
+//!   last-writer-wins apply; then its cursor moves to the outbox position
+//!   the copy covers and the outbox takes over. Progress is durable, so a
+//!   restart resumes the copy. A replica whose peers acknowledge positions
+//!   it never issued (it lost its state) copies them all, then restarts its
+//!   outbox numbering past them, so they copy its tables in turn (see
+//!   `copy.rs`, which also says why a replica removes the tombstone of its
+//!   own delete only once every peer acknowledged it).
 //!
 //! # Use
 //!
@@ -68,10 +80,37 @@
 //!
 //! # Limits
 //!
-//! - Peers are linked before the first write: a replica added to a group
-//!   that already has data receives only changes still in outboxes (no
-//!   table copy yet); [`ReplicaStats::peers_behind_retention`] reports a
-//!   peer that needs one.
+//! - A replica added to a group, or restored empty, takes part at once,
+//!   but holds the group's earlier data only once its copies finish
+//!   ([`ReplicaStats::synced_with`] holds every peer; its peers may report
+//!   it in [`ReplicaStats::peers_behind_retention`] until then). Like a
+//!   DynamoDB replica that is still `CREATING`, it should not take writes
+//!   before:
+//!   a write it takes earlier may carry a timestamp below a delete whose
+//!   tombstone the group already collected (its clock has not yet seen the
+//!   group's), and then the write survives where the delete should win.
+//!   Every replica still ends up with the same items.
+//! - A copy adds and overwrites, it never deletes: a replica that rejoins
+//!   with *stale* data (not empty) keeps items whose deletes' tombstones
+//!   the others collected while it was away. Rejoin empty.
+//! - Items written before `replicate_table` have no version and are
+//!   neither shipped nor copied.
+//! - A replica restored empty under its old id (a wipe) is recognised only
+//!   by a peer acknowledging an outbox position it has not issued (there is
+//!   no incarnation id yet). Until then it numbers its outbox from 1 again,
+//!   and if it issues more positions than its earlier life had before a
+//!   peer answers, that peer skips its first new writes as already
+//!   applied. Also, a peer may count the earlier life's acknowledgement of
+//!   one of its deletes, remove the tombstone, and the restored replica,
+//!   copying an older state from a third replica first, keeps the item.
+//!   Restore a replica while the group is caught up (every outbox
+//!   acknowledged; what the simulation does), and let it catch up
+//!   ([`ReplicaStats::synced_with`] holds every peer) before it writes. Its
+//!   clock starts from wall time: if its clock had run ahead of wall time
+//!   before (by at most `max_clock_skew`), its first writes may order
+//!   before writes it had already promised to be later than. An
+//!   incarnation id in `Changes`, `Ack` and the cursor row (the birth
+//!   timestamp is already stored) would remove all three.
 //! - Items replicate one by one: a transaction's items may arrive at a
 //!   peer in separate batches (as in DynamoDB).
 //! - A peer's changes apply in its outbox order: one that is refused (clock
@@ -84,6 +123,7 @@
 
 mod apply;
 mod clock;
+mod copy;
 mod error;
 mod hook;
 mod rows;
@@ -97,6 +137,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use clock::{ClockSkew, ReplicaId, Timestamp, Version};
+pub use copy::{COPY_PAGE_ITEMS_MAX, COPY_PAGES_SERVED_PER_STEP_MAX};
 pub use error::{Error, Result};
 pub(crate) use hook::{MultiStaging, stage_version};
 pub use rows::Change;
@@ -213,7 +254,26 @@ impl MultiActive {
         };
         let mut batch = WriteBatch::new();
         batch.put(&rows::config_key(), &MultiActiveState::config_row(&next));
+        let birth = current.is_none().then(|| {
+            let now_millis =
+                u64::try_from(self.db.inner.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+            // Every local write's timestamp is at or after the wall time
+            // it was made at, so at or after this.
+            Timestamp {
+                wall_millis: now_millis,
+                logical: 0,
+            }
+        });
+        let mut owed = Vec::new();
+        if let Some(birth) = birth {
+            batch.put(&rows::birth_key(), &rows::encode_birth(birth));
+            owed = copy::owed_at_birth(&self.db.inner, &next.peers, &mut batch);
+        }
         self.db.inner.engine.write(batch)?;
+        if let Some(birth) = birth {
+            *state.birth.lock() = birth;
+        }
+        copy::register(&self.db.inner, owed);
         *current = Some(next);
         state.stats.lock().replica = Some(config.replica);
         Ok(())

@@ -10,6 +10,8 @@
 //! 09 05                               clock: last timestamp (u64, u32), next outbox seq u64
 //! 09 06 <origin u64>                  cursor: origin's outbox applied through u64, stable wall u64, logical u32
 //! 09 07 <wall u64 logical u32 replica u64> <item row key>   tombstone index (empty value)
+//! 09 08 <origin u64>                  copy in progress: id u64, skip u8, started u8 [through u64, stable 12], table u16+name, after
+//! 09 09                               birth: wall u64, logical u32 (the first configuration's time)
 //! ```
 //!
 //! Integers are big-endian, so outbox entries sort by sequence number and
@@ -28,6 +30,8 @@ const OUTBOX_TAG: u8 = 4;
 const CLOCK_TAG: u8 = 5;
 const CURSOR_TAG: u8 = 6;
 const TOMBSTONE_TAG: u8 = 7;
+const COPY_TAG: u8 = 8;
+const BIRTH_TAG: u8 = 9;
 
 fn key(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(5 + rest.len());
@@ -68,6 +72,42 @@ pub(crate) fn clock_key() -> Vec<u8> {
 /// The cursor row of changes from `origin`.
 pub(crate) fn cursor_key(origin: ReplicaId) -> Vec<u8> {
     key(CURSOR_TAG, &origin.0.to_be_bytes())
+}
+/// The birth row: when this database was first configured. Its own
+/// writes are all at or after it; an own version before it is from an
+/// earlier life under the same id (before it lost its state).
+pub(crate) fn birth_key() -> Vec<u8> {
+    key(BIRTH_TAG, &[])
+}
+
+pub(crate) fn encode_birth(birth: Timestamp) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12);
+    put_timestamp(&mut out, birth);
+    out
+}
+
+pub(crate) fn decode_birth(bytes: &[u8]) -> Result<Timestamp> {
+    let mut reader = Reader::new(bytes, "replica birth");
+    let birth = reader.timestamp()?;
+    reader.end()?;
+    Ok(birth)
+}
+
+/// The row of the table copy from `origin` in progress here.
+pub(crate) fn copy_key(origin: ReplicaId) -> Vec<u8> {
+    key(COPY_TAG, &origin.0.to_be_bytes())
+}
+/// The prefix of every copy progress row.
+pub(crate) fn copies_prefix() -> Vec<u8> {
+    key(COPY_TAG, &[])
+}
+/// The origin of a copy progress row.
+pub(crate) fn parse_copy_key(key: &[u8]) -> Result<ReplicaId> {
+    let mut reader = Reader::new(key, "copy progress key");
+    reader.take(5)?;
+    let origin = ReplicaId(reader.u64()?);
+    reader.end()?;
+    Ok(origin)
 }
 /// The prefix of every tombstone index row.
 pub(crate) fn tombstones_prefix() -> Vec<u8> {
@@ -204,6 +244,65 @@ pub(crate) fn decode_cursor(bytes: &[u8]) -> Result<Cursor> {
     Ok(Cursor {
         applied_through,
         stable,
+    })
+}
+
+/// How far a table copy from one origin has got (see `copy.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CopyProgress {
+    /// Tells this copy's pages from an earlier copy's.
+    pub(crate) copy_id: u64,
+    /// Whether copied items this replica already applied are skipped (a
+    /// copy into a replica that may have collected tombstones; not one
+    /// into a new or restored replica, see `copy.rs`).
+    pub(crate) skip_applied: bool,
+    /// The origin's outbox position and stable timestamp the copy covers,
+    /// fixed by its first page (`None` until then).
+    pub(crate) through: Option<(u64, Timestamp)>,
+    /// The table being copied (tables go in name order).
+    pub(crate) table: String,
+    /// The last row (item row key without its keyspace id) applied; empty
+    /// at the start of the table.
+    pub(crate) after: Vec<u8>,
+}
+
+pub(crate) fn encode_copy(progress: &CopyProgress) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + progress.table.len() + progress.after.len());
+    out.extend_from_slice(&progress.copy_id.to_be_bytes());
+    out.push(u8::from(progress.skip_applied));
+    match progress.through {
+        Some((seq, stable)) => {
+            out.push(1);
+            out.extend_from_slice(&seq.to_be_bytes());
+            put_timestamp(&mut out, stable);
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(&(progress.table.len() as u16).to_be_bytes());
+    out.extend_from_slice(progress.table.as_bytes());
+    out.extend_from_slice(&progress.after);
+    out
+}
+
+pub(crate) fn decode_copy(bytes: &[u8]) -> Result<CopyProgress> {
+    let mut reader = Reader::new(bytes, "copy progress");
+    let copy_id = reader.u64()?;
+    let skip_applied = reader.flag()?;
+    let through = if reader.flag()? {
+        Some((reader.u64()?, reader.timestamp()?))
+    } else {
+        None
+    };
+    let name_len = usize::from(reader.u16()?);
+    let table = String::from_utf8(reader.take(name_len)?.to_vec())
+        .map_err(|_| Error::corruption("copy progress", "table name is not UTF-8"))?;
+    let after = reader.rest().to_vec();
+    Ok(CopyProgress {
+        copy_id,
+        skip_applied,
+        through,
+        table,
+        after,
     })
 }
 
@@ -421,5 +520,43 @@ mod tests {
             stable: last,
         };
         assert_eq!(decode_cursor(&encode_cursor(cursor)).unwrap(), cursor);
+    }
+
+    #[test]
+    fn copy_progress_round_trips_and_truncations_are_errors() {
+        let started = CopyProgress {
+            copy_id: 7,
+            skip_applied: true,
+            through: Some((
+                40,
+                Timestamp {
+                    wall_millis: 9,
+                    logical: 1,
+                },
+            )),
+            table: "Users".into(),
+            after: vec![1, 2, 3],
+        };
+        let fresh = CopyProgress {
+            through: None,
+            after: Vec::new(),
+            ..started.clone()
+        };
+        for progress in [started, fresh] {
+            let bytes = encode_copy(&progress);
+            assert_eq!(decode_copy(&bytes).unwrap(), progress);
+            // Cuts inside the fixed fields and the name are errors (a cut
+            // in `after` is a shorter key, which only the name length
+            // before it could tell).
+            let fixed = bytes.len() - progress.after.len();
+            for cut in 0..fixed {
+                assert!(decode_copy(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        assert_eq!(
+            parse_copy_key(&copy_key(ReplicaId(5))).unwrap(),
+            ReplicaId(5)
+        );
+        assert!(parse_copy_key(&copy_key(ReplicaId(5))[..9]).is_err());
     }
 }

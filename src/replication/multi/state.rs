@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use super::clock::{HybridClock, ReplicaId, Timestamp};
-use super::rows::{self, Cursor, StoredConfig};
+use super::rows::{self, CopyProgress, Cursor, StoredConfig};
 use super::runner::Runner;
 use super::transport::{Transport, Waker};
 use crate::storage::{Direction, Engine, StorageError};
@@ -146,6 +146,20 @@ pub(crate) struct PeerProgress {
     pub(crate) cursor: Option<Cursor>,
     /// The `(through, stable)` of the last `Changes` sent to the peer.
     pub(crate) last_sent: Option<(u64, Timestamp)>,
+    /// This replica follows the peer's outbox: since open it received a
+    /// range from it that starts within what it applied, or finished
+    /// copying its tables.
+    pub(crate) synced: bool,
+}
+
+/// A table copy this replica receives from one origin.
+#[derive(Debug, Clone)]
+pub(crate) struct CopyState {
+    /// Its durable progress (the copy row).
+    pub(crate) progress: CopyProgress,
+    /// Whether the page at `progress` was asked for (it is asked again
+    /// with the heartbeat, in case the request or the page was lost).
+    pub(crate) requested: bool,
 }
 
 /// Per-table counters (since the database was opened).
@@ -193,6 +207,31 @@ pub struct ReplicaStats {
     pub peers_behind_retention: BTreeSet<ReplicaId>,
     /// Local changes not yet acknowledged by every peer.
     pub outbox_entries: u64,
+    /// Peers whose outbox this replica follows (since open, it heard a
+    /// range from them that starts within what it applied, or finished
+    /// copying their tables). A replica that joined or lost its state has
+    /// the group's data once every peer is here.
+    pub synced_with: BTreeSet<ReplicaId>,
+    /// Peers this replica is receiving a table copy from (it lacks changes
+    /// they no longer keep); restored at open from the progress rows.
+    pub copying_from: BTreeSet<ReplicaId>,
+    /// Table copies started here (as the receiver).
+    pub copies_started: u64,
+    /// Table copies finished here (as the receiver).
+    pub copies_finished: u64,
+    /// Copied items applied (newer than the stored version; also counted
+    /// in [`TableStats::applied`]).
+    pub items_copied: u64,
+    /// Copied items skipped because this replica had already applied
+    /// their write (its own, or a peer's up to that peer's stable
+    /// timestamp). Other copied items count in [`TableStats`] like changes
+    /// (applied, conflicts, duplicates).
+    pub copy_items_skipped: u64,
+    /// Copy pages served to peers (repeats included).
+    pub copy_pages_served: u64,
+    /// Times this replica found its outbox numbering behind what a peer
+    /// had acknowledged (it lost its state) and restarted it past that.
+    pub outbox_restarts: u64,
     /// Per replicated table.
     pub tables: BTreeMap<String, TableStats>,
 }
@@ -216,8 +255,19 @@ pub(crate) struct MultiActiveState {
     pub(crate) tombstones_dirty: std::sync::atomic::AtomicBool,
     /// The clock value known to be in the clock row (or the outbox).
     pub(crate) persisted_clock: Mutex<Timestamp>,
-    /// The horizon of the last tombstone collection.
-    pub(crate) tombstone_horizon: Mutex<Option<Timestamp>>,
+    /// The horizons (every peer's, and of this replica's own acknowledged
+    /// writes) of the last tombstone collection.
+    pub(crate) tombstone_horizon: Mutex<Option<(Timestamp, Timestamp)>>,
+    /// Table copies in progress here, by origin (see `copy.rs`).
+    pub(crate) copies: Mutex<BTreeMap<ReplicaId, CopyState>>,
+    /// The last copy id handed out.
+    pub(crate) last_copy_id: Mutex<u64>,
+    /// When this database was first configured (zero if before the birth
+    /// row existed): its own writes are at or after it.
+    pub(crate) birth: Mutex<Timestamp>,
+    /// This replica found that it lost its state and copies its peers'
+    /// tables before it restarts its outbox.
+    pub(crate) recovering: Mutex<bool>,
     injected_bug: AtomicU8,
 }
 
@@ -270,12 +320,33 @@ impl MultiActiveState {
         *state.collected_through.lock() = first_seq.map_or(next_seq - 1, |first| first - 1);
         state.tombstones_dirty.store(true, Ordering::Relaxed);
         *state.persisted_clock.lock() = last;
+        if let Some(bytes) = engine.get(&rows::birth_key())? {
+            *state.birth.lock() =
+                rows::decode_birth(&bytes).map_err(|e| corrupt("replica birth", e))?;
+        }
         *state.log.state.lock() = LogState {
             clock: HybridClock::starting_after(last),
             next_seq,
             in_flight: BTreeMap::new(),
         };
-        state.stats.lock().replica = Some(stored.replica);
+        {
+            let mut copies = state.copies.lock();
+            for row in engine.prefix(&rows::copies_prefix(), Direction::Forward, None)? {
+                let (key, value) = row?;
+                let origin = rows::parse_copy_key(&key).map_err(|e| corrupt("copy key", e))?;
+                let progress = rows::decode_copy(&value).map_err(|e| corrupt("copy", e))?;
+                copies.insert(
+                    origin,
+                    CopyState {
+                        progress,
+                        requested: false,
+                    },
+                );
+            }
+            let mut stats = state.stats.lock();
+            stats.copying_from = copies.keys().copied().collect();
+            stats.replica = Some(stored.replica);
+        }
         *state.config.write() = Some(Config {
             replica: stored.replica,
             peers: stored.peers,

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::apply::{Outcome, Refusal, apply_change};
 use super::clock::{ReplicaId, Timestamp};
+use super::copy::{self, Page, Requests};
 use super::error::Result;
 use super::hook::read_stored;
 use super::rows::{self, Change, Cursor};
@@ -48,6 +49,8 @@ pub struct StepReport {
     pub outbox_collected: usize,
     /// Tombstones removed.
     pub tombstones_collected: usize,
+    /// Copied items applied (newer than the stored version).
+    pub copied: usize,
 }
 
 /// Runs one round; does nothing until the replica is configured and
@@ -69,7 +72,7 @@ pub(crate) fn step(db: &DatabaseInner) -> Result<StepReport> {
     Ok(report)
 }
 
-fn cursor_of(db: &DatabaseInner, origin: ReplicaId) -> Result<Cursor> {
+pub(super) fn cursor_of(db: &DatabaseInner, origin: ReplicaId) -> Result<Cursor> {
     let state = &db.multi_active;
     if let Some(cursor) = state.peers.lock().get(&origin).and_then(|p| p.cursor) {
         return Ok(cursor);
@@ -93,6 +96,7 @@ fn receive(
     report.received = messages.len();
     state.stats.lock().messages_received += messages.len() as u64;
     let mut acks: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    let mut requests = Requests::default();
     let mut wrote = false;
     for message in messages {
         if !config.peers.contains(&message.from()) || message.to() != config.replica {
@@ -121,11 +125,21 @@ fn receive(
                 ..
             } => {
                 let cursor = cursor_of(db, from)?;
+                if after > cursor.applied_through {
+                    // The origin no longer keeps what this replica lacks.
+                    copy::start(db, config, from, true)?;
+                }
+                let copying = state.copies.lock().contains_key(&from);
+                if !copying {
+                    set_synced(db, from, true);
+                }
+                observe_stable(db, config, stable);
                 // New positions, or (a heartbeat) a later stable timestamp
-                // over positions already applied.
+                // over positions already applied; none while a copy from
+                // the origin runs (it covers them).
                 let news = through > cursor.applied_through
                     || (through == cursor.applied_through && stable > cursor.stable);
-                let cursor = if after <= cursor.applied_through && news {
+                let cursor = if !copying && after <= cursor.applied_through && news {
                     wrote = true;
                     apply_range(db, from, cursor, through, stable, &changes, report)?
                 } else {
@@ -133,8 +147,41 @@ fn receive(
                 };
                 acks.insert(from, cursor.applied_through);
             }
+            Message::CopyRequest {
+                from,
+                copy_id,
+                table,
+                after,
+                ..
+            } => requests.add(from, copy_id, table, after),
+            Message::Copy {
+                from,
+                copy_id,
+                table,
+                after,
+                next,
+                through,
+                stable,
+                items,
+                ..
+            } => {
+                wrote = true;
+                let page = Page {
+                    copy_id,
+                    table,
+                    after,
+                    next,
+                    through,
+                    stable,
+                    items,
+                };
+                if let Some(cursor) = copy::receive_page(db, config, from, page, report)? {
+                    acks.insert(from, cursor.applied_through);
+                }
+            }
         }
     }
+    requests.serve(db, config, transport)?;
     // An acknowledgement promises durability: the applied changes must
     // survive a crash, or the origin could collect entries still needed.
     if wrote && db.engine.durability() != Durability::Sync {
@@ -149,6 +196,34 @@ fn receive(
         state.stats.lock().messages_sent += 1;
     }
     Ok(())
+}
+
+/// Records whether this replica follows `peer`'s outbox.
+pub(super) fn set_synced(db: &DatabaseInner, peer: ReplicaId, synced: bool) {
+    let state = &db.multi_active;
+    state.peers.lock().entry(peer).or_default().synced = synced;
+    let mut stats = state.stats.lock();
+    if synced {
+        stats.synced_with.insert(peer);
+    } else {
+        stats.synced_with.remove(&peer);
+    }
+}
+
+/// Moves the clock up to a peer's stable timestamp (unless it is beyond
+/// the skew bound), so this replica's next writes order after everything
+/// that peer did, deletes whose tombstones it already collected included:
+/// what a replica that joins or lost its state needs before it writes.
+pub(super) fn observe_stable(db: &DatabaseInner, config: &Config, stable: Timestamp) {
+    let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+    // A refusal leaves the clock as it was; the next message tries again.
+    let _ =
+        db.multi_active
+            .log
+            .state
+            .lock()
+            .clock
+            .observe(now_millis, stable, config.max_clock_skew);
 }
 
 /// Applies the changes of `(cursor, through]` in order, stopping at the
@@ -173,7 +248,8 @@ fn apply_range(
             applied_through: change.seq,
             stable: cursor.stable,
         };
-        match apply_change(db, origin, change, next) {
+        let cursor_row = (rows::cursor_key(origin), rows::encode_cursor(next));
+        match apply_change(db, change, Some((&cursor_row.0, &cursor_row.1))) {
             Ok(outcome) => {
                 let now_millis =
                     u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
@@ -253,6 +329,19 @@ fn send(
     let state = &db.multi_active;
     let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
     state.log.advance_idle(now_millis);
+    let issued = state.log.state.lock().next_seq - 1;
+    let acked_max = state
+        .peers
+        .lock()
+        .values()
+        .filter_map(|p| p.acked)
+        .max()
+        .unwrap_or(0);
+    if acked_max > issued {
+        // A peer applied positions this replica never issued: it lost its
+        // state (see `copy.rs`).
+        copy::recover_lost_state(db, config, acked_max)?;
+    }
     let (safe_seq, stable) = state.log.safe_point();
     // `stable` may come from a peer's timestamp this replica observed; it
     // is a promise about this replica's future writes, so the clock must
@@ -282,14 +371,14 @@ fn send(
         let acked = state.peers.lock().get(&peer).and_then(|p| p.acked);
         let after = match acked {
             Some(acked) if acked < floor => {
-                // Either the peer needs entries already collected (it lost
-                // its state: shipping the rest would skip them silently),
-                // or this is a stale acknowledgement that arrived after
-                // this replica restarted and forgot the later ones. Report
-                // it, and probe from the floor: a peer that has everything
-                // up to the floor applies and acknowledges past it, one
-                // that does not refuses (`after` is beyond its cursor) and
-                // acknowledges its real position again.
+                // Either the peer needs entries already collected (it is
+                // new or lost its state: shipping the rest would skip them
+                // silently), or this is a stale acknowledgement that
+                // arrived after this replica restarted and forgot the later
+                // ones. Report it, and probe from the floor: a peer that
+                // has everything up to the floor applies and acknowledges
+                // past it, one that does not sees a range starting after
+                // its cursor and copies this replica's tables (`copy.rs`).
                 behind.insert(peer);
                 floor
             }
@@ -298,7 +387,8 @@ fn send(
         };
         if after > safe_seq {
             // The peer acknowledged positions this replica has not issued:
-            // it has state from before this replica lost its own.
+            // it has state from before this replica lost its own, and the
+            // outbox restarts past it once no local write is in flight.
             behind.insert(peer);
             continue;
         }
@@ -332,6 +422,7 @@ fn send(
         state.stats.lock().messages_sent += 1;
     }
     state.stats.lock().peers_behind_retention = behind;
+    copy::request(db, config, transport, heartbeat);
     Ok(())
 }
 
@@ -342,8 +433,11 @@ fn collect_outbox(db: &DatabaseInner, config: &Config, report: &mut StepReport) 
         let peers = state.peers.lock();
         let mut lowest = Some(safe_seq);
         for peer in &config.peers {
+            // An acknowledgement beyond the positions issued is from before
+            // this replica lost its state: it covers none of the entries
+            // here, and nothing is collected until the outbox restarts.
             lowest = match (lowest, peers.get(peer).and_then(|p| p.acked)) {
-                (Some(low), Some(acked)) => Some(low.min(acked)),
+                (Some(low), Some(acked)) if acked <= safe_seq => Some(low.min(acked)),
                 _ => None,
             };
         }
@@ -405,16 +499,21 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
     let Some(horizon) = horizon else {
         return Ok(());
     };
-    // Nothing to do unless a tombstone was written or the horizon moved.
+    let own = if state.injected_bug() == Some(InjectedBug::CollectTombstonesEagerly) {
+        horizon
+    } else {
+        own_acknowledged(db, config)?
+    };
+    // Nothing to do unless a tombstone was written or a horizon moved.
     let dirty = state
         .tombstones_dirty
         .swap(false, std::sync::atomic::Ordering::Relaxed);
     {
         let mut last = state.tombstone_horizon.lock();
-        if !dirty && *last == Some(horizon) {
+        if !dirty && *last == Some((horizon, own)) {
             return Ok(());
         }
-        *last = Some(horizon);
+        *last = Some((horizon, own));
     }
     let mut candidates = Vec::new();
     for row in db
@@ -425,6 +524,13 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         let (version, row_key) = rows::parse_tombstone_key(&key)?;
         if version.timestamp >= horizon {
             break;
+        }
+        if version.replica == config.replica && version.timestamp > own {
+            // A delete of this replica's own: a peer may learn of it only
+            // from a table copy (`copy.rs`), which carries it only while
+            // its tombstone is here; so it stays until every peer has
+            // acknowledged its outbox entry.
+            continue;
         }
         if candidates.len() >= COLLECT_TOMBSTONES_MAX {
             // The rest waits for the next step.
@@ -454,6 +560,42 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         }
     }
     Ok(())
+}
+
+/// The timestamp up to which every peer has acknowledged this replica's
+/// own writes: the outbox is in timestamp order, so it is just before the
+/// first entry still in it (or this replica's stable timestamp if none is),
+/// provided every peer's acknowledgement reaches the collected floor
+/// (after an outbox restart the entries before it were dropped, not
+/// acknowledged, and after a reopen acknowledgements are not known yet).
+fn own_acknowledged(db: &DatabaseInner, config: &Config) -> Result<Timestamp> {
+    let state = &db.multi_active;
+    let (safe_seq, stable) = state.log.safe_point();
+    let collected_through = *state.collected_through.lock();
+    {
+        let peers = state.peers.lock();
+        let all_acked = config.peers.iter().all(|peer| {
+            peers
+                .get(peer)
+                .and_then(|p| p.acked)
+                .is_some_and(|acked| acked >= collected_through && acked <= safe_seq)
+        });
+        if !all_acked {
+            return Ok(Timestamp::default());
+        }
+    }
+    let first = rows::outbox_key(collected_through.saturating_add(1));
+    let end = rows::outbox_key(safe_seq.saturating_add(1));
+    if let Some(row) = db
+        .engine
+        .range(first..end, Direction::Forward, None)?
+        .next()
+    {
+        let (key, value) = row?;
+        let entry = rows::decode_entry(rows::parse_outbox_key(&key)?, &value)?;
+        return Ok(entry.version.timestamp.predecessor());
+    }
+    Ok(stable)
 }
 
 /// The name of the table whose keyspace `row_key` is in (for counting).

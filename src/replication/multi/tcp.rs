@@ -30,6 +30,51 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 const CHANGES_TAG: u8 = 1;
 const ACK_TAG: u8 = 2;
+const COPY_REQUEST_TAG: u8 = 3;
+const COPY_TAG: u8 = 4;
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends `changes` as a count and length-prefixed outbox entries.
+fn put_changes(out: &mut Vec<u8>, changes: &[Change]) {
+    out.extend_from_slice(&(changes.len() as u32).to_be_bytes());
+    for change in changes {
+        let item = change.item.as_ref().map(|item| {
+            let mut bytes = Vec::new();
+            encode_item(item, &mut bytes);
+            bytes
+        });
+        let entry = encode_entry(&change.table, &change.key, change.version, item.as_deref());
+        out.extend_from_slice(&change.seq.to_be_bytes());
+        put_bytes(out, &entry);
+    }
+}
+
+/// Reads what `put_changes` wrote; the count never reserves memory (each
+/// change is read before it is stored).
+fn read_changes(reader: &mut Reader<'_>) -> Result<Vec<Change>> {
+    let count = reader.u32()?;
+    let mut changes: Vec<Change> = Vec::new();
+    for _ in 0..count {
+        let seq = reader.u64()?;
+        let len = reader.u32()? as usize;
+        changes.push(decode_entry(seq, reader.take(len)?)?);
+    }
+    Ok(changes)
+}
+
+fn read_bytes(reader: &mut Reader<'_>) -> Result<Vec<u8>> {
+    let len = reader.u32()? as usize;
+    Ok(reader.take(len)?.to_vec())
+}
+
+fn read_table(reader: &mut Reader<'_>) -> Result<String> {
+    String::from_utf8(read_bytes(reader)?)
+        .map_err(|_| Error::corruption("replication message", "table name is not UTF-8"))
+}
 
 /// Encodes a message (without the frame length).
 pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
@@ -50,19 +95,7 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             out.extend_from_slice(&through.to_be_bytes());
             out.extend_from_slice(&stable.wall_millis.to_be_bytes());
             out.extend_from_slice(&stable.logical.to_be_bytes());
-            out.extend_from_slice(&(changes.len() as u32).to_be_bytes());
-            for change in changes {
-                let item = change.item.as_ref().map(|item| {
-                    let mut bytes = Vec::new();
-                    encode_item(item, &mut bytes);
-                    bytes
-                });
-                let entry =
-                    encode_entry(&change.table, &change.key, change.version, item.as_deref());
-                out.extend_from_slice(&change.seq.to_be_bytes());
-                out.extend_from_slice(&(entry.len() as u32).to_be_bytes());
-                out.extend_from_slice(&entry);
-            }
+            put_changes(&mut out, changes);
         }
         Message::Ack {
             from,
@@ -73,6 +106,49 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             out.extend_from_slice(&from.0.to_be_bytes());
             out.extend_from_slice(&to.0.to_be_bytes());
             out.extend_from_slice(&applied_through.to_be_bytes());
+        }
+        Message::CopyRequest {
+            from,
+            to,
+            copy_id,
+            table,
+            after,
+        } => {
+            out.push(COPY_REQUEST_TAG);
+            out.extend_from_slice(&from.0.to_be_bytes());
+            out.extend_from_slice(&to.0.to_be_bytes());
+            out.extend_from_slice(&copy_id.to_be_bytes());
+            put_bytes(&mut out, table.as_bytes());
+            put_bytes(&mut out, after);
+        }
+        Message::Copy {
+            from,
+            to,
+            copy_id,
+            table,
+            after,
+            next,
+            through,
+            stable,
+            items,
+        } => {
+            out.push(COPY_TAG);
+            out.extend_from_slice(&from.0.to_be_bytes());
+            out.extend_from_slice(&to.0.to_be_bytes());
+            out.extend_from_slice(&copy_id.to_be_bytes());
+            put_bytes(&mut out, table.as_bytes());
+            put_bytes(&mut out, after);
+            match next {
+                Some(next) => {
+                    out.push(1);
+                    put_bytes(&mut out, next);
+                }
+                None => out.push(0),
+            }
+            out.extend_from_slice(&through.to_be_bytes());
+            out.extend_from_slice(&stable.wall_millis.to_be_bytes());
+            out.extend_from_slice(&stable.logical.to_be_bytes());
+            put_changes(&mut out, items);
         }
     }
     out
@@ -89,13 +165,7 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
             let after = reader.u64()?;
             let through = reader.u64()?;
             let stable: Timestamp = reader.timestamp()?;
-            let count = reader.u32()?;
-            let mut changes: Vec<Change> = Vec::new();
-            for _ in 0..count {
-                let seq = reader.u64()?;
-                let len = reader.u32()? as usize;
-                changes.push(decode_entry(seq, reader.take(len)?)?);
-            }
+            let changes = read_changes(&mut reader)?;
             Message::Changes {
                 from,
                 to,
@@ -110,6 +180,42 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
             to,
             applied_through: reader.u64()?,
         },
+        COPY_REQUEST_TAG => Message::CopyRequest {
+            from,
+            to,
+            copy_id: reader.u64()?,
+            table: read_table(&mut reader)?,
+            after: read_bytes(&mut reader)?,
+        },
+        COPY_TAG => {
+            let copy_id = reader.u64()?;
+            let table = read_table(&mut reader)?;
+            let after = read_bytes(&mut reader)?;
+            let next = match reader.take(1)?[0] {
+                0 => None,
+                1 => Some(read_bytes(&mut reader)?),
+                _ => {
+                    return Err(Error::corruption(
+                        "replication message",
+                        "flag is neither 0 nor 1",
+                    ));
+                }
+            };
+            let through = reader.u64()?;
+            let stable = reader.timestamp()?;
+            let items = read_changes(&mut reader)?;
+            Message::Copy {
+                from,
+                to,
+                copy_id,
+                table,
+                after,
+                next,
+                through,
+                stable,
+                items,
+            }
+        }
         _ => return Err(Error::corruption("replication message", "unknown tag")),
     };
     reader.end()?;
@@ -317,6 +423,29 @@ mod tests {
         }
     }
 
+    fn copy_page(next: Option<Vec<u8>>) -> Message {
+        let Message::Changes { changes, .. } = changes() else {
+            unreachable!("changes() builds a Changes message")
+        };
+        Message::Copy {
+            from: ReplicaId(1),
+            to: ReplicaId(3),
+            copy_id: 41,
+            table: "Users".into(),
+            after: vec![0, 1, 0xFF],
+            next,
+            through: 12,
+            stable: Timestamp {
+                wall_millis: 80,
+                logical: 2,
+            },
+            items: changes
+                .into_iter()
+                .map(|c| Change { seq: 0, ..c })
+                .collect(),
+        }
+    }
+
     #[test]
     fn messages_round_trip_and_truncations_are_errors() {
         let ack = Message::Ack {
@@ -324,7 +453,20 @@ mod tests {
             to: ReplicaId(1),
             applied_through: 9,
         };
-        for message in [changes(), ack] {
+        let request = Message::CopyRequest {
+            from: ReplicaId(3),
+            to: ReplicaId(1),
+            copy_id: 41,
+            table: "Users".into(),
+            after: Vec::new(),
+        };
+        for message in [
+            changes(),
+            ack,
+            request,
+            copy_page(Some(vec![7; 20])),
+            copy_page(None),
+        ] {
             let bytes = encode_message(&message);
             assert_eq!(decode_message(&bytes).unwrap(), message);
             for cut in 0..bytes.len() {
@@ -346,6 +488,27 @@ mod tests {
         let len_at = count_at + 4 + 8;
         bytes[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode_message(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_forged_copy_page_is_an_error_not_a_panic_or_an_allocation() {
+        let bytes = encode_message(&copy_page(None));
+        // tag, from, to, copy id, table (len + 5), after (len + 3).
+        let next_at = 1 + 8 * 3 + (4 + 5) + (4 + 3);
+        assert_eq!(bytes[next_at], 0);
+        let mut bad_flag = bytes.clone();
+        bad_flag[next_at] = 2;
+        assert!(decode_message(&bad_flag).is_err());
+        let count_at = next_at + 1 + 8 + 12;
+        let mut forged = bytes.clone();
+        forged[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message(&forged).is_err());
+        let mut long_table = bytes.clone();
+        long_table[25..29].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message(&long_table).is_err());
+        let mut not_utf8 = bytes;
+        not_utf8[29] = 0xFF;
+        assert!(decode_message(&not_utf8).is_err());
     }
 
     #[test]

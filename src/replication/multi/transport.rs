@@ -47,20 +47,67 @@ pub enum Message {
         /// Everything up to here is applied.
         applied_through: u64,
     },
+    /// The sender lacks changes the receiver no longer keeps (it is new to
+    /// the group or lost its state) and asks for the page of the
+    /// receiver's copy of `table` that starts after the row `after`.
+    CopyRequest {
+        /// The replica being brought up to date.
+        from: ReplicaId,
+        /// The replica whose tables it copies.
+        to: ReplicaId,
+        /// The copy this request belongs to.
+        copy_id: u64,
+        /// The table (the same name at every replica).
+        table: String,
+        /// The last row received (an item's row key without its keyspace
+        /// id); empty for the start of the table.
+        after: Vec<u8>,
+    },
+    /// One page of a table copy: the items (tombstones included, as
+    /// deletes) stored in `table` after the row `after`, each with its
+    /// stored version, read after every outbox entry of the sender up to
+    /// `through` committed.
+    Copy {
+        /// The replica whose table this is.
+        from: ReplicaId,
+        /// The replica that asked.
+        to: ReplicaId,
+        /// The copy the page answers.
+        copy_id: u64,
+        /// The table.
+        table: String,
+        /// The page starts after this row (as asked).
+        after: Vec<u8>,
+        /// Where the next page starts; `None` for the table's last page.
+        next: Option<Vec<u8>>,
+        /// The sender's outbox position when the page was read: every
+        /// entry up to it is reflected in the page's items.
+        through: u64,
+        /// The sender's stable timestamp at `through` (as in `Changes`).
+        stable: Timestamp,
+        /// The items in row order (`seq` 0).
+        items: Vec<Change>,
+    },
 }
 
 impl Message {
     /// The sender.
     pub fn from(&self) -> ReplicaId {
         match self {
-            Self::Changes { from, .. } | Self::Ack { from, .. } => *from,
+            Self::Changes { from, .. }
+            | Self::Ack { from, .. }
+            | Self::CopyRequest { from, .. }
+            | Self::Copy { from, .. } => *from,
         }
     }
 
     /// The receiver.
     pub fn to(&self) -> ReplicaId {
         match self {
-            Self::Changes { to, .. } | Self::Ack { to, .. } => *to,
+            Self::Changes { to, .. }
+            | Self::Ack { to, .. }
+            | Self::CopyRequest { to, .. }
+            | Self::Copy { to, .. } => *to,
         }
     }
 }
