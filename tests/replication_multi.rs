@@ -324,14 +324,22 @@ fn the_background_thread_propagates_and_stops_on_close() {
         .item(item! { "id" => "bg" })
         .send()
         .unwrap();
-    assert!(dbs[0].multi_active().wait_for_step());
-    assert!(dbs[1].multi_active().wait_for_step());
-    let got = dbs[1]
-        .get_item(TABLE)
-        .key(item! { "id" => "bg" })
-        .send()
-        .unwrap()
-        .item;
+    // A few rounds: the replicas' first steps exchange their birth copies
+    // (empty here), and changes from a peer wait for its copy to finish.
+    let mut got = None;
+    for _ in 0..200 {
+        assert!(dbs[0].multi_active().wait_for_step());
+        assert!(dbs[1].multi_active().wait_for_step());
+        got = dbs[1]
+            .get_item(TABLE)
+            .key(item! { "id" => "bg" })
+            .send()
+            .unwrap()
+            .item;
+        if got.is_some() {
+            break;
+        }
+    }
     assert_eq!(got, Some(item! { "id" => "bg" }));
     for db in &dbs {
         assert!(db.multi_active().is_running());
