@@ -215,6 +215,14 @@ fn replication(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
             .item(item! { "id" => id, "balance" => balance })
             .send()?;
     }
+    // Object bodies live in pack files beside the log; they travel ahead
+    // of the batch that names them, so the standby holds them too.
+    let statement = "statement line\n".repeat(4_096).into_bytes();
+    db.objects().create_bucket("statements").send()?;
+    db.objects()
+        .put_object("statements", "alice/2026-11.txt")
+        .body(statement.clone())
+        .send()?;
     settle(&[&primary, &standby, &replica]);
     let read = replica
         .database()?
@@ -247,6 +255,17 @@ fn replication(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
     println!(
         "standby promoted (epoch {epoch}); alice: {:?}",
         alice.item.map(|i| i["balance"].clone())
+    );
+    let body = promoted
+        .objects()
+        .get_object("statements", "alice/2026-11.txt")
+        .send()?
+        .body
+        .collect()?;
+    println!(
+        "its copy of alice's {} KiB statement is intact: {}",
+        body.len() >> 10,
+        body.as_ref() == statement.as_slice()
     );
     standby.close()?;
     replica.close()?;
