@@ -8,6 +8,13 @@
 //! Before s3s sees a request, `scope` checks the SigV4 date fields s3s
 //! would panic on (see there); for a POST form, whose fields are in the
 //! body, the body's first bytes are read ahead for it and then replayed.
+//!
+//! A request sent with `Expect: 100-continue` and answered before its body
+//! arrived whole (a refused signature, a failed precondition) gets
+//! `Connection: close`: the client may not have seen `100 Continue` before
+//! the answer and then does not send the body (boto3 does not), and a
+//! connection kept open would read the next request's first bytes as the
+//! announced body (seen as `SignatureDoesNotMatch` on boto3's next call).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -32,6 +39,18 @@ struct WatchedBody {
     /// The rest of the body (`None`: it ended while being read ahead).
     inner: Option<Incoming>,
     failed: Arc<AtomicBool>,
+    /// Set once the body has arrived whole (hyper knows where the next
+    /// request starts).
+    arrived: Arc<AtomicBool>,
+}
+
+impl WatchedBody {
+    /// Records in `arrived` whether the rest of the body is known to be empty.
+    fn note_arrival(&self) {
+        if self.inner.as_ref().is_none_or(Incoming::is_end_stream) {
+            self.arrived.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Body for WatchedBody {
@@ -50,8 +69,10 @@ impl Body for WatchedBody {
             return Poll::Ready(None);
         };
         let polled = Pin::new(inner).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            this.failed.store(true, Ordering::Relaxed);
+        match &polled {
+            Poll::Ready(Some(Err(_))) => this.failed.store(true, Ordering::Relaxed),
+            Poll::Ready(None) => this.arrived.store(true, Ordering::Relaxed),
+            _ => this.note_arrival(),
         }
         polled
     }
@@ -116,6 +137,7 @@ async fn read_ahead(body: &mut WatchedBody) -> Result<Bytes, ()> {
         body.replay.push_back(Frame::data(seen.slice(start..end)));
     }
     body.replay.extend(trailers);
+    body.note_arrival();
     Ok(seen)
 }
 
@@ -129,6 +151,27 @@ pub(super) async fn serve(
     service: &S3Service,
     request: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, HttpError> {
+    let expects_continue = request
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let arrived = Arc::new(AtomicBool::new(false));
+    let mut response = answer(service, request, arrived.clone()).await?;
+    if expects_continue && !arrived.load(Ordering::Relaxed) {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    Ok(response)
+}
+
+/// The answer to `request`; `arrived` is set once its body is read whole.
+async fn answer(
+    service: &S3Service,
+    request: Request<Incoming>,
+    arrived: Arc<AtomicBool>,
+) -> Result<Response<s3s::Body>, HttpError> {
     if let Err(rejection) = scope::check(request.uri().query(), request.headers()) {
         return Ok(error_response(rejection.status, rejection.xml()));
     }
@@ -138,7 +181,9 @@ pub(super) async fn serve(
         replay: VecDeque::new(),
         inner: Some(inner),
         failed: failed.clone(),
+        arrived,
     };
+    body.note_arrival();
     if scope::is_form_post(&head.method, &head.headers) {
         let Ok(form) = read_ahead(&mut body).await else {
             return Ok(error_response(400, INCOMPLETE_BODY_XML.to_owned()));
