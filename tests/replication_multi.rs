@@ -367,7 +367,7 @@ fn configuration_and_unshipped_changes_survive_a_reopen() {
     let a = Database::open(dir.path()).unwrap();
     assert_eq!(a.multi_active().replicated_tables(), vec![TABLE.to_owned()]);
     a.multi_active().connect(network.clone());
-    for _ in 0..3 {
+    for _ in 0..5 {
         a.multi_active().step().unwrap();
         b.multi_active().step().unwrap();
     }
@@ -395,7 +395,7 @@ fn a_stale_acknowledgement_after_a_restart_does_not_stall_a_peer() {
     create_table(&b);
     link(&b, 2, 2, &network, Duration::from_secs(1));
     let step_both = |a: &Database| {
-        for _ in 0..3 {
+        for _ in 0..5 {
             a.multi_active().step().unwrap();
             b.multi_active().step().unwrap();
         }
@@ -418,6 +418,8 @@ fn a_stale_acknowledgement_after_a_restart_does_not_stall_a_peer() {
     network.send(Message::Ack {
         from: ReplicaId(2),
         to: ReplicaId(1),
+        incarnation: b.multi_active().incarnation().unwrap(),
+        origin_incarnation: a.multi_active().incarnation().unwrap(),
         applied_through: 0,
     });
     a.put_item(TABLE)

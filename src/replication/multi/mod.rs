@@ -126,6 +126,7 @@ mod clock;
 mod copy;
 mod error;
 mod hook;
+mod incarnation;
 mod rows;
 mod runner;
 mod state;
@@ -348,6 +349,15 @@ impl MultiActive {
     /// Whether the background thread runs.
     pub fn is_running(&self) -> bool {
         self.state().runner.is_running()
+    }
+
+    /// This replica's incarnation id: the wall millis of its first
+    /// configuration (`None` before it). A database restored empty under an
+    /// old id has a larger one, which tells its peers that its outbox
+    /// positions restarted (see the limits above for the clock it needs).
+    pub fn incarnation(&self) -> Option<u64> {
+        let state = self.state();
+        state.config.read().is_some().then(|| state.incarnation())
     }
 
     /// The replica's counters.

@@ -17,6 +17,7 @@ use super::clock::{ReplicaId, Timestamp};
 use super::copy::{self, Page, Requests};
 use super::error::Result;
 use super::hook::read_stored;
+use super::incarnation::{self, Seen};
 use super::rows::{self, Change, Cursor};
 use super::state::{Config, InjectedBug, MultiActiveState};
 use super::transport::{Message, Transport};
@@ -95,7 +96,9 @@ fn receive(
     let messages = transport.receive(config.replica, RECEIVE_MESSAGES_MAX);
     report.received = messages.len();
     state.stats.lock().messages_received += messages.len() as u64;
-    let mut acks: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    let me = state.incarnation();
+    // Per origin: the position acknowledged and the origin's incarnation.
+    let mut acks: BTreeMap<ReplicaId, (u64, u64)> = BTreeMap::new();
     let mut requests = Requests::default();
     let mut wrote = false;
     for message in messages {
@@ -105,10 +108,20 @@ fn receive(
         match message {
             Message::Ack {
                 from,
+                incarnation,
+                origin_incarnation,
                 applied_through,
                 ..
             } => {
+                // An acknowledgement of an earlier life of this replica, or
+                // from an earlier life of the peer, means nothing now.
+                if origin_incarnation != me
+                    || incarnation::observe(db, config, from, incarnation)? == Seen::Stale
+                {
+                    continue;
+                }
                 let mut peers = state.peers.lock();
+                peers.entry(from).or_default().knows_me = true;
                 let progress = peers.entry(from).or_default();
                 progress.acked = Some(
                     progress
@@ -121,9 +134,13 @@ fn receive(
                 after,
                 through,
                 stable,
+                incarnation,
                 changes,
                 ..
             } => {
+                if incarnation::observe(db, config, from, incarnation)? == Seen::Stale {
+                    continue;
+                }
                 let cursor = cursor_of(db, from)?;
                 if after > cursor.applied_through {
                     // The origin no longer keeps what this replica lacks.
@@ -145,7 +162,7 @@ fn receive(
                 } else {
                     cursor
                 };
-                acks.insert(from, cursor.applied_through);
+                acks.insert(from, (cursor.applied_through, incarnation));
             }
             Message::CopyRequest {
                 from,
@@ -162,9 +179,15 @@ fn receive(
                 next,
                 through,
                 stable,
+                incarnation,
                 items,
                 ..
             } => {
+                // A page of an earlier life is stale; the first page of a
+                // newer one restarts the copy (and does not answer it).
+                if incarnation::observe(db, config, from, incarnation)? != Seen::Current {
+                    continue;
+                }
                 wrote = true;
                 let page = Page {
                     copy_id,
@@ -176,7 +199,7 @@ fn receive(
                     items,
                 };
                 if let Some(cursor) = copy::receive_page(db, config, from, page, report)? {
-                    acks.insert(from, cursor.applied_through);
+                    acks.insert(from, (cursor.applied_through, incarnation));
                 }
             }
         }
@@ -187,10 +210,12 @@ fn receive(
     if wrote && db.engine.durability() != Durability::Sync {
         db.engine.sync()?;
     }
-    for (origin, applied_through) in acks {
+    for (origin, (applied_through, origin_incarnation)) in acks {
         transport.send(Message::Ack {
             from: config.replica,
             to: origin,
+            incarnation: me,
+            origin_incarnation,
             applied_through,
         });
         state.stats.lock().messages_sent += 1;
@@ -246,7 +271,7 @@ fn apply_range(
     for change in ordered {
         let next = Cursor {
             applied_through: change.seq,
-            stable: cursor.stable,
+            ..cursor
         };
         let cursor_row = (rows::cursor_key(origin), rows::encode_cursor(next));
         match apply_change(db, change, Some((&cursor_row.0, &cursor_row.1))) {
@@ -289,6 +314,7 @@ fn apply_range(
     let done = Cursor {
         applied_through: through,
         stable: cursor.stable.max(stable),
+        ..cursor
     };
     let mut batch = WriteBatch::new();
     batch.put(&rows::cursor_key(origin), &rows::encode_cursor(done));
@@ -329,19 +355,7 @@ fn send(
     let state = &db.multi_active;
     let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
     state.log.advance_idle(now_millis);
-    let issued = state.log.state.lock().next_seq - 1;
-    let acked_max = state
-        .peers
-        .lock()
-        .values()
-        .filter_map(|p| p.acked)
-        .max()
-        .unwrap_or(0);
-    if acked_max > issued {
-        // A peer applied positions this replica never issued: it lost its
-        // state (see `copy.rs`).
-        copy::recover_lost_state(db, config, acked_max)?;
-    }
+    incarnation::announce_rebirth(db, config)?;
     let (safe_seq, stable) = state.log.safe_point();
     // `stable` may come from a peer's timestamp this replica observed; it
     // is a promise about this replica's future writes, so the clock must
@@ -417,6 +431,7 @@ fn send(
             after,
             through,
             stable,
+            incarnation: state.incarnation(),
             changes,
         });
         state.stats.lock().messages_sent += 1;
