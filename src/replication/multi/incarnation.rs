@@ -141,6 +141,7 @@ fn reset(
         progress.acked = None;
         progress.last_sent = None;
         progress.knows_me = false;
+        progress.acknowledged = None;
     }
     set_synced(db, peer, false);
     state.stats.lock().peer_rebirths += 1;

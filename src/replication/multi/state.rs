@@ -144,8 +144,13 @@ pub(crate) struct PeerProgress {
     pub(crate) acked: Option<u64>,
     /// How far this replica applied the peer's outbox (cached cursor row).
     pub(crate) cursor: Option<Cursor>,
-    /// The `(through, stable)` of the last `Changes` sent to the peer.
-    pub(crate) last_sent: Option<(u64, Timestamp)>,
+    /// The `(through, stable, acknowledged)` of the last `Changes` sent to
+    /// the peer.
+    pub(crate) last_sent: Option<(u64, Timestamp, Timestamp)>,
+    /// The peer's last announced `acknowledged` timestamp (every replica
+    /// applied its writes up to it) in its current incarnation; unknown
+    /// after a restart until it tells again.
+    pub(crate) acknowledged: Option<Timestamp>,
     /// This replica follows the peer's outbox: since open it received a
     /// range from it that starts within what it applied, or finished
     /// copying its tables.

@@ -11,6 +11,7 @@
 //! nothing older can still arrive and it can go without resurrection.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use super::apply::{Outcome, Refusal, apply_change};
 use super::clock::{ReplicaId, Timestamp};
@@ -135,11 +136,20 @@ fn receive(
                 through,
                 stable,
                 incarnation,
+                acknowledged,
                 changes,
                 ..
             } => {
                 if incarnation::observe(db, config, from, incarnation)? == Seen::Stale {
                     continue;
+                }
+                {
+                    let mut peers = state.peers.lock();
+                    let known = &mut peers.entry(from).or_default().acknowledged;
+                    if known.is_none_or(|k| acknowledged > k) {
+                        *known = Some(acknowledged);
+                        state.tombstones_dirty.store(true, Ordering::Relaxed);
+                    }
                 }
                 let cursor = cursor_of(db, from)?;
                 if after > cursor.applied_through {
@@ -374,6 +384,14 @@ fn send(
     if db.engine.durability() == Durability::Buffered {
         db.engine.sync()?;
     }
+    // What every peer applied of this replica's writes; nothing while it is
+    // not caught up (its tables may lack what it is to copy) or owes its
+    // peers a copy of its tables.
+    let acknowledged = if *state.rebirth_owed.lock() || !state.copies.lock().is_empty() {
+        Timestamp::default()
+    } else {
+        own_acknowledged(db, config)?
+    };
     let floor = outbox_floor(db, safe_seq);
     let heartbeat = {
         let mut steps = state.steps.lock();
@@ -410,7 +428,7 @@ fn send(
         // periodic heartbeat (which also carries stability past a lost
         // message), so replicas do not wake each other in a loop.
         let last_sent = state.peers.lock().get(&peer).and_then(|p| p.last_sent);
-        let news = last_sent != Some((safe_seq, stable));
+        let news = last_sent != Some((safe_seq, stable, acknowledged));
         if !news && !heartbeat {
             continue;
         }
@@ -423,7 +441,8 @@ fn send(
             Some(last) if changes.len() >= SEND_CHANGES_MAX => (last.seq, last.version.timestamp),
             _ => (safe_seq, stable),
         };
-        state.peers.lock().entry(peer).or_default().last_sent = Some((through, stable));
+        state.peers.lock().entry(peer).or_default().last_sent =
+            Some((through, stable, acknowledged));
         report.changes_sent += changes.len();
         transport.send(Message::Changes {
             from: config.replica,
@@ -432,6 +451,7 @@ fn send(
             through,
             stable,
             incarnation: state.incarnation(),
+            acknowledged,
             changes,
         });
         state.stats.lock().messages_sent += 1;
@@ -530,6 +550,13 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         }
         *last = Some((horizon, own));
     }
+    let eager = state.injected_bug() == Some(InjectedBug::CollectTombstonesEagerly);
+    let announced: BTreeMap<ReplicaId, Timestamp> = state
+        .peers
+        .lock()
+        .iter()
+        .filter_map(|(&peer, progress)| progress.acknowledged.map(|a| (peer, a)))
+        .collect();
     let mut candidates = Vec::new();
     for row in db
         .engine
@@ -539,6 +566,17 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         let (version, row_key) = rows::parse_tombstone_key(&key)?;
         if version.timestamp >= horizon {
             break;
+        }
+        if !eager
+            && config.peers.contains(&version.replica)
+            && !announced
+                .get(&version.replica)
+                .is_some_and(|&acknowledged| version.timestamp <= acknowledged)
+        {
+            // A peer's delete that not every replica has applied yet: if
+            // the peer lost its state, this tombstone is all that is left
+            // of the delete (`incarnation.rs`).
+            continue;
         }
         if version.replica == config.replica && version.timestamp > own {
             // A delete of this replica's own: a peer may learn of it only

@@ -89,6 +89,7 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             through,
             stable,
             incarnation,
+            acknowledged,
             changes,
         } => {
             out.push(CHANGES_TAG);
@@ -99,6 +100,8 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             out.extend_from_slice(&stable.wall_millis.to_be_bytes());
             out.extend_from_slice(&stable.logical.to_be_bytes());
             out.extend_from_slice(&incarnation.to_be_bytes());
+            out.extend_from_slice(&acknowledged.wall_millis.to_be_bytes());
+            out.extend_from_slice(&acknowledged.logical.to_be_bytes());
             put_changes(&mut out, changes);
         }
         Message::Ack {
@@ -176,6 +179,7 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
             let through = reader.u64()?;
             let stable: Timestamp = reader.timestamp()?;
             let incarnation = reader.u64()?;
+            let acknowledged = reader.timestamp()?;
             let changes = read_changes(&mut reader)?;
             Message::Changes {
                 from,
@@ -184,6 +188,7 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
                 through,
                 stable,
                 incarnation,
+                acknowledged,
                 changes,
             }
         }
@@ -409,6 +414,10 @@ mod tests {
                 logical: 1,
             },
             incarnation: 1_800_000_000_123,
+            acknowledged: Timestamp {
+                wall_millis: 60,
+                logical: 3,
+            },
             changes: vec![
                 Change {
                     seq: 4,
@@ -527,9 +536,9 @@ mod tests {
     #[test]
     fn a_forged_change_count_or_entry_length_is_an_error_not_an_allocation() {
         let mut bytes = encode_message(&changes());
-        // The count sits after tag, from, to, after, through, stable and
-        // incarnation.
-        let count_at = 1 + 8 * 4 + 12 + 8;
+        // The count sits after tag, from, to, after, through, stable,
+        // incarnation and acknowledged.
+        let count_at = 1 + 8 * 4 + 12 + 8 + 12;
         bytes[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode_message(&bytes).is_err());
         let mut bytes = encode_message(&changes());

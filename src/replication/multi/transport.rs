@@ -37,6 +37,12 @@ pub enum Message {
         /// The sender's incarnation: its life under its id (positions count
         /// within one life; see `incarnation.rs`).
         incarnation: u64,
+        /// Every peer of the sender has applied each of its writes with a
+        /// timestamp up to here (zero while it is not caught up): a
+        /// receiver removes the tombstone of one of its deletes only below
+        /// this, since a delete an origin shipped to only some peers
+        /// survives its loss only in their tombstones.
+        acknowledged: Timestamp,
         /// The entries of the range, in sequence order.
         changes: Vec<Change>,
     },
