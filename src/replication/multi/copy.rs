@@ -37,7 +37,9 @@
 //!   keeps that replica's version, and one older than the stored version
 //!   loses and counts as a conflict (it is a write that lost, whichever way
 //!   it came). An item whose write the receiver already applied — its own
-//!   since its birth, a peer's up to the stable timestamp of its cursor —
+//!   since its birth, a peer's up to the stable timestamp of its cursor
+//!   (a write of the peer's earlier life, before its current incarnation,
+//!   only up to the stable timestamp reached with that life, `before`) —
 //!   is skipped without comparison (counted in
 //!   [`ReplicaStats::copy_items_skipped`]): if its key has no version here,
 //!   a newer delete's tombstone was collected, and the copier, which may
@@ -46,13 +48,21 @@
 //!   nothing (it collects no tombstone before every peer's cursor has a
 //!   stable timestamp, so not before its copies end), and a peer restored
 //!   under its old id advertises stable timestamps that do not cover the
-//!   writes of its earlier life, which a copy from a third replica brings. Re-applying a
-//!   page is harmless, so a page's items are applied without a cursor and
+//!   writes of its earlier life, which a copy from a third replica brings.
+//!   Re-applying a page is harmless, so a page's items are applied without a cursor and
 //!   only then is the copy row moved past the page (one write).
-//! - **Own tombstones wait for every acknowledgement.** A replica removes
-//!   the tombstone of its own delete only once every peer acknowledged the
+//! - **Tombstones wait for every acknowledgement.** A replica removes the
+//!   tombstone of its own delete only once every peer acknowledged the
 //!   delete's outbox entry (`step.rs`): a peer that takes the entry's
 //!   position from a copy learns of the delete only from the tombstone.
+//!   It removes a peer's only below what that peer announced every replica
+//!   applied (`Changes::acknowledged`): if the peer is wiped first, the
+//!   tombstones of its deletes are all that is left of them, and its new
+//!   life copies them (`incarnation.rs`).
+//! - **Incarnations.** Pages carry the origin's incarnation; a page of an
+//!   earlier life is ignored, and one of a newer life restarts the copy
+//!   (`incarnation.rs`). A replica asks for pages only once every peer
+//!   knows its current incarnation.
 //! - **Finish.** The first page applied fixes the copy's `through`: every
 //!   later page is read after it (the receiver asks for the next page only
 //!   once it applied the previous), so the whole copy reflects every outbox

@@ -3,6 +3,9 @@
 //! peer, then collect what every peer has passed — outbox entries they all
 //! acknowledged, and tombstones older than every peer's stable timestamp.
 //!
+//! A peer's tombstone also waits until that peer announced that every
+//! replica applied the delete (`Changes::acknowledged`; see `copy.rs`).
+//!
 //! Why tombstones wait for stability: a delete's tombstone keeps the
 //! item's version so that an older write arriving later loses. A peer's
 //! stable timestamp `s` promises that this replica has applied every write
@@ -569,9 +572,9 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         }
         if !eager
             && config.peers.contains(&version.replica)
-            && !announced
+            && announced
                 .get(&version.replica)
-                .is_some_and(|&acknowledged| version.timestamp <= acknowledged)
+                .is_none_or(|&acknowledged| version.timestamp > acknowledged)
         {
             // A peer's delete that not every replica has applied yet: if
             // the peer lost its state, this tombstone is all that is left
