@@ -500,10 +500,10 @@ fn a_stale_acknowledgement_of_a_delete_does_not_let_a_restored_replica_keep_the_
     g.settle();
     g.network.partition(ReplicaId(1), ReplicaId(3));
     delete(g.db(3), "gone", 1);
-    // Replica 2 applies and acknowledges the delete; time passes, so every
-    // stable timestamp passes it.
+    // Replica 2 applies and acknowledges the delete; time passes (more than
+    // `STABLE_ADVANCE_MILLIS`), so every stable timestamp passes it.
     for _ in 0..3 * nimbus::replication::multi::HEARTBEAT_EVERY_STEPS {
-        g.advance(20);
+        g.advance(50);
         g.step_all();
     }
     assert!(get(g.db(2), "gone", 1).is_none());
@@ -526,6 +526,16 @@ fn a_stale_acknowledgement_of_a_delete_does_not_let_a_restored_replica_keep_the_
         g.step_all();
     }
     assert!(get(g.db(1), "gone", 1).is_none());
+    // Replica 3 removed its tombstone on the earlier life's acknowledgement
+    // (it has not heard of the new one): without the wait for every peer
+    // to know the new incarnation, replica 2 would have copied the item
+    // from replica 1 above and kept it.
+    let tombstone = g
+        .db(3)
+        .multi_active()
+        .item_version(TABLE, &item! { "pk" => "gone", "sk" => 1 })
+        .unwrap();
+    assert_eq!(tombstone, None);
     g.network.heal();
     g.settle();
     g.assert_converged();
