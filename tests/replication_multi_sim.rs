@@ -90,6 +90,10 @@ struct Totals {
     tombstones_collected: u64,
     joins: u64,
     wipes: u64,
+    /// Writes the wiped replica alone held when it was wiped.
+    at_risk: u64,
+    /// Times a replica heard a peer under a newer incarnation.
+    peer_rebirths: u64,
     copies_finished: u64,
 }
 
@@ -569,6 +573,7 @@ fn run_seed_counting(
     totals.crashes += sim.crashes;
     totals.joins += sim.joins;
     totals.wipes += sim.wipes;
+    totals.at_risk += sim.acked.iter().filter(|a| a.at_risk).count() as u64;
     totals.dropped += network.dropped;
     totals.duplicated += network.duplicated;
     for node in &sim.nodes {
@@ -578,6 +583,7 @@ fn run_seed_counting(
         totals.tombstones_collected += table.tombstones_collected;
         totals.rejected_clock_skew += stats.rejected_clock_skew;
         totals.copies_finished += stats.copies_finished;
+        totals.peer_rebirths += stats.peer_rebirths;
     }
     Ok(())
 }
@@ -607,6 +613,7 @@ fn replicas_converge_to_the_last_writer_under_faults() {
         assert!(totals.conflicts > 0 && totals.rejected_clock_skew > 0);
         assert!(totals.tombstones_collected > 0);
         assert!(totals.joins > 0 && totals.wipes > 0 && totals.copies_finished > 0);
+        assert!(totals.peer_rebirths > 0 && totals.at_risk > 0);
     }
 }
 
