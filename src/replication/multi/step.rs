@@ -421,9 +421,10 @@ fn send(
             None => floor,
         };
         if after > safe_seq {
-            // The peer acknowledged positions this replica has not issued:
-            // it has state from before this replica lost its own, and the
-            // outbox restarts past it once no local write is in flight.
+            // The peer acknowledged positions this replica has not issued.
+            // Not expected: acknowledgements of earlier incarnations are
+            // dropped on receipt, and a shipped position survives a crash.
+            // Reported, and nothing is shipped on its word.
             behind.insert(peer);
             continue;
         }
@@ -471,9 +472,8 @@ fn collect_outbox(db: &DatabaseInner, config: &Config, report: &mut StepReport) 
         let peers = state.peers.lock();
         let mut lowest = Some(safe_seq);
         for peer in &config.peers {
-            // An acknowledgement beyond the positions issued is from before
-            // this replica lost its state: it covers none of the entries
-            // here, and nothing is collected until the outbox restarts.
+            // An acknowledgement beyond the positions issued is not trusted
+            // (see `send`): nothing is collected on its word.
             lowest = match (lowest, peers.get(peer).and_then(|p| p.acked)) {
                 (Some(low), Some(acked)) if acked <= safe_seq => Some(low.min(acked)),
                 _ => None,
