@@ -428,3 +428,118 @@ fn a_receiver_restarted_mid_copy_resumes_where_it_stopped() {
         Some(AttributeValue::from(2))
     );
 }
+
+/// Brings back replica `id` of `g` empty under its id, two seconds on (a
+/// restore takes longer than the clock skew bound).
+fn wipe(g: &mut Group, id: u64) {
+    let ids: Vec<u64> = g.replicas.iter().map(|r| r.id).collect();
+    let now = g.replicas[0].clock.now_since_epoch() + Duration::from_secs(2);
+    for r in &g.replicas {
+        r.clock.set(UNIX_EPOCH + now);
+    }
+    let at = g.replicas.iter().position(|r| r.id == id).unwrap();
+    g.replicas[at] = replica(id, &ids, &g.network, now);
+}
+
+fn get(db: &Database, pk: &str, sk: u64) -> Option<Item> {
+    db.get_item(TABLE)
+        .key(item! { "pk" => pk, "sk" => sk })
+        .send()
+        .unwrap()
+        .item
+}
+
+/// Seed 5604 of the long simulation, first half: a wiped replica numbers
+/// its outbox from 1 again and, cut off, issues more positions than its
+/// earlier life had. Its peers must not take its first new writes for the
+/// earlier life's (they did while positions had no incarnation).
+#[test]
+fn a_wiped_replica_issuing_more_positions_than_its_earlier_life_before_any_peer_answers_loses_none()
+{
+    let mut g = Group::new(&[1, 2, 3], 3);
+    for i in 0..3 {
+        put(g.db(2), "old", i, 1);
+    }
+    g.settle();
+    wipe(&mut g, 2);
+    g.network.partition(ReplicaId(2), ReplicaId(1));
+    g.network.partition(ReplicaId(2), ReplicaId(3));
+    for i in 0..8 {
+        g.advance(1);
+        put(g.db(2), "new", i, 2);
+    }
+    for _ in 0..3 * nimbus::replication::multi::HEARTBEAT_EVERY_STEPS {
+        g.step_all();
+    }
+    assert!(get(g.db(1), "new", 0).is_none(), "no peer heard of it yet");
+    g.network.heal();
+    g.settle();
+    g.assert_converged();
+    for id in [1, 3] {
+        for i in 0..8 {
+            let got = get(g.db(id), "new", i);
+            assert_eq!(got, Some(item! { "pk" => "new", "sk" => i, "v" => 2 }));
+        }
+        assert_eq!(g.db(id).multi_active().stats().peer_rebirths, 1);
+    }
+    // Its earlier life's writes, which only its peers kept, came back.
+    assert!(get(g.db(2), "old", 2).is_some());
+    assert!(g.db(2).multi_active().incarnation() > g.db(1).multi_active().incarnation());
+}
+
+/// Seed 5604, second half: replica 3 deletes an item; the acknowledgement
+/// of the delete comes from replica 2's earlier life only, and replica 1,
+/// cut off, still holds the item. The restored replica 2 must not copy the
+/// item from replica 1 while replica 3 counts the earlier life's
+/// acknowledgement and removes the tombstone: it copies nothing before
+/// every peer knows its new incarnation.
+#[test]
+fn a_stale_acknowledgement_of_a_delete_does_not_let_a_restored_replica_keep_the_item() {
+    let mut g = Group::new(&[1, 2, 3], 4);
+    put(g.db(1), "gone", 1, 1);
+    g.settle();
+    g.network.partition(ReplicaId(1), ReplicaId(3));
+    delete(g.db(3), "gone", 1);
+    // Replica 2 applies and acknowledges the delete; time passes (more than
+    // `STABLE_ADVANCE_MILLIS`), so every stable timestamp passes it.
+    for _ in 0..3 * nimbus::replication::multi::HEARTBEAT_EVERY_STEPS {
+        g.advance(50);
+        g.step_all();
+    }
+    assert!(get(g.db(2), "gone", 1).is_none());
+    assert!(get(g.db(1), "gone", 1).is_some());
+    wipe(&mut g, 2);
+    // The restored replica reaches only replica 1 (which still holds the
+    // item); then replica 1 hears of the delete, while 3 cannot reach 2.
+    g.network.partition(ReplicaId(2), ReplicaId(3));
+    for _ in 0..2 * nimbus::replication::multi::HEARTBEAT_EVERY_STEPS {
+        g.advance(20);
+        g.step_all();
+    }
+    let restored = g.db(2).multi_active().stats();
+    assert_eq!(restored.copies_finished, 0, "{restored:?}");
+    assert!(get(g.db(2), "gone", 1).is_none(), "nothing copied yet");
+    g.network.heal();
+    g.network.partition(ReplicaId(2), ReplicaId(3));
+    for _ in 0..3 * nimbus::replication::multi::HEARTBEAT_EVERY_STEPS {
+        g.advance(20);
+        g.step_all();
+    }
+    assert!(get(g.db(1), "gone", 1).is_none());
+    // Replica 3 removed its tombstone on the earlier life's acknowledgement
+    // (it has not heard of the new one): without the wait for every peer
+    // to know the new incarnation, replica 2 would have copied the item
+    // from replica 1 above and kept it.
+    let tombstone = g
+        .db(3)
+        .multi_active()
+        .item_version(TABLE, &item! { "pk" => "gone", "sk" => 1 })
+        .unwrap();
+    assert_eq!(tombstone, None);
+    g.network.heal();
+    g.settle();
+    g.assert_converged();
+    for id in [1, 2, 3] {
+        assert!(get(g.db(id), "gone", 1).is_none(), "replica {id} kept it");
+    }
+}

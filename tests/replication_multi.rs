@@ -367,7 +367,9 @@ fn configuration_and_unshipped_changes_survive_a_reopen() {
     let a = Database::open(dir.path()).unwrap();
     assert_eq!(a.multi_active().replicated_tables(), vec![TABLE.to_owned()]);
     a.multi_active().connect(network.clone());
-    for _ in 0..3 {
+    // b's copies of a new database wait a round trip for a to know its
+    // incarnation.
+    for _ in 0..5 {
         a.multi_active().step().unwrap();
         b.multi_active().step().unwrap();
     }
@@ -395,7 +397,9 @@ fn a_stale_acknowledgement_after_a_restart_does_not_stall_a_peer() {
     create_table(&b);
     link(&b, 2, 2, &network, Duration::from_secs(1));
     let step_both = |a: &Database| {
-        for _ in 0..3 {
+        // b's copies of a new database wait a round trip for a to know its
+        // incarnation.
+        for _ in 0..5 {
             a.multi_active().step().unwrap();
             b.multi_active().step().unwrap();
         }
@@ -418,6 +422,8 @@ fn a_stale_acknowledgement_after_a_restart_does_not_stall_a_peer() {
     network.send(Message::Ack {
         from: ReplicaId(2),
         to: ReplicaId(1),
+        incarnation: b.multi_active().incarnation().unwrap(),
+        origin_incarnation: a.multi_active().incarnation().unwrap(),
         applied_through: 0,
     });
     a.put_item(TABLE)
@@ -567,4 +573,76 @@ fn idle_replicas_collect_tombstones_as_time_passes() {
         Some(0),
         "the manual clocks did not move between write and apply"
     );
+}
+
+/// Positions count within one incarnation: a `Changes` from an earlier
+/// life of a peer (delivered late) is ignored, and one from a newer life
+/// restarts the peer's positions here instead of being taken for ones
+/// already applied.
+#[test]
+fn changes_of_an_earlier_incarnation_are_ignored_and_a_newer_one_restarts_positions() {
+    let network = Arc::new(SimNetwork::new(6));
+    let a = Database::memory().unwrap();
+    create_table(&a);
+    link(&a, 1, 2, &network, Duration::from_secs(1));
+    let b = Database::memory().unwrap();
+    create_table(&b);
+    link(&b, 2, 2, &network, Duration::from_secs(1));
+    for id in ["one", "two"] {
+        b.put_item(TABLE).item(item! { "id" => id }).send().unwrap();
+    }
+    for _ in 0..6 {
+        a.multi_active().step().unwrap();
+        b.multi_active().step().unwrap();
+    }
+    let b_life = b.multi_active().incarnation().unwrap();
+    let forged = |incarnation: u64, id: &str, seq: u64| {
+        let version = b
+            .multi_active()
+            .item_version(TABLE, &item! { "id" => "two" })
+            .unwrap()
+            .unwrap()
+            .version;
+        Message::Changes {
+            from: ReplicaId(2),
+            to: ReplicaId(1),
+            after: seq - 1,
+            through: seq,
+            stable: version.timestamp,
+            incarnation,
+            acknowledged: Default::default(),
+            changes: vec![nimbus::replication::multi::Change {
+                seq,
+                table: TABLE.into(),
+                key: item! { "id" => id },
+                version: nimbus::replication::multi::Version {
+                    timestamp: nimbus::replication::multi::Timestamp {
+                        logical: version.timestamp.logical + 1,
+                        ..version.timestamp
+                    },
+                    ..version
+                },
+                item: Some(item! { "id" => id }),
+            }],
+        }
+    };
+    let has = |id: &str| {
+        a.get_item(TABLE)
+            .key(item! { "id" => id })
+            .send()
+            .unwrap()
+            .item
+            .is_some()
+    };
+    // Position 3 of an earlier life: ignored, though it follows the cursor.
+    network.send(forged(b_life - 1, "stale", 3));
+    a.multi_active().step().unwrap();
+    assert!(!has("stale"));
+    // Position 1 of a newer life: applied, though position 1 of the
+    // current life was applied already.
+    network.send(forged(b_life + 1, "reborn", 1));
+    a.multi_active().step().unwrap();
+    assert!(has("reborn"));
+    assert_eq!(a.multi_active().stats().peer_rebirths, 1);
+    assert!(has("one") && has("two"));
 }

@@ -4,9 +4,9 @@
 //! replicas, and (on some seeds) replicas crash and reopen from a
 //! simulated disk, a third replica joins the group late (its peers'
 //! outboxes no longer hold their history: it copies their tables), or a
-//! replica loses its state and rejoins empty under its id (it copies
-//! theirs, they copy its; only once every outbox is acknowledged, the
-//! condition `multi/mod.rs` states). A replica that joined or was wiped takes writes
+//! replica loses its state at any point and rejoins empty under its id, a
+//! new incarnation (it copies theirs, they copy its; its writes that no
+//! peer held when it was wiped may be lost). A replica that joined or was wiped takes writes
 //! only once it follows every peer (`synced_with`), as a DynamoDB replica
 //! that is still being created takes none. After a heal phase every
 //! replica must hold the same table, and each item must be what the write
@@ -72,6 +72,10 @@ struct Acked {
     key: String,
     version: Version,
     item: Option<Item>,
+    /// The writer was wiped while no other replica held this write (or a
+    /// later one of the key): it may be lost, or still arrive from a
+    /// message in flight.
+    at_risk: bool,
 }
 
 /// What the runs exercised, summed over seeds.
@@ -86,6 +90,10 @@ struct Totals {
     tombstones_collected: u64,
     joins: u64,
     wipes: u64,
+    /// Writes the wiped replica alone held when it was wiped.
+    at_risk: u64,
+    /// Times a replica heard a peer under a newer incarnation.
+    peer_rebirths: u64,
     copies_finished: u64,
 }
 
@@ -246,33 +254,35 @@ impl Sim {
         self.joins += 1;
     }
 
-    /// Replica `n` loses its state and comes back empty under its id, at a
-    /// point where every replica's outbox is acknowledged by every peer (so
-    /// no write is lost with it, and no delete is still on its way to a
-    /// peer it may copy first: see the limits in `multi/mod.rs`);
-    /// restoring takes a second, longer than the clock skew bound.
-    fn wipe(&mut self, n: usize) -> bool {
-        for node in &self.nodes {
-            node.db.multi_active().step().unwrap();
-        }
-        if self
-            .nodes
-            .iter()
-            .any(|node| node.db.multi_active().stats().outbox_entries > 0)
-        {
-            return false;
-        }
+    /// Replica `n` loses its state and comes back empty under its id, at
+    /// any point (its writes no peer holds yet are at risk); restoring
+    /// takes a second, longer than the clock skew bound (see the limits in
+    /// `multi/mod.rs`).
+    fn wipe(&mut self, n: usize) {
+        let id = self.nodes[n].id;
         if self.trace {
-            println!("{} is wiped", self.nodes[n].id);
+            println!("{id} is wiped");
+        }
+        for acked in &mut self.acked {
+            if acked.version.replica != id || acked.at_risk {
+                continue;
+            }
+            let held = self.nodes.iter().filter(|node| node.id != id).any(|node| {
+                node.db
+                    .multi_active()
+                    .item_version(TABLE, &item! { "pk" => acked.key.as_str() })
+                    .unwrap()
+                    .is_some_and(|stored| stored.version >= acked.version)
+            });
+            acked.at_risk = !held;
         }
         self.advance(1_000);
         let ids: Vec<ReplicaId> = self.nodes.iter().map(|n| n.id).collect();
         let on_disk = self.nodes[n].disk.is_some();
-        let mut node = self.new_node(self.nodes[n].id, &ids, on_disk);
+        let mut node = self.new_node(id, &ids, on_disk);
         node.catching_up = true;
         self.nodes[n] = node;
         self.wipes += 1;
-        true
     }
 
     fn advance(&mut self, millis: u64) {
@@ -353,7 +363,12 @@ impl Sim {
                         self.nodes[n].id
                     );
                 }
-                self.acked.push(Acked { key, version, item });
+                self.acked.push(Acked {
+                    key,
+                    version,
+                    item,
+                    at_risk: false,
+                });
             }
             // A delete of an absent item changes nothing and has no version.
             None => assert!(item.is_none(), "an item without a version"),
@@ -382,11 +397,10 @@ impl Sim {
             if self.late.is_some_and(|(_, at)| at == op) {
                 self.join();
             }
-            if self.wipe_from.is_some_and(|from| op >= from) {
+            if self.wipe_from == Some(op) {
                 let n = self.rng.below(self.nodes.len() as u64) as usize;
-                if self.wipe(n) {
-                    self.wipe_from = None;
-                }
+                self.wipe(n);
+                self.wipe_from = None;
             }
             let n = self.rng.below(self.nodes.len() as u64) as usize;
             match self.rng.below(100) {
@@ -471,19 +485,53 @@ impl Sim {
                 ));
             }
         }
+        // Per key: the last writer among the writes some replica held, and
+        // the writes at risk after it (any of them may have survived).
         let mut expected: BTreeMap<&str, &Acked> = BTreeMap::new();
-        for acked in &self.acked {
+        for acked in self.acked.iter().filter(|a| !a.at_risk) {
             let entry = expected.entry(&acked.key).or_insert(acked);
             if acked.version > entry.version {
                 *entry = acked;
             }
         }
-        for (key, winner) in expected {
+        let keys: std::collections::BTreeSet<&str> =
+            self.acked.iter().map(|a| a.key.as_str()).collect();
+        for key in keys {
             let got = tables[0].get(key);
-            if got != winner.item.as_ref() {
+            let winner = expected.get(key);
+            let mut allowed: Vec<&Acked> = winner.into_iter().copied().collect();
+            allowed.extend(self.acked.iter().filter(|a| {
+                a.at_risk && a.key == key && winner.is_none_or(|w| a.version > w.version)
+            }));
+            let stored = self.nodes[0]
+                .db
+                .multi_active()
+                .item_version(TABLE, &item! { "pk" => key })
+                .unwrap();
+            let ok = match stored {
+                Some(stored) => allowed
+                    .iter()
+                    .any(|a| a.version == stored.version && a.item.as_ref() == got),
+                // A collected tombstone, or no surviving write at all.
+                // (A delete after the last writer held, collected.)
+                None => {
+                    got.is_none()
+                        && winner.is_none_or(|w| {
+                            w.item.is_none()
+                                || allowed.iter().any(|a| a.at_risk && a.item.is_none())
+                        })
+                }
+            };
+            if !ok {
                 return Err(format!(
-                    "{key}: the last writer {:?} left {:?}, replicas hold {got:?}",
-                    winner.version, winner.item
+                    "{key}: the last writer {:?} left {:?} (at risk after it: {:?}), replicas hold {got:?} at {stored:?}",
+                    winner.map(|w| w.version),
+                    winner.map(|w| &w.item),
+                    allowed
+                        .iter()
+                        .filter(|a| a.at_risk)
+                        .map(|a| (a.version, &a.item))
+                        .collect::<Vec<_>>()
                 ));
             }
         }
@@ -525,6 +573,7 @@ fn run_seed_counting(
     totals.crashes += sim.crashes;
     totals.joins += sim.joins;
     totals.wipes += sim.wipes;
+    totals.at_risk += sim.acked.iter().filter(|a| a.at_risk).count() as u64;
     totals.dropped += network.dropped;
     totals.duplicated += network.duplicated;
     for node in &sim.nodes {
@@ -534,6 +583,7 @@ fn run_seed_counting(
         totals.tombstones_collected += table.tombstones_collected;
         totals.rejected_clock_skew += stats.rejected_clock_skew;
         totals.copies_finished += stats.copies_finished;
+        totals.peer_rebirths += stats.peer_rebirths;
     }
     Ok(())
 }
@@ -563,6 +613,7 @@ fn replicas_converge_to_the_last_writer_under_faults() {
         assert!(totals.conflicts > 0 && totals.rejected_clock_skew > 0);
         assert!(totals.tombstones_collected > 0);
         assert!(totals.joins > 0 && totals.wipes > 0 && totals.copies_finished > 0);
+        assert!(totals.peer_rebirths > 0 && totals.at_risk > 0);
     }
 }
 

@@ -37,7 +37,9 @@
 //!   keeps that replica's version, and one older than the stored version
 //!   loses and counts as a conflict (it is a write that lost, whichever way
 //!   it came). An item whose write the receiver already applied — its own
-//!   since its birth, a peer's up to the stable timestamp of its cursor —
+//!   since its birth, a peer's up to the stable timestamp of its cursor
+//!   (a write of the peer's earlier life, before its current incarnation,
+//!   only up to the stable timestamp reached with that life, `before`) —
 //!   is skipped without comparison (counted in
 //!   [`ReplicaStats::copy_items_skipped`]): if its key has no version here,
 //!   a newer delete's tombstone was collected, and the copier, which may
@@ -46,13 +48,21 @@
 //!   nothing (it collects no tombstone before every peer's cursor has a
 //!   stable timestamp, so not before its copies end), and a peer restored
 //!   under its old id advertises stable timestamps that do not cover the
-//!   writes of its earlier life, which a copy from a third replica brings. Re-applying a
-//!   page is harmless, so a page's items are applied without a cursor and
+//!   writes of its earlier life, which a copy from a third replica brings.
+//!   Re-applying a page is harmless, so a page's items are applied without a cursor and
 //!   only then is the copy row moved past the page (one write).
-//! - **Own tombstones wait for every acknowledgement.** A replica removes
-//!   the tombstone of its own delete only once every peer acknowledged the
+//! - **Tombstones wait for every acknowledgement.** A replica removes the
+//!   tombstone of its own delete only once every peer acknowledged the
 //!   delete's outbox entry (`step.rs`): a peer that takes the entry's
 //!   position from a copy learns of the delete only from the tombstone.
+//!   It removes a peer's only below what that peer announced every replica
+//!   applied (`Changes::acknowledged`): if the peer is wiped first, the
+//!   tombstones of its deletes are all that is left of them, and its new
+//!   life copies them (`incarnation.rs`).
+//! - **Incarnations.** Pages carry the origin's incarnation; a page of an
+//!   earlier life is ignored, and one of a newer life restarts the copy
+//!   (`incarnation.rs`). A replica asks for pages only once every peer
+//!   knows its current incarnation.
 //! - **Finish.** The first page applied fixes the copy's `through`: every
 //!   later page is read after it (the receiver asks for the next page only
 //!   once it applied the previous), so the whole copy reflects every outbox
@@ -69,15 +79,11 @@
 //!
 //! # An origin that lost its state
 //!
-//! A wiped replica restarts its outbox numbering at 1, below what its peers
-//! have applied, so they would take its new changes for ones they have. A
-//! peer that acknowledges a position this replica never issued tells it so
-//! (`recover_lost_state`). It then copies every peer's tables — its own
-//! earlier writes survive only there, in no outbox — and once it follows
-//! every peer it moves its numbering past that acknowledgement, one
-//! position beyond, and drops its outbox up to there (`restart_outbox`):
-//! every peer then sees ranges that start after its cursor and copies this
-//! replica's tables, its new writes included.
+//! A replica restored empty under its old id is a new incarnation: its
+//! peers reset their cursors for it, it copies their tables once every
+//! peer knows its new incarnation, and if those copies show writes of its
+//! earlier life it then makes every peer copy its tables in turn (see
+//! `incarnation.rs`).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -156,7 +162,7 @@ pub(crate) fn register(db: &DatabaseInner, copies: Vec<(ReplicaId, CopyProgress)
     }
 }
 
-fn next_copy_id(db: &DatabaseInner) -> u64 {
+pub(crate) fn next_copy_id(db: &DatabaseInner) -> u64 {
     let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
     let mut last = db.multi_active.last_copy_id.lock();
     *last = now_millis.max(*last + 1);
@@ -224,6 +230,18 @@ pub(crate) fn request(
     heartbeat: bool,
 ) {
     let state = &db.multi_active;
+    // Pages are asked for only once every peer knows this replica's
+    // current incarnation (`incarnation.rs`).
+    {
+        let peers = state.peers.lock();
+        if !config
+            .peers
+            .iter()
+            .all(|peer| peers.get(peer).is_some_and(|p| p.knows_me))
+        {
+            return;
+        }
+    }
     let mut requests = Vec::new();
     for (&origin, copy) in state.copies.lock().iter_mut() {
         if copy.requested && !heartbeat {
@@ -287,6 +305,7 @@ pub(crate) fn serve(
         next,
         through,
         stable,
+        incarnation: state.incarnation(),
         items,
     });
     let mut stats = state.stats.lock();
@@ -391,6 +410,17 @@ pub(crate) fn receive_page(
     {
         return Ok(None);
     }
+    let birth = *state.birth.lock();
+    if !progress.skip_applied
+        && page
+            .items
+            .iter()
+            .any(|item| item.version.replica == config.replica && item.version.timestamp < birth)
+    {
+        // A write of this id from before this database's birth: it had an
+        // earlier life (`incarnation.rs`).
+        super::incarnation::note_earlier_life(db)?;
+    }
     for item in &page.items {
         if progress.skip_applied && already_applied(db, config, item)? {
             state.stats.lock().copy_items_skipped += 1;
@@ -473,7 +503,13 @@ fn already_applied(db: &DatabaseInner, config: &Config, item: &Change) -> Result
         // under the same id (before it lost its state).
         timestamp >= *db.multi_active.birth.lock()
     } else if config.peers.contains(&writer) {
-        timestamp <= super::step::cursor_of(db, writer)?.stable
+        let cursor = super::step::cursor_of(db, writer)?;
+        match cursor.incarnation {
+            // A write of an earlier life of the peer (before its current
+            // birth): its current stable timestamp says nothing of it.
+            Some(incarnation) if timestamp.wall_millis < incarnation => timestamp <= cursor.before,
+            _ => timestamp <= cursor.stable,
+        }
     } else {
         false
     })
@@ -492,6 +528,7 @@ fn finish(
     let cursor = Cursor {
         applied_through: current.applied_through.max(through),
         stable: current.stable.max(stable),
+        ..current
     };
     let mut batch = WriteBatch::new();
     batch.put(&rows::cursor_key(origin), &rows::encode_cursor(cursor));
@@ -504,67 +541,6 @@ fn finish(
     stats.copies_finished += 1;
     stats.copying_from.remove(&origin);
     Ok(cursor)
-}
-
-/// This replica lost its state (a peer acknowledged `acked`, which it
-/// never issued). Its own earlier writes live on only in its peers'
-/// tables, not in their outboxes, so it first copies every peer's tables
-/// (once per loss); once it follows them all, it restarts its outbox past
-/// `acked`, and they copy its tables in turn (a write of its own that
-/// reached only one peer before the loss reaches the others this way).
-pub(crate) fn recover_lost_state(db: &DatabaseInner, config: &Config, acked: u64) -> Result<()> {
-    let state = &db.multi_active;
-    let first = !std::mem::replace(&mut *state.recovering.lock(), true);
-    if first {
-        for &peer in &config.peers {
-            start(db, config, peer, false)?;
-        }
-        return Ok(());
-    }
-    if caught_up(db, config) && restart_outbox(db, acked)? {
-        *state.recovering.lock() = false;
-    }
-    Ok(())
-}
-
-/// Restarts this replica's outbox numbering past `acked`, a position a
-/// peer acknowledged that this replica never issued (it lost its state):
-/// the next position is `acked + 2` and everything up to `acked + 1` is
-/// dropped, so every peer's next range starts after its cursor and it
-/// copies this replica's tables. Waits (false) while a local write holds
-/// a reserved position.
-pub(crate) fn restart_outbox(db: &DatabaseInner, acked: u64) -> Result<bool> {
-    let state = &db.multi_active;
-    let floor = acked.saturating_add(1);
-    {
-        let mut log = state.log.state.lock();
-        if !log.in_flight.is_empty() {
-            return Ok(false);
-        }
-        if log.next_seq > floor {
-            return Ok(true);
-        }
-        log.next_seq = floor + 1;
-    }
-    let collected_through = *state.collected_through.lock();
-    let mut batch = WriteBatch::new();
-    let range = rows::outbox_key(collected_through + 1)..rows::outbox_key(floor + 1);
-    for row in db.engine.range(range, Direction::Forward, None)? {
-        let (key, _) = row?;
-        batch.delete(&key);
-    }
-    batch.put(&rows::clock_key(), &state.log.clock_row());
-    db.engine.write(batch)?;
-    *state.collected_through.lock() = floor;
-    // Acknowledgements of the old numbering mean nothing now.
-    let mut peers = state.peers.lock();
-    for progress in peers.values_mut() {
-        progress.acked = progress.acked.filter(|&a| a == acked);
-        progress.last_sent = None;
-    }
-    drop(peers);
-    state.stats.lock().outbox_restarts += 1;
-    Ok(true)
 }
 
 /// The copy requests of one step, at most one per peer and

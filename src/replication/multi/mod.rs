@@ -35,7 +35,9 @@
 //! - **Tombstones.** A delete keeps the item's version as a tombstone, so
 //!   an older write arriving later loses. It is removed only once every
 //!   peer has shipped everything it wrote up to a timestamp past the
-//!   tombstone (see `step.rs`).
+//!   tombstone (see `step.rs`), and every replica applied the delete (its
+//!   writer announces that, or counts the acknowledgements if it is this
+//!   replica; see `copy.rs`).
 //! - **Table copies.** A new database (first configured: new to the group
 //!   or restored empty) copies every peer's replicated tables, and so does
 //!   a replica that lacks changes a peer already collected from its outbox
@@ -43,11 +45,15 @@
 //!   with their versions and tombstones as deletes, through the same
 //!   last-writer-wins apply; then its cursor moves to the outbox position
 //!   the copy covers and the outbox takes over. Progress is durable, so a
-//!   restart resumes the copy. A replica whose peers acknowledge positions
-//!   it never issued (it lost its state) copies them all, then restarts its
-//!   outbox numbering past them, so they copy its tables in turn (see
-//!   `copy.rs`, which also says why a replica removes the tombstone of its
-//!   own delete only once every peer acknowledged it).
+//!   restart resumes the copy (see `copy.rs`).
+//! - **Incarnations.** A replica restored empty under its old id is a new
+//!   *incarnation* (the wall millis of its first configuration, kept in
+//!   its birth row): `Changes`, `Ack` and `Copy` carry it, and each
+//!   receiver records it with its cursor. A newer incarnation resets the
+//!   cursor (positions restart), acknowledgements of an earlier life are
+//!   ignored on both sides, the new life copies its peers' tables only once
+//!   every peer knows it, and if they hold writes of its earlier life it
+//!   then makes every peer copy its tables (see `incarnation.rs`).
 //!
 //! # Use
 //!
@@ -95,22 +101,23 @@
 //!   the others collected while it was away. Rejoin empty.
 //! - Items written before `replicate_table` have no version and are
 //!   neither shipped nor copied.
-//! - A replica restored empty under its old id (a wipe) is recognised only
-//!   by a peer acknowledging an outbox position it has not issued (there is
-//!   no incarnation id yet). Until then it numbers its outbox from 1 again,
-//!   and if it issues more positions than its earlier life had before a
-//!   peer answers, that peer skips its first new writes as already
-//!   applied. Also, a peer may count the earlier life's acknowledgement of
-//!   one of its deletes, remove the tombstone, and the restored replica,
-//!   copying an older state from a third replica first, keeps the item.
-//!   Restore a replica while the group is caught up (every outbox
-//!   acknowledged; what the simulation does), and let it catch up
-//!   ([`ReplicaStats::synced_with`] holds every peer) before it writes. Its
-//!   clock starts from wall time: if its clock had run ahead of wall time
-//!   before (by at most `max_clock_skew`), its first writes may order
-//!   before writes it had already promised to be later than. An
-//!   incarnation id in `Changes`, `Ack` and the cursor row (the birth
-//!   timestamp is already stored) would remove all three.
+//! - A replica restored empty under its old id (a wipe) loses the writes
+//!   no peer had applied yet (they were only in its outbox); the others
+//!   survive at the peers that applied them and reach every replica through
+//!   its new life's copies. Its incarnation is the wall time of its
+//!   restore, so the restore must come later, by wall clock, than its
+//!   earlier life's birth. Its clock starts from wall time: if its clock
+//!   had run ahead of wall time before (by at most `max_clock_skew`), its
+//!   first writes may order before writes it had already promised to be
+//!   later than, so restore it after more than `max_clock_skew` (what the
+//!   simulation does; any real restore takes longer), and let it catch up
+//!   ([`ReplicaStats::synced_with`] holds every peer) before it writes.
+//!   A peer copying the restored replica's tables back applies the
+//!   earlier life's writes it never had by last-writer-wins, without the
+//!   stable-timestamp skip; if a page read before the restored replica
+//!   applied a later delete of such an item arrives after the peer
+//!   removed that delete's tombstone, the item comes back at that peer (a
+//!   narrow race the simulation has not met).
 //! - Items replicate one by one: a transaction's items may arrive at a
 //!   peer in separate batches (as in DynamoDB).
 //! - A peer's changes apply in its outbox order: one that is refused (clock
@@ -126,6 +133,7 @@ mod clock;
 mod copy;
 mod error;
 mod hook;
+mod incarnation;
 mod rows;
 mod runner;
 mod state;
@@ -348,6 +356,15 @@ impl MultiActive {
     /// Whether the background thread runs.
     pub fn is_running(&self) -> bool {
         self.state().runner.is_running()
+    }
+
+    /// This replica's incarnation id: the wall millis of its first
+    /// configuration (`None` before it). A database restored empty under an
+    /// old id has a larger one, which tells its peers that its outbox
+    /// positions restarted (see the limits above for the clock it needs).
+    pub fn incarnation(&self) -> Option<u64> {
+        let state = self.state();
+        state.config.read().is_some().then(|| state.incarnation())
     }
 
     /// The replica's counters.

@@ -9,9 +9,13 @@
 //! 09 04 <seq u64>                     outbox entry: a local change to ship (see `encode_entry`)
 //! 09 05                               clock: last timestamp (u64, u32), next outbox seq u64
 //! 09 06 <origin u64>                  cursor: origin's outbox applied through u64, stable wall u64, logical u32
+//!                                     [incarnation u64, before: wall u64, logical u32] (absent in rows written
+//!                                     before incarnations: the origin's incarnation is then adopted, not compared)
 //! 09 07 <wall u64 logical u32 replica u64> <item row key>   tombstone index (empty value)
 //! 09 08 <origin u64>                  copy in progress: id u64, skip u8, started u8 [through u64, stable 12], table u16+name, after
-//! 09 09                               birth: wall u64, logical u32 (the first configuration's time)
+//! 09 09                               birth: wall u64, logical u32 (the first configuration's time;
+//!                                     its wall millis are the replica's incarnation id)
+//! 09 0A                               rebirth owed: a copy showed writes of an earlier life (empty value)
 //! ```
 //!
 //! Integers are big-endian, so outbox entries sort by sequence number and
@@ -32,6 +36,7 @@ const CURSOR_TAG: u8 = 6;
 const TOMBSTONE_TAG: u8 = 7;
 const COPY_TAG: u8 = 8;
 const BIRTH_TAG: u8 = 9;
+const REBIRTH_TAG: u8 = 10;
 
 fn key(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(5 + rest.len());
@@ -78,6 +83,13 @@ pub(crate) fn cursor_key(origin: ReplicaId) -> Vec<u8> {
 /// earlier life under the same id (before it lost its state).
 pub(crate) fn birth_key() -> Vec<u8> {
     key(BIRTH_TAG, &[])
+}
+
+/// The row saying this replica, restored under its old id, found writes
+/// of its earlier life in a peer's table and owes its peers a copy of its
+/// own tables (see `incarnation.rs`).
+pub(crate) fn rebirth_key() -> Vec<u8> {
+    key(REBIRTH_TAG, &[])
 }
 
 pub(crate) fn encode_birth(birth: Timestamp) -> Vec<u8> {
@@ -227,12 +239,24 @@ pub(crate) struct Cursor {
     pub(crate) applied_through: u64,
     /// Every write of the origin with a timestamp up to here is applied.
     pub(crate) stable: Timestamp,
+    /// The origin's incarnation (life) the position counts in; `None` in a
+    /// new cursor or one written before incarnations existed (the next
+    /// incarnation heard is adopted).
+    pub(crate) incarnation: Option<u64>,
+    /// The stable timestamp reached with the origin's earlier lives: every
+    /// write of an earlier life up to here is applied (zero if no earlier
+    /// life was followed).
+    pub(crate) before: Timestamp,
 }
 
 pub(crate) fn encode_cursor(cursor: Cursor) -> Vec<u8> {
-    let mut out = Vec::with_capacity(20);
+    let mut out = Vec::with_capacity(40);
     out.extend_from_slice(&cursor.applied_through.to_be_bytes());
     put_timestamp(&mut out, cursor.stable);
+    if let Some(incarnation) = cursor.incarnation {
+        out.extend_from_slice(&incarnation.to_be_bytes());
+        put_timestamp(&mut out, cursor.before);
+    }
     out
 }
 
@@ -240,10 +264,18 @@ pub(crate) fn decode_cursor(bytes: &[u8]) -> Result<Cursor> {
     let mut reader = Reader::new(bytes, "replication cursor");
     let applied_through = reader.u64()?;
     let stable = reader.timestamp()?;
+    // A row from before incarnations ends here.
+    let (incarnation, before) = if reader.rest_len() == 0 {
+        (None, Timestamp::default())
+    } else {
+        (Some(reader.u64()?), reader.timestamp()?)
+    };
     reader.end()?;
     Ok(Cursor {
         applied_through,
         stable,
+        incarnation,
+        before,
     })
 }
 
@@ -434,6 +466,11 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Bytes not read yet.
+    pub(crate) fn rest_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
     }
@@ -518,8 +555,29 @@ mod tests {
         let cursor = Cursor {
             applied_through: 40,
             stable: last,
+            ..Cursor::default()
         };
+        // Without an incarnation the row keeps its pre-incarnation layout.
+        assert_eq!(encode_cursor(cursor).len(), 20);
         assert_eq!(decode_cursor(&encode_cursor(cursor)).unwrap(), cursor);
+        let reborn = Cursor {
+            incarnation: Some(1_800_000_000_000),
+            before: Timestamp {
+                wall_millis: 70,
+                logical: 1,
+            },
+            ..cursor
+        };
+        let bytes = encode_cursor(reborn);
+        assert_eq!(decode_cursor(&bytes).unwrap(), reborn);
+        for cut in 0..bytes.len() {
+            if cut != 20 {
+                assert!(decode_cursor(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        let mut long = bytes;
+        long.push(0);
+        assert!(decode_cursor(&long).is_err());
     }
 
     #[test]

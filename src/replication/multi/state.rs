@@ -144,12 +144,21 @@ pub(crate) struct PeerProgress {
     pub(crate) acked: Option<u64>,
     /// How far this replica applied the peer's outbox (cached cursor row).
     pub(crate) cursor: Option<Cursor>,
-    /// The `(through, stable)` of the last `Changes` sent to the peer.
-    pub(crate) last_sent: Option<(u64, Timestamp)>,
+    /// The `(through, stable, acknowledged)` of the last `Changes` sent to
+    /// the peer.
+    pub(crate) last_sent: Option<(u64, Timestamp, Timestamp)>,
+    /// The peer's last announced `acknowledged` timestamp (every replica
+    /// applied its writes up to it) in its current incarnation; unknown
+    /// after a restart until it tells again.
+    pub(crate) acknowledged: Option<Timestamp>,
     /// This replica follows the peer's outbox: since open it received a
     /// range from it that starts within what it applied, or finished
     /// copying its tables.
     pub(crate) synced: bool,
+    /// Since open, the peer acknowledged this replica's current
+    /// incarnation (so it counts no acknowledgement of an earlier life any
+    /// more); copies are asked for only once every peer has.
+    pub(crate) knows_me: bool,
 }
 
 /// A table copy this replica receives from one origin.
@@ -229,9 +238,13 @@ pub struct ReplicaStats {
     pub copy_items_skipped: u64,
     /// Copy pages served to peers (repeats included).
     pub copy_pages_served: u64,
-    /// Times this replica found its outbox numbering behind what a peer
-    /// had acknowledged (it lost its state) and restarted it past that.
+    /// Times this replica, restored under its old id, skipped an outbox
+    /// position so that its peers copy its tables (they may lack writes of
+    /// its earlier life that reached only some of them).
     pub outbox_restarts: u64,
+    /// Times a peer was heard from under a newer incarnation (it was
+    /// restored under its id): its positions restarted here.
+    pub peer_rebirths: u64,
     /// Per replicated table.
     pub tables: BTreeMap<String, TableStats>,
 }
@@ -265,9 +278,10 @@ pub(crate) struct MultiActiveState {
     /// When this database was first configured (zero if before the birth
     /// row existed): its own writes are at or after it.
     pub(crate) birth: Mutex<Timestamp>,
-    /// This replica found that it lost its state and copies its peers'
-    /// tables before it restarts its outbox.
-    pub(crate) recovering: Mutex<bool>,
+    /// A copy into this new database showed writes of an earlier life
+    /// under its id: once caught up it makes its peers copy its tables
+    /// (persisted in the rebirth row; see `incarnation.rs`).
+    pub(crate) rebirth_owed: Mutex<bool>,
     injected_bug: AtomicU8,
 }
 
@@ -324,6 +338,7 @@ impl MultiActiveState {
             *state.birth.lock() =
                 rows::decode_birth(&bytes).map_err(|e| corrupt("replica birth", e))?;
         }
+        *state.rebirth_owed.lock() = engine.get(&rows::rebirth_key())?.is_some();
         *state.log.state.lock() = LogState {
             clock: HybridClock::starting_after(last),
             next_seq,
@@ -372,6 +387,13 @@ impl MultiActiveState {
                 .unwrap_or(u64::MAX),
             peers: config.peers.clone(),
         })
+    }
+
+    /// This replica's incarnation id: the wall millis of its birth (zero
+    /// for a database configured before the birth row existed). A replica
+    /// restored empty under its id is born later, so its id is larger.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.birth.lock().wall_millis
     }
 
     pub(crate) fn injected_bug(&self) -> Option<InjectedBug> {

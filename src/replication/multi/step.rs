@@ -3,6 +3,9 @@
 //! peer, then collect what every peer has passed — outbox entries they all
 //! acknowledged, and tombstones older than every peer's stable timestamp.
 //!
+//! A peer's tombstone also waits until that peer announced that every
+//! replica applied the delete (`Changes::acknowledged`; see `copy.rs`).
+//!
 //! Why tombstones wait for stability: a delete's tombstone keeps the
 //! item's version so that an older write arriving later loses. A peer's
 //! stable timestamp `s` promises that this replica has applied every write
@@ -11,12 +14,14 @@
 //! nothing older can still arrive and it can go without resurrection.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use super::apply::{Outcome, Refusal, apply_change};
 use super::clock::{ReplicaId, Timestamp};
 use super::copy::{self, Page, Requests};
 use super::error::Result;
 use super::hook::read_stored;
+use super::incarnation::{self, Seen};
 use super::rows::{self, Change, Cursor};
 use super::state::{Config, InjectedBug, MultiActiveState};
 use super::transport::{Message, Transport};
@@ -95,7 +100,9 @@ fn receive(
     let messages = transport.receive(config.replica, RECEIVE_MESSAGES_MAX);
     report.received = messages.len();
     state.stats.lock().messages_received += messages.len() as u64;
-    let mut acks: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    let me = state.incarnation();
+    // Per origin: the position acknowledged and the origin's incarnation.
+    let mut acks: BTreeMap<ReplicaId, (u64, u64)> = BTreeMap::new();
     let mut requests = Requests::default();
     let mut wrote = false;
     for message in messages {
@@ -105,10 +112,20 @@ fn receive(
         match message {
             Message::Ack {
                 from,
+                incarnation,
+                origin_incarnation,
                 applied_through,
                 ..
             } => {
+                // An acknowledgement of an earlier life of this replica, or
+                // from an earlier life of the peer, means nothing now.
+                if origin_incarnation != me
+                    || incarnation::observe(db, config, from, incarnation)? == Seen::Stale
+                {
+                    continue;
+                }
                 let mut peers = state.peers.lock();
+                peers.entry(from).or_default().knows_me = true;
                 let progress = peers.entry(from).or_default();
                 progress.acked = Some(
                     progress
@@ -121,9 +138,22 @@ fn receive(
                 after,
                 through,
                 stable,
+                incarnation,
+                acknowledged,
                 changes,
                 ..
             } => {
+                if incarnation::observe(db, config, from, incarnation)? == Seen::Stale {
+                    continue;
+                }
+                {
+                    let mut peers = state.peers.lock();
+                    let known = &mut peers.entry(from).or_default().acknowledged;
+                    if known.is_none_or(|k| acknowledged > k) {
+                        *known = Some(acknowledged);
+                        state.tombstones_dirty.store(true, Ordering::Relaxed);
+                    }
+                }
                 let cursor = cursor_of(db, from)?;
                 if after > cursor.applied_through {
                     // The origin no longer keeps what this replica lacks.
@@ -145,7 +175,7 @@ fn receive(
                 } else {
                     cursor
                 };
-                acks.insert(from, cursor.applied_through);
+                acks.insert(from, (cursor.applied_through, incarnation));
             }
             Message::CopyRequest {
                 from,
@@ -162,9 +192,15 @@ fn receive(
                 next,
                 through,
                 stable,
+                incarnation,
                 items,
                 ..
             } => {
+                // A page of an earlier life is stale; the first page of a
+                // newer one restarts the copy (and does not answer it).
+                if incarnation::observe(db, config, from, incarnation)? != Seen::Current {
+                    continue;
+                }
                 wrote = true;
                 let page = Page {
                     copy_id,
@@ -176,7 +212,7 @@ fn receive(
                     items,
                 };
                 if let Some(cursor) = copy::receive_page(db, config, from, page, report)? {
-                    acks.insert(from, cursor.applied_through);
+                    acks.insert(from, (cursor.applied_through, incarnation));
                 }
             }
         }
@@ -187,10 +223,12 @@ fn receive(
     if wrote && db.engine.durability() != Durability::Sync {
         db.engine.sync()?;
     }
-    for (origin, applied_through) in acks {
+    for (origin, (applied_through, origin_incarnation)) in acks {
         transport.send(Message::Ack {
             from: config.replica,
             to: origin,
+            incarnation: me,
+            origin_incarnation,
             applied_through,
         });
         state.stats.lock().messages_sent += 1;
@@ -246,7 +284,7 @@ fn apply_range(
     for change in ordered {
         let next = Cursor {
             applied_through: change.seq,
-            stable: cursor.stable,
+            ..cursor
         };
         let cursor_row = (rows::cursor_key(origin), rows::encode_cursor(next));
         match apply_change(db, change, Some((&cursor_row.0, &cursor_row.1))) {
@@ -289,6 +327,7 @@ fn apply_range(
     let done = Cursor {
         applied_through: through,
         stable: cursor.stable.max(stable),
+        ..cursor
     };
     let mut batch = WriteBatch::new();
     batch.put(&rows::cursor_key(origin), &rows::encode_cursor(done));
@@ -329,19 +368,7 @@ fn send(
     let state = &db.multi_active;
     let now_millis = u64::try_from(db.clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
     state.log.advance_idle(now_millis);
-    let issued = state.log.state.lock().next_seq - 1;
-    let acked_max = state
-        .peers
-        .lock()
-        .values()
-        .filter_map(|p| p.acked)
-        .max()
-        .unwrap_or(0);
-    if acked_max > issued {
-        // A peer applied positions this replica never issued: it lost its
-        // state (see `copy.rs`).
-        copy::recover_lost_state(db, config, acked_max)?;
-    }
+    incarnation::announce_rebirth(db, config)?;
     let (safe_seq, stable) = state.log.safe_point();
     // `stable` may come from a peer's timestamp this replica observed; it
     // is a promise about this replica's future writes, so the clock must
@@ -360,6 +387,14 @@ fn send(
     if db.engine.durability() == Durability::Buffered {
         db.engine.sync()?;
     }
+    // What every peer applied of this replica's writes; nothing while it is
+    // not caught up (its tables may lack what it is to copy) or owes its
+    // peers a copy of its tables.
+    let acknowledged = if *state.rebirth_owed.lock() || !state.copies.lock().is_empty() {
+        Timestamp::default()
+    } else {
+        own_acknowledged(db, config)?
+    };
     let floor = outbox_floor(db, safe_seq);
     let heartbeat = {
         let mut steps = state.steps.lock();
@@ -386,9 +421,10 @@ fn send(
             None => floor,
         };
         if after > safe_seq {
-            // The peer acknowledged positions this replica has not issued:
-            // it has state from before this replica lost its own, and the
-            // outbox restarts past it once no local write is in flight.
+            // The peer acknowledged positions this replica has not issued.
+            // Not expected: acknowledgements of earlier incarnations are
+            // dropped on receipt, and a shipped position survives a crash.
+            // Reported, and nothing is shipped on its word.
             behind.insert(peer);
             continue;
         }
@@ -396,7 +432,7 @@ fn send(
         // periodic heartbeat (which also carries stability past a lost
         // message), so replicas do not wake each other in a loop.
         let last_sent = state.peers.lock().get(&peer).and_then(|p| p.last_sent);
-        let news = last_sent != Some((safe_seq, stable));
+        let news = last_sent != Some((safe_seq, stable, acknowledged));
         if !news && !heartbeat {
             continue;
         }
@@ -409,7 +445,8 @@ fn send(
             Some(last) if changes.len() >= SEND_CHANGES_MAX => (last.seq, last.version.timestamp),
             _ => (safe_seq, stable),
         };
-        state.peers.lock().entry(peer).or_default().last_sent = Some((through, stable));
+        state.peers.lock().entry(peer).or_default().last_sent =
+            Some((through, stable, acknowledged));
         report.changes_sent += changes.len();
         transport.send(Message::Changes {
             from: config.replica,
@@ -417,6 +454,8 @@ fn send(
             after,
             through,
             stable,
+            incarnation: state.incarnation(),
+            acknowledged,
             changes,
         });
         state.stats.lock().messages_sent += 1;
@@ -433,9 +472,8 @@ fn collect_outbox(db: &DatabaseInner, config: &Config, report: &mut StepReport) 
         let peers = state.peers.lock();
         let mut lowest = Some(safe_seq);
         for peer in &config.peers {
-            // An acknowledgement beyond the positions issued is from before
-            // this replica lost its state: it covers none of the entries
-            // here, and nothing is collected until the outbox restarts.
+            // An acknowledgement beyond the positions issued is not trusted
+            // (see `send`): nothing is collected on its word.
             lowest = match (lowest, peers.get(peer).and_then(|p| p.acked)) {
                 (Some(low), Some(acked)) if acked <= safe_seq => Some(low.min(acked)),
                 _ => None,
@@ -515,6 +553,13 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         }
         *last = Some((horizon, own));
     }
+    let eager = state.injected_bug() == Some(InjectedBug::CollectTombstonesEagerly);
+    let announced: BTreeMap<ReplicaId, Timestamp> = state
+        .peers
+        .lock()
+        .iter()
+        .filter_map(|(&peer, progress)| progress.acknowledged.map(|a| (peer, a)))
+        .collect();
     let mut candidates = Vec::new();
     for row in db
         .engine
@@ -524,6 +569,17 @@ fn collect_tombstones(db: &DatabaseInner, config: &Config, report: &mut StepRepo
         let (version, row_key) = rows::parse_tombstone_key(&key)?;
         if version.timestamp >= horizon {
             break;
+        }
+        if !eager
+            && config.peers.contains(&version.replica)
+            && announced
+                .get(&version.replica)
+                .is_none_or(|&acknowledged| version.timestamp > acknowledged)
+        {
+            // A peer's delete that not every replica has applied yet: if
+            // the peer lost its state, this tombstone is all that is left
+            // of the delete (`incarnation.rs`).
+            continue;
         }
         if version.replica == config.replica && version.timestamp > own {
             // A delete of this replica's own: a peer may learn of it only

@@ -28,10 +28,12 @@ pub const MAX_FRAME_BYTES: usize = 256 << 20;
 /// How long a send waits to connect to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-const CHANGES_TAG: u8 = 1;
-const ACK_TAG: u8 = 2;
+// Tags 1 (Changes), 2 (Ack) and 4 (Copy) were the layouts before
+// incarnation ids; they are refused (an unknown tag), never misread.
 const COPY_REQUEST_TAG: u8 = 3;
-const COPY_TAG: u8 = 4;
+const CHANGES_TAG: u8 = 5;
+const ACK_TAG: u8 = 6;
+const COPY_TAG: u8 = 7;
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
@@ -86,6 +88,8 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             after,
             through,
             stable,
+            incarnation,
+            acknowledged,
             changes,
         } => {
             out.push(CHANGES_TAG);
@@ -95,16 +99,23 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             out.extend_from_slice(&through.to_be_bytes());
             out.extend_from_slice(&stable.wall_millis.to_be_bytes());
             out.extend_from_slice(&stable.logical.to_be_bytes());
+            out.extend_from_slice(&incarnation.to_be_bytes());
+            out.extend_from_slice(&acknowledged.wall_millis.to_be_bytes());
+            out.extend_from_slice(&acknowledged.logical.to_be_bytes());
             put_changes(&mut out, changes);
         }
         Message::Ack {
             from,
             to,
+            incarnation,
+            origin_incarnation,
             applied_through,
         } => {
             out.push(ACK_TAG);
             out.extend_from_slice(&from.0.to_be_bytes());
             out.extend_from_slice(&to.0.to_be_bytes());
+            out.extend_from_slice(&incarnation.to_be_bytes());
+            out.extend_from_slice(&origin_incarnation.to_be_bytes());
             out.extend_from_slice(&applied_through.to_be_bytes());
         }
         Message::CopyRequest {
@@ -130,6 +141,7 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             next,
             through,
             stable,
+            incarnation,
             items,
         } => {
             out.push(COPY_TAG);
@@ -148,6 +160,7 @@ pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
             out.extend_from_slice(&through.to_be_bytes());
             out.extend_from_slice(&stable.wall_millis.to_be_bytes());
             out.extend_from_slice(&stable.logical.to_be_bytes());
+            out.extend_from_slice(&incarnation.to_be_bytes());
             put_changes(&mut out, items);
         }
     }
@@ -165,6 +178,8 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
             let after = reader.u64()?;
             let through = reader.u64()?;
             let stable: Timestamp = reader.timestamp()?;
+            let incarnation = reader.u64()?;
+            let acknowledged = reader.timestamp()?;
             let changes = read_changes(&mut reader)?;
             Message::Changes {
                 from,
@@ -172,12 +187,16 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
                 after,
                 through,
                 stable,
+                incarnation,
+                acknowledged,
                 changes,
             }
         }
         ACK_TAG => Message::Ack {
             from,
             to,
+            incarnation: reader.u64()?,
+            origin_incarnation: reader.u64()?,
             applied_through: reader.u64()?,
         },
         COPY_REQUEST_TAG => Message::CopyRequest {
@@ -203,6 +222,7 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
             };
             let through = reader.u64()?;
             let stable = reader.timestamp()?;
+            let incarnation = reader.u64()?;
             let items = read_changes(&mut reader)?;
             Message::Copy {
                 from,
@@ -213,6 +233,7 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message> {
                 next,
                 through,
                 stable,
+                incarnation,
                 items,
             }
         }
@@ -392,6 +413,11 @@ mod tests {
                 wall_millis: 77,
                 logical: 1,
             },
+            incarnation: 1_800_000_000_123,
+            acknowledged: Timestamp {
+                wall_millis: 60,
+                logical: 3,
+            },
             changes: vec![
                 Change {
                     seq: 4,
@@ -439,6 +465,7 @@ mod tests {
                 wall_millis: 80,
                 logical: 2,
             },
+            incarnation: 1_800_000_000_456,
             items: changes
                 .into_iter()
                 .map(|c| Change { seq: 0, ..c })
@@ -451,6 +478,8 @@ mod tests {
         let ack = Message::Ack {
             from: ReplicaId(2),
             to: ReplicaId(1),
+            incarnation: 5,
+            origin_incarnation: 7,
             applied_through: 9,
         };
         let request = Message::CopyRequest {
@@ -477,10 +506,39 @@ mod tests {
     }
 
     #[test]
+    fn layouts_from_before_incarnations_are_refused_not_misread() {
+        // An Ack of the old layout (tag 2: from, to, applied_through) and
+        // a Changes of the old layout (tag 1) with no changes.
+        let mut old_ack = vec![2];
+        for field in [2u64, 1, 9] {
+            old_ack.extend_from_slice(&field.to_be_bytes());
+        }
+        assert!(decode_message(&old_ack).is_err());
+        let mut old_changes = vec![1];
+        for field in [1u64, 2, 3, 9, 77] {
+            old_changes.extend_from_slice(&field.to_be_bytes());
+        }
+        old_changes.extend_from_slice(&[0; 4 + 4]);
+        assert!(decode_message(&old_changes).is_err());
+        // The incarnations are where the layout says.
+        let bytes = encode_message(&Message::Ack {
+            from: ReplicaId(2),
+            to: ReplicaId(1),
+            incarnation: 5,
+            origin_incarnation: 7,
+            applied_through: 9,
+        });
+        assert_eq!(bytes.len(), 1 + 8 * 5);
+        assert_eq!(bytes[17..25], 5u64.to_be_bytes());
+        assert_eq!(bytes[25..33], 7u64.to_be_bytes());
+    }
+
+    #[test]
     fn a_forged_change_count_or_entry_length_is_an_error_not_an_allocation() {
         let mut bytes = encode_message(&changes());
-        // The count sits after tag, from, to, after, through and stable.
-        let count_at = 1 + 8 * 4 + 12;
+        // The count sits after tag, from, to, after, through, stable,
+        // incarnation and acknowledged.
+        let count_at = 1 + 8 * 4 + 12 + 8 + 12;
         bytes[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode_message(&bytes).is_err());
         let mut bytes = encode_message(&changes());
@@ -499,7 +557,7 @@ mod tests {
         let mut bad_flag = bytes.clone();
         bad_flag[next_at] = 2;
         assert!(decode_message(&bad_flag).is_err());
-        let count_at = next_at + 1 + 8 + 12;
+        let count_at = next_at + 1 + 8 + 12 + 8;
         let mut forged = bytes.clone();
         forged[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode_message(&forged).is_err());

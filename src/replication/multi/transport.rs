@@ -34,6 +34,15 @@ pub enum Message {
         through: u64,
         /// The sender's stable timestamp for this range.
         stable: Timestamp,
+        /// The sender's incarnation: its life under its id (positions count
+        /// within one life; see `incarnation.rs`).
+        incarnation: u64,
+        /// Every peer of the sender has applied each of its writes with a
+        /// timestamp up to here (zero while it is not caught up): a
+        /// receiver removes the tombstone of one of its deletes only below
+        /// this, since a delete an origin shipped to only some peers
+        /// survives its loss only in their tombstones.
+        acknowledged: Timestamp,
         /// The entries of the range, in sequence order.
         changes: Vec<Change>,
     },
@@ -44,6 +53,12 @@ pub enum Message {
         from: ReplicaId,
         /// The origin of the acknowledged changes.
         to: ReplicaId,
+        /// The acknowledging replica's incarnation.
+        incarnation: u64,
+        /// The origin's incarnation whose positions are acknowledged (an
+        /// acknowledgement of an earlier life of the origin means nothing
+        /// to its current one).
+        origin_incarnation: u64,
         /// Everything up to here is applied.
         applied_through: u64,
     },
@@ -85,6 +100,8 @@ pub enum Message {
         through: u64,
         /// The sender's stable timestamp at `through` (as in `Changes`).
         stable: Timestamp,
+        /// The sender's incarnation (`through` counts in it).
+        incarnation: u64,
         /// The items in row order (`seq` 0).
         items: Vec<Change>,
     },
@@ -352,6 +369,8 @@ mod tests {
         Message::Ack {
             from: ReplicaId(from),
             to: ReplicaId(to),
+            incarnation: 1,
+            origin_incarnation: 1,
             applied_through,
         }
     }
