@@ -142,12 +142,12 @@ where
         let flight = loop {
             if let Some(output) = settle::<T, V>(self.probe(hash, key)) {
                 if !counted {
-                    self.counters.add(Counter::Hit, 1);
+                    self.count(hash, Counter::Hit);
                 }
                 return Ok(output);
             }
             if !counted {
-                self.counters.add(Counter::Miss, 1);
+                self.count(hash, Counter::Miss);
                 counted = true;
             }
             let mut shard = self.shards[shard_index].write();

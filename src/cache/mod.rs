@@ -38,7 +38,10 @@
 //! [`Policy::Adaptive`] (default) is S3-FIFO crossed with W-TinyLFU: a
 //! probation FIFO, a main CLOCK queue, a ghost queue of recently dropped
 //! hashes, a count-min frequency sketch that decides admission to the main
-//! queue, and a probation share tuned by hill climbing on the hit ratio. A
+//! queue, a probation share tuned by hill climbing on the hit ratio, and
+//! two miniature caches run on a 1/64 sample of the lookups that choose
+//! whether a ghost hit must win that admission duel (it must on loops;
+//! on recency-heavy traces it should not). A
 //! hit takes its shard's read lock and bumps a 4-bit counter in the entry:
 //! no global lock, no list write, no shared counter (statistics are
 //! striped per thread). [`Policy::Lru`] keeps exact LRU order (one shard, a
@@ -63,6 +66,7 @@ mod error;
 mod flight;
 mod ghost;
 mod load;
+mod shadow;
 mod shard;
 mod sharded;
 mod sketch;

@@ -17,7 +17,8 @@
 //!   to `main` only if `main` has room or the sketch rates it above `main`'s
 //!   CLOCK victim (TinyLFU), else it is dropped and its hash remembered in
 //!   the ghost queue. A miss on a ghost goes straight to `main` if it wins
-//!   the same duel. `main` is a CLOCK: the hand gives an entry with
+//!   the same duel, or without one when the cache's shadow miniatures
+//!   found that better for the workload (see `shadow`). `main` is a CLOCK: the hand gives an entry with
 //!   `freq > 0` another round (and counts that hit in the sketch), and
 //!   evicts the first one at zero. The share of `small` is set by the
 //!   cache's hill climber.
@@ -143,6 +144,9 @@ pub(crate) struct Budget {
     pub(crate) share_bytes: u64,
     /// The probation queue's target, in thousandths of the share.
     pub(crate) small_permille: u32,
+    /// Whether a miss on a ghost enters `main` without the duel (chosen
+    /// by the cache's shadow miniatures, see `shadow`).
+    pub(crate) ghost_free: bool,
 }
 
 impl Budget {
@@ -360,7 +364,9 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         let queue = match self.policy {
             Policy::Lru => Queue::Main,
             Policy::Adaptive => {
-                if self.ghost.take(hash) && self.admits_to_main(hash, weight, budget) {
+                if self.ghost.take(hash)
+                    && (budget.ghost_free || self.admits_to_main(hash, weight, budget))
+                {
                     Queue::Main
                 } else {
                     Queue::Small

@@ -22,6 +22,7 @@ use super::climber::{Climber, SMALL_PERMILLE_START};
 use super::clock::Clock;
 use super::error::CacheError;
 use super::flight::Flight;
+use super::shadow::{self, Shadow};
 use super::shard::{Budget, CacheHasher, NEVER, Reason, Shard, Slot};
 use super::stats::{CacheStats, Counter, StripedCounters};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, RwLock, WriteGuard};
@@ -62,6 +63,9 @@ pub struct Cache<K, V> {
     used_bytes: CachePadded<AtomicU64>,
     small_permille: AtomicU32,
     climber: Mutex<Climber>,
+    /// How a ghost hit enters `main`, as the shadow miniatures decided.
+    ghost_free: AtomicBool,
+    shadow: Mutex<Shadow>,
     pub(super) counters: StripedCounters,
 }
 
@@ -123,6 +127,8 @@ where
             used_bytes: CachePadded::new(AtomicU64::new(0)),
             small_permille: AtomicU32::new(SMALL_PERMILLE_START),
             climber: Mutex::new(Climber::default()),
+            ghost_free: AtomicBool::new(false),
+            shadow: Mutex::new(Shadow::new()),
             counters: StripedCounters::default(),
         }
     }
@@ -167,6 +173,7 @@ where
         Budget {
             share_bytes: self.max_bytes / self.shards.len() as u64,
             small_permille: self.small_permille.load(Ordering::Relaxed),
+            ghost_free: self.ghost_free.load(Ordering::Relaxed),
         }
     }
 
@@ -197,10 +204,11 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Lookup::Hit(value) = self.probe_warming(self.hash(key), key, warm) else {
+        let hash = self.hash(key);
+        let Lookup::Hit(value) = self.probe_warming(hash, key, warm) else {
             return None;
         };
-        self.counters.add(Counter::Hit, 1);
+        self.count(hash, Counter::Hit);
         Some(value)
     }
 
@@ -221,18 +229,37 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let found = self.probe(self.hash(key), key);
-        self.count_lookup(&found);
-        found
-    }
-
-    #[inline]
-    fn count_lookup(&self, found: &Lookup<V>) {
+        let hash = self.hash(key);
+        let found = self.probe(hash, key);
         let counter = match found {
             Lookup::Miss => Counter::Miss,
             Lookup::Hit(_) | Lookup::Absent => Counter::Hit,
         };
+        self.count(hash, counter);
+        found
+    }
+
+    /// Counts a lookup of `hash` (`Hit` or `Miss`) and, for one hash in 64,
+    /// runs it through the shadow miniatures.
+    #[inline]
+    pub(super) fn count(&self, hash: u64, counter: Counter) {
         self.counters.add(counter, 1);
+        if shadow::sampled(hash) && self.policy == Policy::Adaptive {
+            self.shadow_lookup(hash);
+        }
+    }
+
+    /// A sampled lookup, unless another thread is simulating one (a
+    /// skipped sample only thins the sample).
+    #[cold]
+    fn shadow_lookup(&self, hash: u64) {
+        let Some(mut shadow) = self.shadow.try_lock() else {
+            return;
+        };
+        let small_permille = self.small_permille.load(Ordering::Relaxed);
+        if let Some(free) = shadow.lookup(hash, small_permille, || self.len() as u64) {
+            self.ghost_free.store(free, Ordering::Relaxed);
+        }
     }
 
     /// Looks `key` up without counting it.
