@@ -42,26 +42,15 @@ fn peak_rss_bytes() -> u64 {
 fn stream_put(s3: &S3Test, target: &str, len: usize, first: u64) -> (u16, String, String) {
     let host = s3.address.to_string();
     let path = target.split('?').next().unwrap();
-    let mut call = Call::new("PUT", path).header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    let mut call = Call::new("PUT", path);
     if let Some((_, query)) = target.split_once('?') {
         for pair in query.split('&') {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             call = call.query(name, value);
         }
     }
-    s3_client::sign_headers(
-        &mut call,
-        &host,
-        s3_client::ALICE,
-        "UNSIGNED-PAYLOAD",
-        s3_client::now(),
-    );
+    let head = s3_client::unsigned_payload_head(&host, call, target, "Connection: close\r\n", len);
     let mut stream = TcpStream::connect(s3.address).unwrap();
-    let mut head = format!("PUT {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in &call.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {len}\r\n\r\n"));
     stream.write_all(head.as_bytes()).unwrap();
     let mut piece = vec![0x5au8; PIECE_BYTES];
     for index in 0..len / PIECE_BYTES {

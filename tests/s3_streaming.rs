@@ -47,23 +47,15 @@ fn a_large_upload_is_streamed_not_buffered() {
     s3.bucket("stream");
     // Unsigned requests act as the local owner only without keys; sign the
     // headers with UNSIGNED-PAYLOAD so the body can be streamed.
-    let mut call =
-        Call::new("PUT", "/stream/big").header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
-    let host = s3.address.to_string();
-    s3_client::sign_headers(
-        &mut call,
-        &host,
-        s3_client::ALICE,
-        "UNSIGNED-PAYLOAD",
-        s3_client::now(),
+    let head = s3_client::unsigned_payload_head(
+        &s3.address.to_string(),
+        Call::new("PUT", "/stream/big"),
+        "/stream/big",
+        "Connection: close\r\n",
+        UPLOAD_BYTES,
     );
     let before = peak_rss_bytes();
     let mut stream = TcpStream::connect(s3.address).unwrap();
-    let mut head = format!("PUT /stream/big HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in &call.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {UPLOAD_BYTES}\r\n\r\n"));
     stream.write_all(head.as_bytes()).unwrap();
     let mut piece = vec![0u8; PIECE_BYTES];
     for index in 0..UPLOAD_BYTES / PIECE_BYTES {
@@ -97,24 +89,15 @@ fn a_large_upload_is_streamed_not_buffered() {
 
 /// The request head of `call` (signed for `UNSIGNED-PAYLOAD`) with
 /// `Expect: 100-continue` and a `Content-Length` of `length`.
-fn expect_continue_head(s3: &S3Test, mut call: Call, length: usize) -> String {
-    let host = s3.address.to_string();
-    call = call.header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
-    s3_client::sign_headers(
-        &mut call,
-        &host,
-        s3_client::ALICE,
-        "UNSIGNED-PAYLOAD",
-        s3_client::now(),
-    );
-    let mut head = format!("{} {} HTTP/1.1\r\nHost: {host}\r\n", call.method, call.path);
-    for (name, value) in &call.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!(
-        "Expect: 100-continue\r\nContent-Length: {length}\r\n\r\n"
-    ));
-    head
+fn expect_continue_head(s3: &S3Test, call: Call, length: usize) -> String {
+    let target = call.path.clone();
+    s3_client::unsigned_payload_head(
+        &s3.address.to_string(),
+        call,
+        &target,
+        "Expect: 100-continue\r\n",
+        length,
+    )
 }
 
 /// Reads one response head from `reader`: its status line and its

@@ -429,6 +429,28 @@ pub fn sign_headers(call: &mut Call, host: &str, key: Key, payload: &str, now: u
     ));
 }
 
+/// The head of a raw HTTP/1.1 request for `call`, sent as `target` (its
+/// path and query as they go on the wire), signed by alice for
+/// `UNSIGNED-PAYLOAD` so the body can follow piece by piece: the signed
+/// headers, then `extra` (header lines, each ending in `\r\n`), then
+/// `Content-Length: length`.
+pub fn unsigned_payload_head(
+    host: &str,
+    mut call: Call,
+    target: &str,
+    extra: &str,
+    length: usize,
+) -> String {
+    sign_headers(&mut call, host, ALICE, "UNSIGNED-PAYLOAD", now());
+    let mut head = format!("{} {target} HTTP/1.1\r\nHost: {host}\r\n", call.method);
+    for (name, value) in &call.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(extra);
+    head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    head
+}
+
 /// A presigned URL's path and query.
 pub fn presigned_target(
     key: Key,
