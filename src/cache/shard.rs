@@ -18,9 +18,9 @@
 //!   CLOCK victim (TinyLFU), else it is dropped and its hash remembered in
 //!   the ghost queue. A miss on a ghost goes straight to `main` if it wins
 //!   the same duel, or without one when the cache's shadow miniatures
-//!   found that better for the workload (see `shadow`). `main` is a CLOCK: the hand gives an entry with
-//!   `freq > 0` another round (and counts that hit in the sketch), and
-//!   evicts the first one at zero. The share of `small` is set by the
+//!   found that better for the workload (see `shadow`). `main` is a
+//!   CLOCK: the hand gives an entry with `freq > 0` another round (and
+//!   counts that hit in the sketch), and evicts the first one at zero. The share of `small` is set by the
 //!   cache's hill climber.
 //! - [`Policy::Lru`]: `main` alone as an exact LRU list; a hit moves the entry
 //!   to the back under the shard's write lock.
