@@ -14,7 +14,7 @@
 
 mod s3_client;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 
 use nimbus::storage::Durability;
@@ -59,21 +59,10 @@ fn stream_put(s3: &S3Test, target: &str, len: usize, first: u64) -> (u16, String
         stream.write_all(&piece).unwrap();
     }
     let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    let mut e_tag = String::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line.trim_end().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("etag")
-        {
-            e_tag = value.trim().to_owned();
-        }
-    }
+    let (status, headers) = s3_client::read_response_head(&mut reader);
+    let e_tag = s3_client::head_value(&headers, "etag")
+        .unwrap_or_default()
+        .to_owned();
     let mut rest = String::new();
     reader.read_to_string(&mut rest).unwrap();
     let code = status.split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -100,27 +100,6 @@ fn expect_continue_head(s3: &S3Test, call: Call, length: usize) -> String {
     )
 }
 
-/// Reads one response head from `reader`: its status line and its
-/// header lines, lowercased (a `100 Continue` before it is skipped).
-fn read_response_head(reader: &mut BufReader<TcpStream>) -> (String, Vec<String>) {
-    loop {
-        let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.trim().is_empty() {
-                break;
-            }
-            headers.push(line.trim().to_ascii_lowercase());
-        }
-        if !status.contains(" 100 ") {
-            return (status, headers);
-        }
-    }
-}
-
 #[test]
 fn a_request_refused_before_its_body_closes_its_connection() {
     // boto3 sends PutObject with `Expect: 100-continue` and, answered
@@ -139,10 +118,10 @@ fn a_request_refused_before_its_body_closes_its_connection() {
         .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let (status, headers) = read_response_head(&mut reader);
+    let (status, headers) = s3_client::read_response_head(&mut reader);
     assert!(status.contains(" 412 "), "{status}");
     assert!(
-        headers.iter().any(|h| h == "connection: close"),
+        s3_client::head_value(&headers, "connection") == Some("close"),
         "{headers:?}"
     );
     assert_eq!(s3.get("expect", "k").body, b"0123");
@@ -167,15 +146,13 @@ fn a_body_sent_after_100_continue_keeps_the_connection() {
         let mut blank = String::new();
         reader.read_line(&mut blank).unwrap();
         stream.write_all(body).unwrap();
-        let (status, headers) = read_response_head(&mut reader);
+        let (status, headers) = s3_client::read_response_head(&mut reader);
         assert!(status.contains(" 200 "), "{status}");
         assert!(
-            !headers.iter().any(|h| h == "connection: close"),
+            s3_client::head_value(&headers, "connection") != Some("close"),
             "{headers:?}"
         );
-        let length: usize = headers
-            .iter()
-            .find_map(|h| h.strip_prefix("content-length: "))
+        let length: usize = s3_client::head_value(&headers, "content-length")
             .unwrap()
             .parse()
             .unwrap();

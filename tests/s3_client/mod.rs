@@ -451,6 +451,37 @@ pub fn unsigned_payload_head(
     head
 }
 
+/// Reads one response head from `reader`: the status line, then each
+/// header as (lowercased name, trimmed value). An interim `100 Continue`
+/// before it is skipped.
+pub fn read_response_head(reader: &mut impl BufRead) -> (String, Vec<(String, String)>) {
+    loop {
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        if !status.contains(" 100 ") {
+            return (status, headers);
+        }
+    }
+}
+
+/// The value of header `name` (lowercase) among `headers`.
+pub fn head_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// A presigned URL's path and query.
 pub fn presigned_target(
     key: Key,
