@@ -3,7 +3,8 @@
 //! compacted, then warmed (one scan and one read of every item). It times
 //! each read alone and prints p50/p99 of, alternating, `Database::get_item`
 //! and the raw `Engine::get` of the same rows (what the item layer adds),
-//! median of the repetitions. Run with
+//! median of the repetitions. Each read's key (the key map, or the row key
+//! for the engine) is built just before it, outside the timing. Run with
 //! `cargo bench --bench kv_get` (about a minute); `KV_GET_ITEMS`,
 //! `KV_GET_READS`, `KV_GET_REPS` and `KV_GET_ONLY=item|engine` (for
 //! `perf record`) change the sizes. The same items and keys as the peers
@@ -134,8 +135,14 @@ fn main() {
         let item_first = rep % 2 == 0;
         for path in if item_first { [0, 1] } else { [1, 0] } {
             if path == 0 && only != "engine" {
-                let keys: Vec<Item> = picks.iter().map(|&i| rows[i].0.clone()).collect();
-                for (sample, key) in samples.iter_mut().zip(keys) {
+                for (sample, &i) in samples.iter_mut().zip(&picks) {
+                    // Built just before its read, outside the timing, as a
+                    // caller builds the key it sends (a key built long
+                    // before would leave the CPU caches, and the request
+                    // would pay for reading and freeing it cold).
+                    // (A fresh map: cloning an `Item` would share the
+                    // stored one.)
+                    let key: Item = rows[i].0.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
                     let start = Instant::now();
                     let item = db.get_item(TABLE).key(key).send().expect("get").item;
                     *sample = start.elapsed().as_nanos() as u64;
@@ -148,8 +155,9 @@ fn main() {
             if path == 1 && only != "item" {
                 let engine = db.engine();
                 for (sample, &i) in samples.iter_mut().zip(&picks) {
+                    let row_key = rows[i].1.to_vec();
                     let start = Instant::now();
-                    let value = engine.get(&rows[i].1).expect("engine get");
+                    let value = engine.get(&row_key).expect("engine get");
                     *sample = start.elapsed().as_nanos() as u64;
                     assert!(black_box(value).is_some(), "every row read exists");
                 }

@@ -93,6 +93,9 @@ pub(crate) struct CommitOptions {
     /// Each new log file is extended with zeros to this many bytes (0:
     /// not at all), so appends overwrite in place; see `docs/format-wal.md`.
     pub(crate) log_preallocate_bytes: u64,
+    /// How many obsolete logs are kept to be reused as later logs (0: every
+    /// log is a new file); see [`CommitPipeline::recycle_log`].
+    pub(crate) log_recycle_files: usize,
 }
 
 impl Default for CommitOptions {
@@ -102,6 +105,7 @@ impl Default for CommitOptions {
             background_sync_interval: BACKGROUND_SYNC_INTERVAL_DEFAULT,
             group_bytes_max: GROUP_BYTES_MAX_DEFAULT,
             log_preallocate_bytes: 0,
+            log_recycle_files: 0,
         }
     }
 }
@@ -227,7 +231,7 @@ impl CommitPipeline {
                     number: Mutex::new(log_number),
                 },
                 Durability::Sync | Durability::Buffered => Backing::Files(Box::new(
-                    LogFiles::create(fs, dir, log_number, options.log_preallocate_bytes)?,
+                    LogFiles::create(fs, dir, log_number, &options)?,
                 )),
             };
         let shared = Arc::new(Shared {
@@ -400,6 +404,18 @@ impl CommitPipeline {
     pub(crate) fn sync_log(&self) -> Result<()> {
         self.shared.check_terminal()?;
         self.shared.sync_log()
+    }
+
+    /// Offers obsolete log `number` (older than the current log, and no
+    /// longer needed by recovery or by any checkpoint) for reuse as a later
+    /// log instead of deleting it. True if the pipeline keeps it (the
+    /// caller must then leave the file alone); false if it should be
+    /// deleted. Asking again about a kept log answers true.
+    pub(crate) fn recycle_log(&self, number: FileNumber) -> bool {
+        match &self.shared.backing {
+            Backing::Memory { .. } => false,
+            Backing::Files(files) => files.recycle(number),
+        }
     }
 
     /// Switches to a new log file `number` (greater than the current one)

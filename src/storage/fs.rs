@@ -32,6 +32,21 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WriteFile>>;
     /// Opens an existing file for appending at its end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>>;
+    /// Opens an existing file for writing from its start, keeping its bytes
+    /// and its size: appends overwrite them in place, as they overwrite a
+    /// preallocated file's zeros, and [`WriteFile::len`] starts at 0. The
+    /// engine reuses an obsolete log this way (its pages are still cached and
+    /// its blocks allocated, so an append neither zero-fills a new page nor
+    /// allocates a block). A file system that cannot returns
+    /// [`io::ErrorKind::Unsupported`], the default, and the engine then
+    /// creates each log anew.
+    fn open_overwrite(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
+        let _ = path;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system cannot overwrite a file in place",
+        ))
+    }
     /// Opens an existing file for positional reads.
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>>;
     /// Opens an existing file for positional reads that never memory-maps
@@ -195,6 +210,19 @@ impl FileSystem for OsFileSystem {
             len,
             size: len,
             written_back: len,
+        }))
+    }
+
+    fn open_overwrite(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
+        // Neither O_TRUNC nor O_APPEND: the cursor starts at 0 and the bytes
+        // past it stay until appends overwrite them.
+        let file = OpenOptions::new().write(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Box::new(OsWriteFile {
+            file,
+            len: 0,
+            size,
+            written_back: 0,
         }))
     }
 

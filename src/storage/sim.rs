@@ -311,6 +311,18 @@ impl FileSystem for SimFileSystem {
         self.write_handle(&mut state, ino)
     }
 
+    fn open_overwrite(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
+        let state = self.lock()?;
+        let ino = state.file(path)?;
+        // The cursor at 0: appends overwrite the file's bytes in place.
+        Ok(Box::new(SimWriteFile {
+            state: Arc::clone(&self.state),
+            ino,
+            generation: state.generation,
+            position: 0,
+        }))
+    }
+
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {
         let mut state = self.lock()?;
         let ino = state.file(path)?;

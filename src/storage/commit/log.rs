@@ -11,6 +11,14 @@
 //! that appends overwrite in place (an `fdatasync` then has no file size to
 //! commit), and a log is cut back to its last record when the next one
 //! replaces it.
+//!
+//! With recycling, an obsolete log (flushed, needed by no checkpoint) is
+//! kept instead of deleted and becomes a later log: renamed to the new
+//! number and overwritten from its start. Its pages are still cached and
+//! its blocks allocated, so appends neither zero-fill fresh pages nor
+//! allocate blocks. The records of its earlier life carry the old log
+//! number in every fragment, so the reader stops at the first of them as at
+//! preallocated zeros (docs/format-wal.md, "How a log ends").
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +30,8 @@ use crate::storage::batch::WriteBatch;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::{FileSystem, WriteFile};
 use crate::storage::types::{FileNumber, SequenceNumber};
+
+use super::CommitOptions;
 use crate::storage::wal::log_file_path;
 use crate::storage::wal::writer::LogWriter;
 
@@ -31,6 +41,9 @@ pub(super) struct LogFiles {
     fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     preallocate_bytes: u64,
+    /// Obsolete logs kept for reuse, at most `recycle_max`.
+    recycled: Mutex<Vec<FileNumber>>,
+    recycle_max: usize,
     writer: Mutex<WriterSlot>,
     syncer: Mutex<SyncSlot>,
     /// Bytes appended to the current log.
@@ -56,13 +69,16 @@ impl LogFiles {
         fs: Arc<dyn FileSystem>,
         dir: &Path,
         number: FileNumber,
-        preallocate_bytes: u64,
+        options: &CommitOptions,
     ) -> Result<Self> {
+        let preallocate_bytes = options.log_preallocate_bytes;
         let (log, sync_handle) = create_log(fs.as_ref(), dir, number, preallocate_bytes)?;
         Ok(Self {
             fs,
             dir: dir.to_path_buf(),
             preallocate_bytes,
+            recycled: Mutex::new(Vec::new()),
+            recycle_max: options.log_recycle_files,
             writer: Mutex::new(WriterSlot { log }),
             syncer: Mutex::new(sync_handle),
             written_len: AtomicU64::new(0),
@@ -111,6 +127,50 @@ impl LogFiles {
         Ok(())
     }
 
+    /// Keeps obsolete log `number` for reuse if there is room (see
+    /// [`super::CommitPipeline::recycle_log`]).
+    pub(super) fn recycle(&self, number: FileNumber) -> bool {
+        let mut recycled = self.recycled.lock();
+        if recycled.contains(&number) {
+            return true;
+        }
+        if recycled.len() >= self.recycle_max {
+            return false;
+        }
+        recycled.push(number);
+        true
+    }
+
+    /// The logs kept for reuse, oldest first.
+    #[cfg(test)]
+    pub(super) fn recycled(&self) -> Vec<FileNumber> {
+        self.recycled.lock().clone()
+    }
+
+    /// Log `number`: a kept obsolete log renamed and reused if there is
+    /// one (the oldest), else a new file.
+    fn next_log(&self, number: FileNumber) -> Result<(LogWriter, SyncSlot)> {
+        let fs = self.fs.as_ref();
+        let kept = {
+            let mut recycled = self.recycled.lock();
+            (!recycled.is_empty()).then(|| recycled.remove(0))
+        };
+        let Some(old) = kept else {
+            return create_log(fs, &self.dir, number, self.preallocate_bytes);
+        };
+        let from = log_file_path(&self.dir, old);
+        match reuse_log(fs, &self.dir, &from, number, self.preallocate_bytes) {
+            Ok(opened) => Ok(opened),
+            Err(Reuse::Unsupported) => {
+                // Nothing was renamed: delete the old log and start afresh.
+                fs.remove_file(&from)
+                    .map_err(|e| StorageError::io("remove", &from, e))?;
+                create_log(fs, &self.dir, number, self.preallocate_bytes)
+            }
+            Err(Reuse::Failed(e)) => Err(e),
+        }
+    }
+
     /// Syncs the current log, creates log `number`, makes its name durable,
     /// and makes it current. Returns the previous log's number.
     ///
@@ -135,8 +195,7 @@ impl LogFiles {
         slot.log
             .sync()
             .map_err(|e| StorageError::io("fsync", slot.log.path(), e))?;
-        let (log, sync_handle) =
-            create_log(self.fs.as_ref(), &self.dir, number, self.preallocate_bytes)?;
+        let (log, sync_handle) = self.next_log(number)?;
         // Swap the sync handle first, while writers are held off by the
         // writer lock, so the syncer never pairs a new length with an old file.
         let mut syncer = self.syncer.lock();
@@ -191,6 +250,62 @@ impl LogWriterGuard<'_> {
         self.files.synced_len.fetch_max(written, Ordering::AcqRel);
         Ok(())
     }
+}
+
+/// Why an obsolete log was not reused.
+enum Reuse {
+    /// The file system cannot overwrite in place; nothing was changed.
+    Unsupported,
+    /// An I/O error.
+    Failed(StorageError),
+}
+
+/// Reuses the obsolete log at `from` as log `number`: opens it for
+/// overwriting, renames it, extends it to `preallocate_bytes` if shorter
+/// and makes the new name durable before the first record is written (as
+/// for a new log). Its old records stay behind the cursor until
+/// overwritten; they carry their own log number, so the reader stops at
+/// them.
+fn reuse_log(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    from: &Path,
+    number: FileNumber,
+    preallocate_bytes: u64,
+) -> std::result::Result<(LogWriter, SyncSlot), Reuse> {
+    let path = log_file_path(dir, number);
+    let failed = |op: &'static str, at: &Path| {
+        let at = at.to_path_buf();
+        move |e| Reuse::Failed(StorageError::io(op, at, e))
+    };
+    if fs.exists(&path) {
+        return Err(Reuse::Failed(StorageError::InvalidArgument(format!(
+            "log {} already exists",
+            path.display()
+        ))));
+    }
+    let mut file = match fs.open_overwrite(from) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Err(Reuse::Unsupported),
+        Err(e) => return Err(Reuse::Failed(StorageError::io("open", from, e))),
+    };
+    fs.rename(from, &path).map_err(failed("rename", &path))?;
+    if preallocate_bytes > 0 {
+        file.preallocate(preallocate_bytes)
+            .map_err(failed("preallocate", &path))?;
+    }
+    // As for a new log: a crash must not lose the name of a log that holds
+    // acknowledged records. Until this returns the old name may survive a
+    // crash instead, and recovery deletes it as obsolete.
+    fs.sync_dir(dir).map_err(failed("fsync directory", dir))?;
+    let sync_file = fs.open_append(&path).map_err(failed("open", &path))?;
+    Ok((
+        LogWriter::new(file, path.clone(), number),
+        SyncSlot {
+            file: sync_file,
+            path,
+        },
+    ))
 }
 
 /// Creates log `number`: the writer, and a second handle for syncing.

@@ -153,8 +153,9 @@ impl Shared {
     }
 
     /// Deletes logs older than the durable manifest's log number (and than
-    /// any log a running checkpoint copies) and every segment no version or
-    /// reader references (a checkpoint holds the version it links).
+    /// any log a running checkpoint copies), except those the commit
+    /// pipeline keeps for reuse, and every segment no version or reader
+    /// references (a checkpoint holds the version it links).
     pub(super) fn delete_obsolete_files(&self) -> Result<()> {
         let mut deleted = 0u64;
         for number in self.versions.take_obsolete_files() {
@@ -175,6 +176,11 @@ impl Shared {
         for number in wal::list_logs(self.fs.as_ref(), &self.dir)? {
             if number >= log_number {
                 break;
+            }
+            // (No pipeline yet while the engine opens: nothing to reuse for.)
+            if self.pipeline.get().is_some_and(|p| p.recycle_log(number)) {
+                // Kept to become a later log (see `EngineOptions::log_recycle_files`).
+                continue;
             }
             let path = wal::log_file_path(&self.dir, number);
             self.fs

@@ -51,6 +51,10 @@ pub const MEMTABLE_BYTES_MAX_DEFAULT: usize = 64 << 20;
 /// The default preallocation of each log file: 64 MiB (fjall's), capped
 /// by the memtable size.
 pub const LOG_PREALLOCATE_BYTES_DEFAULT: u64 = 64 << 20;
+/// Default [`EngineOptions::log_recycle_files`]: one log, enough for the
+/// steady state (the previous log is flushed and kept while the current one
+/// fills, then becomes the next).
+pub const LOG_RECYCLE_FILES_DEFAULT: usize = 1;
 
 /// The default block cache size, used when segments are read by `pread`.
 pub const BLOCK_CACHE_BYTES_DEFAULT: usize = 32 << 20;
@@ -93,6 +97,15 @@ pub struct EngineOptions {
     /// 0 disables it. Default [`LOG_PREALLOCATE_BYTES_DEFAULT`]. The
     /// extension is sparse where the file system allows it.
     pub log_preallocate_bytes: u64,
+    /// How many obsolete logs are kept and reused as later logs instead of
+    /// being deleted (RocksDB's `recycle_log_file_num`); default
+    /// [`LOG_RECYCLE_FILES_DEFAULT`], 0 disables it. A reused log's pages
+    /// are still in the page cache and its blocks allocated, so an append
+    /// neither zero-fills a fresh page nor allocates a block, and a
+    /// `fdatasync` has no allocation to commit. Each kept log occupies its
+    /// size on disk until reused. Records left from its earlier life carry
+    /// another log number, so recovery stops at them (docs/format-wal.md).
+    pub log_recycle_files: usize,
     /// Bytes of the block cache for `pread` reads (0 disables it); default
     /// [`BLOCK_CACHE_BYTES_DEFAULT`].
     pub block_cache_bytes: usize,
@@ -125,6 +138,7 @@ impl Default for EngineOptions {
             segment: SegmentOptions::default(),
             background_sync_interval: BACKGROUND_SYNC_INTERVAL_DEFAULT,
             log_preallocate_bytes: LOG_PREALLOCATE_BYTES_DEFAULT,
+            log_recycle_files: LOG_RECYCLE_FILES_DEFAULT,
             block_cache_bytes: BLOCK_CACHE_BYTES_DEFAULT,
             mmap: true,
             background_threads: true,

@@ -203,6 +203,7 @@ pub(super) fn recover(
         log_preallocate_bytes: options
             .log_preallocate_bytes
             .min(options.memtable_bytes_max as u64),
+        log_recycle_files: options.log_recycle_files,
         ..CommitOptions::default()
     };
     let options_max_open_files = options.max_open_files;
