@@ -142,7 +142,11 @@ fn main() {
                     // would pay for reading and freeing it cold).
                     // (A fresh map: cloning an `Item` would share the
                     // stored one.)
-                    let key: Item = rows[i].0.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+                    let key: Item = rows[i]
+                        .0
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.clone()))
+                        .collect();
                     let start = Instant::now();
                     let item = db.get_item(TABLE).key(key).send().expect("get").item;
                     *sample = start.elapsed().as_nanos() as u64;

@@ -225,15 +225,14 @@ impl CommitPipeline {
                 "last sequence number {last_sequence} leaves no room"
             )));
         }
-        let backing =
-            match options.durability {
-                Durability::InMemory => Backing::Memory {
-                    number: Mutex::new(log_number),
-                },
-                Durability::Sync | Durability::Buffered => Backing::Files(Box::new(
-                    LogFiles::create(fs, dir, log_number, &options)?,
-                )),
-            };
+        let backing = match options.durability {
+            Durability::InMemory => Backing::Memory {
+                number: Mutex::new(log_number),
+            },
+            Durability::Sync | Durability::Buffered => {
+                Backing::Files(Box::new(LogFiles::create(fs, dir, log_number, &options)?))
+            }
+        };
         let shared = Arc::new(Shared {
             queue: GroupQueue::new(options.group_bytes_max),
             backing,

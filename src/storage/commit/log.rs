@@ -42,7 +42,7 @@ pub(super) struct LogFiles {
     dir: PathBuf,
     preallocate_bytes: u64,
     /// Obsolete logs kept for reuse, at most `recycle_max`.
-    recycled: Mutex<Vec<FileNumber>>,
+    recycled: Mutex<Recycled>,
     recycle_max: usize,
     writer: Mutex<WriterSlot>,
     syncer: Mutex<SyncSlot>,
@@ -50,6 +50,15 @@ pub(super) struct LogFiles {
     written_len: AtomicU64,
     /// Bytes of the current log known to be durable.
     synced_len: AtomicU64,
+}
+
+/// The obsolete logs a [`LogFiles`] keeps for reuse.
+#[derive(Debug, Default)]
+struct Recycled {
+    /// Kept and not yet reused, oldest first.
+    kept: Vec<FileNumber>,
+    /// The newest log ever kept (reused or not).
+    newest_kept: Option<FileNumber>,
 }
 
 #[derive(Debug)]
@@ -77,7 +86,7 @@ impl LogFiles {
             fs,
             dir: dir.to_path_buf(),
             preallocate_bytes,
-            recycled: Mutex::new(Vec::new()),
+            recycled: Mutex::new(Recycled::default()),
             recycle_max: options.log_recycle_files,
             writer: Mutex::new(WriterSlot { log }),
             syncer: Mutex::new(sync_handle),
@@ -129,22 +138,30 @@ impl LogFiles {
 
     /// Keeps obsolete log `number` for reuse if there is room (see
     /// [`super::CommitPipeline::recycle_log`]).
+    ///
+    /// Obsolete logs are offered in increasing order (each deletion pass
+    /// lists them ascending, and a log becomes obsolete only after every
+    /// older one). A pass that listed a kept log may offer it again after a
+    /// switch renamed it away: any number up to the newest kept one is
+    /// answered "kept", so the caller never deletes (or re-queues) a file
+    /// that is now a live log.
     pub(super) fn recycle(&self, number: FileNumber) -> bool {
         let mut recycled = self.recycled.lock();
-        if recycled.contains(&number) {
+        if recycled.newest_kept.is_some_and(|newest| number <= newest) {
             return true;
         }
-        if recycled.len() >= self.recycle_max {
+        if recycled.kept.len() >= self.recycle_max {
             return false;
         }
-        recycled.push(number);
+        recycled.kept.push(number);
+        recycled.newest_kept = Some(number);
         true
     }
 
     /// The logs kept for reuse, oldest first.
     #[cfg(test)]
     pub(super) fn recycled(&self) -> Vec<FileNumber> {
-        self.recycled.lock().clone()
+        self.recycled.lock().kept.clone()
     }
 
     /// Log `number`: a kept obsolete log renamed and reused if there is
@@ -153,7 +170,7 @@ impl LogFiles {
         let fs = self.fs.as_ref();
         let kept = {
             let mut recycled = self.recycled.lock();
-            (!recycled.is_empty()).then(|| recycled.remove(0))
+            (!recycled.kept.is_empty()).then(|| recycled.kept.remove(0))
         };
         let Some(old) = kept else {
             return create_log(fs, &self.dir, number, self.preallocate_bytes);
@@ -184,9 +201,10 @@ impl LogFiles {
                 "new log number {number} must exceed the current {old}"
             )));
         }
-        if self.preallocate_bytes > 0 {
+        if self.preallocate_bytes > 0 || self.recycle_max > 0 {
             // Older logs end exactly at their last record, so recovery can
-            // call anything after it damage; the sync below makes the cut
+            // call anything after it damage (preallocated zeros, or records
+            // of a reused log's earlier life); the sync below makes the cut
             // durable before the next log exists.
             slot.log
                 .cut_to_written()

@@ -9,6 +9,7 @@ use crate::storage::sim::SimFileSystem;
 use crate::storage::wal::{list_logs, log_file_path, recovery};
 
 mod crash;
+mod recycle;
 
 fn dir() -> &'static Path {
     Path::new("/db")
@@ -68,6 +69,23 @@ fn batch(key: &[u8], entries: usize) -> WriteBatch {
 /// Replays every log in `dir` (after a crash, say) into (first_seq, batch).
 fn replay_dir(fs: &SimFileSystem) -> Vec<(SequenceNumber, WriteBatch)> {
     let logs = list_logs(fs, dir()).unwrap();
+    let mut seen = Vec::new();
+    recovery::replay(fs, dir(), &logs, |seq, batch| {
+        seen.push((seq, batch));
+        Ok(())
+    })
+    .unwrap();
+    seen
+}
+
+/// Replays the logs in `dir` numbered `from` or later (the older ones are
+/// obsolete, as after a flush) into (first_seq, batch).
+fn replay_dir_from(fs: &SimFileSystem, from: FileNumber) -> Vec<(SequenceNumber, WriteBatch)> {
+    let logs: Vec<FileNumber> = list_logs(fs, dir())
+        .unwrap()
+        .into_iter()
+        .filter(|&n| n >= from)
+        .collect();
     let mut seen = Vec::new();
     recovery::replay(fs, dir(), &logs, |seq, batch| {
         seen.push((seq, batch));

@@ -1,8 +1,12 @@
-//! Crash test: random commits, log switches, syncs and injected I/O faults
-//! on the simulated disk, power loss at a random point, recovery — over
-//! several crash/recover cycles. After every recovery:
-//! - the replayed batches are a prefix of the batches submitted, in order,
-//!   each complete and unchanged (no batch half-applied, none reordered);
+//! Crash test: random commits, log switches, syncs, retirements of older
+//! logs (as a flush makes them obsolete: each is offered for reuse, and
+//! deleted if the pipeline does not keep it) and injected I/O faults on the
+//! simulated disk, power loss at a random point, recovery — over several
+//! crash/recover cycles. After every recovery:
+//! - the replayed batches (from the logs not retired) are a prefix of the
+//!   batches submitted to those logs, in order, each complete and unchanged
+//!   (no batch half-applied, none reordered, none from a reused log's
+//!   earlier life);
 //! - that prefix holds at least every batch acknowledged as durable;
 //! - recovery itself never fails or panics.
 
@@ -30,6 +34,8 @@ enum Op {
     SwitchLog,
     SyncLog,
     BackgroundRound,
+    /// Every log before the current one becomes obsolete (a flush).
+    Retire,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +53,8 @@ struct Cycle {
     crash_seed: u64,
     /// Bytes each new log is preallocated to (0: none).
     preallocate: u64,
+    /// Obsolete logs the pipeline keeps for reuse.
+    recycle: usize,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,6 +72,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SwitchLog),
         1 => Just(Op::SyncLog),
         1 => Just(Op::BackgroundRound),
+        1 => Just(Op::Retire),
     ]
 }
 
@@ -81,14 +90,18 @@ fn cycle() -> impl Strategy<Value = Cycle> {
         any::<u64>(),
         // None, less than one block, and more than the cycle writes.
         prop_oneof![Just(0u64), Just(4096), Just(200 << 10)],
+        0..3usize,
     )
-        .prop_map(|(durability, ops, fault, crash_seed, preallocate)| Cycle {
-            durability,
-            ops,
-            fault,
-            crash_seed,
-            preallocate,
-        })
+        .prop_map(
+            |(durability, ops, fault, crash_seed, preallocate, recycle)| Cycle {
+                durability,
+                ops,
+                fault,
+                crash_seed,
+                preallocate,
+                recycle,
+            },
+        )
 }
 
 /// What the test knows about the history across cycles.
@@ -101,6 +114,12 @@ struct Model {
     durable: usize,
     /// The next batch's distinguishing marker.
     marker: u64,
+    /// Logs below this number are obsolete: recovery ignores them.
+    live_from: FileNumber,
+    /// How many leading batches of `submitted` are in obsolete logs.
+    retired: usize,
+    /// The index in `submitted` of each log's first batch.
+    log_starts: std::collections::BTreeMap<FileNumber, usize>,
 }
 
 impl Model {
@@ -133,6 +152,8 @@ fn run_cycle(
     let mut options = options(cycle.durability);
     options.group_bytes_max = 16 << 10;
     options.log_preallocate_bytes = cycle.preallocate;
+    options.log_recycle_files = cycle.recycle;
+    model.log_starts.insert(log, model.submitted.len());
     let Ok(pipeline) = CommitPipeline::open(Arc::new(fs.clone()), dir(), log, last, options, apply)
     else {
         panic!("opening on a healthy disk failed");
@@ -162,7 +183,24 @@ fn run_cycle(
             }
             Op::SwitchLog => {
                 next_log += 1;
-                pipeline.switch_log(next_log).is_ok()
+                let switched = pipeline.switch_log(next_log).is_ok();
+                if switched {
+                    model.log_starts.insert(next_log, model.submitted.len());
+                }
+                switched
+            }
+            Op::Retire => {
+                // What a flush does: the manifest moves its log number up
+                // (the model's `live_from`), then each older log is kept
+                // for reuse or deleted.
+                model.live_from = next_log;
+                model.retired = model.log_starts[&next_log];
+                for number in list_logs(fs, dir()).unwrap() {
+                    if number < next_log && !pipeline.recycle_log(number) {
+                        let _ = fs.remove_file(&log_file_path(dir(), number));
+                    }
+                }
+                true
             }
             Op::SyncLog => pipeline.sync_log().is_ok(),
             Op::BackgroundRound => {
@@ -170,7 +208,7 @@ fn run_cycle(
                 pipeline.sync_log().is_ok()
             }
         };
-        if ok && !matches!(op, Op::Commit { .. }) {
+        if ok && !matches!(op, Op::Commit { .. } | Op::Retire) {
             model.durable = model.submitted.len();
         }
         if !ok {
@@ -182,34 +220,49 @@ fn run_cycle(
     drop(pipeline);
 }
 
-/// Recovers after a crash: replays every log, checks it against the model,
-/// cuts the torn tail. Returns the next log number and last sequence number.
+/// Recovers after a crash: replays every live log, checks it against the
+/// model, cuts the torn tail and deletes obsolete logs (as the engine's
+/// open does). Returns the next log number and last sequence number.
 fn recover(fs: &SimFileSystem, model: &mut Model) -> (FileNumber, SequenceNumber) {
-    let logs = list_logs(fs, dir()).unwrap();
+    let all = list_logs(fs, dir()).unwrap();
+    let logs: Vec<FileNumber> = all
+        .iter()
+        .copied()
+        .filter(|&n| n >= model.live_from)
+        .collect();
     let mut replayed = Vec::new();
     let outcome: ReplayOutcome = recovery::replay(fs, dir(), &logs, |seq, batch| {
         replayed.push((seq, batch));
         Ok(())
     })
     .unwrap_or_else(|e| panic!("recovery failed: {e}"));
+    let live = &model.submitted[model.retired..];
+    let durable = model.durable.saturating_sub(model.retired);
     assert!(
-        replayed.len() >= model.durable,
-        "lost durable batches: replayed {}, durable {}",
+        replayed.len() >= durable,
+        "lost durable batches: replayed {}, durable {durable}",
         replayed.len(),
-        model.durable
     );
-    assert!(replayed.len() <= model.submitted.len(), "invented batches");
-    let mut next_seq = 1;
+    assert!(replayed.len() <= live.len(), "invented batches");
+    let retired_seqs: u64 = model.submitted[..model.retired]
+        .iter()
+        .map(|b| b.len() as u64)
+        .sum();
+    let mut next_seq = 1 + retired_seqs;
     for (i, (first, batch)) in replayed.iter().enumerate() {
         assert_eq!(*first, next_seq, "batch {i} out of order");
-        assert_eq!(batch, &model.submitted[i], "batch {i} differs");
+        assert_eq!(batch, &live[i], "batch {i} differs");
         next_seq += batch.len() as u64;
     }
     recovery::cut_tail(fs, &outcome).unwrap();
-    model.submitted.truncate(replayed.len());
-    model.durable = replayed.len();
-    let next_log = logs.last().copied().unwrap_or(0) + 1;
-    (next_log, outcome.last_sequence.unwrap_or(0))
+    for &number in all.iter().filter(|&&n| n < model.live_from) {
+        fs.remove_file(&log_file_path(dir(), number)).unwrap();
+    }
+    model.submitted.truncate(model.retired + replayed.len());
+    model.durable = model.submitted.len();
+    let next_log = all.last().copied().unwrap_or(0) + 1;
+    let last = outcome.last_sequence.unwrap_or(next_seq - 1);
+    (next_log, last)
 }
 
 proptest! {
