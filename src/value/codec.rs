@@ -45,9 +45,21 @@ const TAG_BS: u8 = 10;
 
 /// Appends the encoding of `item` to `out`.
 pub fn encode_item(item: &Item, out: &mut Vec<u8>) {
+    let attributes = item.iter().map(|(name, value)| (name.as_str(), value));
+    encode_attributes(item.len(), attributes, out);
+}
+
+/// Appends the encoding of the item whose `len` attributes are
+/// `attributes` (distinct names, in ascending order, as an [`Item`] holds
+/// them) without building the item: what [`encode_item`] writes for it.
+pub(crate) fn encode_attributes<'a>(
+    len: usize,
+    attributes: impl Iterator<Item = (&'a str, &'a AttributeValue)>,
+    out: &mut Vec<u8>,
+) {
     out.push(FORMAT_VERSION);
-    put_varint(out, item.len() as u64);
-    for (name, value) in item.iter() {
+    put_varint(out, len as u64);
+    for (name, value) in attributes {
         put_bytes(out, name.as_bytes());
         encode_value(value, out);
     }

@@ -16,6 +16,7 @@ mod size;
 mod validate;
 
 pub use attribute::{AttributeType, AttributeValue};
+pub(crate) use codec::encode_attributes;
 pub use codec::{decode_item, encode_item, fuzz_item_codec};
 pub use error::ValueError;
 pub use item::Item;

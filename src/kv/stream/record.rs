@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::kv::schema::{KeyDefinition, StreamViewType};
 use crate::partition::{KeyspaceId, keyspace_prefix};
 use crate::storage::StorageError;
-use crate::value::{Item, decode_item, encode_item, item_size};
+use crate::value::{
+    AttributeValue, Item, attribute_value_size, decode_item, encode_attributes, encode_item,
+};
 
 /// The encoding version of a record row.
 const RECORD_FORMAT: u8 = 1;
@@ -188,18 +190,25 @@ pub(crate) fn put_change(
         (Some(_), Some(_)) => OperationType::Modify,
         (Some(_), None) => OperationType::Remove,
     };
-    let mut keys = Item::new();
+    // The key attributes, borrowed from the item and in name order (as an
+    // `Item` would hold them), so the keys image is written without
+    // building (and allocating) an item of them.
+    let mut keys: [Option<(&str, &AttributeValue)>; 2] = [None, None];
     if let Some(item) = change
         .new
         .map(|(item, _, _)| item)
         .or(change.old.map(|(item, _, _)| item))
     {
-        for name in key.names() {
-            if let Some(value) = item.get(name) {
-                keys = keys.with(name.to_owned(), value.clone());
-            }
+        for (slot, name) in keys.iter_mut().zip(key.names()) {
+            *slot = item.get_key_value(name).map(|(n, v)| (n.as_str(), v));
         }
     }
+    if let [Some((a, _)), Some((b, _))] = keys
+        && b < a
+    {
+        keys.swap(0, 1);
+    }
+    let keys = keys.iter().flatten().copied();
     let (keep_new, keep_old) = match view {
         StreamViewType::KeysOnly => (false, false),
         StreamViewType::NewImage => (true, false),
@@ -208,7 +217,10 @@ pub(crate) fn put_change(
     };
     let new = change.new.filter(|_| keep_new);
     let old = change.old.filter(|_| keep_old);
-    let size_bytes = (item_size(&keys)
+    let size_bytes = (keys
+        .clone()
+        .map(|(name, value)| name.len() + attribute_value_size(value))
+        .sum::<usize>()
         + new.map_or(0, |(_, size, _)| size)
         + old.map_or(0, |(_, size, _)| size)) as u64;
     // Header, keys image, and the new image's length.
@@ -218,7 +230,7 @@ pub(crate) fn put_change(
     head.push(if service { FLAG_SERVICE } else { 0 });
     head.extend_from_slice(&created_millis.to_be_bytes());
     head.extend_from_slice(&size_bytes.to_be_bytes());
-    put_item_image(&mut head, &keys);
+    put_keys_image(&mut head, keys);
     let new_bytes = new.map_or(&[][..], |(_, _, bytes)| bytes);
     head.extend_from_slice(&image_len(new.map(|_| new_bytes)).to_be_bytes());
     // The old image: its stored bytes, or encoded now.
@@ -245,11 +257,15 @@ fn image_len(image: Option<&[u8]>) -> u32 {
     image.map_or(ABSENT, |bytes| bytes.len() as u32)
 }
 
-/// Appends `item` as a present image: its length, then its encoding.
-fn put_item_image(out: &mut Vec<u8>, item: &Item) {
+/// Appends the keys image: its length, then the encoding of an item of
+/// the `keys` attributes (in name order).
+fn put_keys_image<'a>(
+    out: &mut Vec<u8>,
+    keys: impl Iterator<Item = (&'a str, &'a AttributeValue)> + Clone,
+) {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
-    encode_item(item, out);
+    encode_attributes(keys.clone().count(), keys, out);
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
@@ -375,7 +391,7 @@ pub(crate) fn parse_sequence(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::item;
-    use crate::value::ScalarType;
+    use crate::value::{ScalarType, item_size};
 
     fn key() -> KeyDefinition {
         KeyDefinition::simple(("pk".into(), ScalarType::S), None)
@@ -419,6 +435,28 @@ mod tests {
             assert_eq!(decoded.event, OperationType::Modify);
             assert_eq!((decoded.sequence, decoded.created_millis), (7, 1234));
             assert!(decoded.service);
+        }
+    }
+
+    #[test]
+    fn the_keys_image_holds_both_key_attributes_in_either_name_order() {
+        for (pk, sk) in [("pk", "sk"), ("user", "at")] {
+            let key =
+                KeyDefinition::simple((pk.into(), ScalarType::S), Some((sk.into(), ScalarType::N)));
+            let item = Item::new().with(pk, "a").with(sk, 7).with("v", "payload");
+            let mut bytes = Vec::new();
+            encode_item(&item, &mut bytes);
+            let change = Change {
+                old: None,
+                new: Some((&item, item_size(&item), &bytes)),
+            };
+            let encoded = encode_change(&key, StreamViewType::KeysOnly, change, 1, false);
+            let decoded = StoredRecord::decode(1, &encoded).unwrap();
+            assert_eq!(decoded.keys, Item::new().with(pk, "a").with(sk, 7));
+            // The record's size counts the keys as DynamoDB does.
+            let keys_size =
+                pk.len() + 1 + sk.len() + attribute_value_size(&AttributeValue::from(7));
+            assert_eq!(decoded.size_bytes, keys_size as u64);
         }
     }
 
