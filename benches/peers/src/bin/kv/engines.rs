@@ -41,10 +41,28 @@ pub(crate) fn histogram() -> Histogram<u64> {
 /// Runs each thread's inputs through the op its `make` builds (one per
 /// thread, so it may keep state such as a scan cursor), all threads
 /// starting together; every op is timed. Throughput is all ops over the
-/// wall time of the slowest thread.
+/// time the slowest thread spent in its ops (the sum of its ops' times,
+/// descheduling included, building inputs excluded).
 pub(crate) fn timed<I, F>(inputs: Vec<Vec<I>>, make: impl Fn(usize) -> F + Sync) -> Sample
 where
     I: Send,
+    F: FnMut(I),
+{
+    timed_built(inputs, |input| input, make)
+}
+
+/// [`timed`], with each op's input built from its seed by `build` just
+/// before the op, outside the timing: as a caller builds the item or key it
+/// sends, so the op reads it from the CPU caches (inputs all built before
+/// the loop would have left them, and the op would pay for reading and
+/// freeing them cold).
+pub(crate) fn timed_built<S, I, F>(
+    inputs: Vec<Vec<S>>,
+    build: impl Fn(S) -> I + Sync,
+    make: impl Fn(usize) -> F + Sync,
+) -> Sample
+where
+    S: Send,
     F: FnMut(I),
 {
     let barrier = Barrier::new(inputs.len());
@@ -54,18 +72,21 @@ where
             .into_iter()
             .enumerate()
             .map(|(t, list)| {
-                let (barrier, make) = (&barrier, &make);
+                let (barrier, make, build) = (&barrier, &make, &build);
                 scope.spawn(move || {
-                    let mut op = make(t);
+                    let (mut op, build) = (make(t), &build);
                     let mut hist = histogram();
                     barrier.wait();
-                    let start = Instant::now();
-                    for input in list {
+                    let mut busy = Duration::ZERO;
+                    for seed in list {
+                        let input = build(seed);
                         let began = Instant::now();
                         op(input);
-                        hist.saturating_record(began.elapsed().as_nanos() as u64);
+                        let took = began.elapsed();
+                        busy += took;
+                        hist.saturating_record(took.as_nanos() as u64);
                     }
-                    (hist, start.elapsed())
+                    (hist, busy)
                 })
             })
             .collect();
@@ -108,8 +129,8 @@ pub(crate) fn run_nimbus(config: &Config, threads: usize) -> Samples {
     let mut out: Samples = [None; 6];
     let db = &db;
 
-    let items = map2(put_order(config, threads), |(p, s)| full_item(p, s));
-    out[Workload::Put.index()] = Some(timed(items, |_| {
+    let items = put_order(config, threads);
+    out[Workload::Put.index()] = Some(timed_built(items, |(p, s)| full_item(p, s), |_| {
         move |item: Item| {
             db.put_item(TABLE)
                 .item(item)
@@ -132,11 +153,8 @@ pub(crate) fn run_nimbus(config: &Config, threads: usize) -> Samples {
             .unwrap_or_else(|e| panic!("warm-up: {e}"));
     }
 
-    let keys = map2(
-        random_items(config, threads, config.gets, 2, false),
-        |(p, s)| key(p, s),
-    );
-    out[Workload::Get.index()] = Some(timed(keys, |_| {
+    let keys = random_items(config, threads, config.gets, 2, false);
+    out[Workload::Get.index()] = Some(timed_built(keys, |(p, s)| key(p, s), |_| {
         move |key: Item| {
             let item = db
                 .get_item(TABLE)
@@ -238,10 +256,9 @@ pub(crate) fn run_fjall(config: &Config, threads: usize) -> Samples {
     let mut out: Samples = [None; 6];
     let ks = &ks;
 
-    let pairs = map2(put_order(config, threads), |(p, s)| {
-        (peer_key(p, s), peer_value(p, s))
-    });
-    out[Workload::Put.index()] = Some(timed(pairs, |_| {
+    let pairs = put_order(config, threads);
+    let build = |(p, s)| (peer_key(p, s), peer_value(p, s));
+    out[Workload::Put.index()] = Some(timed_built(pairs, build, |_| {
         move |(key, value): (Vec<u8>, Vec<u8>)| {
             ks.insert(key.as_slice(), value.as_slice())
                 .unwrap_or_else(|e| panic!("fjall insert: {e}"));
@@ -264,11 +281,8 @@ pub(crate) fn run_fjall(config: &Config, threads: usize) -> Samples {
             .unwrap_or_else(|e| panic!("fjall warm-up: {e}"));
     }
 
-    let keys = map2(
-        random_items(config, threads, config.gets, 2, false),
-        |(p, s)| peer_key(p, s),
-    );
-    out[Workload::Get.index()] = Some(timed(keys, |_| {
+    let keys = random_items(config, threads, config.gets, 2, false);
+    out[Workload::Get.index()] = Some(timed_built(keys, |(p, s)| peer_key(p, s), |_| {
         move |key: Vec<u8>| {
             let value = ks.get(&key).unwrap_or_else(|e| panic!("fjall get: {e}"));
             assert!(value.is_some(), "every key read exists");

@@ -33,9 +33,11 @@
 //! writes the partitions `p` with `p % T == t`), then both engines flush
 //! and compact, and the read phases read that data (every key read
 //! exists); UpdateItem and TransactWriteItems then write the items of the
-//! thread's own partitions, so two threads never wait for one item. Every
-//! request's inputs (items, keys, encoded bytes) are built before the timed
-//! loop, the same for both engines, from the same seeds.
+//! thread's own partitions, so two threads never wait for one item. The
+//! PutItem items and GetItem keys (and fjall's encoded bytes and keys) are
+//! each built just before their op, outside its timing, as a caller builds
+//! what it sends; the other requests' inputs are built before the timed
+//! loop. The same for both engines, from the same seeds.
 
 mod data;
 mod engines;

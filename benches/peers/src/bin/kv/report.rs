@@ -169,9 +169,13 @@ pub(crate) fn table(config: &Config, results: &[(usize, Engine, Samples)], secon
          partitions, {} Scan pages (with 2 threads each thread scans its own segment: \
          `segment`/`total_segments` for nimbus, that share of the token range for fjall), {} \
          UpdateItems and {} 4-put TransactWriteItems on random items of the thread's own \
-         partitions. Every request's inputs are built before its timed loop; each op is timed \
+         partitions. Each PutItem's item and GetItem's key (fjall: its bytes and key) is built just \
+         before its op, outside the timing, as a caller builds what it sends (built long before, \
+         it would be read and freed cold); the other requests' inputs are built before the \
+         timed loop. Each op is timed \
          alone (HdrHistogram, 3 digits), ops/s is all threads' ops over the slowest thread's \
-         wall time. TransactWriteItems cancelled with `TransactionConflict` only (two \
+         time in its ops (its ops' times summed: descheduling counted, building inputs not). \
+         TransactWriteItems cancelled with `TransactionConflict` only (two \
          transactions whose items share one of the 4,096 lock stripes, one waiting more than \
          50 ms) are retried inside the timed op, as a client would: {} over the whole run.\n",
         config.items,
