@@ -178,7 +178,7 @@ impl<'d> Staging<'d> {
             let new_image = new.zip(new_size).map(|(item, size)| Image {
                 item,
                 size,
-                encoded: encoded,
+                encoded,
             });
             stage_entries(
                 (&mut self.batch, &mut shared),
