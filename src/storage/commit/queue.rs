@@ -20,7 +20,8 @@
 //!
 //! While concurrency is seen, waiting writers first *yield* instead of
 //! sleeping: a follower relocks and rechecks between `yield_now` calls for
-//! up to about one recent sync (twice the gather time), and a gathering
+//! up to about one recent sync (twice the gather time; for groups that do
+//! not sync, the queue's follower window), and a gathering
 //! leader until its gather deadline, before falling back to the condition
 //! variable. A sleeping writer needs a wake-up (tens of microseconds on a
 //! VM) before it can return and commit again, which is a large part of a
@@ -57,6 +58,9 @@ pub(crate) struct GroupQueue<T, R> {
     state: Mutex<QueueState<T, R>>,
     wakeup: Condvar,
     group_bytes_max: usize,
+    /// How long a follower yields before sleeping when its leader does not
+    /// gather (see [`GroupQueue::with_follower_yield`]).
+    follower_yield: Duration,
 }
 
 #[derive(Debug)]
@@ -138,7 +142,17 @@ impl<T, R> GroupQueue<T, R> {
             }),
             wakeup: Condvar::new(),
             group_bytes_max,
+            follower_yield: Duration::ZERO,
         }
+    }
+
+    /// Lets a follower whose group does not gather (writes that need no
+    /// sync) yield for up to `window` before it sleeps. Such a group takes a
+    /// few microseconds (a `write(2)` and a memtable insert), far less than
+    /// the wake-up a sleeping follower needs before it can take the lead.
+    pub(crate) fn with_follower_yield(mut self, window: Duration) -> Self {
+        self.follower_yield = window;
+        self
     }
 
     /// Enqueues `item` (weighing `bytes`) and waits for its result. If this
@@ -167,9 +181,15 @@ impl<T, R> GroupQueue<T, R> {
         if state.gathering {
             self.wakeup.notify_all();
         }
-        // A lone writer leads at once and never gets here twice; with
-        // others committing, a follower yields for about one sync.
-        let yield_until = (!gather.is_zero()).then(|| Instant::now() + 2 * gather);
+        // A lone writer leads at once and never reads the clock; with
+        // others committing, a follower yields for about one sync (or the
+        // follower window, for groups that do not sync) before sleeping.
+        let window = if gather.is_zero() {
+            self.follower_yield
+        } else {
+            2 * gather
+        };
+        let mut yield_until: Option<Instant> = None;
         loop {
             // Checking emptiness first spares a lone writer the hashing.
             if !state.finished.is_empty()
@@ -184,9 +204,12 @@ impl<T, R> GroupQueue<T, R> {
             if at_front && !state.leading {
                 break;
             }
-            state = match yield_until {
-                Some(until) if YIELDING && Instant::now() < until => self.relock_after_yield(state),
-                _ => self.wakeup.wait(state),
+            let now = Instant::now();
+            let until = *yield_until.get_or_insert(now + window);
+            state = if YIELDING && now < until {
+                self.relock_after_yield(state)
+            } else {
+                self.wakeup.wait(state)
             };
         }
 

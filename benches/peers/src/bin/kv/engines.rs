@@ -141,6 +141,9 @@ pub(crate) fn run_nimbus(config: &Config, threads: usize) -> Samples {
     db.engine()
         .compact()
         .unwrap_or_else(|e| panic!("compact: {e}"));
+    if std::env::var_os("KV_STATS").is_some() {
+        eprintln!("kv: nimbus after compact: {:?}", db.engine().stats());
+    }
     // Untimed: one pass over the table and a round of reads, so the reads
     // below do not pay for first touches of the new segments' pages.
     for item in db.scan(TABLE).items() {
