@@ -68,14 +68,7 @@ fn batch(key: &[u8], entries: usize) -> WriteBatch {
 
 /// Replays every log in `dir` (after a crash, say) into (first_seq, batch).
 fn replay_dir(fs: &SimFileSystem) -> Vec<(SequenceNumber, WriteBatch)> {
-    let logs = list_logs(fs, dir()).unwrap();
-    let mut seen = Vec::new();
-    recovery::replay(fs, dir(), &logs, |seq, batch| {
-        seen.push((seq, batch));
-        Ok(())
-    })
-    .unwrap();
-    seen
+    replay_dir_from(fs, 0)
 }
 
 /// Replays the logs in `dir` numbered `from` or later (the older ones are

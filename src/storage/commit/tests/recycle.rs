@@ -20,9 +20,9 @@ fn files(pipeline: &CommitPipeline) -> &LogFiles {
     }
 }
 
-#[test]
-fn a_kept_log_becomes_the_next_log_and_replays_only_its_new_records() {
-    let fs = disk();
+/// A pipeline (no preallocation) whose log 1 holds 20 batches (800
+/// entries), now obsolete and kept; log 2 is current.
+fn with_kept_log(fs: &SimFileSystem) -> CommitPipeline {
     let (apply, _) = recording_apply();
     let pipeline =
         CommitPipeline::open(Arc::new(fs.clone()), dir(), 1, 0, recycling(0), apply).unwrap();
@@ -30,8 +30,15 @@ fn a_kept_log_becomes_the_next_log_and_replays_only_its_new_records() {
         pipeline.commit(batch(&[i], 40), None).unwrap();
     }
     pipeline.switch_log(2).unwrap();
-    let old_image = fs.read(&log_file_path(dir(), 1)).unwrap();
     assert!(pipeline.recycle_log(1));
+    pipeline
+}
+
+#[test]
+fn a_kept_log_becomes_the_next_log_and_replays_only_its_new_records() {
+    let fs = disk();
+    let pipeline = with_kept_log(&fs);
+    let old_image = fs.read(&log_file_path(dir(), 1)).unwrap();
     assert_eq!(
         list_logs(&fs, dir()).unwrap(),
         vec![1, 2],
@@ -66,14 +73,7 @@ fn a_kept_log_becomes_the_next_log_and_replays_only_its_new_records() {
 #[test]
 fn a_reused_log_is_cut_to_its_records_when_the_next_one_replaces_it() {
     let fs = disk();
-    let (apply, _) = recording_apply();
-    let pipeline =
-        CommitPipeline::open(Arc::new(fs.clone()), dir(), 1, 0, recycling(0), apply).unwrap();
-    for i in 0..20u8 {
-        pipeline.commit(batch(&[i], 40), None).unwrap();
-    }
-    pipeline.switch_log(2).unwrap();
-    assert!(pipeline.recycle_log(1));
+    let pipeline = with_kept_log(&fs);
     pipeline.switch_log(3).unwrap();
     pipeline.commit(batch(b"three", 1), None).unwrap();
     let (_, written) = pipeline.log_written().unwrap();
