@@ -241,8 +241,18 @@ impl SimFileSystem {
         self.sync_dir(path.parent().unwrap_or(Path::new("/")))
     }
 
-    fn write_handle(&self, state: &mut SimState, ino: u64) -> io::Result<Box<dyn WriteFile>> {
-        let position = state.inode_mut(ino)?.volatile.len() as u64;
+    /// A handle on `ino` whose appends start at `position`, or at the
+    /// file's end.
+    fn write_handle(
+        &self,
+        state: &mut SimState,
+        ino: u64,
+        position: Option<u64>,
+    ) -> io::Result<Box<dyn WriteFile>> {
+        let position = match position {
+            Some(position) => position,
+            None => state.inode_mut(ino)?.volatile.len() as u64,
+        };
         Ok(Box::new(SimWriteFile {
             state: Arc::clone(&self.state),
             ino,
@@ -302,25 +312,20 @@ impl FileSystem for SimFileSystem {
                 ino
             }
         };
-        self.write_handle(&mut state, ino)
+        self.write_handle(&mut state, ino, None)
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
         let mut state = self.lock()?;
         let ino = state.file(path)?;
-        self.write_handle(&mut state, ino)
+        self.write_handle(&mut state, ino, None)
     }
 
     fn open_overwrite(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        let state = self.lock()?;
+        let mut state = self.lock()?;
         let ino = state.file(path)?;
         // The cursor at 0: appends overwrite the file's bytes in place.
-        Ok(Box::new(SimWriteFile {
-            state: Arc::clone(&self.state),
-            ino,
-            generation: state.generation,
-            position: 0,
-        }))
+        self.write_handle(&mut state, ino, Some(0))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {

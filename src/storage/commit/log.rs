@@ -30,10 +30,10 @@ use crate::storage::batch::WriteBatch;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::{FileSystem, WriteFile};
 use crate::storage::types::{FileNumber, SequenceNumber};
-
-use super::CommitOptions;
 use crate::storage::wal::log_file_path;
 use crate::storage::wal::writer::LogWriter;
+
+use super::CommitOptions;
 
 /// The log files of a pipeline.
 #[derive(Debug)]
@@ -278,12 +278,18 @@ enum Reuse {
     Failed(StorageError),
 }
 
+impl From<StorageError> for Reuse {
+    fn from(e: StorageError) -> Self {
+        Reuse::Failed(e)
+    }
+}
+
 /// Reuses the obsolete log at `from` as log `number`: opens it for
-/// overwriting, renames it, extends it to `preallocate_bytes` if shorter
-/// and makes the new name durable before the first record is written (as
-/// for a new log). Its old records stay behind the cursor until
-/// overwritten; they carry their own log number, so the reader stops at
-/// them.
+/// overwriting and renames it, then finishes it as a new log. Its old
+/// records stay behind the cursor until overwritten; they carry their own
+/// log number, so the reader stops at them. Until the directory sync the
+/// old name may survive a crash instead, and recovery deletes it as
+/// obsolete.
 fn reuse_log(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -291,39 +297,15 @@ fn reuse_log(
     number: FileNumber,
     preallocate_bytes: u64,
 ) -> std::result::Result<(LogWriter, SyncSlot), Reuse> {
-    let path = log_file_path(dir, number);
-    let failed = |op: &'static str, at: &Path| {
-        let at = at.to_path_buf();
-        move |e| Reuse::Failed(StorageError::io(op, at, e))
-    };
-    if fs.exists(&path) {
-        return Err(Reuse::Failed(StorageError::InvalidArgument(format!(
-            "log {} already exists",
-            path.display()
-        ))));
-    }
-    let mut file = match fs.open_overwrite(from) {
+    let path = unused_log_path(fs, dir, number)?;
+    let file = match fs.open_overwrite(from) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Err(Reuse::Unsupported),
         Err(e) => return Err(Reuse::Failed(StorageError::io("open", from, e))),
     };
-    fs.rename(from, &path).map_err(failed("rename", &path))?;
-    if preallocate_bytes > 0 {
-        file.preallocate(preallocate_bytes)
-            .map_err(failed("preallocate", &path))?;
-    }
-    // As for a new log: a crash must not lose the name of a log that holds
-    // acknowledged records. Until this returns the old name may survive a
-    // crash instead, and recovery deletes it as obsolete.
-    fs.sync_dir(dir).map_err(failed("fsync directory", dir))?;
-    let sync_file = fs.open_append(&path).map_err(failed("open", &path))?;
-    Ok((
-        LogWriter::new(file, path.clone(), number),
-        SyncSlot {
-            file: sync_file,
-            path,
-        },
-    ))
+    fs.rename(from, &path)
+        .map_err(|e| StorageError::io("rename", &path, e))?;
+    Ok(finish_log(fs, dir, file, path, number, preallocate_bytes)?)
 }
 
 /// Creates log `number`: the writer, and a second handle for syncing.
@@ -333,18 +315,40 @@ fn create_log(
     number: FileNumber,
     preallocate_bytes: u64,
 ) -> Result<(LogWriter, SyncSlot)> {
+    let path = unused_log_path(fs, dir, number)?;
+    let file = fs
+        .create(&path)
+        .map_err(|e| StorageError::io("create", &path, e))?;
+    finish_log(fs, dir, file, path, number, preallocate_bytes)
+}
+
+/// The path of log `number`, which must not exist yet.
+fn unused_log_path(fs: &dyn FileSystem, dir: &Path, number: FileNumber) -> Result<PathBuf> {
     let path = log_file_path(dir, number);
-    let io = |op| {
-        let path = path.clone();
-        move |e| StorageError::io(op, path, e)
-    };
     if fs.exists(&path) {
         return Err(StorageError::InvalidArgument(format!(
             "log {} already exists",
             path.display()
         )));
     }
-    let mut file = fs.create(&path).map_err(io("create"))?;
+    Ok(path)
+}
+
+/// Makes `file`, now named `path`, log `number`: extends it to
+/// `preallocate_bytes` if shorter, makes its name durable and opens the
+/// second handle for syncing.
+fn finish_log(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    mut file: Box<dyn WriteFile>,
+    path: PathBuf,
+    number: FileNumber,
+    preallocate_bytes: u64,
+) -> Result<(LogWriter, SyncSlot)> {
+    let io = |op| {
+        let path = path.clone();
+        move |e| StorageError::io(op, path, e)
+    };
     if preallocate_bytes > 0 {
         file.preallocate(preallocate_bytes)
             .map_err(io("preallocate"))?;

@@ -16,7 +16,8 @@
 //! `KV_SCAN_PAGES`, `KV_TRANSACTS` (operations per thread), `KV_THREADS`
 //! (default `1,2`), `KV_ENGINES` (default `nimbus,fjall`; one alone, e.g.
 //! under `perf record`), `KV_DIR` (where the databases go, default the system
-//! temporary directory), `KV_QUICK`, `KV_WRITE` (0: do not touch the README).
+//! temporary directory), `KV_QUICK`, `KV_WRITE` (0: do not touch the README),
+//! `KV_STATS` (print nimbus's engine stats after its compaction).
 //!
 //! The peer shows what the item layer costs: fjall stores the *same bytes*
 //! nimbus stores (`nimbus::value::encode_item` of the same 1 KB item) under
