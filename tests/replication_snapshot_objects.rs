@@ -239,8 +239,11 @@ fn a_node_with_packs_of_its_own_ends_with_exactly_the_primarys() {
     assert_eq!(
         replica.stats().snapshots_installed,
         1,
-        "{:?}",
-        replica.events()
+        "replica {:?} {:?}; primary {:?} {:?}",
+        replica.stats(),
+        replica.events(),
+        primary.stats(),
+        primary.events()
     );
     assert_serves_like(&replica, &primary, &bodies);
     let db = replica.database().unwrap();

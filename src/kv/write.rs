@@ -169,6 +169,36 @@ impl<'d> Staging<'d> {
         // Where the new item's encoding first went into the batch: its
         // row and ALL-projection index entries share those bytes.
         let mut shared = None;
+        // The stream record goes in first (no record for a write that
+        // changes nothing, as in DynamoDB Streams): a new image in it is
+        // the first copy of the new item's encoding, and the index entries
+        // and the row that follow are copies of it, which the memtable
+        // keeps as slices of the record rather than a second arena copy
+        // joined from a record that refers back to the row. A reservation
+        // made for a write that then fails validation is released when
+        // the staging is dropped.
+        if definition.stream_keyspace.is_some()
+            && old != new
+            && let Some((reserved, new_image_at)) = super::stream::stage_record(
+                self.db,
+                definition,
+                row_key,
+                super::stream::Change {
+                    old: old
+                        .zip(old_size)
+                        .map(|(item, size)| (item, size, old_encoded)),
+                    new: match (new, new_size, encoded) {
+                        (Some(item), Some(size), Some(bytes)) => Some((item, size, bytes)),
+                        _ => None,
+                    },
+                },
+                self.service,
+                &mut self.batch,
+            )
+        {
+            self.reservations.push(reserved);
+            shared = new_image_at;
+        }
         if has_indexes {
             let old_image = old.zip(old_size).map(|(item, size)| Image {
                 item,
@@ -204,35 +234,10 @@ impl<'d> Staging<'d> {
             effects.collection = value.map(|v| (Item::new().with(pk.clone(), v.clone()), 0));
             Some((crate::index::collection_id(definition, row_key)?, delta))
         };
-        // The row goes in after the index entries (whose validation may
-        // still fail the write) and before the stream record, which may
-        // then refer to its bytes instead of repeating them.
         match encoded {
             Some(bytes) => self.batch.put_shared(row_key, bytes, &mut shared),
             None if old.is_some() => self.batch.delete(row_key),
             None => {}
-        }
-        // No record for a write that changes nothing (DynamoDB Streams).
-        if definition.stream_keyspace.is_some()
-            && old != new
-            && let Some(reserved) = super::stream::stage_record(
-                self.db,
-                definition,
-                row_key,
-                super::stream::Change {
-                    old: old
-                        .zip(old_size)
-                        .map(|(item, size)| (item, size, old_encoded)),
-                    new: match (new, new_size, encoded) {
-                        (Some(item), Some(size), Some(bytes)) => Some((item, size, bytes)),
-                        _ => None,
-                    },
-                },
-                self.service,
-                (&mut self.batch, shared),
-            )
-        {
-            self.reservations.push(reserved);
         }
         super::pitr::stage_change(
             self.db,

@@ -227,6 +227,19 @@ impl WriteBatch {
     /// Appends "set `key` to the concatenation of `parts`", copying each
     /// part once (no joined value is built first).
     pub fn put_parts(&mut self, key: &[u8], parts: &[&[u8]]) {
+        self.put_parts_located(key, parts, 0);
+    }
+
+    /// [`WriteBatch::put_parts`], returning where `parts[located]` lies,
+    /// so later puts of those bytes alone can be copies
+    /// ([`WriteBatch::put_copy`]) that the memtable stores as slices of
+    /// this value.
+    pub(crate) fn put_parts_located(
+        &mut self,
+        key: &[u8],
+        parts: &[&[u8]],
+        located: usize,
+    ) -> ValueRef {
         let value_len: usize = parts.iter().map(|p| p.len()).sum();
         self.entries
             .reserve(Self::entry_bytes(key.len(), value_len));
@@ -234,10 +247,21 @@ impl WriteBatch {
         put_varint(&mut self.entries, key.len() as u64);
         self.entries.extend_from_slice(key);
         put_varint(&mut self.entries, value_len as u64);
-        for part in parts {
+        let mut at = ValueRef {
+            offset: self.entries.len(),
+            len: 0,
+        };
+        for (i, part) in parts.iter().enumerate() {
+            if i == located {
+                at = ValueRef {
+                    offset: self.entries.len(),
+                    len: part.len(),
+                };
+            }
             self.entries.extend_from_slice(part);
         }
         self.count = self.count.saturating_add(1);
+        at
     }
 
     /// Appends "delete `key`".
@@ -548,6 +572,27 @@ mod tests {
         long.put_parts(&[7; 200], &[&[1; 100], &[2; 100]]);
         assert_eq!(long.entries().len(), WriteBatch::entry_bytes(200, 200));
         assert_eq!(long.iter().next().map(|op| op.value.len()), Some(200));
+    }
+
+    #[test]
+    fn a_located_part_can_be_copied_alone_and_reads_as_a_slice() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"before", b"x");
+        let at = batch.put_parts_located(b"record", &[b"head", b"the item", b"tail"], 1);
+        assert_eq!(batch.bytes_at(at), Some(&b"the item"[..]));
+        let mut shared = Some(at);
+        batch.put_shared(b"row", b"the item", &mut shared);
+        let ops: Vec<_> = batch.iter().collect();
+        assert_eq!(ops[1].value.to_vec(), b"headthe itemtail");
+        // The copy is a pure copy: one slice of the record's bytes, which
+        // the memtable keeps without joining.
+        assert_eq!(ops[2].value.as_slice(), Some(&b"the item"[..]));
+        let copies = batch
+            .entries()
+            .windows(8)
+            .filter(|w| w == b"the item")
+            .count();
+        assert_eq!(copies, 1);
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! commit leader copies each batch's encoded entries into the current chunk
 //! and the skip list's keys and values are `Bytes` slices of it, so a
 //! small batch costs one skip-list node allocation per entry and nothing
-//! else; a chunk is freed when the memtable and every `Bytes` read from
-//! it are gone.
+//! else; a chunk is reused by a later memtable (or freed) when the
+//! memtable and every `Bytes` read from it are gone ([`arena`]).
 #![cfg_attr(not(test), allow(dead_code))]
 
 use std::borrow::Borrow;
@@ -25,9 +25,13 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
-use parking_lot::Mutex;
+
+mod arena;
+
+use arena::Arena;
+pub(crate) use arena::ChunkPool;
 
 use super::range::{Direction, KeyRange};
 use super::types::{Entry, EntryKind, SequenceNumber, compare_internal, key_prefix};
@@ -37,15 +41,6 @@ use super::types::{Entry, EntryKind, SequenceNumber, compare_internal, key_prefi
 /// value's `Bytes` headers, the kind, and allocator rounding. An estimate; it
 /// only has to keep rotation at the configured size roughly honest.
 pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 96;
-
-/// The size of one arena chunk. Small enough that a value read out of the
-/// memtable and held by a caller pins little memory, large enough that a
-/// chunk's one shared-header allocation is spread over hundreds of batches.
-const ARENA_CHUNK_BYTES: usize = 64 << 10;
-
-/// Data at least this large gets a buffer of its own instead of a chunk:
-/// it would leave too much of a chunk unused.
-const ARENA_DEDICATED_BYTES_MIN: usize = ARENA_CHUNK_BYTES / 4;
 
 /// How many entries an iterator copies out of the skip list on its first
 /// seek: short scans (a Query page of a few items) copy little.
@@ -169,26 +164,36 @@ struct Version {
     value: Bytes,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     map: SkipMap<InternalKey, Version>,
     memory_bytes: AtomicUsize,
-    /// The unused rest of the current arena chunk. Only the commit leader
-    /// stores, so the lock is never contended.
-    arena: Mutex<BytesMut>,
+    arena: Arena,
 }
 
 /// A concurrent ordered map of internal entries. Cloning is cheap and shares
 /// the map, so iterators own a clone and outlive any borrow.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Memtable {
     inner: Arc<Inner>,
 }
 
 impl Memtable {
-    /// An empty memtable.
+    /// An empty memtable whose arena keeps no chunks for later memtables.
     pub(crate) fn new() -> Self {
-        Self::default()
+        Self::with_pool(ChunkPool::new(0))
+    }
+
+    /// An empty memtable whose arena takes chunks from `pool` and gives
+    /// them back: an engine's memtables share one.
+    pub(crate) fn with_pool(pool: Arc<ChunkPool>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                map: SkipMap::new(),
+                memory_bytes: AtomicUsize::new(0),
+                arena: Arena::new(pool),
+            }),
+        }
     }
 
     /// Copies `data` into the memtable's arena and returns the copy, whose
@@ -200,20 +205,7 @@ impl Memtable {
 
     /// [`Memtable::store`] of the concatenation of `parts`.
     fn store_parts(&self, parts: &[&[u8]]) -> Bytes {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len >= ARENA_DEDICATED_BYTES_MIN {
-            return Bytes::from(parts.concat());
-        }
-        let mut chunk = self.inner.arena.lock();
-        if chunk.capacity() - chunk.len() < len {
-            *chunk = BytesMut::with_capacity(ARENA_CHUNK_BYTES);
-        }
-        for part in parts {
-            chunk.extend_from_slice(part);
-        }
-        // Splits off the copy; the chunk keeps the rest of its room, in the
-        // same allocation, for the next call.
-        chunk.split().freeze()
+        self.inner.arena.copy(parts)
     }
 
     /// Adds every operation of a batch's encoded entries, `buffer` (a copy
@@ -412,6 +404,7 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use super::arena::{ARENA_CHUNK_BYTES, ARENA_DEDICATED_BYTES_MIN};
     use super::*;
 
     fn bytes(key: &[u8]) -> Bytes {

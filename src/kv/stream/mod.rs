@@ -273,16 +273,17 @@ pub(crate) fn split_shard(
 
 /// Adds the record of `change` (whose sides differ) of the item at
 /// `row_key` to `batch`, reserving its sequence number; `None` if the table
-/// has no stream with an open shard. `new_at` locates the new item's
-/// encoding in `batch`, if it is there already (see [`put_change`]).
+/// has no stream with an open shard. With the reservation comes where the
+/// record's new image lies in `batch`, if it holds one (see
+/// [`put_change`]).
 pub(crate) fn stage_record(
     db: &DatabaseInner,
     definition: &TableDefinition,
     row_key: &[u8],
     change: Change<'_>,
     service: bool,
-    (batch, new_at): (&mut WriteBatch, Option<crate::storage::ValueRef>),
-) -> Option<(Arc<StreamLog>, Reservation)> {
+    batch: &mut WriteBatch,
+) -> Option<(Reserved, Option<crate::storage::ValueRef>)> {
     // A definition copied without its stream (a restored table clears the
     // label) must not write into the original table's stream.
     definition.stream_label.as_ref()?;
@@ -299,8 +300,8 @@ pub(crate) fn stage_record(
         .unwrap_or(0);
     let now_millis = db.clock.since_epoch().as_millis() as u64;
     let reservation = log.reserve(token)?;
-    put_change(
-        (batch, new_at),
+    let new_image_at = put_change(
+        batch,
         &record_key(keyspace, reservation.shard, reservation.sequence),
         &definition.key,
         view,
@@ -308,16 +309,19 @@ pub(crate) fn stage_record(
         now_millis,
         service,
     );
-    Some((log, reservation))
+    Some(((log, reservation), new_image_at))
 }
+
+/// A record's reserved sequence number in its stream's log.
+pub(crate) type Reserved = (Arc<StreamLog>, Reservation);
 
 /// Releases reservations when dropped, whether their batch committed or
 /// not, so readers are never held back by a write that ended.
 #[derive(Debug, Default)]
-pub(crate) struct Reservations(Vec<(Arc<StreamLog>, Reservation)>);
+pub(crate) struct Reservations(Vec<Reserved>);
 
 impl Reservations {
-    pub(crate) fn push(&mut self, entry: (Arc<StreamLog>, Reservation)) {
+    pub(crate) fn push(&mut self, entry: Reserved) {
         self.0.push(entry);
     }
 }

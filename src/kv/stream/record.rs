@@ -153,15 +153,7 @@ pub(crate) fn encode_change(
     service: bool,
 ) -> Vec<u8> {
     let mut batch = crate::storage::WriteBatch::new();
-    put_change(
-        (&mut batch, None),
-        b"",
-        key,
-        view,
-        change,
-        created_millis,
-        service,
-    );
+    put_change(&mut batch, b"", key, view, change, created_millis, service);
     let value = batch.iter().next().map(|op| op.value.to_vec());
     value.unwrap_or_default()
 }
@@ -170,21 +162,20 @@ pub(crate) fn encode_change(
 /// one present) under `record_key`, with the images `view` asks for. The
 /// images are copied from the encodings `change` carries straight into the
 /// batch (no record is assembled first); only an old image without its
-/// stored encoding, and the keys, are encoded here. When `new_at` locates
-/// the new item's encoding already in `batch` (its row), a new image is a
-/// reference to those bytes rather than a second copy.
+/// stored encoding, and the keys, are encoded here. Returns where the new
+/// image lies in `batch`, if the record holds one, so the row and index
+/// entries staged after it can be copies of those bytes: the log carries
+/// the new item once, and the memtable keeps the row as a slice of the
+/// record.
 pub(crate) fn put_change(
-    (batch, new_at): (
-        &mut crate::storage::WriteBatch,
-        Option<crate::storage::ValueRef>,
-    ),
+    batch: &mut crate::storage::WriteBatch,
     record_key: &[u8],
     key: &KeyDefinition,
     view: StreamViewType,
     change: Change<'_>,
     created_millis: u64,
     service: bool,
-) {
+) -> Option<crate::storage::ValueRef> {
     let event = match (change.old, change.new) {
         (None, _) => OperationType::Insert,
         (Some(_), Some(_)) => OperationType::Modify,
@@ -245,10 +236,9 @@ pub(crate) fn put_change(
         None => &[][..],
     };
     let old_len = image_len(old.map(|_| old_bytes)).to_be_bytes();
-    match new_at.filter(|at| new.is_some() && batch.bytes_at(*at) == Some(new_bytes)) {
-        Some(at) => batch.put_splice(record_key, &head, at, &[&old_len, old_bytes]),
-        None => batch.put_parts(record_key, &[&head, new_bytes, &old_len, old_bytes]),
-    }
+    let parts = [&head[..], new_bytes, &old_len, old_bytes];
+    let at = batch.put_parts_located(record_key, &parts, 1);
+    new.map(|_| at)
 }
 
 /// The length field of an image: its byte length, or [`ABSENT`].

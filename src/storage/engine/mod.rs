@@ -76,6 +76,10 @@ const LOCK_FILE_NAME: &str = "LOCK";
 /// `(IMMUTABLE_MEMTABLES_MAX + 1) × memtable_bytes_max` bytes (writers stop
 /// while that many wait for a flush), plus `block_cache_bytes` of cached
 /// blocks; memory-mapped segments are paged by the OS and not counted.
+/// Flushed memtables' arena chunks are kept for the next memtables (so
+/// writes do not fault in fresh pages), within the same bound: live and
+/// kept chunks together hold at most that many bytes beyond what readers
+/// still pin.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// When a write is acknowledged; default [`Durability::Sync`].

@@ -13,13 +13,13 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::EngineOptions;
 use super::state::{Counters, ReadState, Shared};
 use super::table::SegmentTable;
+use super::{EngineOptions, IMMUTABLE_MEMTABLES_MAX};
 use crate::storage::commit::{CommitOptions, CommitPipeline, CommittedBatch};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
-use crate::storage::memtable::Memtable;
+use crate::storage::memtable::{ChunkPool, Memtable};
 use crate::storage::segment::BlockCache;
 use crate::storage::version::{VersionEdit, VersionSet};
 use crate::storage::wal;
@@ -149,7 +149,8 @@ pub(super) fn recover(
         .into_iter()
         .filter(|&n| n >= versions.log_number())
         .collect();
-    let recovered = Memtable::new();
+    let arena_pool = ChunkPool::new((IMMUTABLE_MEMTABLES_MAX + 1) * options.memtable_bytes_max);
+    let recovered = Memtable::with_pool(Arc::clone(&arena_pool));
     let outcome = wal::recovery::replay(fs.as_ref(), dir, &logs, |first_seq, batch| {
         let buffer = recovered.store(batch.entries());
         recovered.insert_batch(&buffer, first_seq);
@@ -214,10 +215,11 @@ pub(super) fn recover(
         versions,
         pipeline: OnceLock::new(),
         read_state: Mutex::new(Arc::new(ReadState {
-            active: Memtable::new(),
+            active: Memtable::with_pool(Arc::clone(&arena_pool)),
             immutable: Vec::new(),
             version,
         })),
+        arena_pool,
         segments: SegmentTable::new(options_max_open_files),
         block_cache,
         snapshots: Mutex::new(Default::default()),

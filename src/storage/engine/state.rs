@@ -19,7 +19,7 @@ use crate::storage::compaction::{
 };
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fs::FileSystem;
-use crate::storage::memtable::Memtable;
+use crate::storage::memtable::{ChunkPool, Memtable};
 use crate::storage::segment::{BlockCache, SegmentMeta, SegmentReader};
 use crate::storage::types::{FileNumber, SequenceNumber};
 use crate::storage::version::{FileMeta, LEVEL_COUNT, Version, VersionSet, level_number};
@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub(super) read_state: Mutex<Arc<ReadState>>,
     pub(super) segments: SegmentTable,
     pub(super) block_cache: Option<Arc<BlockCache>>,
+    /// The memtables' arena chunks, kept for reuse by later memtables.
+    pub(super) arena_pool: Arc<ChunkPool>,
     /// Open snapshots: sequence number → how many.
     pub(super) snapshots: Mutex<BTreeMap<SequenceNumber, usize>>,
     /// Serializes flushes, compactions, verification and file deletion:

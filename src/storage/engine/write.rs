@@ -177,7 +177,7 @@ impl Shared {
             rotated_at: std::time::Instant::now(),
         }));
         let next = ReadState {
-            active: Memtable::new(),
+            active: Memtable::with_pool(Arc::clone(&self.arena_pool)),
             immutable,
             version: Arc::clone(&current.version),
         };
