@@ -124,20 +124,37 @@ fn put_overhead(_: &mut Criterion) {
     // resolve a repetition to a few percent.
     const PUTS: u64 = 20_000;
     let repetitions = cpu::repetitions();
+    // `NIMBUS_STREAMS_MODES=buffered` measures only that database.
+    let modes = std::env::var("NIMBUS_STREAMS_MODES").ok();
     for (mode, buffered) in [("in-memory", false), ("buffered", true)] {
+        if modes
+            .as_ref()
+            .is_some_and(|m| !m.split(',').any(|x| x == mode))
+        {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let db = if buffered {
             open(dir.path())
         } else {
             Database::memory().expect("memory")
         };
-        let tables = [
+        // `NIMBUS_STREAMS_TABLES=off,new_image` measures only those (a
+        // profile of one table's puts); the first named is the baseline.
+        let only = std::env::var("NIMBUS_STREAMS_TABLES").ok();
+        let tables: Vec<_> = [
             ("off", None),
             ("keys_only", Some(StreamViewType::KeysOnly)),
             ("new_image", Some(StreamViewType::NewImage)),
             ("new_and_old_images", Some(StreamViewType::NewAndOldImages)),
-        ];
-        for (table, view) in tables {
+        ]
+        .into_iter()
+        .filter(|(table, _)| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|t| t == *table))
+        })
+        .collect();
+        for &(table, view) in &tables {
             create(&db, table, view);
             for id in 0..ITEMS {
                 db.put_item(table)

@@ -17,10 +17,15 @@
 //! - `sampled`: every `FANOUT`-th of those, so the search reads one small
 //!   array that stays in cache and then one cache line of the dense one
 //!   (a two-level B+-tree in effect).
+//! - `second_prefixes`: each entry's next eight key bytes, likewise. The
+//!   entries whose suffix prefixes tie with the key's are a partition's
+//!   blocks (its rows share the token after the keyspace id), dozens for a
+//!   large partition; these narrow them to the few whose partition and
+//!   sort key bytes also begin alike, reading a few dense cache lines
+//!   instead of a full key per probe.
 //! - the entries' keys in one contiguous arena with their end offsets, so
-//!   the few full-key probes among entries whose suffix prefixes tie (a
-//!   partition's rows share the token after the keyspace id) touch
-//!   neighbouring bytes and no `IndexEntry`.
+//!   the few full-key probes among entries whose second prefixes tie too
+//!   touch neighbouring bytes and no `IndexEntry`.
 //!
 //! The search answers exactly what a binary search over the entries in
 //! internal order answers (a test checks this on random keys); it never
@@ -84,6 +89,10 @@ pub(super) struct BlockIndex {
     suffix_prefixes: Vec<u64>,
     /// `suffix_prefixes[i * FANOUT]` for every `i`.
     sampled: Vec<u64>,
+    /// `key_prefix(&entry.last_key[shared_len + 8..])`, entry by entry;
+    /// non-decreasing within every run of equal `suffix_prefixes` (see
+    /// [`BlockIndex::narrow`]).
+    second_prefixes: Vec<u64>,
     /// Every entry's key, back to back.
     arena: Bytes,
     /// Where each entry's key ends in `arena` (it starts where the previous
@@ -120,11 +129,16 @@ impl BlockIndex {
             .map(|entry| key_prefix(entry.last_key.get(shared_len..).unwrap_or_default()))
             .collect();
         let sampled = suffix_prefixes.iter().step_by(FANOUT).copied().collect();
+        let second_prefixes = entries
+            .iter()
+            .map(|entry| key_prefix(entry.last_key.get(shared_len + 8..).unwrap_or_default()))
+            .collect();
         Self {
             entries,
             shared_len,
             suffix_prefixes,
             sampled,
+            second_prefixes,
             arena,
             key_ends,
         }
@@ -149,7 +163,33 @@ impl BlockIndex {
         // after it (see `key_prefix`): only a tie needs the key bytes.
         let low = self.prefix_partition(|p| p < target);
         let high = self.prefix_partition(|p| p <= target);
+        let (low, high) = self.narrow(low, high, suffix);
         self.before_count(low, high, key, seq)
+    }
+
+    /// Narrows `low..high`, entries whose suffix prefixes equal the key's
+    /// (`suffix`: the key after the shared prefix), to those whose second
+    /// prefixes also do: an entry whose second prefix is smaller sorts
+    /// before the key, a larger one after it.
+    ///
+    /// Why that holds: if the key and an entry both have eight bytes after
+    /// the shared prefix, a tie means those bytes are equal, and the rest
+    /// orders them as its prefix does (see `key_prefix`). Otherwise the
+    /// shorter of the two is a proper prefix of the other (the tie padded
+    /// it with zeros the other holds), so it sorts first, and its second
+    /// prefix is 0, at most the other's: smaller decides rightly, a tie
+    /// falls to the full comparison. The same argument shows the entries'
+    /// second prefixes do not decrease within `low..high`.
+    fn narrow(&self, low: usize, high: usize, suffix: &[u8]) -> (usize, usize) {
+        if high.saturating_sub(low) < 2 {
+            return (low, high);
+        }
+        let target = key_prefix(suffix.get(8..).unwrap_or_default());
+        let run = self.second_prefixes.get(low..high).unwrap_or_default();
+        (
+            low + run.partition_point(|&p| p < target),
+            low + run.partition_point(|&p| p <= target),
+        )
     }
 
     /// `suffix_prefixes.partition_point(holds)`, reading `sampled` and then
@@ -221,6 +261,19 @@ mod tests {
         key
     }
 
+    /// Keys of a few large partitions: a full eight-byte token, then long
+    /// partition keys that differ only at their end, then sort keys of
+    /// varying lengths (some ending where the second prefix begins).
+    fn large_partition_key(n: u64) -> Vec<u8> {
+        let partition = mix(n / 300) % 5;
+        let mut key = vec![0, 0, 0, 9];
+        key.extend_from_slice(&mix(partition).to_be_bytes());
+        key.extend_from_slice(format!("customer#0000{partition}").as_bytes());
+        let sort_key = [mix(n).to_be_bytes(), mix(!n).to_be_bytes()].concat();
+        key.extend_from_slice(&sort_key[..(n % 12) as usize]);
+        key
+    }
+
     fn index_of(mut keys: Vec<(Vec<u8>, SequenceNumber)>) -> BlockIndex {
         keys.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
         keys.dedup();
@@ -242,6 +295,18 @@ mod tests {
 
     #[test]
     fn find_agrees_with_a_plain_search_over_the_entries() {
+        find_agrees_with_a_plain_search(row_key);
+        find_agrees_with_a_plain_search(large_partition_key);
+        // Keys no longer than the shared prefix plus a few bytes: the
+        // second prefixes are mostly padding.
+        find_agrees_with_a_plain_search(|n| {
+            let mut key = row_key(n);
+            key.truncate(4 + (n % 14) as usize);
+            key
+        });
+    }
+
+    fn find_agrees_with_a_plain_search(row_key: impl Fn(u64) -> Vec<u8>) {
         let keys: Vec<_> = (0..2_000).map(|n| (row_key(n), mix(n) % 5)).collect();
         let index = index_of(keys);
         assert!(index.shared_len >= 4, "the keyspace id is shared");
