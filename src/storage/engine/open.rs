@@ -149,7 +149,8 @@ pub(super) fn recover(
         .into_iter()
         .filter(|&n| n >= versions.log_number())
         .collect();
-    let arena_pool = ChunkPool::new((IMMUTABLE_MEMTABLES_MAX + 1) * options.memtable_bytes_max);
+    let arena_pool =
+        ChunkPool::new((IMMUTABLE_MEMTABLES_MAX + 1).saturating_mul(options.memtable_bytes_max));
     let recovered = Memtable::with_pool(Arc::clone(&arena_pool));
     let outcome = wal::recovery::replay(fs.as_ref(), dir, &logs, |first_seq, batch| {
         let buffer = recovered.store(batch.entries());
