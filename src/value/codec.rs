@@ -83,8 +83,8 @@ pub fn decode_item(input: &[u8]) -> Result<Item, ValueError> {
 /// from a segment is usually in no cache, and decoding it line by line
 /// would wait for each miss in turn.
 #[inline]
+#[cfg(target_arch = "x86_64")]
 fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
         // SAFETY: a prefetch is a hint that never faults and reads nothing
         // into the program; the pointer is into a live slice.
@@ -95,6 +95,11 @@ fn prefetch(bytes: &[u8]) {
         }
     }
 }
+
+/// Elsewhere decoding reads the lines in turn.
+#[inline]
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch(_bytes: &[u8]) {}
 
 fn encode_value(value: &AttributeValue, out: &mut Vec<u8>) {
     match value {

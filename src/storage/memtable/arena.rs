@@ -122,10 +122,10 @@ impl Arena {
         let chunk = match &mut *current {
             Some(chunk) if chunk.capacity() >= len => chunk,
             slot => {
-                if let Some(filled) = slot.replace(self.pool.take()) {
+                if let Some(filled) = slot.take() {
                     self.pool.put_back(filled);
                 }
-                slot.as_mut().unwrap_or_else(|| unreachable!("just set"))
+                slot.insert(self.pool.take())
             }
         };
         for part in parts {
