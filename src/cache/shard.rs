@@ -79,7 +79,14 @@ enum Queue {
 }
 
 /// What a hit reads of a cached entry.
+///
+/// Aligned to 32 bytes so that an entry of 32 bytes or less never straddles
+/// two cache lines: a large slab comes from `mmap` through the allocator at
+/// 16 bytes past a page boundary, where half of 8-byte-aligned 32-byte
+/// entries would cross a line, and a hit on one would wait for two misses.
+/// (Larger entries are padded to a multiple of 32 bytes.)
 #[derive(Debug)]
+#[repr(align(32))]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
     pub(crate) slot: Slot<V>,
@@ -88,11 +95,27 @@ pub(crate) struct Entry<K, V> {
     /// Which queue holds the entry (in the padding after `freq`, which
     /// keeps [`Meta`] at 32 bytes).
     queue: Queue,
+    /// The entry's weight if under [`WEIGHT_IN_META`] (the usual case),
+    /// else that marker: a rewrite of a resident key reads its old weight
+    /// here, in the line its key compare has just loaded, not in [`Meta`]
+    /// (in the padding after `queue` for `u64` keys and values).
+    weight: u32,
+}
+
+/// [`Entry::weight`] of an entry whose weight is only in its [`Meta`].
+const WEIGHT_IN_META: u32 = u32::MAX;
+
+/// The [`Entry::weight`] recorded for `weight`.
+fn weight_hint(weight: u64) -> u32 {
+    // A weight of exactly `u32::MAX` reads as the marker: also right.
+    u32::try_from(weight).unwrap_or(WEIGHT_IN_META)
 }
 
 /// What the policy and the budget read of a cached entry (never a hit,
-/// unless the cache has deadlines).
+/// unless the cache has deadlines). 32 bytes, aligned to 32 so that one
+/// never straddles two cache lines (see [`Entry`]).
 #[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
 pub(crate) struct Meta {
     pub(crate) hash: u64,
     /// Bytes charged to the budget, overhead included.
@@ -182,7 +205,11 @@ impl Default for List {
 }
 
 /// One shard: guarded by one lock in the cache.
+///
+/// `repr(C)` with the index and the slab first: after the lock word, they
+/// are what a hit reads of the shard, and so share the lock's cache line.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Shard<K, V> {
     table: HashTable<u32>,
     slab: Vec<Option<Entry<K, V>>>,
@@ -378,6 +405,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             slot,
             freq: AtomicU8::new(0),
             queue,
+            weight: weight_hint(weight),
         };
         let meta = Meta {
             hash,
@@ -410,23 +438,44 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         self.sketch.ensure_capacity(self.table.len());
     }
 
+    /// The weight charged for the live entry at `index` (0 if none), read
+    /// from its [`Entry`] when it fits there.
+    pub(crate) fn weight(&self, index: u32) -> u64 {
+        match self.entry(index) {
+            Some(entry) if entry.weight != WEIGHT_IN_META => u64::from(entry.weight),
+            Some(_) => self.meta.get(index as usize).map_or(0, |meta| meta.weight),
+            None => 0,
+        }
+    }
+
     /// Rewrites the entry at `index` in place (a write to a resident key):
-    /// new value, weight and deadline. The write counts as an access: the
-    /// entry keeps its queue and gets a hit ([`Policy::Adaptive`]) or moves
-    /// to the back ([`Policy::Lru`]). Returns the old value.
+    /// new value, weight and deadline (`None`: unchanged, which a caller
+    /// may pass only when it knows the entry has no deadline and gets
+    /// none). The write counts as an access: the entry keeps its queue and
+    /// gets a hit ([`Policy::Adaptive`]) or moves to the back
+    /// ([`Policy::Lru`]). Returns the old value.
+    ///
+    /// An equal weight and an unchanged deadline leave [`Meta`] unread and
+    /// unwritten: the rewrite of a hot key touches one cache line.
     pub(crate) fn replace_at(
         &mut self,
         index: u32,
         slot: Slot<V>,
         weight: u64,
-        deadline_nanos: u64,
+        deadline_nanos: Option<u64>,
     ) -> Option<Slot<V>> {
+        let old_weight = self.weight(index);
         let entry = self.slab.get_mut(index as usize)?.as_mut()?;
         let old_slot = std::mem::replace(&mut entry.slot, slot);
+        entry.weight = weight_hint(weight);
         let queue = entry.queue;
-        let meta = self.meta.get_mut(index as usize)?;
-        let old_weight = std::mem::replace(&mut meta.weight, weight);
-        meta.deadline_nanos = deadline_nanos;
+        if weight != old_weight || deadline_nanos.is_some() {
+            let meta = self.meta.get_mut(index as usize)?;
+            meta.weight = weight;
+            if let Some(deadline_nanos) = deadline_nanos {
+                meta.deadline_nanos = deadline_nanos;
+            }
+        }
         let list = match queue {
             Queue::Small => &mut self.small,
             Queue::Main => &mut self.main,
@@ -494,9 +543,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
                 // Hits in probation count in the sketch; then the entry duels
                 // like any other (S3-FIFO's free pass for any hit let
                 // zigzag patterns flush `main`: 8 % vs LRU's 25 %).
-                for _ in 0..freq {
-                    self.sketch.increment(hash);
-                }
+                self.sketch.increment_by(hash, freq);
                 if let Some(entry) = self.entry(index) {
                     entry.freq.store(0, Ordering::Relaxed);
                 }

@@ -452,12 +452,18 @@ where
                 None => mark_flight_stale(&shard, &key),
             }
             if let Some(index) = shard.find(hash, &key) {
-                let old_weight = shard.meta(index).map_or(0, |meta| meta.weight);
+                let old_weight = shard.weight(index);
                 // A rewrite that fits without evicting (the usual update of
                 // a hot key) stays in place: no unlink, no relink, no index
                 // update, no sketch write.
                 if weight <= old_weight || self.try_reserve(weight - old_weight) {
                     let deadline = self.deadline(&mut shard, ttl);
+                    // No entry has had a deadline (the flag is set before
+                    // one is written, under a shard lock held here), so
+                    // this one's is `NEVER` already and stays unwritten.
+                    let unchanged =
+                        deadline == NEVER && !self.has_deadlines.load(Ordering::Relaxed);
+                    let deadline = (!unchanged).then_some(deadline);
                     let old = shard.replace_at(index, slot, weight, deadline);
                     self.release(old_weight.saturating_sub(weight));
                     self.counters.add(Counter::Removed, 1);

@@ -77,15 +77,29 @@ impl FrequencySketch {
 
     /// Counts one access to `hash`.
     pub(crate) fn increment(&mut self, hash: u64) {
-        let mut added = false;
-        for (word, shift) in self.counters(hash) {
-            if (self.table[word] >> shift) & 0xf < COUNTER_MAX {
-                self.table[word] += 1 << shift;
-                added = true;
-            }
+        self.increment_by(hash, 1);
+    }
+
+    /// Counts `times` accesses to `hash` at once: each counter ends where
+    /// `times` calls of [`increment`](Self::increment) would leave it, and
+    /// the increments that raised a counter count toward aging (a halving
+    /// they bring on comes after all of them, not between).
+    pub(crate) fn increment_by(&mut self, hash: u64, times: u8) {
+        if times == 0 {
+            return;
         }
-        if added {
-            self.additions += 1;
+        let mut lowest = COUNTER_MAX;
+        for (word, shift) in self.counters(hash) {
+            let counter = (self.table[word] >> shift) & 0xf;
+            lowest = lowest.min(counter);
+            let raised = (counter + u64::from(times)).min(COUNTER_MAX);
+            self.table[word] += (raised - counter) << shift;
+        }
+        // The k-th single increment raises some counter while the lowest
+        // is under the maximum: for the first `COUNTER_MAX - lowest`.
+        let added = u64::from(times).min(COUNTER_MAX - lowest);
+        if added > 0 {
+            self.additions += added;
             if self.additions >= self.sample_size {
                 self.halve();
             }
@@ -127,6 +141,27 @@ mod tests {
         for expected in 1..=20u8 {
             sketch.increment(hash);
             assert_eq!(sketch.frequency(hash), expected.min(15));
+        }
+    }
+
+    #[test]
+    fn increment_by_matches_repeated_increments() {
+        let hashes = [
+            0x1234_5678_9abc_def0_u64,
+            0xdead_beef,
+            7,
+            0x9e37_79b9_7f4a_7c15,
+        ];
+        let mut single = FrequencySketch::new(1 << 10);
+        let mut batched = FrequencySketch::new(1 << 10);
+        for (round, times) in [0u8, 1, 3, 15, 2, 9, 14, 1].into_iter().enumerate() {
+            let hash = hashes[round % hashes.len()];
+            for _ in 0..times {
+                single.increment(hash);
+            }
+            batched.increment_by(hash, times);
+            assert_eq!(single.table, batched.table, "round {round}");
+            assert_eq!(single.additions, batched.additions, "round {round}");
         }
     }
 

@@ -397,19 +397,22 @@ proptest! {
     /// Random writes of random weights never push the cache past its
     /// budget, the global byte count always equals the shards' own, and a
     /// lookup only ever returns the latest value written under the key.
+    /// Weights are scaled by 1 or by 2^22, so that some pass `u32::MAX`
+    /// (an entry keeps its weight itself only below that).
     #[test]
     fn budget_holds_and_values_are_never_stale(
         ops in prop::collection::vec(op(), 1..300),
         shards in 1usize..5,
         lru in any::<bool>(),
+        scale in prop_oneof![Just(1u64), Just(1u64 << 22)],
     ) {
-        let max_bytes = 20_000;
+        let max_bytes = 20_000 * scale;
         let policy = if lru { Policy::Lru } else { Policy::Adaptive };
         let cache: Cache<u8, (u16, u32)> = Cache::builder()
             .max_bytes(max_bytes)
             .shards(shards)
             .policy(policy)
-            .weigher(|_, v: &(u16, u32)| u64::from(v.0))
+            .weigher(move |_, v: &(u16, u32)| u64::from(v.0) * scale)
             .build();
         let mut latest: HashMap<u8, (u16, u32)> = HashMap::new();
         for (step, op) in ops.into_iter().enumerate() {
@@ -417,7 +420,7 @@ proptest! {
                 Op::Insert(key, weight) => {
                     let value = (weight, step as u32);
                     let result = cache.insert(key, value);
-                    if u64::from(weight) + ENTRY_OVERHEAD_BYTES > max_bytes {
+                    if u64::from(weight) * scale + ENTRY_OVERHEAD_BYTES > max_bytes {
                         prop_assert!(result.is_err());
                     } else {
                         prop_assert!(result.is_ok());
@@ -447,5 +450,12 @@ proptest! {
             prop_assert!(cache.bytes_used() <= max_bytes);
             prop_assert_eq!(cache.bytes_used(), cache.shard_bytes());
         }
+        // The count is the weights of what is cached, not just consistent.
+        let cached: u64 = latest
+            .iter()
+            .filter(|&(key, _)| cache.get(key).is_some())
+            .map(|(_, value)| u64::from(value.0) * scale + ENTRY_OVERHEAD_BYTES)
+            .sum();
+        prop_assert_eq!(cache.bytes_used(), cached);
     }
 }

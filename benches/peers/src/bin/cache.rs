@@ -14,6 +14,7 @@
 //! (throughput repetitions, default 5), `CACHE_OPS` (operations per thread,
 //! default 2,000,000), `CACHE_HIT_REPS` (caches per hit-ratio cell, whose
 //! median is reported; default 3), `CACHE_PHASES` (`hit,throughput,latency`),
+//! `CACHE_THREADS` (thread counts of the throughput phase, default `1,2`),
 //! `CACHE_SUBJECTS` (comma-separated subset of the names below),
 //! `CACHE_QUICK`, `CACHE_WRITE` (0: do not touch the README).
 //!
@@ -141,6 +142,8 @@ struct Config {
     hit_reps: usize,
     ops: usize,
     phases: Vec<String>,
+    /// Thread counts of the throughput phase.
+    threads: Vec<usize>,
     subjects: Vec<&'static str>,
     quick: bool,
     write: bool,
@@ -175,6 +178,10 @@ impl Config {
             hit_reps: env_number("CACHE_HIT_REPS", if quick { 1 } else { 3 }).max(1),
             ops: env_number("CACHE_OPS", if quick { 200_000 } else { 2_000_000 }),
             phases: env_list("CACHE_PHASES", "hit,throughput,latency"),
+            threads: env_list("CACHE_THREADS", "1,2")
+                .iter()
+                .map(|t| t.parse().unwrap_or_else(|e| panic!("CACHE_THREADS {t}: {e}")))
+                .collect(),
             subjects: SUBJECTS
                 .into_iter()
                 .filter(|s| wanted.iter().any(|w| w == s))
@@ -566,9 +573,10 @@ fn main() {
         table.push('\n');
     }
     if config.phases.iter().any(|p| p == "throughput") {
-        let rows: Vec<(usize, Vec<Option<f64>>)> = [1, 2]
-            .into_iter()
-            .map(|t| (t, throughput(&config, t)))
+        let rows: Vec<(usize, Vec<Option<f64>>)> = config
+            .threads
+            .iter()
+            .map(|&t| (t, throughput(&config, t)))
             .collect();
         table.push_str(&format!(
             "Throughput (M ops/s, median of {} runs, caches alternating): Zipf(0.99) over {} keys, \
