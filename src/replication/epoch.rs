@@ -10,8 +10,19 @@
 //! takes effect, so a crash never leaves a node believing an epoch it did
 //! not durably adopt.
 //!
-//! Format (text, one record per line): `epoch <n>` then one
-//! `start <epoch> <first sequence>` per epoch, oldest first.
+//! The record also names the node's *lineage*: a random identifier a
+//! primary draws the first time it serves writes, which every node that
+//! copies its history (by streaming from it or installing its snapshot)
+//! adopts. Sequence numbers and checksums compare histories within one
+//! lineage; a subscriber of another lineage (a directory that held some
+//! other database) shares no history with the source whatever its
+//! sequence numbers, so it is sent a snapshot. Lineage 0 is "none yet":
+//! a node that never followed anyone or served writes (an empty directory
+//! can stream from the start; one with writes of its own cannot).
+//!
+//! Format (text, one record per line): `epoch <n>`, then `lineage <hex>`
+//! once one is known (records written before lineages have none), then
+//! one `start <epoch> <first sequence>` per epoch, oldest first.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +39,9 @@ pub(crate) struct EpochRecord {
     pub(crate) epoch: u64,
     /// `(epoch, first sequence number)`, by increasing epoch.
     pub(crate) starts: Vec<(u64, u64)>,
+    /// The history this node's data descends from (see the module
+    /// documentation); 0 until it has one.
+    pub(crate) lineage: u64,
 }
 
 impl Default for EpochRecord {
@@ -35,11 +49,40 @@ impl Default for EpochRecord {
         Self {
             epoch: 1,
             starts: vec![(1, 1)],
+            lineage: 0,
         }
     }
 }
 
+/// A fresh lineage identifier: random and never 0.
+pub(crate) fn new_lineage() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    RandomState::new()
+        .hash_one((nanos, std::process::id()))
+        .max(1)
+}
+
+/// Whether a subscriber of `lineage` whose last sequence number is
+/// `last_sequence` shares the history of a source of `own` lineage: the
+/// same lineage, or an empty node that has none yet.
+pub(crate) fn same_lineage(own: u64, lineage: u64, last_sequence: u64) -> bool {
+    lineage == own || (lineage == 0 && last_sequence == 0)
+}
+
 impl EpochRecord {
+    /// Draws a lineage if the record has none; true if it drew one (the
+    /// caller stores the record).
+    pub(crate) fn ensure_lineage(&mut self) -> bool {
+        if self.lineage != 0 {
+            return false;
+        }
+        self.lineage = new_lineage();
+        true
+    }
+
     /// The last sequence number of `epoch`'s lineage on this node: the one
     /// before the next epoch's start (or `None` if `epoch` is still open).
     pub(crate) fn end_of(&self, epoch: u64) -> Option<u64> {
@@ -76,7 +119,15 @@ impl EpochRecord {
         let mut lines = text.lines();
         let epoch = lines.next()?.strip_prefix("epoch ")?.parse().ok()?;
         let mut starts = Vec::new();
+        let mut lineage = 0;
         for line in lines {
+            if let Some(hex) = line.strip_prefix("lineage ") {
+                if lineage != 0 || !starts.is_empty() {
+                    return None;
+                }
+                lineage = u64::from_str_radix(hex, 16).ok().filter(|&l| l != 0)?;
+                continue;
+            }
             let mut parts = line.strip_prefix("start ")?.split(' ');
             let e: u64 = parts.next()?.parse().ok()?;
             let first: u64 = parts.next()?.parse().ok()?;
@@ -85,12 +136,19 @@ impl EpochRecord {
             }
             starts.push((e, first));
         }
-        Some(Self { epoch, starts })
+        Some(Self {
+            epoch,
+            starts,
+            lineage,
+        })
     }
 
     /// Replaces the record in `dir` durably.
     pub(crate) fn store(&self, fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
         let mut text = format!("epoch {}\n", self.epoch);
+        if self.lineage != 0 {
+            text.push_str(&format!("lineage {:016x}\n", self.lineage));
+        }
         for (epoch, first) in &self.starts {
             text.push_str(&format!("start {epoch} {first}\n"));
         }
@@ -124,6 +182,8 @@ mod tests {
         assert_eq!(record, EpochRecord::default());
         record.begin(2, 40);
         record.begin(5, 90);
+        assert!(record.ensure_lineage());
+        assert!(!record.ensure_lineage(), "drawn once");
         record.store(&fs, dir).unwrap();
         fs.crash(7);
         let loaded = EpochRecord::load(&fs, dir).unwrap();
@@ -137,5 +197,27 @@ mod tests {
     fn a_damaged_record_is_corruption() {
         assert!(EpochRecord::parse(b"epoch x\n").is_none());
         assert!(EpochRecord::parse(b"epoch 2\nstart 2 1\nstart 1 5\n").is_none());
+        assert!(EpochRecord::parse(b"epoch 1\nlineage 0\nstart 1 1\n").is_none());
+        assert!(EpochRecord::parse(b"epoch 1\nstart 1 1\nlineage 5\n").is_none());
+        assert!(EpochRecord::parse(b"epoch 1\nlineage 5\nlineage 6\nstart 1 1\n").is_none());
+    }
+
+    #[test]
+    fn a_record_from_before_lineages_has_none() {
+        let old = EpochRecord::parse(b"epoch 3\nstart 1 1\nstart 3 20\n").unwrap();
+        assert_eq!(old.lineage, 0);
+        assert_eq!(old.starts, vec![(1, 1), (3, 20)]);
+    }
+
+    #[test]
+    fn only_the_same_lineage_or_an_empty_node_shares_a_history() {
+        assert!(same_lineage(7, 7, 100));
+        assert!(
+            same_lineage(7, 0, 0),
+            "an empty node streams from the start"
+        );
+        assert!(!same_lineage(7, 0, 1), "writes of its own");
+        assert!(!same_lineage(7, 8, 0));
+        assert_ne!(new_lineage(), 0);
     }
 }

@@ -30,12 +30,17 @@ impl Endpoint for NodeInner {
                 epoch,
                 last_sequence,
             } => self.on_heartbeat(from, epoch, last_sequence),
-            Message::Welcome { epoch, starts } => self.on_welcome(from, epoch, starts),
+            Message::Welcome {
+                epoch,
+                starts,
+                lineage,
+            } => self.on_welcome(from, epoch, starts, lineage),
             Message::Subscribe {
                 epoch,
                 last_sequence,
                 last_checksum,
-            } => self.on_subscribe(from, epoch, last_sequence, last_checksum),
+                lineage,
+            } => self.on_subscribe(from, epoch, last_sequence, last_checksum, lineage),
             Message::Ack { epoch, progress } => self.on_ack(from, epoch, progress),
             Message::Fenced { epoch } => {
                 let mut state = self.state.lock();
@@ -46,7 +51,8 @@ impl Endpoint for NodeInner {
                 epoch,
                 files,
                 starts,
-            } => self.on_need_snapshot(from, id, epoch, files, starts),
+                lineage,
+            } => self.on_need_snapshot(from, id, epoch, files, starts, lineage),
             Message::SnapshotRequest { id, file, offset } => {
                 self.on_snapshot_request(from, id, file, offset);
             }
@@ -122,6 +128,7 @@ impl NodeInner {
                 epoch: state.epochs.epoch,
                 last_sequence: state.last_sequence,
                 last_checksum: state.last_checksum,
+                lineage: state.epochs.lineage,
             }
         };
         self.transport.send(self.options.id, source, message);
@@ -314,6 +321,7 @@ impl NodeInner {
                         epoch: own,
                         last_sequence: state.last_sequence,
                         last_checksum: state.last_checksum,
+                        lineage: state.epochs.lineage,
                     }
                 })
             }
@@ -323,25 +331,62 @@ impl NodeInner {
         }
     }
 
-    fn on_welcome(&self, from: NodeId, epoch: u64, starts: Vec<(u64, u64)>) {
+    /// The source starts streaming: this node adopts its epoch history and
+    /// lineage (the source sends it only to a node of its lineage or to an
+    /// empty one).
+    ///
+    /// A node that learns its first lineage this way passes it on to the
+    /// followers it streams to (a chain's middle may have welcomed them
+    /// before it had one), so they need no snapshot when they next
+    /// subscribe.
+    fn on_welcome(&self, from: NodeId, epoch: u64, starts: Vec<(u64, u64)>, lineage: u64) {
+        let mut downstream = Vec::new();
         {
             let mut state = self.state.lock();
             if state.role != (Role::Replica { source: from }) || epoch < state.epochs.epoch {
                 return;
             }
             state.source_heard_micros = self.transport.now_micros();
-            if epoch > state.epochs.epoch || starts != state.epochs.starts {
+            // A late duplicate from before the source had a lineage does
+            // not take this node's away.
+            let lineage = if lineage == 0 {
+                state.epochs.lineage
+            } else {
+                lineage
+            };
+            if epoch > state.epochs.epoch
+                || starts != state.epochs.starts
+                || lineage != state.epochs.lineage
+            {
+                let first_lineage = state.epochs.lineage == 0 && lineage != 0;
                 let mut epochs = state.epochs.clone();
                 epochs.epoch = epoch;
                 epochs.starts = starts;
+                epochs.lineage = lineage;
                 if let Err(e) = epochs.store(self.fs.as_ref(), &self.path) {
                     state.event(ReplicationEvent::ApplyFailed {
                         error: format!("epoch record: {e}"),
                     });
                     return;
                 }
+                if first_lineage {
+                    let welcome = Message::Welcome {
+                        epoch: epochs.epoch,
+                        starts: epochs.starts.clone(),
+                        lineage,
+                    };
+                    downstream = state
+                        .followers
+                        .iter()
+                        .filter(|(_, f)| f.streaming)
+                        .map(|(&id, _)| (id, welcome.clone()))
+                        .collect();
+                }
                 state.epochs = epochs;
             }
+        }
+        for (id, welcome) in downstream {
+            self.transport.send(self.options.id, id, welcome);
         }
         self.send_ack(from);
     }

@@ -182,6 +182,8 @@ pub enum Message {
         epoch: u64,
         /// `(epoch, first sequence number)`, oldest first.
         starts: Vec<(u64, u64)>,
+        /// The source's lineage, which the follower adopts.
+        lineage: u64,
     },
     /// Follower → source: stream to me from after `last_sequence`.
     Subscribe {
@@ -191,6 +193,9 @@ pub enum Message {
         last_sequence: u64,
         /// The checksum of the frame ending at `last_sequence`, if known.
         last_checksum: Option<u64>,
+        /// The follower's lineage (0: none yet); another lineage than the
+        /// source's gets a snapshot, whatever its position.
+        lineage: u64,
     },
     /// Follower → source: progress.
     Ack {
@@ -215,6 +220,8 @@ pub enum Message {
         files: u32,
         /// The source's epoch history (see `Welcome`).
         starts: Vec<(u64, u64)>,
+        /// The lineage of the snapshot's history.
+        lineage: u64,
     },
     /// Follower → source: send the piece of snapshot `id` at `file`,
     /// `offset` (how a transfer resumes after loss or restart).

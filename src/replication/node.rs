@@ -529,6 +529,8 @@ impl ReplicationNode {
             let first = state.last_sequence + 1;
             let mut epochs = state.epochs.clone();
             epochs.begin(epoch, first);
+            // A replica that never adopted a lineage starts one.
+            epochs.ensure_lineage();
             epochs.store(self.inner.fs.as_ref(), &self.inner.path)?;
             state.epochs = epochs;
             state.role = Role::Primary;
@@ -686,7 +688,11 @@ impl NodeInner {
             crate::db::engine_options(options),
         )?;
         engine.refuse_local_writes(read_only)?;
-        let epochs = EpochRecord::load(self.fs.as_ref(), &self.path)?;
+        let mut epochs = EpochRecord::load(self.fs.as_ref(), &self.path)?;
+        // A primary's writes begin (or continue) a lineage of its own.
+        if !read_only && epochs.ensure_lineage() {
+            epochs.store(self.fs.as_ref(), &self.path)?;
+        }
         let last = engine.last_sequence()?;
         // The frames retained before a restart, so followers slightly
         // behind still catch up from the log.

@@ -54,6 +54,8 @@ pub(crate) struct Incoming {
     pub(crate) id: u64,
     pub(crate) epoch: u64,
     pub(crate) starts: Vec<(u64, u64)>,
+    /// The lineage of the snapshot's history, which the node adopts.
+    pub(crate) lineage: u64,
     pub(crate) files: u32,
     pub(crate) staging: PathBuf,
     /// The next piece wanted.
@@ -245,6 +247,7 @@ impl NodeInner {
         epoch: u64,
         files: u32,
         starts: Vec<(u64, u64)>,
+        lineage: u64,
     ) {
         {
             let mut state = self.state.lock();
@@ -283,6 +286,7 @@ impl NodeInner {
                     id,
                     epoch,
                     starts,
+                    lineage,
                     files,
                     staging,
                     file: 0,
@@ -473,6 +477,7 @@ impl NodeInner {
         let epochs = EpochRecord {
             epoch: incoming.epoch,
             starts: incoming.starts.clone(),
+            lineage: incoming.lineage,
         };
         epochs.store(fs, &incoming.staging)?;
         // The transfer is over once the marker exists: its record goes

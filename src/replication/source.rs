@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::epoch::same_lineage;
 use super::frame::{Frame, Message, NodeId, Progress};
 use super::node::{
     Follower, NodeInner, NodeState, Quorum, ReplicationEvent, Retained, Role, SyncPolicy,
@@ -170,6 +171,7 @@ impl NodeInner {
         epoch: u64,
         last_sequence: u64,
         last_checksum: Option<u64>,
+        lineage: u64,
     ) {
         let mut state = self.state.lock();
         let own_epoch = state.epochs.epoch;
@@ -181,7 +183,11 @@ impl NodeInner {
             return;
         }
         let follower = state.followers.entry(from).or_default().clone();
-        let diverged = diverged(&state, epoch, last_sequence, last_checksum);
+        // A subscriber of another lineage shares no history with this node
+        // however its positions compare (a directory that held another
+        // database): it is resynchronised from a snapshot.
+        let diverged = !same_lineage(state.epochs.lineage, lineage, last_sequence)
+            || diverged(&state, epoch, last_sequence, last_checksum);
         let oldest = state.retained.front().map(|r| r.frame.sequence);
         let covered = last_sequence == state.last_sequence
             || oldest.is_some_and(|first| last_sequence + 1 >= first);
@@ -221,6 +227,7 @@ impl NodeInner {
                         epoch: epochs.epoch,
                         files: u32::try_from(files).unwrap_or(u32::MAX),
                         starts: epochs.starts,
+                        lineage: epochs.lineage,
                     };
                     self.transport.send(self.options.id, from, message);
                 }
@@ -255,6 +262,7 @@ impl NodeInner {
         let welcome = Message::Welcome {
             epoch: own_epoch,
             starts: state.epochs.starts.clone(),
+            lineage: state.epochs.lineage,
         };
         drop(state);
         self.transport.send(self.options.id, from, welcome);

@@ -13,7 +13,7 @@ use super::*;
 use crate::storage::StorageError;
 use crate::storage::fs::FileSystem;
 use crate::storage::sim::SimFileSystem;
-use crate::{DatabaseOptions, ScalarType, item};
+use crate::{Database, DatabaseOptions, ScalarType, item};
 
 /// A replication group on one in-process network, each node on its own
 /// simulated disk.
@@ -327,6 +327,19 @@ fn fifteen_replicas_and_a_chain_three_deep_converge_and_report_lag() {
             .all(|l| l.sequence_lag == 0 && l.time_lag.is_zero())
     );
     assert_eq!(nodes[16].lag()[0].node, 18);
+    // Every node, down the chain too, adopted the primary's lineage while
+    // streaming (a chain's middle passes on the one it learns after it
+    // welcomed its own follower), so none needed a snapshot.
+    let lineage = |id: NodeId| {
+        super::epoch::EpochRecord::load(group.fs(id).as_ref(), Path::new("/db"))
+            .unwrap()
+            .lineage
+    };
+    assert_ne!(lineage(0), 0);
+    for node in &nodes {
+        assert_eq!(lineage(node.id()), lineage(0), "node {}", node.id());
+        assert_eq!(node.stats().snapshots_installed, 0, "node {}", node.id());
+    }
 }
 
 #[test]
@@ -532,4 +545,78 @@ fn a_replica_slightly_behind_a_restarted_primary_catches_up_from_the_log() {
         primary.events()
     );
     assert_eq!(replica.stats().snapshots_installed, 0);
+}
+
+#[test]
+fn a_replica_opened_on_another_database_is_resynchronised_by_snapshot() {
+    let group = Group::new(21, Faults::NONE, 2);
+    // The replica's directory first holds a database of its own, with
+    // fewer writes than the primary will have: its last sequence number
+    // falls inside the primary's retained log, so positions alone would
+    // stream it the primary's later frames on top of its own data.
+    let foreign = Database::open_on(
+        group.fs(1),
+        Path::new("/db"),
+        Group::options(1, None).database,
+    )
+    .unwrap();
+    for i in 0..4 {
+        foreign
+            .engine()
+            .put(format!("own{i}").as_bytes(), b"x")
+            .unwrap();
+    }
+    let foreign_last = foreign.engine().last_sequence().unwrap();
+    foreign.close().unwrap();
+
+    let primary = group.primary(0, None);
+    for i in 0..10 {
+        put(&primary, &format!("p{i}"), "v").unwrap();
+    }
+    assert!(primary.last_sequence() > foreign_last);
+    let replica = group.replica(1, 0, Group::options(1, None));
+    primary.add_replica(1);
+    group.settle(&[&primary, &replica]);
+
+    assert_eq!(
+        replica.stats().snapshots_installed,
+        1,
+        "{:?}",
+        replica.events()
+    );
+    assert_eq!(replica.last_sequence(), primary.last_sequence());
+    for i in 0..10 {
+        assert_eq!(get(&replica, &format!("p{i}")), Some(b"v".to_vec()), "p{i}");
+    }
+    assert_eq!(
+        get(&replica, "own0"),
+        None,
+        "the other database's data is gone"
+    );
+    // It now shares the primary's lineage: after a restart it streams.
+    replica.close().unwrap();
+    put(&primary, "later", "v").unwrap();
+    let replica = group.replica(1, 0, Group::options(1, None));
+    group.settle(&[&primary, &replica]);
+    assert_eq!(replica.stats().snapshots_installed, 0);
+    assert_eq!(get(&replica, "later"), Some(b"v".to_vec()));
+}
+
+#[test]
+fn an_empty_replica_streams_from_the_start_and_adopts_the_lineage() {
+    let group = Group::new(22, Faults::NONE, 2);
+    let primary = group.primary(0, None);
+    put(&primary, "k", "v").unwrap();
+    let replica = group.replica(1, 0, Group::options(1, None));
+    primary.add_replica(1);
+    group.settle(&[&primary, &replica]);
+    assert_eq!(replica.stats().snapshots_installed, 0);
+    assert_eq!(get(&replica, "k"), Some(b"v".to_vec()));
+    let lineage = |id: NodeId| {
+        super::epoch::EpochRecord::load(group.fs(id).as_ref(), Path::new("/db"))
+            .unwrap()
+            .lineage
+    };
+    assert_ne!(lineage(0), 0);
+    assert_eq!(lineage(1), lineage(0));
 }

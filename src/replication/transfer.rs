@@ -1,5 +1,6 @@
 //! The durable record of a snapshot transfer a replica is receiving — its
-//! identity (source, snapshot id, epoch, epoch history, file count) and
+//! identity (source, snapshot id, epoch, epoch history, lineage, file
+//! count) and
 //! how far it got (files complete, offset in the next) — so a replica
 //! restarted mid-transfer resumes it instead of fetching every chunk
 //! again.
@@ -36,7 +37,9 @@ const RECORD_SUFFIX: &str = "snapshot-transfer";
 /// The staging directories' name prefix: `<dir>.incoming-<id>`.
 const STAGING_PREFIX: &str = "incoming-";
 /// The record's first bytes (format version 1).
-const MAGIC: &[u8; 8] = b"NBXFER01";
+/// Version 2 added the lineage; a version-1 record is refused (the
+/// transfer starts over).
+const MAGIC: &[u8; 8] = b"NBXFER02";
 /// The most names or epoch starts a record may list: far above any
 /// checkpoint's file count, low enough that a damaged count allocates
 /// little.
@@ -164,7 +167,12 @@ impl NodeInner {
 
 fn encode(incoming: &Incoming) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
-    for value in [incoming.source, incoming.id, incoming.epoch] {
+    for value in [
+        incoming.source,
+        incoming.id,
+        incoming.epoch,
+        incoming.lineage,
+    ] {
         out.extend_from_slice(&value.to_be_bytes());
     }
     out.extend_from_slice(&incoming.files.to_be_bytes());
@@ -211,6 +219,7 @@ fn decode(bytes: &[u8], dir: &Path) -> Option<Incoming> {
     let source: NodeId = r.u64()?;
     let id = r.u64()?;
     let epoch = r.u64()?;
+    let lineage = r.u64()?;
     let files = r.u32()?;
     let file = r.u32()?;
     let offset = r.u64()?;
@@ -240,6 +249,7 @@ fn decode(bytes: &[u8], dir: &Path) -> Option<Incoming> {
         id,
         epoch,
         starts,
+        lineage,
         files,
         staging: staging_dir(dir, id),
         file,
@@ -295,6 +305,7 @@ mod tests {
             id: 1_234,
             epoch: 2,
             starts: vec![(1, 1), (2, 77)],
+            lineage: 0xfeed_beef,
             files: 5,
             staging: staging_dir(dir, 1_234),
             file: 2,

@@ -57,15 +57,21 @@ pub(crate) fn encode(from: NodeId, to: NodeId, message: &Message, out: &mut Vec<
             put_u64(out, *epoch);
             put_u64(out, *last_sequence);
         }
-        Message::Welcome { epoch, starts } => {
+        Message::Welcome {
+            epoch,
+            starts,
+            lineage,
+        } => {
             out.push(WELCOME);
             put_u64(out, *epoch);
             put_starts(out, starts);
+            put_u64(out, *lineage);
         }
         Message::Subscribe {
             epoch,
             last_sequence,
             last_checksum,
+            lineage,
         } => {
             out.push(SUBSCRIBE);
             put_u64(out, *epoch);
@@ -77,6 +83,7 @@ pub(crate) fn encode(from: NodeId, to: NodeId, message: &Message, out: &mut Vec<
                     put_u64(out, *checksum);
                 }
             }
+            put_u64(out, *lineage);
         }
         Message::Ack { epoch, progress } => {
             out.push(ACK);
@@ -95,12 +102,14 @@ pub(crate) fn encode(from: NodeId, to: NodeId, message: &Message, out: &mut Vec<
             epoch,
             files,
             starts,
+            lineage,
         } => {
             out.push(NEED_SNAPSHOT);
             put_u64(out, *id);
             put_u64(out, *epoch);
             put_u32(out, *files);
             put_starts(out, starts);
+            put_u64(out, *lineage);
         }
         Message::SnapshotRequest { id, file, offset } => {
             out.push(SNAPSHOT_REQUEST);
@@ -182,6 +191,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(NodeId, NodeId, Message), WireErro
         WELCOME => Message::Welcome {
             epoch: r.u64()?,
             starts: r.starts()?,
+            lineage: r.u64()?,
         },
         SUBSCRIBE => Message::Subscribe {
             epoch: r.u64()?,
@@ -191,6 +201,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(NodeId, NodeId, Message), WireErro
                 1 => Some(r.u64()?),
                 _ => return Err(WireError("bad option flag")),
             },
+            lineage: r.u64()?,
         },
         ACK => Message::Ack {
             epoch: r.u64()?,
@@ -207,6 +218,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(NodeId, NodeId, Message), WireErro
             epoch: r.u64()?,
             files: r.u32()?,
             starts: r.starts()?,
+            lineage: r.u64()?,
         },
         SNAPSHOT_REQUEST => Message::SnapshotRequest {
             id: r.u64()?,
@@ -364,16 +376,19 @@ mod tests {
             Message::Welcome {
                 epoch: 4,
                 starts: vec![(1, 1), (4, 50)],
+                lineage: 0x1234_5678_9abc_def0,
             },
             Message::Subscribe {
                 epoch: 1,
                 last_sequence: 5,
                 last_checksum: Some(42),
+                lineage: 7,
             },
             Message::Subscribe {
                 epoch: 0,
                 last_sequence: 0,
                 last_checksum: None,
+                lineage: 0,
             },
             Message::Ack {
                 epoch: 2,
@@ -390,6 +405,7 @@ mod tests {
                 epoch: 2,
                 files: 3,
                 starts: vec![(2, 1)],
+                lineage: u64::MAX,
             },
             Message::SnapshotRequest {
                 id: 11,
