@@ -13,8 +13,12 @@ pub const MAX_BYTES_DEFAULT: u64 = 64 << 20;
 
 /// Charged per entry on top of the weigher's figure: the slab slot (hash,
 /// weight, deadline, queue links, hit counter), the index slot and their
-/// share of free space at the tables' load factors. The real figure for
-/// small `K` and `V` is 40 to 60 bytes; 64 keeps the budget an upper bound.
+/// share of free space at the tables' load factors. The entry a hit reads
+/// (key, value, hit counter) is padded to a multiple of 32 bytes, so that
+/// it never straddles two cache lines. The real figure beyond the key and
+/// value is 45 to about 90 bytes depending on that padding: 54 for `u64`
+/// keys and values, over 64 when the key and value end just past a
+/// multiple of 32 bytes (a weigher can charge the padding for such types).
 pub const ENTRY_OVERHEAD_BYTES: u64 = 64;
 
 /// The default cache is cut into shards of at least this many bytes, so a

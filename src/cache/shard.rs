@@ -448,10 +448,10 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         }
     }
 
-    /// Rewrites the entry at `index` in place (a write to a resident key):
-    /// new value, weight and deadline (`None`: unchanged, which a caller
-    /// may pass only when it knows the entry has no deadline and gets
-    /// none). The write counts as an access: the entry keeps its queue and
+    /// Rewrites the entry at `index` in place (a write to a resident key,
+    /// whose [`weight`](Self::weight) is `old_weight`): new value, weight
+    /// and deadline (`None`: unchanged, which a caller may pass only when
+    /// it knows the entry has no deadline and gets none). The write counts as an access: the entry keeps its queue and
     /// gets a hit ([`Policy::Adaptive`]) or moves to the back
     /// ([`Policy::Lru`]). Returns the old value.
     ///
@@ -461,10 +461,10 @@ impl<K: Hash + Eq, V> Shard<K, V> {
         &mut self,
         index: u32,
         slot: Slot<V>,
+        old_weight: u64,
         weight: u64,
         deadline_nanos: Option<u64>,
     ) -> Option<Slot<V>> {
-        let old_weight = self.weight(index);
         let entry = self.slab.get_mut(index as usize)?.as_mut()?;
         let old_slot = std::mem::replace(&mut entry.slot, slot);
         entry.weight = weight_hint(weight);

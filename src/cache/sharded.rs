@@ -464,7 +464,7 @@ where
                     let unchanged =
                         deadline == NEVER && !self.has_deadlines.load(Ordering::Relaxed);
                     let deadline = (!unchanged).then_some(deadline);
-                    let old = shard.replace_at(index, slot, weight, deadline);
+                    let old = shard.replace_at(index, slot, old_weight, weight, deadline);
                     self.release(old_weight.saturating_sub(weight));
                     self.counters.add(Counter::Removed, 1);
                     self.inserted(shard, old);
