@@ -13,7 +13,7 @@ use super::request::{
 };
 use super::throttle::Target;
 use super::views::read_item_at;
-use super::write::{Effects, write_item};
+use super::write::{Effects, StoredItem, write_item};
 use crate::Database;
 use crate::value::{Item, MAX_ITEM_BYTES, item_size, validate_item};
 
@@ -70,10 +70,11 @@ fn parse_condition_only(
 }
 
 /// The item a write returns for `ALL_OLD` (or `None`).
-fn all_old(return_values: ReturnValue, old: Option<Item>) -> Option<Item> {
-    (return_values == ReturnValue::AllOld)
-        .then_some(old)
-        .flatten()
+fn all_old(return_values: ReturnValue, old: Option<StoredItem>) -> Result<Option<Item>> {
+    match (return_values, old) {
+        (ReturnValue::AllOld, Some(old)) => old.into_item().map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// A `put_item` request: writes a whole item, replacing any stored one.
@@ -147,7 +148,8 @@ impl PutItem {
             self.on_failure,
             |_| Ok(Some(self.item)),
         )?;
-        let old_size = written.old.as_ref().map_or(0, item_size);
+        let old_size = written.old.as_ref().map(StoredItem::size).transpose()?;
+        let old_size = old_size.unwrap_or(0);
         Ok(PutItemOutput {
             consumed_capacity: write_report(
                 self.return_consumed_capacity,
@@ -159,7 +161,7 @@ impl PutItem {
                 self.return_item_collection_metrics,
                 &mut written.effects,
             ),
-            attributes: all_old(self.return_values, written.old),
+            attributes: all_old(self.return_values, written.old)?,
         })
     }
 }
@@ -357,7 +359,7 @@ impl UpdateItem {
             self.on_failure,
             |old| {
                 let (mut item, state) = match old {
-                    Some(old) => (old.clone(), ItemState::Existing),
+                    Some(old) => (old.item()?.clone(), ItemState::Existing),
                     None => (self.key.clone(), ItemState::New),
                 };
                 if let Some(update) = &update {
@@ -373,8 +375,9 @@ impl UpdateItem {
                 Ok(Some(item))
             },
         )?;
-        let size = written
-            .old
+        // Decoded already: the update read it.
+        let old = written.old.map(StoredItem::into_item).transpose()?;
+        let size = old
             .as_ref()
             .map_or(0, item_size)
             .max(written.new.as_ref().map_or(0, item_size));
@@ -386,9 +389,9 @@ impl UpdateItem {
         };
         let attributes = match self.return_values {
             ReturnValue::None => None,
-            ReturnValue::AllOld => written.old.clone(),
+            ReturnValue::AllOld => old.clone(),
             ReturnValue::AllNew => written.new.clone(),
-            ReturnValue::UpdatedOld => updated(written.old.as_ref()),
+            ReturnValue::UpdatedOld => updated(old.as_ref()),
             ReturnValue::UpdatedNew => updated(written.new.as_ref()),
         };
         Ok(UpdateItemOutput {
@@ -475,7 +478,8 @@ impl DeleteItem {
             self.on_failure,
             |_| Ok(None),
         )?;
-        let size = written.old.as_ref().map_or(0, item_size);
+        let size = written.old.as_ref().map(StoredItem::size).transpose()?;
+        let size = size.unwrap_or(0);
         Ok(DeleteItemOutput {
             consumed_capacity: write_report(
                 self.return_consumed_capacity,
@@ -487,7 +491,7 @@ impl DeleteItem {
                 self.return_item_collection_metrics,
                 &mut written.effects,
             ),
-            attributes: all_old(self.return_values, written.old),
+            attributes: all_old(self.return_values, written.old)?,
         })
     }
 }

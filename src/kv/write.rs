@@ -6,7 +6,7 @@
 //! everything derived from it (index entries, the stream record), so an
 //! item and its derivatives commit together or not at all.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -23,14 +23,14 @@ use super::write_units;
 use crate::db::DatabaseInner;
 use crate::index::{Image, IndexKind, IndexWrite, stage_entries};
 use crate::storage::WriteBatch;
-use crate::value::{AttributeValue, Item, decode_item, encode_item, item_size};
+use crate::value::{AttributeValue, Item, decode_item, encode_item, encoded_item_size, item_size};
 
 /// What a write did: the item before and after (`None`: absent), its index
 /// entry changes, and its item collection's size (tables with local
 /// indexes).
 #[derive(Debug)]
 pub(crate) struct Written {
-    pub(crate) old: Option<Item>,
+    pub(crate) old: Option<StoredItem>,
     pub(crate) new: Option<Item>,
     pub(crate) effects: Effects,
 }
@@ -50,15 +50,132 @@ pub(crate) fn read_item(db: &DatabaseInner, row_key: &[u8]) -> Result<Option<Ite
     super::views::read_item_at(db, row_key, None)
 }
 
-/// Reads the item at `row_key` with its stored encoding, which a write
-/// reuses (an old image of a stream record) instead of encoding it again.
-pub(crate) fn read_stored_item(
-    db: &DatabaseInner,
-    row_key: &[u8],
-) -> Result<Option<(Item, Bytes)>> {
-    match db.engine.get(row_key)? {
-        Some(bytes) => Ok(Some((decode_item(&bytes)?, bytes))),
-        None => Ok(None),
+/// Reads the stored encoding of the item at `row_key`, which a write
+/// decodes only if it needs the item's attributes.
+pub(crate) fn read_stored_item(db: &DatabaseInner, row_key: &[u8]) -> Result<Option<StoredItem>> {
+    Ok(db.engine.get(row_key)?.map(StoredItem::new))
+}
+
+/// The item stored at a row a write replaces: its encoding as read, and the
+/// item decoded from it the first time something needs its attributes (a
+/// condition, an update, index entries, returned values). A plain
+/// overwrite needs only its size, read from the encoding, and a stream
+/// record's old image reuses the encoding as it is: decoding a 1 KB item
+/// is a third of the instructions of an overwriting PutItem.
+#[derive(Debug)]
+pub(crate) struct StoredItem {
+    encoded: Bytes,
+    item: OnceCell<Item>,
+    size: OnceCell<usize>,
+}
+
+impl StoredItem {
+    fn new(encoded: Bytes) -> Self {
+        Self {
+            encoded,
+            item: OnceCell::new(),
+            size: OnceCell::new(),
+        }
+    }
+
+    /// The item, decoded on the first call.
+    pub(crate) fn item(&self) -> Result<&Item> {
+        if let Some(item) = self.item.get() {
+            return Ok(item);
+        }
+        let item = decode_item(&self.encoded)?;
+        Ok(self.item.get_or_init(|| item))
+    }
+
+    /// The item's DynamoDB size, read from the encoding unless the item
+    /// is decoded already.
+    pub(crate) fn size(&self) -> Result<usize> {
+        if let Some(&size) = self.size.get() {
+            return Ok(size);
+        }
+        let size = match self.item.get() {
+            Some(item) => item_size(item),
+            None => encoded_item_size(&self.encoded)?,
+        };
+        Ok(*self.size.get_or_init(|| size))
+    }
+
+    /// The item, decoding it unless that was done.
+    pub(crate) fn into_item(self) -> Result<Item> {
+        match self.item.into_inner() {
+            Some(item) => Ok(item),
+            None => Ok(decode_item(&self.encoded)?),
+        }
+    }
+}
+
+/// The item a staged write replaces, as its writer has it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Old<'a> {
+    /// Decoded (transactions, batches and the service's deletes read it
+    /// so).
+    Item(&'a Item),
+    /// As read from its row by the single-item write path.
+    Stored(&'a StoredItem),
+}
+
+impl<'a> Old<'a> {
+    /// The item, decoding a stored one.
+    pub(crate) fn item(self) -> Result<&'a Item> {
+        match self {
+            Old::Item(item) => Ok(item),
+            Old::Stored(stored) => stored.item(),
+        }
+    }
+
+    /// The item if it is decoded, without decoding it.
+    pub(crate) fn decoded(self) -> Option<&'a Item> {
+        match self {
+            Old::Item(item) => Some(item),
+            Old::Stored(stored) => stored.item.get(),
+        }
+    }
+
+    /// The item's DynamoDB size.
+    pub(crate) fn size(self) -> Result<usize> {
+        match self {
+            Old::Item(item) => Ok(item_size(item)),
+            Old::Stored(stored) => stored.size(),
+        }
+    }
+
+    /// The item's stored encoding, when the writer read it.
+    pub(crate) fn encoded(self) -> Option<&'a [u8]> {
+        match self {
+            Old::Item(_) => None,
+            Old::Stored(stored) => Some(&stored.encoded),
+        }
+    }
+
+    /// Whether the item is `new`, whose encoding is `new_encoded`: the
+    /// encodings are compared when both are at hand (an item has exactly
+    /// one encoding, so equal items have equal bytes and the reverse),
+    /// the items otherwise.
+    pub(crate) fn is(self, new: &Item, new_encoded: &[u8]) -> Result<bool> {
+        match self.encoded() {
+            Some(encoded) => Ok(encoded == new_encoded),
+            None => Ok(self.item()? == new),
+        }
+    }
+}
+
+/// Whether a write from `old` to `new` (encoded as `new_encoded`)
+/// changes nothing: both absent, or the same item.
+pub(crate) fn unchanged(
+    old: Option<Old<'_>>,
+    new: Option<&Item>,
+    new_encoded: Option<&[u8]>,
+) -> Result<bool> {
+    match (old, new, new_encoded) {
+        (None, None, _) => Ok(true),
+        (Some(old), Some(new), Some(encoded)) => old.is(new, encoded),
+        (Some(old), Some(new), None) => Ok(old.item()? == new),
+        _ => Ok(false),
     }
 }
 
@@ -133,22 +250,24 @@ impl<'d> Staging<'d> {
         old: Option<&Item>,
         new: Option<&Item>,
     ) -> Result<()> {
-        self.stage_encoded(table, definition, row_key, (old, None), new)
+        self.stage_old(table, definition, row_key, old.map(Old::Item), new)
     }
 
-    /// [`Staging::stage`] given, besides the old item, its stored encoding
-    /// when the caller read it ([`read_stored_item`]): a stream record's
-    /// old image reuses those bytes.
-    pub(crate) fn stage_encoded(
+    /// [`Staging::stage`] of an old item as the writer has it: one read
+    /// from its row ([`read_stored_item`]) is decoded only if an index, an
+    /// item collection or a removal's stream record needs its attributes,
+    /// and a stream record's old image reuses its stored bytes.
+    pub(crate) fn stage_old(
         &mut self,
         table: &Arc<TableHandle>,
         definition: &TableDefinition,
         row_key: &[u8],
-        (old, old_encoded): (Option<&Item>, Option<&[u8]>),
+        old: Option<Old<'_>>,
         new: Option<&Item>,
     ) -> Result<()> {
         let mut effects = Effects::default();
-        let (old_size, new_size) = (old.map(item_size), new.map(item_size));
+        let old_size = old.map(Old::size).transpose()?;
+        let new_size = new.map(item_size);
         // The encoding is a little larger than DynamoDB's size of the item
         // (tags and lengths); sizing from it avoids regrowth.
         let encoded_buffer = new.map(|item| {
@@ -164,8 +283,19 @@ impl<'d> Staging<'d> {
             definition,
             row_key.len(),
             encoded.map_or(0, <[u8]>::len),
-            old_encoded.map_or(old_size.unwrap_or(0), <[u8]>::len),
+            old.and_then(Old::encoded)
+                .map_or(old_size.unwrap_or(0), <[u8]>::len),
         ));
+        // Whether the write changes nothing, asked at most once, and only
+        // by a stream, point-in-time recovery or multi-active replication.
+        let unchanged = OnceCell::new();
+        let is_unchanged = || -> Result<bool> {
+            if let Some(&answer) = unchanged.get() {
+                return Ok(answer);
+            }
+            let answer = self::unchanged(old, new, encoded)?;
+            Ok(*unchanged.get_or_init(|| answer))
+        };
         // Where the new item's encoding first went into the batch: its
         // row and ALL-projection index entries share those bytes.
         let mut shared = None;
@@ -178,15 +308,23 @@ impl<'d> Staging<'d> {
         // made for a write that then fails validation is released when
         // the staging is dropped.
         if definition.stream_keyspace.is_some()
-            && old != new
+            && !is_unchanged()?
             && let Some((reserved, new_image_at)) = super::stream::stage_record(
                 self.db,
                 definition,
                 row_key,
                 super::stream::Change {
-                    old: old
-                        .zip(old_size)
-                        .map(|(item, size)| (item, size, old_encoded)),
+                    old: match (old, old_size) {
+                        (Some(old), Some(size)) => {
+                            if new.is_none() {
+                                // A removal's record names the old item's
+                                // keys: decoded here, read there.
+                                old.item()?;
+                            }
+                            Some((old, size))
+                        }
+                        _ => None,
+                    },
                     new: match (new, new_size, encoded) {
                         (Some(item), Some(size), Some(bytes)) => Some((item, size, bytes)),
                         _ => None,
@@ -200,11 +338,14 @@ impl<'d> Staging<'d> {
             shared = new_image_at;
         }
         if has_indexes {
-            let old_image = old.zip(old_size).map(|(item, size)| Image {
-                item,
-                size,
-                encoded: None,
-            });
+            let old_image = match (old, old_size) {
+                (Some(old), Some(size)) => Some(Image {
+                    item: old.item()?,
+                    size,
+                    encoded: None,
+                }),
+                _ => None,
+            };
             let new_image = new.zip(new_size).map(|(item, size)| Image {
                 item,
                 size,
@@ -230,7 +371,12 @@ impl<'d> Staging<'d> {
                 }
             }
             let pk = &definition.key.partition_key.0;
-            let value: Option<&AttributeValue> = new.or(old).and_then(|item| item.get(pk));
+            let item = match (new, old) {
+                (Some(new), _) => Some(new),
+                (None, Some(old)) => Some(old.item()?),
+                (None, None) => None,
+            };
+            let value: Option<&AttributeValue> = item.and_then(|item| item.get(pk));
             effects.collection = value.map(|v| (Item::new().with(pk.clone(), v.clone()), 0));
             Some((crate::index::collection_id(definition, row_key)?, delta))
         };
@@ -239,24 +385,25 @@ impl<'d> Staging<'d> {
             None if old.is_some() => self.batch.delete(row_key),
             None => {}
         }
-        super::pitr::stage_change(
-            self.db,
-            definition,
-            row_key,
-            (old, new),
-            encoded,
-            &mut self.batch,
-        );
-        crate::replication::multi::stage_version(
-            self.db,
-            &mut self.multi_active,
-            definition,
-            row_key,
-            old,
-            new,
-            encoded,
-            &mut self.batch,
-        )?;
+        if definition.point_in_time_recovery.is_some() && !is_unchanged()? {
+            super::pitr::stage_change(self.db, definition, row_key, encoded, &mut self.batch);
+        }
+        if crate::replication::multi::involves(self.db, &self.multi_active, definition) {
+            let old = match old {
+                Some(old) => Some(old.item()?),
+                None => None,
+            };
+            crate::replication::multi::stage_version(
+                self.db,
+                &mut self.multi_active,
+                definition,
+                row_key,
+                (old, new),
+                encoded,
+                is_unchanged()?,
+                &mut self.batch,
+            )?;
+        }
         self.staged.push(Staged {
             table: Arc::clone(table),
             token: super::partitions::row_token(row_key),
@@ -392,7 +539,9 @@ pub(crate) fn enter_tables<'t>(
 
 /// Writes one item atomically. `change` maps the stored item to the new
 /// one (`None` deletes); it runs under the item's lock after the condition
-/// held, and may fail without anything being written. In provisioned mode
+/// held, and may fail without anything being written. The stored item is
+/// decoded only when the condition, `change` or the table's indexes
+/// read it. In provisioned mode
 /// the write is refused, with no effect, when its capacity is spent.
 /// Then applies any partition split the write asked for.
 pub(crate) fn write_item(
@@ -401,7 +550,7 @@ pub(crate) fn write_item(
     row_key: &[u8],
     condition: Option<&Condition>,
     on_failure: ReturnValuesOnConditionCheckFailure,
-    change: impl FnOnce(Option<&Item>) -> Result<Option<Item>>,
+    change: impl FnOnce(Option<&StoredItem>) -> Result<Option<Item>>,
 ) -> Result<Written> {
     let written = write_item_gated(db, table, row_key, condition, on_failure, change);
     super::partitions::run_pending(db, table);
@@ -414,7 +563,7 @@ fn write_item_gated(
     row_key: &[u8],
     condition: Option<&Condition>,
     on_failure: ReturnValuesOnConditionCheckFailure,
-    change: impl FnOnce(Option<&Item>) -> Result<Option<Item>>,
+    change: impl FnOnce(Option<&StoredItem>) -> Result<Option<Item>>,
 ) -> Result<Written> {
     let _gate = table.gate.read();
     if table.dropped.load(Ordering::Acquire) {
@@ -423,7 +572,7 @@ fn write_item_gated(
     // Read under the gate: index changes swap definitions holding it.
     let definition = table.definition();
     let _lock = db.kv.locks.lock(row_key);
-    let (old, old_encoded) = read_stored_item(db, row_key)?.unzip();
+    let old = read_stored_item(db, row_key)?;
     let token = super::partitions::row_token(row_key);
     let partition = table.partitions.partition(token);
     let target = Target {
@@ -433,29 +582,33 @@ fn write_item_gated(
         partition: Some((&partition, token)),
         index: None,
     };
-    if !check_condition(condition, old.as_ref()) {
+    let old_size = old.as_ref().map(StoredItem::size).transpose()?.unwrap_or(0);
+    let holds = match (condition, &old) {
+        (Some(condition), Some(old)) => check_condition(Some(condition), Some(old.item()?)),
+        (condition, _) => check_condition(condition, None),
+    };
+    if !holds {
         // DynamoDB charges a failed condition: the stored item's size, or
         // one unit when there is none.
-        target.charge_write(write_units(old.as_ref().map_or(0, item_size)));
+        target.charge_write(write_units(old_size));
         let item = match on_failure {
-            ReturnValuesOnConditionCheckFailure::AllOld => old,
+            ReturnValuesOnConditionCheckFailure::AllOld => {
+                old.map(StoredItem::into_item).transpose()?
+            }
             ReturnValuesOnConditionCheckFailure::None => None,
         };
         return Err(Error::ConditionalCheckFailed { item });
     }
     let new = change(old.as_ref())?;
     let mut staging = Staging::new(db);
-    staging.stage_encoded(
+    staging.stage_old(
         table,
         &definition,
         row_key,
-        (old.as_ref(), old_encoded.as_deref()),
+        old.as_ref().map(Old::Stored),
         new.as_ref(),
     )?;
-    let size = old
-        .as_ref()
-        .map_or(0, item_size)
-        .max(new.as_ref().map_or(0, item_size));
+    let size = old_size.max(new.as_ref().map_or(0, item_size));
     let mut units = write_units(size);
     let mut global: Vec<(&str, f64)> = Vec::new();
     for write in staging.index_writes() {

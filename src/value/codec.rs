@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::key::{decode_number, encode_number};
+use super::size::number_size;
 use super::{AttributeValue, Item, MAX_NESTING_DEPTH, ValueError};
 
 /// The first byte of every encoded item.
@@ -77,6 +78,29 @@ pub fn decode_item(input: &[u8]) -> Result<Item, ValueError> {
         return Err(ValueError::Decode("trailing bytes after an item".into()));
     }
     Ok(Item::from(map))
+}
+
+/// The DynamoDB size ([`item_size`](super::item_size)) of the item
+/// encoded in `input`, read without building the item: a write charges
+/// the item it replaces by its size and needs nothing else of it unless
+/// a condition, an update, an index or returned values ask.
+///
+/// The encoding's structure is checked as [`decode_item`] checks it
+/// (version, tags, lengths, counts, varints, numbers, nesting, trailing
+/// bytes), but neither the UTF-8 of strings nor the order of names and
+/// set elements, which do not change a size: every input [`decode_item`]
+/// accepts gets the size of its item (the `value_item_codec` fuzz target
+/// checks this), and an input it refuses may still be sized.
+pub(crate) fn encoded_item_size(input: &[u8]) -> Result<usize, ValueError> {
+    let mut reader = Reader { input, position: 0 };
+    if reader.byte()? != FORMAT_VERSION {
+        return Err(ValueError::Decode("unknown item format version".into()));
+    }
+    let (size, _) = reader.entries_size(1)?;
+    if reader.position != input.len() {
+        return Err(ValueError::Decode("trailing bytes after an item".into()));
+    }
+    Ok(size)
 }
 
 /// Asks the CPU to load every cache line of `bytes` at once: a value read
@@ -260,6 +284,63 @@ impl<'a> Reader<'a> {
         Ok(map)
     }
 
+    /// The size of a map's entries: each name's length and its value's
+    /// size (an item's size; a nested map adds its own overheads).
+    fn entries_size(&mut self, depth: usize) -> Result<(usize, usize), ValueError> {
+        let count = self.count()?;
+        let mut size = 0;
+        for _ in 0..count {
+            size += self.bytes()?.len() + self.value_size(depth + 1)?;
+        }
+        Ok((size, count))
+    }
+
+    /// The size of the next value, as [`attribute_value_size`] of its
+    /// decoding.
+    ///
+    /// [`attribute_value_size`]: super::attribute_value_size
+    fn value_size(&mut self, depth: usize) -> Result<usize, ValueError> {
+        if depth > MAX_DECODE_DEPTH {
+            return Err(malformed("nested too deeply"));
+        }
+        let set_count = |reader: &mut Self| match reader.count()? {
+            0 => Err(malformed("empty set")),
+            count => Ok(count),
+        };
+        Ok(match self.byte()? {
+            TAG_S | TAG_B => self.bytes()?.len(),
+            TAG_N => number_size(&self.number()?),
+            TAG_FALSE | TAG_TRUE | TAG_NULL => 1,
+            TAG_L => {
+                let count = self.count()?;
+                let mut size = 3;
+                for _ in 0..count {
+                    size += 1 + self.value_size(depth + 1)?;
+                }
+                size
+            }
+            TAG_M => {
+                let (size, count) = self.entries_size(depth)?;
+                3 + count + size
+            }
+            TAG_SS | TAG_BS => {
+                let mut size = 0;
+                for _ in 0..set_count(self)? {
+                    size += self.bytes()?.len();
+                }
+                size
+            }
+            TAG_NS => {
+                let mut size = 0;
+                for _ in 0..set_count(self)? {
+                    size += number_size(&self.number()?);
+                }
+                size
+            }
+            other => return Err(malformed(&format!("unknown tag {other}"))),
+        })
+    }
+
     fn set<T: Ord>(
         &mut self,
         mut element: impl FnMut(&mut Self) -> Result<T, ValueError>,
@@ -316,6 +397,11 @@ pub fn fuzz_item_codec(data: &[u8]) {
         let mut again = Vec::new();
         encode_item(&item, &mut again);
         assert_eq!(again, data, "a decoded item must re-encode to its input");
+        assert_eq!(
+            encoded_item_size(data).ok(),
+            Some(super::item_size(&item)),
+            "the size read from an encoding must be its item's"
+        );
     }
 }
 
@@ -339,6 +425,10 @@ mod tests {
         let mut bytes = Vec::new();
         encode_item(&value, &mut bytes);
         assert_eq!(decode_item(&bytes).unwrap(), value);
+        assert_eq!(
+            encoded_item_size(&bytes).unwrap(),
+            crate::value::item_size(&value)
+        );
     }
 
     #[test]
@@ -347,7 +437,12 @@ mod tests {
         encode_item(&item! { "a" => "hello", "b" => 7 }, &mut bytes);
         for cut in 0..bytes.len() {
             assert!(decode_item(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(encoded_item_size(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+        assert!(encoded_item_size(&[2, 0]).is_err());
+        assert!(encoded_item_size(&[1, 1, 1, b'a', 99]).is_err());
+        // An empty set has no encoding.
+        assert!(encoded_item_size(&[1, 1, 1, b'a', TAG_SS, 0]).is_err());
         // A count far larger than the input must not allocate.
         assert!(decode_item(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
         // Overlong varints have one spelling only.
@@ -360,9 +455,45 @@ mod tests {
         deep.extend(std::iter::repeat_n([TAG_L, 1], 100).flatten());
         deep.push(TAG_NULL);
         assert!(decode_item(&deep).is_err());
+        assert!(encoded_item_size(&deep).is_err());
+    }
+
+    fn any_value() -> impl Strategy<Value = AttributeValue> {
+        let leaf = prop_oneof![
+            ".{0,8}".prop_map(AttributeValue::S),
+            any::<i64>().prop_map(AttributeValue::from),
+            (any::<i64>(), 0u32..40)
+                .prop_map(|(m, e)| AttributeValue::N(format!("{m}e-{e}").parse().unwrap())),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(AttributeValue::B),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            Just(AttributeValue::Null),
+            prop::collection::btree_set(".{0,4}", 1..4).prop_map(AttributeValue::Ss),
+            prop::collection::btree_set(any::<i64>(), 1..4).prop_map(AttributeValue::number_set),
+            prop::collection::btree_set(prop::collection::vec(any::<u8>(), 0..4), 1..4)
+                .prop_map(AttributeValue::Bs),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(AttributeValue::L),
+                prop::collection::btree_map(".{1,4}", inner, 0..4).prop_map(AttributeValue::M),
+            ]
+        })
     }
 
     proptest! {
+        /// Every item's size read from its encoding is its size, and the
+        /// encoding decodes back to it.
+        #[test]
+        fn sizes_read_from_encodings_are_the_items_sizes(
+            entries in prop::collection::btree_map(".{1,6}", any_value(), 0..6)
+        ) {
+            let item = Item::from(entries);
+            let mut bytes = Vec::new();
+            encode_item(&item, &mut bytes);
+            prop_assert_eq!(encoded_item_size(&bytes).unwrap(), crate::value::item_size(&item));
+            prop_assert_eq!(decode_item(&bytes).unwrap(), item);
+        }
+
         #[test]
         fn random_bytes_never_panic_and_decoded_items_are_canonical(
             data in proptest::collection::vec(any::<u8>(), 0..64)

@@ -16,8 +16,8 @@ mod size;
 mod validate;
 
 pub use attribute::{AttributeType, AttributeValue};
-pub(crate) use codec::encode_attributes;
 pub use codec::{decode_item, encode_item, fuzz_item_codec};
+pub(crate) use codec::{encode_attributes, encoded_item_size};
 pub use error::ValueError;
 pub use item::Item;
 pub(crate) use json::from_json_error;

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::kv::schema::TableDefinition;
 use crate::partition::{KeyspaceId, keyspace_prefix};
 use crate::storage::{Direction, Engine, StorageError, WriteBatch};
-use crate::value::Item;
 
 /// Archive rows deleted per batch when retention reclaims them.
 const RECLAIM_BATCH_ROWS: usize = 1024;
@@ -127,23 +126,20 @@ fn parse_key(key: &[u8]) -> Option<(u64, u64)> {
     (key.len() == 20).then_some((time, counter))
 }
 
-/// Adds the archive record of the change of the item at `row_key` from
-/// `old` to `new` (`encoded`: `new`'s encoding) to `batch`, if the table
-/// has point-in-time recovery and the change changes something.
+/// Adds the archive record of a change of the item at `row_key` to
+/// `encoded` (the new item's encoding; `None`: deleted) to `batch`, if the
+/// table has point-in-time recovery. The caller skips writes that change
+/// nothing.
 pub(crate) fn stage_change(
     db: &crate::db::DatabaseInner,
     definition: &TableDefinition,
     row_key: &[u8],
-    (old, new): (Option<&Item>, Option<&Item>),
     encoded: Option<&[u8]>,
     batch: &mut WriteBatch,
 ) {
     let Some(pitr) = &definition.point_in_time_recovery else {
         return;
     };
-    if old == new {
-        return;
-    }
     let now = db.clock.since_epoch().as_millis() as u64;
     let (time, counter) = db.kv.pitr.stamp(now);
     let suffix = row_key.get(4..).unwrap_or_default();

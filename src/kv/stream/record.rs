@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::kv::schema::{KeyDefinition, StreamViewType};
+use crate::kv::write::Old;
 use crate::partition::{KeyspaceId, keyspace_prefix};
 use crate::storage::StorageError;
 use crate::value::{
@@ -133,11 +134,13 @@ pub(crate) struct StoredRecord {
 
 /// One item change as `Staging` has it: each side's item and DynamoDB
 /// size, the new item's row encoding (the same bytes a new image needs, so
-/// they are copied, not encoded again) and, when the writer read it, the
-/// old item's stored encoding (likewise reused for an old image).
+/// they are copied, not encoded again) and the old item as its writer has
+/// it: its stored encoding, when the writer read it, is likewise reused
+/// for an old image, and a removal's old item is decoded (its keys are the
+/// record's).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Change<'a> {
-    pub(crate) old: Option<(&'a Item, usize, Option<&'a [u8]>)>,
+    pub(crate) old: Option<(Old<'a>, usize)>,
     pub(crate) new: Option<(&'a Item, usize, &'a [u8])>,
 }
 
@@ -188,7 +191,7 @@ pub(crate) fn put_change(
     if let Some(item) = change
         .new
         .map(|(item, _, _)| item)
-        .or(change.old.map(|(item, _, _)| item))
+        .or(change.old.and_then(|(old, _)| old.decoded()))
     {
         for (slot, name) in keys.iter_mut().zip(key.names()) {
             *slot = item.get_key_value(name).map(|(n, v)| (n.as_str(), v));
@@ -213,7 +216,7 @@ pub(crate) fn put_change(
         .map(|(name, value)| name.len() + attribute_value_size(value))
         .sum::<usize>()
         + new.map_or(0, |(_, size, _)| size)
-        + old.map_or(0, |(_, size, _)| size)) as u64;
+        + old.map_or(0, |(_, size)| size)) as u64;
     // Header, keys image, and the new image's length.
     let mut head = Vec::with_capacity(64);
     head.push(RECORD_FORMAT);
@@ -226,14 +229,15 @@ pub(crate) fn put_change(
     head.extend_from_slice(&image_len(new.map(|_| new_bytes)).to_be_bytes());
     // The old image: its stored bytes, or encoded now.
     let mut encoded_old = Vec::new();
-    let old_bytes = match old {
-        Some((_, _, Some(bytes))) => bytes,
-        Some((item, size, None)) => {
+    let old_bytes = match old.map(|(old, size)| (old.encoded(), old.decoded(), size)) {
+        Some((Some(bytes), _, _)) => bytes,
+        Some((None, Some(item), size)) => {
             encoded_old.reserve(2 * size + 16);
             encode_item(item, &mut encoded_old);
             &encoded_old[..]
         }
-        None => &[][..],
+        // An old item is either stored bytes or a decoded item.
+        Some((None, None, _)) | None => &[][..],
     };
     let old_len = image_len(old.map(|_| old_bytes)).to_be_bytes();
     let parts = [&head[..], new_bytes, &old_len, old_bytes];
@@ -394,7 +398,7 @@ mod tests {
             bytes
         });
         let change = Change {
-            old: old.map(|item| (item, item_size(item), None)),
+            old: old.map(|item| (Old::Item(item), item_size(item))),
             new: new
                 .zip(new_bytes.as_deref())
                 .map(|(item, bytes)| (item, item_size(item), bytes)),

@@ -46,24 +46,35 @@ pub(crate) fn read_stored(engine: &Engine, row_key: &[u8]) -> Result<Option<Stor
     }
 }
 
+/// Whether a write to a table of `definition` has replication rows to
+/// stage: it applies a peer's change, or the table is replicated.
+pub(crate) fn involves(
+    db: &DatabaseInner,
+    staging: &MultiStaging,
+    definition: &TableDefinition,
+) -> bool {
+    staging.remote.is_some() || db.multi_active.replicates(&definition.name)
+}
+
 /// Stages the replication rows of the change from `old` to `new` of the
-/// item at `row_key` (`encoded_new`: `new` in the item encoding). Does
-/// nothing for tables that are not replicated, or for a local write that
-/// changes nothing. Callers hold the item's lock.
+/// item at `row_key` (`encoded_new`: `new` in the item encoding;
+/// `unchanged`: whether `old` and `new` are the same). Does nothing for
+/// tables that are not replicated, or for a local write that changes
+/// nothing. Callers hold the item's lock.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn stage_version(
     db: &DatabaseInner,
     staging: &mut MultiStaging,
     definition: &TableDefinition,
     row_key: &[u8],
-    old: Option<&Item>,
-    new: Option<&Item>,
+    (old, new): (Option<&Item>, Option<&Item>),
     encoded_new: Option<&[u8]>,
+    unchanged: bool,
     batch: &mut WriteBatch,
 ) -> Result<(), Error> {
     let state = &db.multi_active;
     let remote = staging.remote.take();
-    if remote.is_none() && (old == new || !state.replicates(&definition.name)) {
+    if remote.is_none() && (unchanged || !state.replicates(&definition.name)) {
         return Ok(());
     }
     let stored = read_stored(&db.engine, row_key)?;

@@ -147,7 +147,7 @@ use std::time::Duration;
 pub use clock::{ClockSkew, ReplicaId, Timestamp, Version};
 pub use copy::{COPY_PAGE_ITEMS_MAX, COPY_PAGES_SERVED_PER_STEP_MAX};
 pub use error::{Error, Result};
-pub(crate) use hook::{MultiStaging, stage_version};
+pub(crate) use hook::{MultiStaging, involves, stage_version};
 pub use rows::Change;
 #[doc(hidden)]
 pub use state::InjectedBug;
