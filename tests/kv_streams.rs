@@ -497,6 +497,135 @@ fn an_iterator_behind_the_trim_floor_reports_trimmed_data() {
     assert!(db.get_records(&iterator).send().is_err());
 }
 
+/// The records of one shard from TRIM_HORIZON (an open shard: until a page
+/// comes back empty).
+fn read_shard(db: &Database, arn: &str, shard: &str) -> Vec<Record> {
+    let mut iterator = db
+        .get_shard_iterator(arn, shard, ShardIteratorType::TrimHorizon)
+        .send()
+        .unwrap()
+        .shard_iterator;
+    let mut records = Vec::new();
+    loop {
+        let page = db.get_records(&iterator).send().unwrap();
+        if page.records.is_empty() {
+            return records;
+        }
+        records.extend(page.records);
+        iterator = page.next_shard_iterator.unwrap();
+    }
+}
+
+#[test]
+fn trimming_one_shard_does_not_report_trimmed_data_in_another() {
+    let clock = clock();
+    let db = Database::memory_with(
+        options(&clock)
+            .initial_partitions(2)
+            .stream_retention(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let arn = create(&db, "Tbl", StreamViewType::KeysOnly);
+    let shards: Vec<String> = db
+        .describe_stream(&arn)
+        .send()
+        .unwrap()
+        .stream_description
+        .shards
+        .into_iter()
+        .map(|s| s.shard_id)
+        .collect();
+    assert_eq!(shards.len(), 2);
+    // A key whose records go to the first shard.
+    let busy_key = (0..64)
+        .map(|i| format!("k{i}"))
+        .find(|key| {
+            db.put_item("Tbl")
+                .item(item! { "pk" => key.as_str() })
+                .send()
+                .unwrap();
+            read_shard(&db, &arn, &shards[0])
+                .iter()
+                .any(|r| r.dynamodb.keys == item! { "pk" => key.as_str() })
+        })
+        .expect("some key lands in the first shard");
+    // A reader of the second shard, caught up; then only the first shard
+    // is written, and its records (numbered past the reader) are trimmed.
+    let [busy, quiet] = [&shards[0], &shards[1]].map(|shard| {
+        db.get_shard_iterator(&arn, shard, ShardIteratorType::Latest)
+            .send()
+            .unwrap()
+            .shard_iterator
+    });
+    db.put_item("Tbl")
+        .item(item! { "pk" => busy_key.as_str(), "v" => 1 })
+        .send()
+        .unwrap();
+    clock.advance(Duration::from_secs(61));
+    db.trim_streams_now().unwrap();
+    assert!(read_shard(&db, &arn, &shards[0]).is_empty());
+    // The first shard's reader lost a record, the second's nothing.
+    assert!(matches!(
+        db.get_records(&busy).send(),
+        Err(Error::TrimmedDataAccess(_))
+    ));
+    let page = db.get_records(&quiet).send().unwrap();
+    assert!(page.records.is_empty());
+    // And it goes on reading the shard's new records.
+    let mut iterator = page.next_shard_iterator.unwrap();
+    let mut seen = Vec::new();
+    for i in 0..64 {
+        db.put_item("Tbl")
+            .item(item! { "pk" => format!("q{i}") })
+            .send()
+            .unwrap();
+        let page = db.get_records(&iterator).send().unwrap();
+        seen.extend(page.records);
+        iterator = page.next_shard_iterator.unwrap();
+        if !seen.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 1, "a new record of the quiet shard");
+}
+
+#[test]
+fn a_sequence_number_not_yet_handed_out_is_invalid() {
+    let (db, _clock, arn) = db_with_stream(StreamViewType::KeysOnly);
+    db.put_item("Tbl")
+        .item(item! { "pk" => "a" })
+        .send()
+        .unwrap();
+    let records = read_all(&db, &arn);
+    let last: u64 = records[0].dynamodb.sequence_number.parse().unwrap();
+    let shard = db
+        .describe_stream(&arn)
+        .send()
+        .unwrap()
+        .stream_description
+        .shards[0]
+        .shard_id
+        .clone();
+    for kind in [
+        ShardIteratorType::AtSequenceNumber,
+        ShardIteratorType::AfterSequenceNumber,
+    ] {
+        // The last record's number is valid, the next one is not yet.
+        assert!(
+            db.get_shard_iterator(&arn, &shard, kind)
+                .sequence_number(last.to_string())
+                .send()
+                .is_ok()
+        );
+        assert!(matches!(
+            db.get_shard_iterator(&arn, &shard, kind)
+                .sequence_number((last + 1).to_string())
+                .send(),
+            Err(Error::Validation(_))
+        ));
+    }
+}
+
 #[test]
 fn a_disabled_stream_stays_readable_and_reenabling_makes_a_new_one() {
     let (db, clock, old_arn) = db_with_stream(StreamViewType::KeysOnly);
@@ -551,6 +680,54 @@ fn a_disabled_stream_stays_readable_and_reenabling_makes_a_new_one() {
         Err(Error::ResourceNotFound(_))
     ));
     assert_eq!(db.list_streams().send().unwrap().streams.len(), 1);
+}
+
+#[test]
+fn a_stream_reenabled_within_the_millisecond_gets_an_arn_of_its_own() {
+    let (db, _clock, first_arn) = db_with_stream(StreamViewType::KeysOnly);
+    let disable = StreamSpecification {
+        stream_enabled: false,
+        stream_view_type: None,
+    };
+    let mut arns = vec![first_arn];
+    // The clock stands still: every stream is created in one millisecond.
+    for round in 0..3 {
+        db.update_table("Tbl")
+            .stream_specification(disable)
+            .send()
+            .unwrap();
+        db.update_table("Tbl")
+            .stream_specification(spec(StreamViewType::NewImage))
+            .send()
+            .unwrap();
+        let arn = stream_arn(&db, "Tbl");
+        assert!(!arns.contains(&arn), "round {round}: {arn} reused");
+        arns.push(arn);
+    }
+    let latest = arns.last().unwrap();
+    db.put_item("Tbl")
+        .item(item! { "pk" => "a" })
+        .send()
+        .unwrap();
+    let description = db
+        .describe_stream(latest)
+        .send()
+        .unwrap()
+        .stream_description;
+    assert_eq!(description.stream_status, StreamStatus::Enabled);
+    assert_eq!(events(&read_all(&db, latest)), [OperationType::Insert]);
+    let mut listed: Vec<String> = db
+        .list_streams()
+        .table_name("Tbl")
+        .send()
+        .unwrap()
+        .streams
+        .into_iter()
+        .map(|s| s.stream_arn)
+        .collect();
+    listed.sort();
+    arns.sort();
+    assert_eq!(listed, arns);
 }
 
 #[test]

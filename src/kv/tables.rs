@@ -377,7 +377,7 @@ impl CreateTable {
 
 /// A stream label: the creation time as DynamoDB formats it
 /// (`2024-01-01T00:00:00.000`, UTC).
-fn stream_label(since_epoch: Duration) -> String {
+pub(super) fn stream_label(since_epoch: Duration) -> String {
     let secs = since_epoch.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);

@@ -91,12 +91,9 @@ impl Streams {
                     descriptors.push(descriptor);
                 }
                 Some(StreamRow::Trimmed(keyspace)) => {
-                    let through = value
-                        .as_ref()
-                        .try_into()
-                        .map(u64::from_be_bytes)
-                        .map_err(|_| corrupt("stream trim floor"))?;
-                    trimmed.insert(keyspace, through);
+                    let floors = shard::TrimFloors::decode(&value)
+                        .ok_or_else(|| corrupt("stream trim floor"))?;
+                    trimmed.insert(keyspace, floors);
                 }
                 None => return Err(corrupt("unknown stream row").into()),
             }
@@ -122,8 +119,11 @@ impl Streams {
                     && definition.stream_keyspace == Some(keyspace)
             });
             let disabled = descriptor.disabled_millis.is_some();
-            let through = trimmed.get(&keyspace).copied().unwrap_or(0);
-            let log = Arc::new(StreamLog::new(descriptor, last + 1, through));
+            let floors = trimmed.remove(&keyspace).unwrap_or(shard::TrimFloors {
+                through: 0,
+                shards: Some(HashMap::new()),
+            });
+            let log = Arc::new(StreamLog::new(descriptor, last + 1, floors));
             if !owned && !disabled {
                 log.disable(engine, now_millis)?;
             }
@@ -201,9 +201,14 @@ impl PendingStream {
     }
 }
 
-/// Creates the stream of `definition` (whose `stream_label` is set) in
-/// `batch`: allocates its keyspace, names it in the definition and adds
-/// its descriptor.
+/// Creates the stream of `definition` in `batch`: allocates its keyspace,
+/// labels it and names it in the definition, and adds its descriptor.
+///
+/// The label (the last part of the stream's ARN) is the creation time to
+/// the millisecond. A table's stream re-enabled within the millisecond
+/// its predecessor was created (or under a clock set back) is created
+/// one millisecond after the newest stream of the table still listed, so
+/// every stream of a table has an ARN of its own.
 pub(crate) fn create_stream(
     db: &DatabaseInner,
     definition: &mut TableDefinition,
@@ -212,8 +217,19 @@ pub(crate) fn create_stream(
     batch: &mut WriteBatch,
 ) -> Result<PendingStream> {
     let keyspace = db.kv.allocate_keyspaces(1, batch);
+    let table_arn = definition.table_arn();
+    let newest = db
+        .streams
+        .all()
+        .iter()
+        .map(|log| log.descriptor())
+        .filter(|d| d.table_arn == table_arn)
+        .map(|d| d.created_millis)
+        .max();
     let now_millis = db.clock.since_epoch().as_millis() as u64;
-    let label = definition.stream_label.clone().unwrap_or_default();
+    let now_millis = newest.map_or(now_millis, |newest| now_millis.max(newest + 1));
+    let label = crate::kv::tables::stream_label(std::time::Duration::from_millis(now_millis));
+    definition.stream_label = Some(label.clone());
     definition.stream_keyspace = Some(keyspace);
     let descriptor = new_descriptor(
         keyspace,
@@ -224,7 +240,13 @@ pub(crate) fn create_stream(
         partition_starts,
     );
     descriptor.put(batch)?;
-    Ok(PendingStream(Arc::new(StreamLog::new(descriptor, 1, 0))))
+    let floors = shard::TrimFloors {
+        through: 0,
+        shards: Some(HashMap::new()),
+    };
+    Ok(PendingStream(Arc::new(StreamLog::new(
+        descriptor, 1, floors,
+    ))))
 }
 
 /// Disables the stream in `keyspace` (its table disabled it or was

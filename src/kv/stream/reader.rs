@@ -402,12 +402,15 @@ impl GetShardIterator {
     pub fn send(self) -> Result<GetShardIteratorOutput> {
         let log = stream(&self.db, &self.stream_arn)?;
         let bound = log.visible_bound();
-        let floor = log.trimmed_through() + 1;
         let descriptor = log.descriptor();
         let shard = descriptor
             .shard_by_id(&self.shard_id)
             .ok_or_else(|| not_found(&format!("Shard {} not found", self.shard_id)))?;
-        let end = shard.ending_sequence.map_or(u64::MAX, |e| e + 1);
+        let floor = log.shard_trimmed_through(shard.number) + 1;
+        // An open shard's numbers end where the stream has handed out none.
+        let end = shard
+            .ending_sequence
+            .map_or_else(|| log.next_sequence(), |e| e + 1);
         let at = match (self.kind, &self.sequence_number) {
             (ShardIteratorType::TrimHorizon, None) => shard.starting_sequence.max(floor),
             (ShardIteratorType::Latest, None) => bound.min(end).max(shard.starting_sequence),
@@ -538,7 +541,6 @@ pub(crate) fn read_shard(
 ) -> Result<(Vec<super::Record>, Option<u64>)> {
     // The bound first: everything below it is settled before the scan.
     let bound = log.visible_bound();
-    let floor = log.trimmed_through() + 1;
     let descriptor = log.descriptor();
     let shard = match descriptor
         .shards
@@ -549,8 +551,9 @@ pub(crate) fn read_shard(
         None if position.next <= log.trimmed_through() => return Err(trimmed("shard trimmed")),
         None => return Err(not_found("Shard not found")),
     };
+    let floor = log.shard_trimmed_through(shard.number) + 1;
     if position.next < floor {
-        // Records between the position and the floor were deleted.
+        // Records of this shard from the position on were deleted.
         return Err(trimmed(&descriptor.shard_id(shard)));
     }
     let end = shard.ending_sequence.map_or(bound, |e| bound.min(e + 1));

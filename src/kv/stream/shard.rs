@@ -9,7 +9,7 @@
 //! oldest reservation still pending ([`StreamLog::visible_bound`]): a
 //! record it has not seen yet can never appear *behind* its position.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use std::time::Duration;
 
@@ -153,6 +153,66 @@ pub(crate) struct LogState {
     pending: BTreeSet<u64>,
     /// Every record with a sequence number up to this one was trimmed.
     pub(crate) trimmed_through: u64,
+    /// Per shard, the highest sequence number of its records trimmed (at
+    /// most `trimmed_through`; absent: none): a position in a shard is
+    /// trimmed only if that shard lost records at or after it, not
+    /// because records of other shards with higher numbers went.
+    shard_trimmed: HashMap<u32, u64>,
+}
+
+/// A stream's trim floors as stored in its trim row: the stream's floor
+/// (8 bytes, big-endian), then for each shard that lost records its
+/// number (4 bytes) and the highest trimmed sequence number among them
+/// (8 bytes). A row of the floor alone (written before shards had floors
+/// of their own) gives every shard the stream's floor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TrimFloors {
+    pub(crate) through: u64,
+    /// `None`: not recorded per shard (an older row).
+    pub(crate) shards: Option<HashMap<u32, u64>>,
+}
+
+impl TrimFloors {
+    /// Parses a trim row's value.
+    pub(crate) fn decode(value: &[u8]) -> Option<Self> {
+        let (through, mut rest) = value.split_first_chunk::<8>()?;
+        let through = u64::from_be_bytes(*through);
+        if rest.is_empty() {
+            return Some(Self {
+                through,
+                shards: None,
+            });
+        }
+        let mut shards = HashMap::new();
+        while !rest.is_empty() {
+            let (number, after) = rest.split_first_chunk::<4>()?;
+            let (floor, after) = after.split_first_chunk::<8>()?;
+            shards.insert(u32::from_be_bytes(*number), u64::from_be_bytes(*floor));
+            rest = after;
+        }
+        Some(Self {
+            through,
+            shards: Some(shards),
+        })
+    }
+
+    /// The trim row's value (shards in number order).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut shards: Vec<(u32, u64)> = self
+            .shards
+            .iter()
+            .flatten()
+            .map(|(&number, &floor)| (number, floor))
+            .collect();
+        shards.sort_unstable();
+        let mut value = Vec::with_capacity(8 + 12 * shards.len());
+        value.extend_from_slice(&self.through.to_be_bytes());
+        for (number, floor) in shards {
+            value.extend_from_slice(&number.to_be_bytes());
+            value.extend_from_slice(&floor.to_be_bytes());
+        }
+        value
+    }
 }
 
 /// The live state of one stream.
@@ -178,8 +238,18 @@ impl StreamLog {
     pub(crate) fn new(
         descriptor: StreamDescriptor,
         next_sequence: u64,
-        trimmed_through: u64,
+        trimmed: TrimFloors,
     ) -> Self {
+        let trimmed_through = trimmed.through;
+        let shard_trimmed = trimmed.shards.unwrap_or_else(|| {
+            // Floors not recorded per shard: each shard may have lost
+            // records up to the stream's floor.
+            descriptor
+                .shards
+                .iter()
+                .map(|shard| (shard.number, trimmed_through))
+                .collect()
+        });
         Self {
             keyspace: descriptor.keyspace,
             state: Mutex::new(LogState {
@@ -187,6 +257,7 @@ impl StreamLog {
                 next_sequence: next_sequence.max(trimmed_through + 1).max(1),
                 pending: BTreeSet::new(),
                 trimmed_through,
+                shard_trimmed,
             }),
             changed: Condvar::new(),
         }
@@ -250,9 +321,23 @@ impl StreamLog {
         self.state.lock().descriptor.clone()
     }
 
-    /// The trim floor.
+    /// The trim floor: every record up to it is gone, in every shard.
     pub(crate) fn trimmed_through(&self) -> u64 {
         self.state.lock().trimmed_through
+    }
+
+    /// The highest sequence number of `shard`'s records that were trimmed
+    /// (0: none): a reader of the shard at a position past it lost
+    /// nothing.
+    pub(crate) fn shard_trimmed_through(&self, shard: u32) -> u64 {
+        let state = self.state.lock();
+        state.shard_trimmed.get(&shard).copied().unwrap_or(0)
+    }
+
+    /// The sequence number the next record will get: numbers from it on
+    /// were never handed out.
+    pub(crate) fn next_sequence(&self) -> u64 {
+        self.state.lock().next_sequence
     }
 
     /// Closes the open shard containing `token` and opens two children
@@ -336,16 +421,52 @@ impl StreamLog {
     /// closed shards that hold nothing any more; returns the new
     /// descriptor if shards were dropped (to be persisted by the caller in
     /// the trim batch).
-    pub(crate) fn advance_trim(&self, through: u64) -> Option<StreamDescriptor> {
+    pub(crate) fn advance_trim(&self, floors: &TrimFloors) -> Option<StreamDescriptor> {
         let mut state = self.state.lock();
-        state.trimmed_through = state.trimmed_through.max(through);
+        state.trimmed_through = state.trimmed_through.max(floors.through);
+        for (&number, &floor) in floors.shards.iter().flatten() {
+            let entry = state.shard_trimmed.entry(number).or_insert(0);
+            *entry = (*entry).max(floor);
+        }
         let floor = state.trimmed_through;
         let before = state.descriptor.shards.len();
         state
             .descriptor
             .shards
             .retain(|s| s.ending_sequence.is_none_or(|end| end > floor));
+        let LogState {
+            descriptor,
+            shard_trimmed,
+            ..
+        } = &mut *state;
+        shard_trimmed.retain(|number, _| descriptor.shards.iter().any(|s| s.number == *number));
         (state.descriptor.shards.len() != before).then(|| state.descriptor.clone())
+    }
+
+    /// The trim floors with `floors` folded in, as the trim row stores
+    /// them: every shard still listed (those that lost nothing at 0, so
+    /// the row is never mistaken for an older one without shards).
+    pub(crate) fn floors_after(&self, floors: &TrimFloors) -> TrimFloors {
+        let state = self.state.lock();
+        let through = state.trimmed_through.max(floors.through);
+        let mut shards: HashMap<u32, u64> = state
+            .descriptor
+            .shards
+            .iter()
+            .filter(|s| s.ending_sequence.is_none_or(|end| end > through))
+            .map(|s| (s.number, 0))
+            .collect();
+        for source in [Some(&state.shard_trimmed), floors.shards.as_ref()] {
+            for (&number, &floor) in source.into_iter().flatten() {
+                if let Some(entry) = shards.get_mut(&number) {
+                    *entry = (*entry).max(floor);
+                }
+            }
+        }
+        TrimFloors {
+            through,
+            shards: Some(shards),
+        }
     }
 }
 
@@ -389,5 +510,34 @@ pub(crate) fn new_descriptor(
         disabled_millis: None,
         next_shard: shards.len() as u32,
         shards,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_rows_round_trip_and_older_rows_give_every_shard_the_floor() {
+        let floors = TrimFloors {
+            through: 90,
+            shards: Some(HashMap::from([(0, 90), (3, 41)])),
+        };
+        assert_eq!(TrimFloors::decode(&floors.encode()), Some(floors.clone()));
+        let empty = TrimFloors {
+            through: 7,
+            shards: Some(HashMap::new()),
+        };
+        // A row of the floor alone is an older row: no per-shard floors.
+        assert_eq!(
+            TrimFloors::decode(&empty.encode()).map(|f| f.shards),
+            Some(None)
+        );
+        let mut value = floors.encode();
+        for cut in [0, 7, 9, value.len() - 1] {
+            assert_eq!(TrimFloors::decode(&value[..cut]), None, "cut {cut}");
+        }
+        value.push(0);
+        assert_eq!(TrimFloors::decode(&value), None);
     }
 }

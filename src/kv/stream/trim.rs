@@ -7,12 +7,16 @@
 //! record above it is still there. So the trimmer deletes, across all
 //! shards, only records below the first one it keeps in *any* shard, then
 //! raises the floor in the same batch. Deleted rows become tombstones that
-//! compaction reclaims.
+//! compaction reclaims. Sequence numbers are the stream's, not a shard's,
+//! so each shard also keeps the highest number of its own records
+//! trimmed: a reader of a shard that lost nothing past its position is not
+//! told its data was trimmed because another shard's was.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::record::{created_millis, sequence_of_key, shard_prefix};
-use super::shard::{StreamDescriptor, StreamLog, trimmed_row_key};
+use super::shard::{StreamDescriptor, StreamLog, TrimFloors, trimmed_row_key};
 use crate::db::DatabaseInner;
 use crate::kv::catalogue::{KvState, purge_keyspace};
 use crate::kv::error::Result;
@@ -53,7 +57,7 @@ fn trim_step(db: &DatabaseInner, log: &StreamLog) -> Result<bool> {
     // Records at or past `keep` stay (in some shard, one at `keep` is too
     // young, or was not looked at).
     let mut keep = bound;
-    let mut old: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut old: Vec<(u32, u64, Vec<u8>)> = Vec::new();
     for shard in &descriptor.shards {
         let prefix = shard_prefix(descriptor.keyspace, shard.number);
         for (taken, row) in db
@@ -72,24 +76,29 @@ fn trim_step(db: &DatabaseInner, log: &StreamLog) -> Result<bool> {
                 keep = keep.min(sequence);
                 break;
             }
-            old.push((sequence, key.to_vec()));
+            old.push((shard.number, sequence, key.to_vec()));
         }
     }
-    old.retain(|(sequence, _)| *sequence < keep);
-    let Some(through) = old.iter().map(|(s, _)| *s).max() else {
+    old.retain(|(_, sequence, _)| *sequence < keep);
+    let Some(through) = old.iter().map(|(_, s, _)| *s).max() else {
         return Ok(false);
     };
-    let through = through.max(log.trimmed_through());
+    let mut shards = HashMap::new();
+    for &(number, sequence, _) in &old {
+        let floor = shards.entry(number).or_insert(0);
+        *floor = sequence.max(*floor);
+    }
+    let floors = log.floors_after(&TrimFloors {
+        through,
+        shards: Some(shards),
+    });
     let mut batch = WriteBatch::new();
-    for (_, key) in &old {
+    for (_, _, key) in &old {
         batch.delete(key);
     }
-    batch.put(
-        &trimmed_row_key(descriptor.keyspace),
-        &through.to_be_bytes(),
-    );
+    batch.put(&trimmed_row_key(descriptor.keyspace), &floors.encode());
     db.engine.write(batch)?;
-    if let Some(descriptor) = log.advance_trim(through) {
+    if let Some(descriptor) = log.advance_trim(&floors) {
         let mut batch = WriteBatch::new();
         descriptor.put(&mut batch)?;
         db.engine.write(batch)?;

@@ -164,7 +164,7 @@ pub(crate) fn ready_shards(
 
 /// Where reading shard `number` starts when it has no checkpoint.
 pub(crate) fn initial(log: &StreamLog, number: u32) -> Checkpoint {
-    let floor = log.trimmed_through() + 1;
+    let floor = log.shard_trimmed_through(number) + 1;
     let start = log
         .descriptor()
         .shards

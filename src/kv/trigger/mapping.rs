@@ -408,7 +408,7 @@ fn step(db: &Database, shared: &Shared, shard: u32) -> Result<Step> {
     let position = Position {
         keyspace: shared.log.keyspace,
         shard,
-        next: saved.next.max(shared.log.trimmed_through() + 1),
+        next: saved.next.max(shared.log.shard_trimmed_through(shard) + 1),
         issued_millis: 0,
     };
     let batch_size = shared.config.batch_size;
