@@ -357,6 +357,38 @@ fn expressions_are_validated_strictly() {
 }
 
 #[test]
+fn update_functions_are_refused_in_conditions_and_unknown_names_are_invalid() {
+    // aws-dax-go parser/expression.go (funcAllowedInFilter); ALT
+    // test_condition_expression.py test_update_condition_other_funcs.
+    let db = db_with_music();
+    for (condition, message) in [
+        (
+            "if_not_exists(s, s) = :v",
+            "Invalid ConditionExpression: The function is not allowed in a condition expression; \
+             function: if_not_exists",
+        ),
+        (
+            "list_append(l, :v) = :v",
+            "Invalid ConditionExpression: The function is not allowed in a condition expression; \
+             function: list_append",
+        ),
+        (
+            "foo(s) = :v",
+            "Invalid ConditionExpression: Invalid function name; function: foo",
+        ),
+    ] {
+        let result = db
+            .put_item("Music")
+            .item(key("a", "b"))
+            .condition_expression(condition)
+            .value(":v", 1)
+            .send();
+        assert_eq!(validation(result), message, "{condition}");
+    }
+    assert_eq!(get(&db, "a", "b"), None, "no failed request wrote anything");
+}
+
+#[test]
 fn racing_conditional_creates_have_exactly_one_winner() {
     let db = db_with_music();
     let winners = Arc::new(AtomicUsize::new(0));

@@ -319,6 +319,45 @@ fn select_and_projection_rules() {
 }
 
 #[test]
+fn update_functions_are_refused_in_filters() {
+    // aws-dax-go parser/expression.go names the expression kind in the
+    // message ("Invalid FilterExpression: ... in a filter expression").
+    let db = db_with_events(2);
+    let scan = db
+        .scan("Events")
+        .filter_expression("if_not_exists(kind, kind) = :v")
+        .value(":v", "even")
+        .send();
+    assert_eq!(
+        validation(scan),
+        "Invalid FilterExpression: The function is not allowed in a filter expression; \
+         function: if_not_exists"
+    );
+    let query = db
+        .query("Events")
+        .key_condition_expression("#u = :u")
+        .filter_expression("size(list_append(kind, :v)) > :u")
+        .name("#u", "user")
+        .value(":u", "u1")
+        .value(":v", "even")
+        .send();
+    assert_eq!(
+        validation(query),
+        "Invalid FilterExpression: The function is not allowed in a filter expression; \
+         function: list_append"
+    );
+    let unknown = db
+        .scan("Events")
+        .filter_expression("foo(kind) = :v")
+        .value(":v", "even")
+        .send();
+    assert_eq!(
+        validation(unknown),
+        "Invalid FilterExpression: Invalid function name; function: foo"
+    );
+}
+
+#[test]
 fn parallel_scan_segments_are_disjoint_and_cover_the_table() {
     let db = Database::memory().unwrap();
     db.create_table("Many")

@@ -18,8 +18,9 @@ use super::ast::{Comparator, Condition, Function, Operand, Path, Value};
 use super::error::{ExpressionError, ExpressionKind};
 use super::lexer::TokenKind;
 use super::parser::{
-    Parse, Parser, Rank, incorrect_operand_count, incorrect_operand_type, misused_function,
-    requires_document_path, type_name, unknown_function,
+    CONDITION_FUNCTIONS, Parse, Parser, Rank, UPDATE_FUNCTIONS, function_not_allowed,
+    incorrect_operand_count, incorrect_operand_type, misused_function, requires_document_path,
+    type_name, unknown_function,
 };
 use super::placeholders::Placeholders;
 use crate::value::{AttributeType, AttributeValue};
@@ -29,16 +30,6 @@ pub const MAX_IN_OPERANDS: usize = 100;
 
 /// Words that are operators of this grammar, never attribute names.
 const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "BETWEEN", "IN"];
-
-/// The function names of condition expressions.
-const CONDITION_FUNCTIONS: &[&str] = &[
-    "attribute_exists",
-    "attribute_not_exists",
-    "attribute_type",
-    "begins_with",
-    "contains",
-    "size",
-];
 
 /// Parses a condition-grammar expression of `kind` (condition, filter or
 /// key condition), resolving placeholders through `placeholders`.
@@ -236,7 +227,7 @@ fn parse_term(parser: &mut Parser<'_, '_, '_>) -> Parse<Operand> {
 }
 
 /// The arguments and closing parenthesis of a call whose name and `(` are
-/// consumed; checks the name exists and no argument misuses a function.
+/// consumed; checks the name is a condition function.
 fn parse_call_rest(parser: &mut Parser<'_, '_, '_>, name: &str) -> Parse<Call> {
     parser.count_operator();
     let mut args = vec![parse_operand(parser)?];
@@ -244,13 +235,35 @@ fn parse_call_rest(parser: &mut Parser<'_, '_, '_>, name: &str) -> Parse<Call> {
         args.push(parse_operand(parser)?);
     }
     parser.expect(TokenKind::CloseParen)?;
-    if !CONDITION_FUNCTIONS.contains(&name) {
-        parser.defer(Rank::UnknownFunction, unknown_function(name));
-    }
+    check_function_name(parser, name);
     Ok(Call {
         name: name.to_owned(),
         args,
     })
+}
+
+/// Defers DynamoDB's error for a name that is no condition function: an
+/// update function is known but refused, any other name is unknown.
+fn check_function_name(parser: &mut Parser<'_, '_, '_>, name: &str) {
+    if CONDITION_FUNCTIONS.contains(&name) {
+        return;
+    }
+    let expression = match parser.kind {
+        ExpressionKind::Condition => Some("a condition expression"),
+        ExpressionKind::Filter => Some("a filter expression"),
+        // No source shows DynamoDB's wording for a key condition, so it
+        // keeps the unknown-name error.
+        _ => None,
+    };
+    match expression {
+        Some(expression) if UPDATE_FUNCTIONS.contains(&name) => {
+            parser.defer(
+                Rank::MisusedFunction,
+                function_not_allowed(expression, name),
+            );
+        }
+        _ => parser.defer(Rank::UnknownFunction, unknown_function(name)),
+    }
 }
 
 /// A call in operand position: only `size` gives a value.
@@ -306,7 +319,7 @@ fn function_condition(parser: &mut Parser<'_, '_, '_>, call: Call) -> Condition 
             parser.defer(Rank::MisusedFunction, misused_function("size"));
             return always_false();
         }
-        // Already deferred as an unknown function.
+        // Already deferred as an unknown or refused function.
         _ => return always_false(),
     };
     if call.args.len() != expected {

@@ -26,6 +26,19 @@ pub const MAX_OPERATORS: usize = 300;
 /// deeper input is reported as a syntax error at the token that exceeds it.
 pub const MAX_NESTING_LEVELS: usize = 100;
 
+/// The functions of condition, filter and key condition expressions.
+pub(crate) const CONDITION_FUNCTIONS: &[&str] = &[
+    "attribute_exists",
+    "attribute_not_exists",
+    "attribute_type",
+    "begins_with",
+    "contains",
+    "size",
+];
+
+/// The functions of update expressions.
+pub(crate) const UPDATE_FUNCTIONS: &[&str] = &["if_not_exists", "list_append"];
+
 /// The parse failed; the failing token index is in `Parser::furthest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SyntaxFailure;
@@ -421,7 +434,14 @@ pub(crate) fn misused_function(function: &str) -> String {
     )
 }
 
-/// The error for a function name that does not exist (in this grammar).
+/// The error for a function DynamoDB knows but refuses in this kind of
+/// expression (`size` in an update, `if_not_exists` in a condition);
+/// `expression` names the kind as the message does ("an update expression").
+pub(crate) fn function_not_allowed(expression: &str, function: &str) -> String {
+    format!("The function is not allowed in {expression}; function: {function}")
+}
+
+/// The error for a function name that does not exist in any grammar.
 pub(crate) fn unknown_function(function: &str) -> String {
     format!("Invalid function name; function: {function}")
 }

@@ -141,9 +141,19 @@ fn condition_validation_messages() {
             "foo(n)",
             Err("Invalid ConditionExpression: Invalid function name; function: foo"),
         ),
+        // aws-dax-go parser/expression.go funcAllowedInFilter: update
+        // functions are known, and refused.
         (
             "if_not_exists(n, :n) = :n",
-            Err("Invalid ConditionExpression: Invalid function name; function: if_not_exists"),
+            Err(
+                "Invalid ConditionExpression: The function is not allowed in a condition expression; function: if_not_exists",
+            ),
+        ),
+        (
+            "size(list_append(l, :n)) = :n",
+            Err(
+                "Invalid ConditionExpression: The function is not allowed in a condition expression; function: list_append",
+            ),
         ),
         (
             "size(s)",
