@@ -389,6 +389,35 @@ fn update_functions_are_refused_in_conditions_and_unknown_names_are_invalid() {
 }
 
 #[test]
+fn condition_functions_are_refused_in_update_expressions() {
+    // aws-dax-go parser/expression.go (funcAllowedInUpdate).
+    let db = db_with_music();
+    for (function, call) in [
+        ("size", "size(s)"),
+        ("attribute_exists", "attribute_exists(s)"),
+        ("attribute_not_exists", "attribute_not_exists(s)"),
+        ("contains", "contains(s, :v)"),
+        ("begins_with", "begins_with(s, :v)"),
+        ("attribute_type", "attribute_type(s, :v)"),
+    ] {
+        let result = db
+            .update_item("Music")
+            .key(key("a", "b"))
+            .update_expression(format!("SET x = {call}, y = :v"))
+            .value(":v", "S")
+            .send();
+        assert_eq!(
+            validation(result),
+            format!(
+                "Invalid UpdateExpression: The function is not allowed in an update expression; \
+                 function: {function}"
+            ),
+        );
+    }
+    assert_eq!(get(&db, "a", "b"), None, "no failed request wrote anything");
+}
+
+#[test]
 fn racing_conditional_creates_have_exactly_one_winner() {
     let db = db_with_music();
     let winners = Arc::new(AtomicUsize::new(0));

@@ -21,8 +21,9 @@ use super::ast::{
 use super::error::{ExpressionError, ExpressionKind};
 use super::lexer::TokenKind;
 use super::parser::{
-    Parse, Parser, Rank, incorrect_operand_count, incorrect_operand_type, misused_function,
-    requires_document_path, type_name, unknown_function,
+    CONDITION_FUNCTIONS, Parse, Parser, Rank, UPDATE_FUNCTIONS, function_not_allowed,
+    incorrect_operand_count, incorrect_operand_type, misused_function, requires_document_path,
+    type_name, unknown_function,
 };
 use super::placeholders::Placeholders;
 use crate::value::{AttributeType, AttributeValue};
@@ -163,7 +164,14 @@ fn function(
     name: &str,
     args: Vec<UpdateOperand>,
 ) -> UpdateOperand {
-    if name != "if_not_exists" && name != "list_append" {
+    if CONDITION_FUNCTIONS.contains(&name) {
+        parser.defer(
+            Rank::MisusedFunction,
+            function_not_allowed("an update expression", name),
+        );
+        return stand_in(args);
+    }
+    if !UPDATE_FUNCTIONS.contains(&name) {
         parser.defer(Rank::UnknownFunction, unknown_function(name));
         return stand_in(args);
     }

@@ -252,7 +252,7 @@ fn update_validation_messages() {
         ),
         (
             "SET n = size(s)",
-            "Invalid UpdateExpression: Invalid function name; function: size",
+            "Invalid UpdateExpression: The function is not allowed in an update expression; function: size",
         ),
         // ALT test_update_expression_function_nesting: list_append nests no
         // list_append (it does nest if_not_exists; see the apply tests).
