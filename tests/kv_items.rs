@@ -418,6 +418,54 @@ fn condition_functions_are_refused_in_update_expressions() {
 }
 
 #[test]
+fn invalid_expression_attribute_values_name_their_placeholder() {
+    // AWS's message as quoted in moto issue #7595 and checked by moto's
+    // aws_verified test_update_item_add_empty_set; dynalite validations.
+    let db = db_with_music();
+    let empty_strings = AttributeValue::Ss(Default::default());
+    let add = db
+        .update_item("Music")
+        .key(key("a", "b"))
+        .update_expression("ADD s :v")
+        .value(":v", empty_strings.clone())
+        .send();
+    let set = db
+        .update_item("Music")
+        .key(key("a", "b"))
+        .update_expression("SET x = :v")
+        .value(":v", empty_strings.clone())
+        .send();
+    let condition = db
+        .put_item("Music")
+        .item(key("a", "b"))
+        .condition_expression("x <> :v")
+        .value(":v", empty_strings.clone())
+        .send();
+    for result in [validation(add), validation(set), validation(condition)] {
+        assert_eq!(
+            result,
+            "ExpressionAttributeValues contains invalid value: One or more parameter values were \
+             invalid: An string set  may not be empty for key :v"
+        );
+    }
+    let nested = db
+        .update_item("Music")
+        .key(key("a", "b"))
+        .update_expression("SET x = :list")
+        .value(
+            ":list",
+            AttributeValue::L(vec![AttributeValue::Ns(Default::default())]),
+        )
+        .send();
+    assert_eq!(
+        validation(nested),
+        "ExpressionAttributeValues contains invalid value: One or more parameter values were \
+         invalid: An number set  may not be empty for key :list"
+    );
+    assert_eq!(get(&db, "a", "b"), None, "no failed request wrote anything");
+}
+
+#[test]
 fn racing_conditional_creates_have_exactly_one_winner() {
     let db = db_with_music();
     let winners = Arc::new(AtomicUsize::new(0));

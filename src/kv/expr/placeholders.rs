@@ -51,8 +51,13 @@ impl<'a> Placeholders<'a> {
                 "ExpressionAttributeValues exceeds max size",
             ));
         }
-        for value in values.values() {
-            validate_value(value, 1)?;
+        for (key, value) in values {
+            validate_value(value, 1).map_err(|error| {
+                ExpressionError::validation(format!(
+                    "ExpressionAttributeValues contains invalid value: {} for key {key}",
+                    error.message()
+                ))
+            })?;
         }
         Ok(Self {
             names,
@@ -261,6 +266,10 @@ mod tests {
         let mut bad = BTreeMap::new();
         bad.insert(":s".to_string(), AttributeValue::Ss(BTreeSet::new()));
         let error = Placeholders::new(&empty, &bad).unwrap_err();
-        assert!(error.message().contains("may not be empty"), "{error}");
+        assert_eq!(
+            error.message(),
+            "ExpressionAttributeValues contains invalid value: One or more parameter values \
+             were invalid: An string set  may not be empty for key :s"
+        );
     }
 }
