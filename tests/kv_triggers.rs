@@ -193,6 +193,55 @@ fn bisecting_isolates_a_poison_record_and_reports_it() {
     db.close().unwrap();
 }
 
+/// An on-failure destination that forwards each skipped batch.
+fn failures() -> (OnFailure, Receiver<FailedBatch>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let destination = OnFailure::Callback(Arc::new(move |batch: &FailedBatch| {
+        tx.lock().unwrap().send(batch.clone()).unwrap();
+    }));
+    (destination, rx)
+}
+
+#[test]
+fn a_panicking_handler_is_retried_as_configured_then_reported() {
+    let db = db();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let (destination, failed_rx) = failures();
+    let _mapping = db
+        .create_event_source_mapping("Events", move |records: &[Record]| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let keys: Vec<String> = records.iter().map(pk).collect();
+            if let Some(key) = keys.iter().find(|k| k.starts_with("crash")) {
+                panic!("cannot handle {key}");
+            }
+            tx.lock().unwrap().send(keys)?;
+            Ok(())
+        })
+        .batch_size(1)
+        .maximum_retry_attempts(1)
+        .retry_backoff(Duration::ZERO)
+        .on_failure(destination)
+        .starting_position(StartingPosition::TrimHorizon)
+        .send()
+        .unwrap();
+    put(&db, "crash-1");
+    let failed = failed_rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(failed.reason, FailureReason::RetryAttemptsExhausted);
+    assert_eq!(failed.batch_size, 1);
+    assert_eq!(failed.error, "handler panicked: cannot handle crash-1");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "a first try and one retry");
+    // The worker survived its handler's panic and goes on.
+    put(&db, "fine");
+    assert_eq!(receive(&rx, 1), ["fine"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(failed_rx.try_recv().is_err());
+    db.close().unwrap();
+}
+
 #[test]
 fn a_table_destination_receives_the_failed_batch_metadata() {
     let db = db();

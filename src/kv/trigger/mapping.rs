@@ -4,10 +4,14 @@
 //! batch is retried (optionally bisected) and blocks only its shard; each
 //! acknowledged batch is checkpointed durably before the next is read, so
 //! after a crash delivery resumes after the last acknowledged batch
-//! (at-least-once, never skipping).
+//! (at-least-once, never skipping). A handler that panics has failed the
+//! batch, as a crashed function has for Lambda: the panic is caught, and
+//! the worker retries or skips the batch as configured.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -292,7 +296,9 @@ impl EventSourceMapping {
         if let Some(thread) = thread
             && thread.thread().id() != std::thread::current().id()
         {
-            // A panicking handler has been reported by the panic hook.
+            // The coordinator runs no user code (workers do, and catch a
+            // handler's panic): its panic, if any, was a bug the panic
+            // hook has already reported.
             let _ = thread.join();
         }
     }
@@ -529,9 +535,9 @@ fn deliver_fresh(db: &Database, shared: &Shared, shard_id: &str, records: &[Reco
     let mut attempts = 0u32;
     let mut backoff = config.retry_backoff;
     loop {
-        let error = match (shared.handler)(records) {
+        let error = match invoke(&shared.handler, records) {
             Ok(()) => return true,
-            Err(error) => error.to_string(),
+            Err(error) => error,
         };
         if config.bisect_batch_on_function_error && records.len() > 1 {
             let (first, second) = records.split_at(records.len() / 2);
@@ -551,6 +557,33 @@ fn deliver_fresh(db: &Database, shared: &Shared, shard_id: &str, records: &[Reco
             return false;
         }
         backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Calls the handler with `records`; its error, or its panic, as a
+/// message. A panic is a function error like any other (Lambda counts a
+/// crash so), which keeps the worker alive and the retry limit in force.
+fn invoke(handler: &Handler, records: &[Record]) -> std::result::Result<(), String> {
+    // Unwind safety: after a panic the handler is called again, as Lambda
+    // calls a function again after a crash; whatever state it shares is
+    // its own to keep consistent, and the mapping's is not touched here.
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler(records))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(payload) => Err(panic_message(payload.as_ref())),
+    }
+}
+
+/// What a caught panic says, when its payload is text (`panic!` with a
+/// literal or with formatting).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    match text {
+        Some(text) => format!("handler panicked: {text}"),
+        None => "handler panicked".to_owned(),
     }
 }
 
