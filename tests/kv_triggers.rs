@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use nimbus::kv::{
     Error, FailedBatch, FailureReason, HandlerError, OnFailure, Record, ShardIteratorType,
     StartingPosition, StreamSpecification, StreamViewType,
 };
 use nimbus::storage::sim::SimFileSystem;
+use nimbus::time::ManualClock;
 use nimbus::{Database, DatabaseOptions, Item, ScalarType, item};
 
 /// How long a test waits for an expected delivery before failing.
@@ -86,6 +87,15 @@ fn receive(rx: &Receiver<Vec<String>>, count: usize) -> Vec<String> {
         keys.extend(rx.recv_timeout(PATIENCE).expect("a delivery"));
     }
     keys
+}
+
+/// Waits (up to `PATIENCE`) until `done` holds.
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]
@@ -238,6 +248,34 @@ fn a_panicking_handler_is_retried_as_configured_then_reported() {
     put(&db, "fine");
     assert_eq!(receive(&rx, 1), ["fine"]);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(failed_rx.try_recv().is_err());
+    db.close().unwrap();
+}
+
+#[test]
+fn records_that_age_out_while_being_retried_are_reported_and_skipped() {
+    let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let db = Database::memory_with(DatabaseOptions::default().clock(clock.clone())).unwrap();
+    create(&db, "Events");
+    let (handler, rx, calls) = forwarding(&["stale"]);
+    let (destination, failed_rx) = failures();
+    let _mapping = db
+        .create_event_source_mapping("Events", handler)
+        .maximum_record_age(Duration::from_secs(60))
+        .retry_backoff(Duration::from_millis(1))
+        .on_failure(destination)
+        .starting_position(StartingPosition::TrimHorizon)
+        .send()
+        .unwrap();
+    put(&db, "stale");
+    wait_until(|| calls.load(Ordering::SeqCst) > 0);
+    // Fresh at the first attempt; an hour old at a later retry.
+    clock.advance(Duration::from_secs(3600));
+    let failed = failed_rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(failed.reason, FailureReason::RecordAgeExceeded);
+    assert_eq!(failed.batch_size, 1);
+    put(&db, "fresh");
+    assert_eq!(receive(&rx, 1), ["fresh"]);
     assert!(failed_rx.try_recv().is_err());
     db.close().unwrap();
 }

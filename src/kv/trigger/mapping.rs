@@ -507,42 +507,24 @@ fn save(db: &Database, shared: &Shared, shard: u32, next: u64, finished: bool) -
 /// destination as configured); false if the mapping stopped first.
 fn deliver(db: &Database, shared: &Shared, shard_id: &str, records: &[Record]) -> bool {
     let config = &shared.config;
-    let now = db.inner.clock.now();
-    if let Some(age) = config.maximum_record_age {
-        let fresh_from = records.iter().position(|r| {
-            now.duration_since(r.dynamodb.approximate_creation_date_time)
-                .map_or(true, |elapsed| elapsed <= age)
-        });
-        let stale = &records[..fresh_from.unwrap_or(records.len())];
-        if !stale.is_empty() {
-            report(
-                db,
-                shared,
-                shard_id,
-                stale,
-                FailureReason::RecordAgeExceeded,
-                "",
-            );
-        }
-        let fresh = &records[stale.len()..];
-        return fresh.is_empty() || deliver_fresh(db, shared, shard_id, fresh);
-    }
-    deliver_fresh(db, shared, shard_id, records)
-}
-
-fn deliver_fresh(db: &Database, shared: &Shared, shard_id: &str, records: &[Record]) -> bool {
-    let config = &shared.config;
+    let mut records = records;
     let mut attempts = 0u32;
     let mut backoff = config.retry_backoff;
     loop {
+        // Before every attempt, retries included: records that age out
+        // while their batch keeps failing are discarded then, not retried
+        // for ever.
+        records = discard_stale(db, shared, shard_id, records);
+        if records.is_empty() {
+            return true;
+        }
         let error = match invoke(&shared.handler, records) {
             Ok(()) => return true,
             Err(error) => error,
         };
         if config.bisect_batch_on_function_error && records.len() > 1 {
             let (first, second) = records.split_at(records.len() / 2);
-            return deliver_fresh(db, shared, shard_id, first)
-                && deliver_fresh(db, shared, shard_id, second);
+            return deliver(db, shared, shard_id, first) && deliver(db, shared, shard_id, second);
         }
         if config
             .maximum_retry_attempts
@@ -558,6 +540,31 @@ fn deliver_fresh(db: &Database, shared: &Shared, shard_id: &str, records: &[Reco
         }
         backoff = (backoff * 2).min(Duration::from_secs(1));
     }
+}
+
+/// Reports the records older than `maximum_record_age` to the on-failure
+/// destination and returns the others. A shard's records are in creation
+/// order, so the stale ones are a prefix.
+fn discard_stale<'a>(
+    db: &Database,
+    shared: &Shared,
+    shard_id: &str,
+    records: &'a [Record],
+) -> &'a [Record] {
+    let Some(age) = shared.config.maximum_record_age else {
+        return records;
+    };
+    let now = db.inner.clock.now();
+    let fresh_from = records.iter().position(|r| {
+        now.duration_since(r.dynamodb.approximate_creation_date_time)
+            .map_or(true, |elapsed| elapsed <= age)
+    });
+    let (stale, fresh) = records.split_at(fresh_from.unwrap_or(records.len()));
+    if !stale.is_empty() {
+        let reason = FailureReason::RecordAgeExceeded;
+        report(db, shared, shard_id, stale, reason, "");
+    }
+    fresh
 }
 
 /// Calls the handler with `records`; its error, or its panic, as a
