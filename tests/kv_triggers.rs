@@ -352,6 +352,58 @@ fn bad_mapping_settings_are_refused() {
     ));
 }
 
+fn ignore(_: &[Record]) -> Result<(), HandlerError> {
+    Ok(())
+}
+
+#[test]
+fn a_name_in_use_by_a_running_mapping_is_refused_until_it_stops() {
+    let db = db();
+    create(&db, "Other");
+    let (handler, rx, _) = forwarding(&[]);
+    let first = db
+        .create_event_source_mapping("Events", handler)
+        .starting_position(StartingPosition::TrimHorizon)
+        .send()
+        .unwrap();
+    put(&db, "a");
+    assert_eq!(receive(&rx, 1), ["a"]);
+    // Each would share the first's checkpoints: unnamed on the same
+    // table, or named alike on any table.
+    let taken = [
+        db.create_event_source_mapping("Events", ignore),
+        db.create_event_source_mapping("Events", ignore)
+            .name("Events-mapping"),
+        db.create_event_source_mapping("Other", ignore)
+            .name("Events-mapping"),
+    ];
+    for attempt in taken {
+        match attempt.send() {
+            Err(Error::ResourceInUse(message)) => {
+                assert!(message.contains("distinct name"), "{message}");
+            }
+            other => panic!("expected ResourceInUse, got {other:?}"),
+        }
+    }
+    let audit = db
+        .create_event_source_mapping("Events", ignore)
+        .name("audit")
+        .send()
+        .unwrap();
+    // Stopping frees the name; the next mapping under it resumes.
+    first.stop();
+    put(&db, "b");
+    let (handler, rx, _) = forwarding(&[]);
+    let _again = db
+        .create_event_source_mapping("Events", handler)
+        .starting_position(StartingPosition::TrimHorizon)
+        .send()
+        .unwrap();
+    assert_eq!(receive(&rx, 1), ["b"]);
+    audit.stop();
+    db.close().unwrap();
+}
+
 /// Which shard each key's records are in, by reading the stream.
 fn shards_of(db: &Database) -> BTreeMap<String, String> {
     let arn = db

@@ -55,8 +55,9 @@ pub use trim::DEFAULT_STREAM_RETENTION;
 pub(crate) use trim::trim_streams;
 
 use super::catalogue::{KvState, catalogue_key};
-use super::error::Result;
+use super::error::{Error, Result};
 use super::schema::{StreamViewType, TableDefinition};
+use super::trigger::EventSourceMapping;
 use crate::db::DatabaseInner;
 use crate::partition::KeyspaceId;
 use crate::storage::{Direction, Engine, StorageError, WriteBatch};
@@ -68,7 +69,7 @@ use shard::{StreamRow, new_descriptor, parse_stream_row};
 pub(crate) struct Streams {
     logs: RwLock<HashMap<KeyspaceId, Arc<StreamLog>>>,
     /// Running event-source mappings, stopped when the database closes.
-    mappings: parking_lot::Mutex<Vec<crate::kv::trigger::EventSourceMapping>>,
+    mappings: parking_lot::Mutex<Vec<EventSourceMapping>>,
 }
 
 impl Streams {
@@ -165,9 +166,28 @@ impl Streams {
         self.logs.write().insert(log.keyspace, log);
     }
 
-    /// Registers a running mapping.
-    pub(crate) fn add_mapping(&self, mapping: crate::kv::trigger::EventSourceMapping) {
-        self.mappings.lock().push(mapping);
+    /// Starts a mapping with `start` and registers it, unless a running
+    /// mapping of this database is named `name`: the two would share one
+    /// set of checkpoints, so each would deliver every record, and after a
+    /// restart either could resume from the other's position.
+    pub(crate) fn add_mapping(
+        &self,
+        name: &str,
+        start: impl FnOnce() -> Result<EventSourceMapping>,
+    ) -> Result<EventSourceMapping> {
+        // Held while `start` runs, so that of two requests for one name
+        // only the first passes the check.
+        let mut mappings = self.mappings.lock();
+        mappings.retain(EventSourceMapping::is_running);
+        if mappings.iter().any(|mapping| mapping.name() == name) {
+            return Err(Error::ResourceInUse(format!(
+                "An event source mapping named {name} is already running on this database; \
+                 give the new mapping a distinct name, or stop the running one first"
+            )));
+        }
+        let mapping = start()?;
+        mappings.push(mapping.clone());
+        Ok(mapping)
     }
 
     /// Stops every mapping (on close).

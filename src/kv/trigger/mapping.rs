@@ -12,6 +12,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -142,9 +143,11 @@ impl CreateEventSourceMapping {
         }
     }
 
-    /// The mapping's durable name: a mapping created again under the same
-    /// name (after a restart) resumes from its checkpoints. Default:
-    /// `<table>-mapping`.
+    /// The mapping's durable name, the key of its checkpoints: a mapping
+    /// created again under the same name (after a restart, or after the
+    /// first was stopped) resumes from them. Names are unique among the
+    /// database's running mappings. Default: `<table>-mapping`, so a
+    /// second mapping of a table running at the same time needs a name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());
         self
@@ -202,7 +205,10 @@ impl CreateEventSourceMapping {
         self
     }
 
-    /// Validates the mapping and starts delivering.
+    /// Validates the mapping and starts delivering. Fails with
+    /// [`Error::ResourceInUse`] (Lambda's `ResourceConflictException`)
+    /// while a running mapping of this database has the same name: the
+    /// two would share one set of checkpoints.
     pub fn send(self) -> Result<EventSourceMapping> {
         let config = self.config;
         if config.batch_size == 0 || config.batch_size > BATCH_SIZE_MAX {
@@ -235,31 +241,45 @@ impl CreateEventSourceMapping {
             .unwrap_or_else(|| format!("{}-mapping", self.table));
         checkpoint::check_name(&name)?;
         let log = current_stream(&self.db, &self.table)?;
-        let checkpoints = checkpoint::start(&self.db.inner, &name, &log, config.starting_position)?;
-        let shared = Arc::new(Shared {
-            name,
-            stream_arn: log.descriptor().arn(),
-            log,
-            handler: self.handler,
-            config,
-            stopped: Mutex::new(false),
-            wake: Condvar::new(),
-            checkpoints: Mutex::new(checkpoints),
-            workers: Mutex::new(HashMap::new()),
-        });
-        let weak = Arc::downgrade(&self.db.inner);
-        let coordinator = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("nimbus-mapping-{}", shared.name))
-            .spawn(move || coordinate(&weak, &coordinator))
-            .map_err(|e| Error::validation(format!("cannot start the mapping: {e}")))?;
-        let mapping = EventSourceMapping {
-            shared,
-            thread: Arc::new(Mutex::new(Some(thread))),
-        };
-        self.db.inner.streams.add_mapping(mapping.clone());
-        Ok(mapping)
+        let streams = &self.db.inner.streams;
+        streams.add_mapping(&name, || {
+            start(&self.db, name.clone(), log, self.handler, config)
+        })
     }
+}
+
+/// Loads (or, for a new name, saves) the checkpoints of mapping `name`
+/// and starts its coordinator.
+fn start(
+    db: &Database,
+    name: String,
+    log: Arc<StreamLog>,
+    handler: Handler,
+    config: Config,
+) -> Result<EventSourceMapping> {
+    let checkpoints = checkpoint::start(&db.inner, &name, &log, config.starting_position)?;
+    let shared = Arc::new(Shared {
+        name,
+        stream_arn: log.descriptor().arn(),
+        log,
+        handler,
+        config,
+        stopped: Mutex::new(false),
+        ended: AtomicBool::new(false),
+        wake: Condvar::new(),
+        checkpoints: Mutex::new(checkpoints),
+        workers: Mutex::new(HashMap::new()),
+    });
+    let weak = Arc::downgrade(&db.inner);
+    let coordinator = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name(format!("nimbus-mapping-{}", shared.name))
+        .spawn(move || coordinate(&weak, &coordinator))
+        .map_err(|e| Error::validation(format!("cannot start the mapping: {e}")))?;
+    Ok(EventSourceMapping {
+        shared,
+        thread: Arc::new(Mutex::new(Some(thread))),
+    })
 }
 
 /// A running event-source mapping. It runs until [`stop`](Self::stop) or
@@ -282,6 +302,12 @@ impl EventSourceMapping {
     /// The mapping's name.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// Whether any thread of the mapping still runs (false once it has
+    /// stopped, or the database has gone): until then its name is taken.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.shared.ended.load(Ordering::Acquire)
     }
 
     /// Stops delivery and waits for the workers (a batch being handled
@@ -311,6 +337,9 @@ struct Shared {
     handler: Handler,
     config: Config,
     stopped: Mutex<bool>,
+    /// Set by the coordinator once it has joined every worker: nothing of
+    /// the mapping runs or saves checkpoints any more.
+    ended: AtomicBool,
     /// Wakes the coordinator (a shard finished, or stop).
     wake: Condvar,
     checkpoints: Mutex<HashMap<u32, Checkpoint>>,
@@ -365,6 +394,7 @@ fn coordinate(db: &Weak<DatabaseInner>, shared: &Arc<Shared>) {
     for worker in workers {
         let _ = worker.join();
     }
+    shared.ended.store(true, Ordering::Release);
 }
 
 /// Delivers one shard's records until it is drained or the mapping stops.

@@ -6,7 +6,9 @@
 //! checkpoint per shard in the catalogue (tag 08) after each acknowledged
 //! batch, so a consumer recreated under the same name after a crash or a
 //! restart resumes after the last acknowledged batch: at-least-once,
-//! never skipping.
+//! never skipping. A name belongs to one running mapping at a time (two
+//! sharing checkpoints would each deliver every record, and resume from
+//! each other's positions); stopping a mapping frees its name.
 //!
 //! ```
 //! use std::sync::mpsc;
