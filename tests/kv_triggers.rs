@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use nimbus::kv::{
-    Error, FailedBatch, FailureReason, HandlerError, OnFailure, Record, ShardIteratorType,
-    StartingPosition, StreamSpecification, StreamViewType,
+    BATCHING_WINDOW_MAX, Error, FailedBatch, FailureReason, HandlerError, OnFailure, Record,
+    ShardIteratorType, StartingPosition, StreamSpecification, StreamViewType,
 };
 use nimbus::storage::sim::SimFileSystem;
 use nimbus::time::ManualClock;
@@ -336,6 +336,8 @@ fn bad_mapping_settings_are_refused() {
         db.create_event_source_mapping("Events", |_: &[Record]| Ok(()))
             .batch_size(10_001),
         db.create_event_source_mapping("Events", |_: &[Record]| Ok(()))
+            .maximum_batching_window(Duration::from_secs(301)),
+        db.create_event_source_mapping("Events", |_: &[Record]| Ok(()))
             .maximum_retry_attempts(10_001),
         db.create_event_source_mapping("Events", |_: &[Record]| Ok(()))
             .maximum_record_age(Duration::from_secs(1)),
@@ -345,6 +347,12 @@ fn bad_mapping_settings_are_refused() {
     for attempt in attempts {
         assert!(matches!(attempt.send(), Err(Error::Validation(_))));
     }
+    // The longest window itself is allowed.
+    db.create_event_source_mapping("Events", |_: &[Record]| Ok(()))
+        .maximum_batching_window(BATCHING_WINDOW_MAX)
+        .send()
+        .unwrap()
+        .stop();
     assert!(matches!(
         db.create_event_source_mapping("Missing", |_: &[Record]| Ok(()))
             .send(),

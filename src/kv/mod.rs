@@ -154,9 +154,9 @@ pub use transfer_reads::{
 };
 pub use transfers::{CLIENT_TOKEN_WINDOW, INTERRUPTED_FAILURE_CODE};
 pub use trigger::{
-    BATCH_SIZE_MAX, ConsumerBatch, CreateEventSourceMapping, EventSourceMapping, FailedBatch,
-    FailureReason, Handler, HandlerError, OnFailure, OpenStreamConsumer, RECORD_AGE_MAX,
-    RETRY_ATTEMPTS_MAX, StartingPosition, StreamConsumer,
+    BATCH_SIZE_MAX, BATCHING_WINDOW_MAX, ConsumerBatch, CreateEventSourceMapping,
+    EventSourceMapping, FailedBatch, FailureReason, Handler, HandlerError, OnFailure,
+    OpenStreamConsumer, RECORD_AGE_MAX, RETRY_ATTEMPTS_MAX, StartingPosition, StreamConsumer,
 };
 pub use ttl::{
     DEFAULT_TTL_SWEEP_INTERVAL, DescribeTimeToLive, DescribeTimeToLiveOutput, TTL_IGNORED_AFTER,

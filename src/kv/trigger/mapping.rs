@@ -35,6 +35,8 @@ pub type Handler = Arc<dyn Fn(&[Record]) -> std::result::Result<(), HandlerError
 
 /// The largest `batch_size`: 10,000, as Lambda allows for streams.
 pub const BATCH_SIZE_MAX: usize = 10_000;
+/// The longest `maximum_batching_window`: 300 s, as Lambda allows.
+pub const BATCHING_WINDOW_MAX: Duration = Duration::from_secs(300);
 /// The largest `maximum_retry_attempts`: 10,000.
 pub const RETRY_ATTEMPTS_MAX: u32 = 10_000;
 /// The oldest `maximum_record_age`: 7 days (604,800 s).
@@ -160,7 +162,7 @@ impl CreateEventSourceMapping {
     }
 
     /// How long to gather records before calling the handler with fewer
-    /// than `batch_size` (default zero: at once).
+    /// than `batch_size` (at most 300 s; default zero: at once).
     pub fn maximum_batching_window(mut self, window: Duration) -> Self {
         self.config.maximum_batching_window = window;
         self
@@ -214,6 +216,12 @@ impl CreateEventSourceMapping {
         if config.batch_size == 0 || config.batch_size > BATCH_SIZE_MAX {
             return Err(Error::validation(format!(
                 "BatchSize must be between 1 and {BATCH_SIZE_MAX}"
+            )));
+        }
+        if config.maximum_batching_window > BATCHING_WINDOW_MAX {
+            return Err(Error::validation(format!(
+                "MaximumBatchingWindowInSeconds must be between 0 and {}",
+                BATCHING_WINDOW_MAX.as_secs()
             )));
         }
         if config

@@ -47,8 +47,8 @@ mod mapping;
 pub use checkpoint::StartingPosition;
 pub use consumer::{ConsumerBatch, OpenStreamConsumer, StreamConsumer};
 pub use mapping::{
-    BATCH_SIZE_MAX, CreateEventSourceMapping, EventSourceMapping, FailedBatch, FailureReason,
-    Handler, HandlerError, OnFailure, RECORD_AGE_MAX, RETRY_ATTEMPTS_MAX,
+    BATCH_SIZE_MAX, BATCHING_WINDOW_MAX, CreateEventSourceMapping, EventSourceMapping, FailedBatch,
+    FailureReason, Handler, HandlerError, OnFailure, RECORD_AGE_MAX, RETRY_ATTEMPTS_MAX,
 };
 
 use std::sync::Arc;
