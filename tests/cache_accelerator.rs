@@ -92,6 +92,43 @@ fn item_entries_expire_after_the_item_ttl_not_before() {
 }
 
 #[test]
+fn a_zero_ttl_means_entries_never_expire_as_in_dax() {
+    let db = Database::memory().unwrap();
+    db.create_table("Music")
+        .partition_key("Artist", ScalarType::S)
+        .sort_key("SongTitle", ScalarType::S)
+        .send()
+        .unwrap();
+    let clock = ManualClock::new();
+    let accelerator = Accelerator::builder(db.clone())
+        .item_ttl(Duration::ZERO)
+        .query_ttl(Duration::ZERO)
+        .clock(clock.clone())
+        .build();
+    put_direct(&db, song("Acme", "Hi", 1));
+    assert_eq!(get(&accelerator, "Acme", "Hi"), Some(song("Acme", "Hi", 1)));
+    assert_eq!(titles(&accelerator, "Acme"), ["Hi"]);
+    assert_eq!(get(&accelerator, "Acme", "Gone"), None);
+    put_direct(&db, song("Acme", "Hi", 2));
+    put_direct(&db, song("Acme", "Gone", 1));
+    clock.advance(Duration::from_secs(365 * 24 * 3600));
+    // A year on, everything is still served from the caches.
+    assert_eq!(get(&accelerator, "Acme", "Hi"), Some(song("Acme", "Hi", 1)));
+    assert_eq!(get(&accelerator, "Acme", "Gone"), None);
+    assert_eq!(titles(&accelerator, "Acme"), ["Hi"]);
+    let stats = accelerator.stats();
+    assert_eq!((stats.item_hits, stats.item_misses), (2, 2));
+    assert_eq!((stats.query_hits, stats.query_misses), (1, 1));
+    // A write through the accelerator still replaces the cached item.
+    accelerator
+        .put_item("Music")
+        .item(song("Acme", "Hi", 3))
+        .send()
+        .unwrap();
+    assert_eq!(get(&accelerator, "Acme", "Hi"), Some(song("Acme", "Hi", 3)));
+}
+
+#[test]
 fn query_entries_have_their_own_ttl() {
     let (db, accelerator, clock) = setup(false);
     put_direct(&db, song("Acme", "A", 1));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::super::{Cache, Clock, SystemClock};
+use super::super::{Cache, CacheBuilder, Clock, SystemClock};
 use super::keys::ItemKey;
 use super::stats::Counters;
 use super::tags::QueryTags;
@@ -67,15 +67,17 @@ impl AcceleratorBuilder {
     }
 
     /// How long an item-cache entry (an item or a cached absence) lives
-    /// after it was written (default [`ITEM_TTL_DEFAULT`]). A zero TTL
-    /// makes every entry expire at once: nothing is served from the cache.
+    /// after it was written (default [`ITEM_TTL_DEFAULT`]). Zero, as DAX's
+    /// `record-ttl-millis` 0, means entries do not expire: they leave
+    /// when evicted or replaced by a write through the accelerator.
     pub fn item_ttl(mut self, ttl: Duration) -> Self {
         self.item_ttl = ttl;
         self
     }
 
     /// How long a query-cache entry lives after it was written (default
-    /// [`QUERY_TTL_DEFAULT`]).
+    /// [`QUERY_TTL_DEFAULT`]). Zero, as DAX's `query-ttl-millis` 0, means
+    /// pages do not expire: they leave only when evicted.
     pub fn query_ttl(mut self, ttl: Duration) -> Self {
         self.query_ttl = ttl;
         self
@@ -110,17 +112,15 @@ impl AcceleratorBuilder {
     pub fn build(self) -> Accelerator {
         let clock = SharedClock(self.clock);
         let half = self.max_bytes / 2;
-        let items = Cache::builder()
+        let items = expiring(Cache::builder(), self.item_ttl)
             .max_bytes(half)
-            .ttl(self.item_ttl)
             .weigher(|key: &ItemKey, value: &CachedItem| {
                 key.as_bytes().len() as u64 + value.as_ref().map_or(0, item_weight)
             })
             .clock(clock.clone())
             .build();
-        let queries = Cache::builder()
+        let queries = expiring(Cache::builder(), self.query_ttl)
             .max_bytes(self.max_bytes - half)
-            .ttl(self.query_ttl)
             .weigher(|key: &Arc<[u8]>, page: &Arc<CachedPage>| {
                 let items: u64 = page.items.iter().map(item_weight).sum();
                 key.len() as u64 + items + page.last_evaluated_key.as_ref().map_or(0, item_weight)
@@ -145,5 +145,15 @@ impl AcceleratorBuilder {
                 clock,
             }),
         }
+    }
+}
+
+/// `builder` with entries expiring `ttl` after their write; a zero `ttl`
+/// (DAX's 0) leaves them without expiry.
+pub(super) fn expiring<K, V>(builder: CacheBuilder<K, V>, ttl: Duration) -> CacheBuilder<K, V> {
+    if ttl.is_zero() {
+        builder
+    } else {
+        builder.ttl(ttl)
     }
 }

@@ -307,9 +307,8 @@ impl Accelerator {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cache_aside<K, V>(&self) -> CacheBuilder<K, V> {
-        CacheBuilder::default()
+        builder::expiring(CacheBuilder::default(), self.shared.item_ttl)
             .clock(self.shared.clock.clone())
-            .ttl(self.shared.item_ttl)
     }
 
     /// A snapshot of the accelerator's statistics.
