@@ -21,6 +21,13 @@ const QUERY_TTL: Duration = Duration::from_secs(300);
 /// A database with `Music` (Artist, SongTitle) and an accelerator over it
 /// on a manual clock: items live 60 s, query pages 300 s.
 fn setup(invalidate_queries_on_write: bool) -> (Database, Accelerator, ManualClock) {
+    setup_with_ttls((ITEM_TTL, QUERY_TTL), invalidate_queries_on_write)
+}
+
+fn setup_with_ttls(
+    (item_ttl, query_ttl): (Duration, Duration),
+    invalidate_queries_on_write: bool,
+) -> (Database, Accelerator, ManualClock) {
     let db = Database::memory().unwrap();
     db.create_table("Music")
         .partition_key("Artist", ScalarType::S)
@@ -29,8 +36,8 @@ fn setup(invalidate_queries_on_write: bool) -> (Database, Accelerator, ManualClo
         .unwrap();
     let clock = ManualClock::new();
     let accelerator = Accelerator::builder(db.clone())
-        .item_ttl(ITEM_TTL)
-        .query_ttl(QUERY_TTL)
+        .item_ttl(item_ttl)
+        .query_ttl(query_ttl)
         .max_bytes(16 << 20)
         .clock(clock.clone())
         .invalidate_queries_on_write(invalidate_queries_on_write)
@@ -93,18 +100,7 @@ fn item_entries_expire_after_the_item_ttl_not_before() {
 
 #[test]
 fn a_zero_ttl_means_entries_never_expire_as_in_dax() {
-    let db = Database::memory().unwrap();
-    db.create_table("Music")
-        .partition_key("Artist", ScalarType::S)
-        .sort_key("SongTitle", ScalarType::S)
-        .send()
-        .unwrap();
-    let clock = ManualClock::new();
-    let accelerator = Accelerator::builder(db.clone())
-        .item_ttl(Duration::ZERO)
-        .query_ttl(Duration::ZERO)
-        .clock(clock.clone())
-        .build();
+    let (db, accelerator, clock) = setup_with_ttls((Duration::ZERO, Duration::ZERO), false);
     put_direct(&db, song("Acme", "Hi", 1));
     assert_eq!(get(&accelerator, "Acme", "Hi"), Some(song("Acme", "Hi", 1)));
     assert_eq!(titles(&accelerator, "Acme"), ["Hi"]);

@@ -65,23 +65,40 @@ fn read_all(db: &Database, arn: &str) -> Vec<Record> {
         .unwrap()
         .stream_description
         .shards;
+    shards
+        .iter()
+        .flat_map(|shard| read_shard(db, arn, &shard.shard_id))
+        .collect()
+}
+
+/// The records of one shard from TRIM_HORIZON: to its end if it is
+/// closed, until a page comes back empty if it is open.
+fn read_shard(db: &Database, arn: &str, shard: &str) -> Vec<Record> {
+    let mut iterator = Some(
+        db.get_shard_iterator(arn, shard, ShardIteratorType::TrimHorizon)
+            .send()
+            .unwrap()
+            .shard_iterator,
+    );
     let mut records = Vec::new();
-    for shard in shards {
-        let mut iterator = Some(
-            db.get_shard_iterator(arn, &shard.shard_id, ShardIteratorType::TrimHorizon)
-                .send()
-                .unwrap()
-                .shard_iterator,
-        );
-        // An open shard never ends: stop when a page is empty.
-        while let Some(current) = iterator {
-            let page = db.get_records(&current).send().unwrap();
-            let empty = page.records.is_empty();
-            records.extend(page.records);
-            iterator = page.next_shard_iterator.filter(|_| !empty);
-        }
+    while let Some(current) = iterator {
+        let page = db.get_records(&current).send().unwrap();
+        let empty = page.records.is_empty();
+        records.extend(page.records);
+        iterator = page.next_shard_iterator.filter(|_| !empty);
     }
     records
+}
+
+/// The id of the stream's first shard.
+fn first_shard(db: &Database, arn: &str) -> String {
+    db.describe_stream(arn)
+        .send()
+        .unwrap()
+        .stream_description
+        .shards[0]
+        .shard_id
+        .clone()
 }
 
 fn events(records: &[Record]) -> Vec<OperationType> {
@@ -336,14 +353,7 @@ fn iterator_types_start_where_they_say() {
             .send()
             .unwrap();
     }
-    let shard = db
-        .describe_stream(&arn)
-        .send()
-        .unwrap()
-        .stream_description
-        .shards[0]
-        .shard_id
-        .clone();
+    let shard = first_shard(&db, &arn);
     let all = read_all(&db, &arn);
     let third = all[2].dynamodb.sequence_number.clone();
     let iterator = |kind, seq: Option<&str>| {
@@ -408,14 +418,7 @@ fn iterator_types_start_where_they_say() {
 #[test]
 fn iterators_expire_after_fifteen_minutes() {
     let (db, clock, arn) = db_with_stream(StreamViewType::KeysOnly);
-    let shard = db
-        .describe_stream(&arn)
-        .send()
-        .unwrap()
-        .stream_description
-        .shards[0]
-        .shard_id
-        .clone();
+    let shard = first_shard(&db, &arn);
     let iterator = db
         .get_shard_iterator(&arn, &shard, ShardIteratorType::TrimHorizon)
         .send()
@@ -441,14 +444,7 @@ fn records_past_retention_are_trimmed() {
         .item(item! { "pk" => "old" })
         .send()
         .unwrap();
-    let shard = db
-        .describe_stream(&arn)
-        .send()
-        .unwrap()
-        .stream_description
-        .shards[0]
-        .shard_id
-        .clone();
+    let shard = first_shard(&db, &arn);
     let old_seq = read_all(&db, &arn)[0].dynamodb.sequence_number.clone();
     clock.advance(Duration::from_secs(23 * 3600));
     db.put_item("Tbl")
@@ -477,14 +473,7 @@ fn an_iterator_behind_the_trim_floor_reports_trimmed_data() {
         .item(item! { "pk" => "a" })
         .send()
         .unwrap();
-    let shard = db
-        .describe_stream(&arn)
-        .send()
-        .unwrap()
-        .stream_description
-        .shards[0]
-        .shard_id
-        .clone();
+    let shard = first_shard(&db, &arn);
     let iterator = db
         .get_shard_iterator(&arn, &shard, ShardIteratorType::TrimHorizon)
         .send()
@@ -495,25 +484,6 @@ fn an_iterator_behind_the_trim_floor_reports_trimmed_data() {
     // The iterator itself expired too; a fresh one at the old position is
     // what a checkpointed consumer would hold.
     assert!(db.get_records(&iterator).send().is_err());
-}
-
-/// The records of one shard from TRIM_HORIZON (an open shard: until a page
-/// comes back empty).
-fn read_shard(db: &Database, arn: &str, shard: &str) -> Vec<Record> {
-    let mut iterator = db
-        .get_shard_iterator(arn, shard, ShardIteratorType::TrimHorizon)
-        .send()
-        .unwrap()
-        .shard_iterator;
-    let mut records = Vec::new();
-    loop {
-        let page = db.get_records(&iterator).send().unwrap();
-        if page.records.is_empty() {
-            return records;
-        }
-        records.extend(page.records);
-        iterator = page.next_shard_iterator.unwrap();
-    }
 }
 
 #[test]
@@ -598,14 +568,7 @@ fn a_sequence_number_not_yet_handed_out_is_invalid() {
         .unwrap();
     let records = read_all(&db, &arn);
     let last: u64 = records[0].dynamodb.sequence_number.parse().unwrap();
-    let shard = db
-        .describe_stream(&arn)
-        .send()
-        .unwrap()
-        .stream_description
-        .shards[0]
-        .shard_id
-        .clone();
+    let shard = first_shard(&db, &arn);
     for kind in [
         ShardIteratorType::AtSequenceNumber,
         ShardIteratorType::AfterSequenceNumber,
